@@ -1,0 +1,15 @@
+// This file is part of the explain module (OpenCV contrib style).
+#ifndef OPENCV_EXPLAIN_HPP
+#define OPENCV_EXPLAIN_HPP
+
+/** @defgroup explain Visual explanations for cv::dnn networks
+
+A backward path for any network loaded by cv::dnn (input gradients only, one rule per layer type),
+and on it the maps of the Grad-CAM paper @cite selvaraju2017: Grad-CAM, counterfactual Grad-CAM,
+guided backpropagation and Guided Grad-CAM.
+*/
+
+#include "opencv2/explain/backprop.hpp"
+#include "opencv2/explain/gradcam.hpp"
+
+#endif

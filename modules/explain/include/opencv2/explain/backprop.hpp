@@ -1,0 +1,135 @@
+// This file is part of the explain module (OpenCV contrib style).
+#ifndef OPENCV_EXPLAIN_BACKPROP_HPP
+#define OPENCV_EXPLAIN_BACKPROP_HPP
+
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+
+namespace cv {
+namespace explain {
+
+//! @addtogroup explain
+//! @{
+
+/** @brief How rectifying layers (ReLU family) pass gradients backwards.
+
+Only rectifiers change with the mode (ReLU, LeakyReLU, PReLU, ReLU6/Clip, ELU); every other layer
+always uses its exact gradient. With R the gradient arriving from above and f the layer's forward input:
+- RECTIFIER_EXACT: the true gradient, R * f'(f).
+- RECTIFIER_GUIDED: guided backpropagation @cite springenberg2015; the exact local derivative, then
+  zero wherever R < 0: R * f'(f) * [R > 0]. For a plain ReLU this is R * [f > 0] * [R > 0].
+- RECTIFIER_DECONVNET: deconvnet @cite zeiler2014; the rectifier applied to R itself, ignoring the
+  forward input: R * [R > 0] (for LeakyReLU/PReLU the negative slope is applied to R < 0,
+  for ReLU6/Clip R is clipped at zero only).
+*/
+enum RectifierMode
+{
+    RECTIFIER_EXACT = 0,
+    RECTIFIER_GUIDED = 1,
+    RECTIFIER_DECONVNET = 2
+};
+
+/** @brief What the backward engine knows about one layer of a loaded cv::dnn::Net. */
+struct CV_EXPORTS LayerInfo
+{
+    int id = -1;                    //!< layer id in the Net (0 is the net input)
+    String name;                    //!< layer name
+    String type;                    //!< Layer::type, e.g. "Convolution"
+    Ptr<dnn::Layer> layer;          //!< the Net's own layer instance (weights in `blobs`)
+    dnn::LayerParams params;        //!< hyperparameters as the importer gave them (see hasParams)
+    bool hasParams = false;         //!< false when the layer was created before the module was loaded
+    std::vector<dnn::MatShape> inputShapes;   //!< shapes of the layer inputs in the last forward pass
+    std::vector<dnn::MatShape> outputShapes;  //!< shapes of the layer outputs in the last forward pass
+};
+
+/** @brief The backward step of one layer: input gradients from output gradients.
+
+Only gradients with respect to the layer inputs are computed, never weight gradients.
+A rule is created once per layer (so it may prepare weights) and then called for each backward pass.
+*/
+class CV_EXPORTS BackwardRule
+{
+public:
+    virtual ~BackwardRule();
+
+    /** @brief Computes the gradients with respect to the layer inputs.
+    @param inputs the layer inputs of the forward pass (float32 blobs).
+    @param outputs the layer outputs of the forward pass.
+    @param outputGrads the gradient of the target with respect to each output (same shapes as outputs;
+           all-zero for outputs that do not reach the target).
+    @param needInputGrad which input gradients are wanted; the others may be left empty.
+    @param mode how rectifiers propagate (see RectifierMode); other layers ignore it.
+    @param inputGrads filled with one gradient per wanted input, of the input's shape.
+    */
+    virtual void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
+                          const std::vector<Mat>& outputGrads, const std::vector<bool>& needInputGrad,
+                          RectifierMode mode, std::vector<Mat>& inputGrads) = 0;
+};
+
+/** @brief Creates the backward rule for one layer; may throw cv::Exception for unsupported settings. */
+typedef Ptr<BackwardRule> (*BackwardRuleFactory)(const LayerInfo& layer);
+
+/** @brief Registers (or replaces) the backward rule for a layer type, e.g. your custom layer.
+@param layerType the `Layer::type` string of the layer, as registered with cv::dnn::LayerFactory.
+@param factory function creating the rule for one layer of that type.
+*/
+CV_EXPORTS void registerBackwardRule(const String& layerType, BackwardRuleFactory factory);
+
+/** @brief Whether a backward rule is registered for the layer type. */
+CV_EXPORTS bool hasBackwardRule(const String& layerType);
+
+/** @brief Layer types with a registered backward rule, sorted. */
+CV_EXPORTS std::vector<String> getBackwardRuleTypes();
+
+/** @brief A backward pass over a loaded cv::dnn::Net: forward once, then input gradients for any
+number of targets.
+
+The Net is shared with the caller (cv::dnn::Net is a reference-counted handle); its preferable backend,
+target and fusion settings are left as they are. Outputs are requested per layer, so results do not
+depend on the fusion setting.
+*/
+class CV_EXPORTS Backprop
+{
+public:
+    virtual ~Backprop();
+
+    /** @brief Reads the graph of a loaded Net.
+    @param net a Net read by any importer (readNet, readNetFromONNX, ...) or built with addLayer.
+    */
+    static Ptr<Backprop> create(const dnn::Net& net);
+
+    /** @brief Runs the forward pass and keeps the activations needed later.
+    @param blob the input blob (float32, N x C x H x W for images).
+    @param inputName name of the net input, empty for the first one.
+    */
+    virtual void forward(InputArray blob, const String& inputName = String()) = 0;
+
+    /** @brief The output `outputIndex` of a layer from the last forward pass (a shared copy). */
+    virtual Mat getActivation(const String& layerName, int outputIndex = 0) const = 0;
+
+    /** @brief Gradients of a target with respect to layer outputs (or the net input).
+    @param seedLayers layers whose outputs carry the target's gradient (output 0 of each).
+    @param seedGrads the gradient d(target)/d(output) for each seed layer, of that output's shape.
+    @param wrtLayers layers whose output-0 gradient is wanted; an empty name means the net input.
+    @param grads one gradient per entry of wrtLayers (zero where the target does not depend on it).
+    @param mode how rectifiers propagate gradients.
+    */
+    virtual void backward(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads,
+                          const std::vector<String>& wrtLayers, std::vector<Mat>& grads,
+                          RectifierMode mode = RECTIFIER_EXACT) = 0;
+
+    /** @brief Layer info, including captured hyperparameters and shapes of the last forward pass. */
+    virtual const LayerInfo& getLayerInfo(const String& layerName) const = 0;
+
+    /** @brief Layer names in topological order (the net input excluded). */
+    virtual std::vector<String> getLayerNames() const = 0;
+
+    /** @brief Producers of a layer's inputs as (layer id, output index) pairs, in input order. */
+    virtual std::vector<std::pair<int, int> > getLayerInputPins(const String& layerName) const = 0;
+};
+
+//! @}
+
+}} // namespace cv::explain
+
+#endif

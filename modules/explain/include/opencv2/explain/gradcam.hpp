@@ -1,0 +1,149 @@
+// This file is part of the explain module (OpenCV contrib style).
+#ifndef OPENCV_EXPLAIN_GRADCAM_HPP
+#define OPENCV_EXPLAIN_GRADCAM_HPP
+
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+#include <opencv2/imgproc.hpp>
+#include "opencv2/explain/backprop.hpp"
+
+namespace cv {
+namespace explain {
+
+//! @addtogroup explain
+//! @{
+
+/** @brief Grad-CAM @cite selvaraju2017 and the other maps of the paper on a loaded cv::dnn::Net.
+
+Typical use:
+@code
+    cv::dnn::Net net = cv::dnn::readNet("model.onnx");
+    cv::Ptr<cv::explain::GradCAM> cam = cv::explain::GradCAM::create(net);  // last spatial layer
+    cam->forward(cv::dnn::blobFromImage(image, 1.0 / 255, cv::Size(224, 224)));
+    std::vector<cv::Mat> maps;
+    cam->compute(-1, maps);                          // top-1 class of each image
+    cv::Mat heat, shown;
+    cv::explain::resizeMap(maps[0], image.size(), heat);
+    cv::explain::applyMapOverlay(image, heat, shown);
+@endcode
+
+Scores: by default the target is the pre-softmax score of a class, i.e. the output of the net's last
+layer, or the input of that layer when it is a Softmax/LogSoftmax. One forward pass serves any number
+of targets: call forward() once, then compute() for each class.
+
+Maps are returned one per image of the batch, as 2D float32 matrices at the target layer's resolution
+(Grad-CAM, counterfactual) or as blobs in the input layout N x C x H x W (input gradients,
+Guided Grad-CAM).
+*/
+class CV_EXPORTS_W GradCAM : public Algorithm
+{
+public:
+    /** @brief Creates the explainer for a loaded Net.
+    @param net the Net (its settings are left unchanged).
+    @param layerName the target layer A; empty picks the last layer with a spatial (4D, H*W > 1)
+           output, see getLayerName().
+    @param scoreLayerName the layer whose output holds the class scores; empty picks the last
+           layer, or its input when it is a Softmax/LogSoftmax.
+    */
+    CV_WRAP static Ptr<GradCAM> create(const dnn::Net& net, const String& layerName = String(),
+                                       const String& scoreLayerName = String());
+
+    /** @brief The target layer whose activations are weighted. */
+    CV_WRAP virtual String getLayerName() const = 0;
+
+    /** @brief The layer whose output is differentiated for a class index. */
+    CV_WRAP virtual String getScoreLayerName() const = 0;
+
+    /** @brief Runs the forward pass on a blob (batch N >= 1) and keeps what the maps need.
+    @param blob float32 input blob, e.g. from cv::dnn::blobFromImage.
+    @param scores optional output: the scores (N x classes, flattened per image).
+    @param inputName the net input to feed, empty for the first.
+    */
+    CV_WRAP virtual void forward(InputArray blob, OutputArray scores = noArray(),
+                                 const String& inputName = String()) = 0;
+
+    /** @brief The scores of the last forward pass, N rows of per-image scores. */
+    CV_WRAP virtual Mat getScores() const = 0;
+
+    /** @brief Grad-CAM and counterfactual maps for a class.
+    @param classId the class index, or -1 for the top-scoring class of each image.
+    @param gradcam one map per image: ReLU(sum_k alpha_k A^k), alpha_k = mean_ij dy/dA^k_ij.
+    @param counterfactual optional: the same with alpha negated.
+    */
+    CV_WRAP virtual void compute(int classId, OutputArrayOfArrays gradcam,
+                                 OutputArrayOfArrays counterfactual = noArray()) = 0;
+
+    /** @brief Grad-CAM for any differentiable output given its gradient.
+    @param outputLayer the layer whose output 0 receives the gradient.
+    @param outputGrad d(target)/d(output), the shape of that output (e.g. a mask of logits to sum).
+    @param gradcam one map per image.
+    @param counterfactual optional counterfactual maps.
+    */
+    CV_WRAP virtual void computeFromGradient(const String& outputLayer, InputArray outputGrad,
+                                             OutputArrayOfArrays gradcam,
+                                             OutputArrayOfArrays counterfactual = noArray()) = 0;
+
+    /** @brief Gradient of a class score with respect to the input blob.
+    @param classId the class index, or -1 for the top class of each image.
+    @param grad the gradient in the input blob's layout (N x C x H x W).
+    @param mode RECTIFIER_GUIDED for guided backpropagation, RECTIFIER_DECONVNET, or RECTIFIER_EXACT
+           for the plain (vanilla) gradient.
+    */
+    CV_WRAP virtual void inputGradient(int classId, OutputArray grad, int mode = RECTIFIER_GUIDED) = 0;
+
+    /** @brief inputGradient() for a user-given output gradient (see computeFromGradient()). */
+    CV_WRAP virtual void inputGradientFromGradient(const String& outputLayer, InputArray outputGrad,
+                                                   OutputArray grad, int mode = RECTIFIER_GUIDED) = 0;
+
+    /** @brief Guided Grad-CAM: the Grad-CAM map upsampled (bilinear) to the input size, times the
+    guided backpropagation gradient, element-wise.
+    @param classId the class index, or -1 for the top class of each image.
+    @param dst N x C x H x W blob.
+    */
+    CV_WRAP virtual void guidedGradCAM(int classId, OutputArray dst) = 0;
+
+    /** @brief The backward engine, for advanced use (activations, other layers). */
+    virtual Ptr<Backprop> getBackprop() const = 0;
+};
+
+/** @brief Upsamples a map to a size (bilinear, half-pixel centres as cv::resize INTER_LINEAR) and
+min-max normalizes it to [0, 1] (a constant map becomes all zeros).
+@param map a 2D float map.
+@param size the output size, usually the image size.
+@param dst CV_32F map in [0, 1].
+@param normalize false keeps the raw values.
+*/
+CV_EXPORTS_W void resizeMap(InputArray map, Size size, OutputArray dst, bool normalize = true);
+
+/** @brief Draws a [0,1] map over an image with a colormap.
+@param image 8-bit 1- or 3-channel image.
+@param map CV_32F map in [0,1] (resized to the image if needed).
+@param dst 8-bit BGR result.
+@param colormap a cv::ColormapTypes value.
+@param alpha weight of the colored map.
+*/
+CV_EXPORTS_W void applyMapOverlay(InputArray image, InputArray map, OutputArray dst,
+                                  int colormap = COLORMAP_JET, double alpha = 0.5);
+
+/** @brief Turns one image of an input-gradient blob into a viewable 8-bit image:
+standardized, scaled by 0.1 around mid-gray and clipped (as is usual for guided backprop).
+@param blob N x C x H x W gradient (C = 1 or 3).
+@param dst 8-bit image H x W with C channels.
+@param index the image in the batch.
+@param swapRB swap the first and last channels (when the blob is RGB).
+*/
+CV_EXPORTS_W void gradientToImage(InputArray blob, OutputArray dst, int index = 0, bool swapRB = false);
+
+/** @brief Guided Grad-CAM from its parts: each map upsampled (bilinear) to the blob's H x W times
+the guided gradient of its image.
+@param maps one Grad-CAM map per image.
+@param guided N x C x H x W guided backpropagation gradient.
+@param dst N x C x H x W result.
+*/
+CV_EXPORTS_W void combineGuidedGradCAM(InputArrayOfArrays maps, InputArray guided, OutputArray dst);
+
+//! @}
+
+}} // namespace cv::explain
+
+#endif

@@ -1,0 +1,425 @@
+// The backward engine: reads the graph of a loaded cv::dnn::Net, runs its forward pass keeping the
+// per-layer outputs, then walks only the layers between the target and the wanted gradients in
+// reverse topological order, calling one BackwardRule per layer.
+#include "precomp.hpp"
+#include <algorithm>
+#include <sstream>
+
+namespace cv {
+namespace explain {
+
+Backprop::~Backprop() {}
+
+namespace {
+
+typedef std::pair<int, int> Pin;  // (layer id, output index)
+
+std::string shapeToString(const MatShape& shape)
+{
+    std::ostringstream s;
+    s << "[";
+    for (size_t i = 0; i < shape.size(); i++)
+        s << (i ? " x " : "") << shape[i];
+    s << "]";
+    return s.str();
+}
+
+void checkFinite(const Mat& m, const std::string& what)
+{
+    if (!checkRange(m, true, nullptr, -FLT_MAX, FLT_MAX))
+        CV_Error(Error::StsOutOfRange, "explain: " + what + " contains NaN or Inf values");
+}
+
+struct Node
+{
+    LayerInfo info;
+    std::vector<int> producers;     // producer layer ids, in input order
+    std::vector<Pin> inputPins;     // producer outputs, resolved after the first forward pass
+    std::vector<std::vector<Pin> > consumers;  // per output: (consumer id, input index)
+    Ptr<BackwardRule> rule;         // created on first use
+    bool valid = false;
+};
+
+class BackpropImpl CV_FINAL : public Backprop
+{
+public:
+    explicit BackpropImpl(const dnn::Net& net_) : net(net_)
+    {
+        if (net.empty())
+            CV_Error(Error::StsBadArg, "explain: the Net is empty; read a model (e.g. cv::dnn::readNet) first");
+        readGraph();
+    }
+
+    void forward(InputArray blob, const String& inputName) CV_OVERRIDE
+    {
+        if (blob.empty())
+            CV_Error(Error::StsBadArg, "explain: the input blob is empty");
+        if (blob.depth() != CV_32F)
+            CV_Error(Error::StsBadArg, format("explain: the input blob must be float32 (CV_32F), got depth %d; "
+                                              "use cv::dnn::blobFromImage", blob.depth()));
+        Mat input = blob.getMat().clone();  // the caller's blob is never touched
+        checkFinite(input, "the input blob");
+        int index = 0;
+        if (!inputName.empty())
+        {
+            index = nodes[0].info.layer->outputNameToIndex(inputName);
+            if (index < 0)
+                CV_Error(Error::StsBadArg, "explain: the Net has no input named '" + inputName + "'");
+        }
+        std::vector<std::vector<Mat> > outs;
+        try
+        {
+            net.setInput(input, inputName);
+            net.forward(outs, orderedNames);
+        }
+        catch (const cv::Exception& e)
+        {
+            CV_Error(Error::StsBadArg, "explain: the forward pass failed for an input blob of shape " +
+                                           shapeToString(dnn::shape(input)) + ": " + e.err);
+        }
+        CV_Assert(outs.size() == orderedNames.size());
+        acts.assign(nodes.size(), std::vector<Mat>());
+        acts[0].resize(index + 1);
+        acts[0][index] = input;
+        // The Mats returned by forward() share the Net's internal buffers: copy them, so that a later
+        // forward pass of the user's Net cannot change what the backward pass reads.
+        for (size_t i = 0; i < orderedNames.size(); i++)
+            for (const Mat& m : outs[i])
+                acts[orderedIds[i]].push_back(m.clone());
+        inputIndex = index;
+        resolvePins(dnn::shape(input));
+        updateShapes();
+    }
+
+    Mat getActivation(const String& layerName, int outputIndex) const CV_OVERRIDE
+    {
+        int id = findLayer(layerName);
+        requireForward();
+        if (outputIndex < 0 || outputIndex >= (int)acts[id].size() || acts[id][outputIndex].empty())
+            CV_Error(Error::StsOutOfRange, format("explain: %s has no output %d",
+                                                  describeLayer(nodes[id].info).c_str(), outputIndex));
+        return acts[id][outputIndex];
+    }
+
+    const LayerInfo& getLayerInfo(const String& layerName) const CV_OVERRIDE
+    {
+        return nodes[findLayer(layerName)].info;
+    }
+
+    std::vector<String> getLayerNames() const CV_OVERRIDE
+    {
+        std::vector<String> names;
+        for (int id : topo)
+            names.push_back(nodes[id].info.name);
+        return names;
+    }
+
+    std::vector<std::pair<int, int> > getLayerInputPins(const String& layerName) const CV_OVERRIDE
+    {
+        int id = findLayer(layerName);
+        requireForward();
+        return nodes[id].inputPins;
+    }
+
+    void backward(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads,
+                  const std::vector<String>& wrtLayers, std::vector<Mat>& grads,
+                  RectifierMode mode) CV_OVERRIDE
+    {
+        requireForward();
+        if (seedLayers.empty() || seedLayers.size() != seedGrads.size())
+            CV_Error(Error::StsBadArg, "explain: backward needs one gradient per seed layer");
+        if (mode != RECTIFIER_EXACT && mode != RECTIFIER_GUIDED && mode != RECTIFIER_DECONVNET)
+            CV_Error(Error::StsBadArg, format("explain: unknown rectifier mode %d", (int)mode));
+
+        std::map<Pin, Mat> gradAt;
+        std::vector<char> isSeed(nodes.size(), 0);
+        for (size_t i = 0; i < seedLayers.size(); i++)
+        {
+            int id = findLayer(seedLayers[i]);
+            const Mat& out = acts[id][0];
+            const Mat& g = seedGrads[i];
+            if (g.depth() != CV_32F || g.total() != out.total())
+                CV_Error(Error::StsBadArg, "explain: the gradient for " + describeLayer(nodes[id].info) +
+                                               " has shape " + shapeToString(dnn::shape(g)) +
+                                               " but its output has shape " + shapeToString(dnn::shape(out)) +
+                                               " (float32 expected)");
+            checkFinite(g, "the gradient for " + describeLayer(nodes[id].info));
+            Mat seed = g.clone().reshape(1, out.dims, out.size.p);
+            accumulate(gradAt, Pin(id, 0), seed);
+            isSeed[id] = 1;
+        }
+
+        std::vector<Pin> wrtPins;
+        for (const String& name : wrtLayers)
+            wrtPins.push_back(name.empty() ? Pin(0, inputIndex) : Pin(findLayer(name), 0));
+
+        // Layers whose inputs depend on a wanted pin, and layers that feed a seed: only their
+        // intersection is on the gradient path.
+        std::vector<char> downstream(nodes.size(), 0), upstream(nodes.size(), 0);
+        auto isWanted = [&](const Pin& p) {
+            return std::find(wrtPins.begin(), wrtPins.end(), p) != wrtPins.end();
+        };
+        for (int id : topo)
+            for (const Pin& p : nodes[id].inputPins)
+                if (isWanted(p) || (p.first != 0 && downstream[p.first]))
+                    downstream[id] = 1;
+        for (auto it = topo.rbegin(); it != topo.rend(); ++it)
+        {
+            int id = *it;
+            upstream[id] = isSeed[id];
+            for (const auto& outConsumers : nodes[id].consumers)
+                for (const Pin& c : outConsumers)
+                    upstream[id] = upstream[id] || upstream[c.first];
+        }
+
+        for (auto it = topo.rbegin(); it != topo.rend(); ++it)
+        {
+            int id = *it;
+            if (!downstream[id] || !upstream[id])
+                continue;
+            Node& node = nodes[id];
+            const std::vector<Mat>& outputs = acts[id];
+            std::vector<Mat> outGrads(outputs.size());
+            bool any = false;
+            for (size_t o = 0; o < outputs.size(); o++)
+            {
+                auto g = gradAt.find(Pin(id, (int)o));
+                if (g != gradAt.end())
+                {
+                    outGrads[o] = g->second;
+                    any = true;
+                    if (!isWanted(g->first))
+                        gradAt.erase(g);  // no longer needed: keeps memory to the live frontier
+                }
+                else
+                    outGrads[o] = Mat::zeros(outputs[o].dims, outputs[o].size.p, CV_32F);
+            }
+            if (!any)
+                continue;
+            std::vector<Mat> inputs;
+            std::vector<bool> need;
+            for (const Pin& p : node.inputPins)
+            {
+                inputs.push_back(acts[p.first][p.second]);
+                need.push_back(isWanted(p) || (p.first != 0 && downstream[p.first]));
+            }
+            if (!node.rule)
+                node.rule = createBackwardRule(node.info);
+            std::vector<Mat> inGrads(inputs.size());
+            node.rule->backward(inputs, outputs, outGrads, need, mode, inGrads);
+            for (size_t j = 0; j < inputs.size(); j++)
+            {
+                if (!need[j])
+                    continue;
+                if (inGrads[j].empty() || inGrads[j].total() != inputs[j].total() || inGrads[j].type() != CV_32F)
+                    CV_Error(Error::StsInternal, "explain: the backward rule of " + describeLayer(node.info) +
+                                                     format(" returned no float32 gradient of the input %d shape",
+                                                            (int)j));
+                accumulate(gradAt, node.inputPins[j], inGrads[j].reshape(1, inputs[j].dims, inputs[j].size.p));
+            }
+        }
+
+        grads.resize(wrtPins.size());
+        for (size_t i = 0; i < wrtPins.size(); i++)
+        {
+            const Mat& a = acts[wrtPins[i].first].at(wrtPins[i].second);
+            auto g = gradAt.find(wrtPins[i]);
+            grads[i] = g != gradAt.end() ? g->second : Mat::zeros(a.dims, a.size.p, CV_32F);
+        }
+    }
+
+private:
+    static void accumulate(std::map<Pin, Mat>& gradAt, const Pin& pin, const Mat& g)
+    {
+        auto it = gradAt.find(pin);
+        if (it == gradAt.end())
+            gradAt[pin] = g;
+        else
+            it->second = it->second + g;  // a new buffer: g or the old one may be shared
+    }
+
+    int findLayer(const String& name) const
+    {
+        auto it = idByName.find(name);
+        if (it == idByName.end())
+            CV_Error(Error::StsObjectNotFound, "explain: the Net has no layer named '" + name + "'");
+        return it->second;
+    }
+
+    void requireForward() const
+    {
+        if (acts.empty())
+            CV_Error(Error::StsError, "explain: call forward() with an input blob first");
+    }
+
+    void readGraph()
+    {
+        std::vector<String> names = net.getLayerNames();
+        if (names.empty())
+            CV_Error(Error::StsBadArg, "explain: the Net has no layers; read a model first");
+        int maxId = 0;
+        for (const String& n : names)
+            maxId = std::max(maxId, net.getLayerId(n));
+        nodes.assign(maxId + 1, Node());
+        std::map<const dnn::Layer*, int> idOf;
+
+        Node& input = nodes[0];
+        input.valid = true;
+        input.info.id = 0;
+        input.info.name = "_input";
+        input.info.type = "Input";
+        input.info.layer = net.getLayer(0);
+        idOf[input.info.layer.get()] = 0;
+        for (const String& n : names)
+        {
+            int id = net.getLayerId(n);
+            Node& node = nodes[id];
+            node.valid = true;
+            node.info.id = id;
+            node.info.name = n;
+            node.info.layer = net.getLayer(id);
+            node.info.type = node.info.layer->type;
+            node.info.hasParams = getCapturedParams(node.info.layer, node.info.params);
+            idOf[node.info.layer.get()] = id;
+            idByName[n] = id;
+        }
+        for (const String& n : names)
+        {
+            int id = net.getLayerId(n);
+            for (const Ptr<dnn::Layer>& p : net.getLayerInputs(id))
+            {
+                auto it = idOf.find(p.get());
+                if (it == idOf.end())
+                    CV_Error(Error::StsInternal, "explain: cannot find a producer of layer '" + n + "'");
+                nodes[id].producers.push_back(it->second);
+            }
+        }
+        // Topological order (Kahn); cv::dnn ids are usually already ordered but need not be.
+        std::vector<int> pending(nodes.size(), 0);
+        std::vector<std::vector<int> > next(nodes.size());
+        for (size_t id = 1; id < nodes.size(); id++)
+            if (nodes[id].valid)
+                for (int p : nodes[id].producers)
+                    if (p != 0)
+                    {
+                        pending[id]++;
+                        next[p].push_back((int)id);
+                    }
+        std::vector<int> ready;
+        for (size_t id = 1; id < nodes.size(); id++)
+            if (nodes[id].valid && pending[id] == 0)
+                ready.push_back((int)id);
+        while (!ready.empty())
+        {
+            std::sort(ready.begin(), ready.end(), std::greater<int>());
+            int id = ready.back();
+            ready.pop_back();
+            topo.push_back(id);
+            for (int c : next[id])
+                if (--pending[c] == 0)
+                    ready.push_back(c);
+        }
+        if (topo.size() != names.size())
+            CV_Error(Error::StsError, "explain: the Net's layer graph has a cycle");
+        for (int id : topo)
+        {
+            orderedIds.push_back(id);
+            orderedNames.push_back(nodes[id].info.name);
+        }
+    }
+
+    // cv::dnn tells only which layer feeds which; for producers with several outputs the output
+    // index is found from the consumer's input shapes.
+    void resolvePins(const MatShape& inputShape)
+    {
+        bool shapesKnown = false;
+        for (int id : topo)
+        {
+            Node& node = nodes[id];
+            node.inputPins.clear();
+            std::vector<MatShape> inShapes, outShapes;
+            for (size_t j = 0; j < node.producers.size(); j++)
+            {
+                int p = node.producers[j];
+                if (p == 0)
+                {
+                    node.inputPins.push_back(Pin(0, inputIndex));
+                    continue;
+                }
+                if (acts[p].size() == 1)
+                {
+                    node.inputPins.push_back(Pin(p, 0));
+                    continue;
+                }
+                if (!shapesKnown)
+                {
+                    net.getLayerShapes(inputShape, id, inShapes, outShapes);
+                    shapesKnown = true;
+                }
+                std::vector<int> candidates;
+                for (size_t o = 0; o < acts[p].size(); o++)
+                    if (j < inShapes.size() && dnn::shape(acts[p][o]) == inShapes[j])
+                        candidates.push_back((int)o);
+                bool same = !candidates.empty();
+                for (int c : candidates)
+                    same = same && norm(acts[p][c], acts[p][candidates[0]], NORM_INF) == 0;
+                if (candidates.size() != 1 && !same)
+                    CV_Error(Error::StsNotImplemented,
+                             "explain: cannot tell which output of " + describeLayer(nodes[p].info) +
+                                 format(" feeds input %d of ", (int)j) + describeLayer(node.info) +
+                                 " (its outputs have equal shapes)");
+                node.inputPins.push_back(Pin(p, candidates[0]));
+            }
+            shapesKnown = false;
+        }
+        for (Node& node : nodes)
+        {
+            node.consumers.assign(node.valid ? std::max<size_t>(1, acts[node.info.id].size()) : 0,
+                                  std::vector<Pin>());
+        }
+        for (int id : topo)
+            for (size_t j = 0; j < nodes[id].inputPins.size(); j++)
+            {
+                const Pin& p = nodes[id].inputPins[j];
+                auto& cons = nodes[p.first].consumers;
+                if ((int)cons.size() <= p.second)
+                    cons.resize(p.second + 1);
+                cons[p.second].push_back(Pin(id, (int)j));
+            }
+    }
+
+    void updateShapes()
+    {
+        for (int id : topo)
+        {
+            LayerInfo& info = nodes[id].info;
+            std::vector<MatShape> in, out;
+            for (const Pin& p : nodes[id].inputPins)
+                in.push_back(dnn::shape(acts[p.first][p.second]));
+            for (const Mat& m : acts[id])
+                out.push_back(dnn::shape(m));
+            if (in != info.inputShapes || out != info.outputShapes)
+                nodes[id].rule.release();  // rules may depend on shapes
+            info.inputShapes = in;
+            info.outputShapes = out;
+        }
+    }
+
+    dnn::Net net;
+    std::vector<Node> nodes;
+    std::map<String, int> idByName;
+    std::vector<int> topo;
+    std::vector<int> orderedIds;
+    std::vector<String> orderedNames;
+    std::vector<std::vector<Mat> > acts;
+    int inputIndex = 0;
+};
+
+} // namespace
+
+Ptr<Backprop> Backprop::create(const dnn::Net& net)
+{
+    return makePtr<BackpropImpl>(net);
+}
+
+}} // namespace cv::explain

@@ -1,0 +1,218 @@
+// Backward rules of element-wise activations. Rectifiers (ReLU, LeakyReLU, PReLU, ReLU6/Clip, ELU,
+// Swish, Mish, HardSwish) honour RectifierMode:
+//   exact:     R * f'(x)
+//   guided:    R * f'(x) * [R > 0]      (Springenberg et al.; the exact local derivative, then only
+//                                        positive incoming gradients)
+//   deconvnet: the rectifier applied to R itself: R * [R > 0]; LeakyReLU/PReLU scale R < 0 by their
+//              slope instead of zeroing it.
+// Other activations (Sigmoid, TanH, HardSigmoid, Power, ...) always use their exact derivative.
+#include "layer_utils.hpp"
+#include <cmath>
+
+namespace cv {
+namespace explain {
+
+namespace {
+
+inline float sigmoid(float x)
+{
+    return 1.f / (1.f + std::exp(-x));
+}
+
+/** Applies `grad(x, y, r, channel)` element-wise, channel = index along axis 1. */
+template <typename Grad>
+void elementwiseBackward(const Mat& x, const Mat& y, const Mat& r, Mat& dx, const Grad& grad)
+{
+    CV_Assert(x.isContinuous() && y.isContinuous() && r.isContinuous());
+    dx.create(x.dims, x.size.p, CV_32F);
+    const int n = x.dims > 0 ? x.size[0] : 1;
+    const int channels = x.dims > 1 ? x.size[1] : 1;
+    const size_t plane = x.total() / std::max(1, n * channels);
+    const float* xp = x.ptr<float>();
+    const float* yp = y.ptr<float>();
+    const float* rp = r.ptr<float>();
+    float* dp = dx.ptr<float>();
+    parallel_for_(Range(0, n * channels), [&](const Range& range) {
+        for (int nc = range.start; nc < range.end; nc++)
+        {
+            const int c = nc % channels;
+            for (size_t i = nc * plane, e = i + plane; i < e; i++)
+                dp[i] = grad(xp[i], yp[i], rp[i], c);
+        }
+    });
+}
+
+/** Combines a rectifier's exact local derivative d (at x) and its deconvnet rule with the mode. */
+inline float rectify(float r, float d, float deconv, RectifierMode mode)
+{
+    if (mode == RECTIFIER_DECONVNET)
+        return deconv;
+    if (mode == RECTIFIER_GUIDED && !(r > 0.f))
+        return 0.f;
+    return r * d;
+}
+
+/** A rule for a one-input activation; Fn computes dx from (x, y, r, channel, mode). */
+template <typename Fn>
+class ActivationRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit ActivationRule(const Fn& fn_) : fn(fn_) {}
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
+                  const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode mode,
+                  std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        const Fn f = fn;
+        elementwiseBackward(inputs[0], outputs[0], outputGrads[0], inputGrads[0],
+                            [&f, mode](float x, float y, float r, int c) { return f(x, y, r, c, mode); });
+    }
+
+private:
+    Fn fn;
+};
+
+template <typename Fn>
+Ptr<BackwardRule> makeActivationRule(const Fn& fn)
+{
+    return makePtr<ActivationRule<Fn> >(fn);
+}
+
+Ptr<BackwardRule> createReLU(const LayerInfo& info)
+{
+    const float slope = layerAs<dnn::ReLULayer>(info)->negativeSlope;
+    return makeActivationRule([slope](float x, float, float r, int, RectifierMode mode) {
+        const float d = x > 0.f ? 1.f : slope;
+        return rectify(r, d, r > 0.f ? r : slope * r, mode);
+    });
+}
+
+Ptr<BackwardRule> createReLU6(const LayerInfo& info)
+{
+    Ptr<dnn::ReLU6Layer> l = layerAs<dnn::ReLU6Layer>(info);
+    const float lo = l->minValue, hi = l->maxValue;
+    return makeActivationRule([lo, hi](float x, float, float r, int, RectifierMode mode) {
+        const float d = (x > lo && x < hi) ? 1.f : 0.f;
+        return rectify(r, d, r > 0.f ? r : 0.f, mode);
+    });
+}
+
+Ptr<BackwardRule> createPReLU(const LayerInfo& info)
+{
+    if (info.layer->blobs.empty())
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has no slope blob");
+    Mat slopes = info.layer->blobs[0].reshape(1, 1).clone();
+    const int channels = info.inputShapes.empty() || info.inputShapes[0].size() < 2 ? 1 : info.inputShapes[0][1];
+    if ((int)slopes.total() != channels && slopes.total() != 1)
+        CV_Error(Error::StsNotImplemented, format("explain: %s has %d slopes for %d channels",
+                                                  describeLayer(info).c_str(), (int)slopes.total(), channels));
+    return makeActivationRule([slopes](float x, float, float r, int c, RectifierMode mode) {
+        const float a = slopes.total() == 1 ? slopes.at<float>(0) : slopes.at<float>(c);
+        return rectify(r, x > 0.f ? 1.f : a, r > 0.f ? r : a * r, mode);
+    });
+}
+
+Ptr<BackwardRule> createELU(const LayerInfo& info)
+{
+    const float alpha = layerAs<dnn::ELULayer>(info)->alpha;
+    return makeActivationRule([alpha](float x, float, float r, int, RectifierMode mode) {
+        const float d = x > 0.f ? 1.f : alpha * std::exp(x);
+        return rectify(r, d, r > 0.f ? r : 0.f, mode);
+    });
+}
+
+Ptr<BackwardRule> createSwish(const LayerInfo&)
+{
+    return makeActivationRule([](float x, float, float r, int, RectifierMode mode) {
+        const float s = sigmoid(x);
+        return rectify(r, s * (1.f + x * (1.f - s)), r > 0.f ? r : 0.f, mode);
+    });
+}
+
+Ptr<BackwardRule> createMish(const LayerInfo&)
+{
+    return makeActivationRule([](float x, float, float r, int, RectifierMode mode) {
+        const float sp = x > 20.f ? x : std::log1p(std::exp(x));
+        const float t = std::tanh(sp);
+        return rectify(r, t + x * sigmoid(x) * (1.f - t * t), r > 0.f ? r : 0.f, mode);
+    });
+}
+
+Ptr<BackwardRule> createHardSwish(const LayerInfo&)
+{
+    return makeActivationRule([](float x, float, float r, int, RectifierMode mode) {
+        const float d = x < -3.f ? 0.f : (x > 3.f ? 1.f : x / 3.f + 0.5f);
+        return rectify(r, d, r > 0.f ? r : 0.f, mode);
+    });
+}
+
+Ptr<BackwardRule> createSigmoid(const LayerInfo&)
+{
+    return makeActivationRule([](float, float y, float r, int, RectifierMode) { return r * y * (1.f - y); });
+}
+
+Ptr<BackwardRule> createTanH(const LayerInfo&)
+{
+    return makeActivationRule([](float, float y, float r, int, RectifierMode) { return r * (1.f - y * y); });
+}
+
+Ptr<BackwardRule> createHardSigmoid(const LayerInfo& info)
+{
+    Ptr<dnn::HardSigmoidLayer> l = layerAs<dnn::HardSigmoidLayer>(info);
+    const float alpha = l->alpha, beta = l->beta;
+    return makeActivationRule([alpha, beta](float x, float, float r, int, RectifierMode) {
+        const float z = alpha * x + beta;
+        return (z > 0.f && z < 1.f) ? r * alpha : 0.f;
+    });
+}
+
+Ptr<BackwardRule> createPower(const LayerInfo& info)
+{
+    Ptr<dnn::PowerLayer> l = layerAs<dnn::PowerLayer>(info);
+    const float p = l->power, a = l->scale, b = l->shift;
+    return makeActivationRule([p, a, b](float x, float, float r, int, RectifierMode) {
+        if (p == 1.f)
+            return r * a;
+        return r * p * a * std::pow(a * x + b, p - 1.f);
+    });
+}
+
+Ptr<BackwardRule> createAbs(const LayerInfo&)
+{
+    return makeActivationRule([](float x, float, float r, int, RectifierMode) {
+        return x > 0.f ? r : (x < 0.f ? -r : 0.f);
+    });
+}
+
+Ptr<BackwardRule> createExp(const LayerInfo& info)
+{
+    Ptr<dnn::ExpLayer> l = layerAs<dnn::ExpLayer>(info);
+    const float lnBase = l->base == -1.f ? 1.f : std::log(l->base);
+    const float scale = l->scale;
+    return makeActivationRule([lnBase, scale](float, float y, float r, int, RectifierMode) {
+        return r * y * lnBase * scale;
+    });
+}
+
+
+} // namespace
+
+void registerActivationRules(RuleMap& rules)
+{
+    rules["ReLU"] = createReLU;
+    rules["ReLU6"] = createReLU6;
+    rules["PReLU"] = createPReLU;
+    rules["ELU"] = createELU;
+    rules["Swish"] = createSwish;
+    rules["Mish"] = createMish;
+    rules["HardSwish"] = createHardSwish;
+    rules["Sigmoid"] = createSigmoid;
+    rules["TanH"] = createTanH;
+    rules["HardSigmoid"] = createHardSigmoid;
+    rules["Power"] = createPower;
+    rules["AbsVal"] = createAbs;
+    rules["Exp"] = createExp;
+}
+
+}} // namespace cv::explain

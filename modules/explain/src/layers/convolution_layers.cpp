@@ -1,0 +1,177 @@
+// Backward rule of Convolution (2D; groups, depthwise, dilation, stride, asymmetric pads):
+// dX = col2im(W^T * dY) per group, with Eigen's single-threaded GEMM (far faster than cv::gemm on
+// Debian's reference BLAS) and parallel_for_ over (image, group, block of input channels), so that
+// each task writes its own slice of dX. 1x1 stride-1 convolutions skip col2im; depthwise ones use a
+// direct loop.
+#include "layer_utils.hpp"
+#include <Eigen/Core>
+
+namespace cv {
+namespace explain {
+
+namespace {
+
+typedef Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> RowMatrix;
+typedef Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<> > ConstBlock;
+typedef Eigen::Map<RowMatrix> MutableBlock;
+
+struct ConvGeometry
+{
+    int inC, inH, inW, outC, outH, outW, groups;
+    int kh, kw, sh, sw, dh, dw, ph, pw;
+};
+
+class ConvolutionRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit ConvolutionRule(const LayerInfo& info)
+    {
+        Ptr<dnn::BaseConvolutionLayer> conv = layerAs<dnn::BaseConvolutionLayer>(info);
+        if (info.layer->blobs.empty())
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) +
+                                                   " takes its weights as an input; only constant weights are supported");
+        const Mat& w = info.layer->blobs[0];
+        if (w.dims != 4 || info.inputShapes.empty() || info.inputShapes[0].size() != 4)
+            CV_Error(Error::StsNotImplemented, "explain: only 2D convolutions (4D blobs) are supported, in " +
+                                                   describeLayer(info));
+        const MatShape& in = info.inputShapes[0];
+        const MatShape& out = info.outputShapes[0];
+        g.inC = in[1]; g.inH = in[2]; g.inW = in[3];
+        g.outC = out[1]; g.outH = out[2]; g.outW = out[3];
+        g.kh = w.size[2]; g.kw = w.size[3];
+        if (w.size[1] <= 0 || g.inC % w.size[1] != 0 || w.size[0] != g.outC)
+            CV_Error(Error::StsBadArg, "explain: weights of " + describeLayer(info) + " do not fit its input");
+        g.groups = g.inC / w.size[1];
+        g.sh = (int)conv->strides[0]; g.sw = (int)conv->strides[1];
+        g.dh = conv->dilations.empty() ? 1 : (int)conv->dilations[0];
+        g.dw = conv->dilations.empty() ? 1 : (int)conv->dilations[1];
+        if (conv->padMode.empty())
+        {
+            g.ph = (int)conv->pads_begin[0];
+            g.pw = (int)conv->pads_begin[1];
+        }
+        else  // "SAME"/"VALID": the padding that gives the recorded output size, split as TensorFlow does
+        {
+            int totalH = std::max(0, (g.outH - 1) * g.sh + g.dh * (g.kh - 1) + 1 - g.inH);
+            int totalW = std::max(0, (g.outW - 1) * g.sw + g.dw * (g.kw - 1) + 1 - g.inW);
+            g.ph = conv->padMode == "VALID" ? 0 : totalH / 2;
+            g.pw = conv->padMode == "VALID" ? 0 : totalW / 2;
+        }
+        weights = w.reshape(1, g.outC).clone();  // [Cout, Cin/g * kh * kw]
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
+                  const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                  std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        const Mat& dy = outputGrads[0];
+        const int n = inputs[0].size[0];
+        Mat dx = Mat::zeros(inputs[0].dims, inputs[0].size.p, CV_32F);
+        const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
+        const bool depthwise = cinG == 1 && coutG == 1;
+        // Tasks: (image, group, block of input channels); blocks give two threads work at batch 1.
+        const int blocks = depthwise ? 1 : std::min(cinG, std::max(1, 4 / std::max(1, n * g.groups)));
+        const int tasks = n * g.groups * blocks;
+        parallel_for_(Range(0, tasks), [&](const Range& r) {
+            std::vector<float> cols;
+            for (int t = r.start; t < r.end; t++)
+            {
+                const int b = t % blocks, grp = (t / blocks) % g.groups, img = t / (blocks * g.groups);
+                const int c0 = cinG * b / blocks, c1 = cinG * (b + 1) / blocks;
+                const float* dyp = dy.ptr<float>(img) + (size_t)grp * coutG * g.outH * g.outW;
+                float* dxp = dx.ptr<float>(img) + (size_t)(grp * cinG + c0) * g.inH * g.inW;
+                if (depthwise)
+                    depthwiseBackward(dyp, weights.ptr<float>(grp), dxp);
+                else
+                    groupBackward(dyp, grp, c0, c1, dxp, cols);
+            }
+        });
+        inputGrads[0] = dx;
+    }
+
+private:
+    void groupBackward(const float* dyp, int grp, int c0, int c1, float* dxp, std::vector<float>& cols) const
+    {
+        const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
+        const int kk = g.kh * g.kw, outPlane = g.outH * g.outW;
+        const int rows = (c1 - c0) * kk;
+        ConstBlock w(weights.ptr<float>(grp * coutG) + c0 * kk, coutG, rows, Eigen::OuterStride<>(cinG * kk));
+        ConstBlock d(dyp, coutG, outPlane, Eigen::OuterStride<>(outPlane));
+        const bool pointwise = kk == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
+                               g.outH == g.inH && g.outW == g.inW;
+        if (pointwise)
+        {
+            MutableBlock(dxp, rows, outPlane).noalias() = w.transpose() * d;
+            return;
+        }
+        cols.resize((size_t)rows * outPlane);
+        MutableBlock c(cols.data(), rows, outPlane);
+        c.noalias() = w.transpose() * d;
+        // col2im: scatter-add each kernel tap back to the input positions it read.
+        for (int ci = 0; ci < c1 - c0; ci++)
+        {
+            float* plane = dxp + (size_t)ci * g.inH * g.inW;
+            for (int ky = 0; ky < g.kh; ky++)
+                for (int kx = 0; kx < g.kw; kx++)
+                {
+                    const float* src = cols.data() + ((size_t)(ci * g.kh + ky) * g.kw + kx) * outPlane;
+                    for (int oy = 0; oy < g.outH; oy++)
+                    {
+                        const int iy = oy * g.sh - g.ph + ky * g.dh;
+                        if (iy < 0 || iy >= g.inH)
+                            continue;
+                        float* row = plane + (size_t)iy * g.inW;
+                        const float* s = src + (size_t)oy * g.outW;
+                        for (int ox = 0; ox < g.outW; ox++)
+                        {
+                            const int ix = ox * g.sw - g.pw + kx * g.dw;
+                            if (ix >= 0 && ix < g.inW)
+                                row[ix] += s[ox];
+                        }
+                    }
+                }
+        }
+    }
+
+    void depthwiseBackward(const float* dyp, const float* w, float* dxp) const
+    {
+        for (int ky = 0; ky < g.kh; ky++)
+            for (int kx = 0; kx < g.kw; kx++)
+            {
+                const float wv = w[ky * g.kw + kx];
+                for (int oy = 0; oy < g.outH; oy++)
+                {
+                    const int iy = oy * g.sh - g.ph + ky * g.dh;
+                    if (iy < 0 || iy >= g.inH)
+                        continue;
+                    float* row = dxp + (size_t)iy * g.inW;
+                    const float* s = dyp + (size_t)oy * g.outW;
+                    for (int ox = 0; ox < g.outW; ox++)
+                    {
+                        const int ix = ox * g.sw - g.pw + kx * g.dw;
+                        if (ix >= 0 && ix < g.inW)
+                            row[ix] += wv * s[ox];
+                    }
+                }
+            }
+    }
+
+    ConvGeometry g;
+    Mat weights;
+};
+
+Ptr<BackwardRule> createConvolution(const LayerInfo& info)
+{
+    return makePtr<ConvolutionRule>(info);
+}
+
+} // namespace
+
+void registerConvolutionRules(RuleMap& rules)
+{
+    rules["Convolution"] = createConvolution;
+}
+
+}} // namespace cv::explain

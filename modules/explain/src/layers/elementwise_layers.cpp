@@ -1,0 +1,270 @@
+// Backward rules of layers that combine blobs element by element or per channel:
+// Eltwise (sum with coefficients, prod, max, div), Scale (weights/bias blobs, or a second input
+// broadcast as in squeeze-excitation), BatchNorm (a per-channel scale at inference).
+#include "layer_utils.hpp"
+
+namespace cv {
+namespace explain {
+
+namespace {
+
+enum EltwiseOp { ELT_SUM, ELT_PROD, ELT_MAX, ELT_DIV };
+
+/** When the Net was read before this module was loaded, the operation is inferred from the values. */
+EltwiseOp inferEltwise(const std::vector<Mat>& in, const Mat& out, std::vector<float>& coeffs)
+{
+    Mat sum = in[0].clone(), prod = in[0].clone(), mx = in[0].clone(), div = in[0].clone();
+    for (size_t i = 1; i < in.size(); i++)
+    {
+        sum += in[i];
+        prod = prod.mul(in[i]);
+        mx = cv::max(mx, in[i]);
+        div = div / in[i];
+    }
+    const double scale = std::max(1.0, norm(out, NORM_INF));
+    if (norm(out, sum, NORM_INF) <= 1e-5 * scale)
+        return ELT_SUM;
+    if (norm(out, prod, NORM_INF) <= 1e-5 * scale)
+        return ELT_PROD;
+    if (norm(out, mx, NORM_INF) <= 1e-5 * scale)
+        return ELT_MAX;
+    if (norm(out, div, NORM_INF) <= 1e-5 * scale)
+        return ELT_DIV;
+    CV_Error(Error::StsNotImplemented,
+             "explain: cannot tell the Eltwise operation (its parameters were not captured because the Net "
+             "was read before the explain library was loaded); read the Net after loading it");
+}
+
+class EltwiseRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit EltwiseRule(const LayerInfo& info_) : info(info_), op(ELT_SUM), known(info_.hasParams)
+    {
+        if (!known)
+            return;
+        String operation = toLowerCase(info.params.get<String>("operation", "sum"));
+        if (operation == "sum") op = ELT_SUM;
+        else if (operation == "prod") op = ELT_PROD;
+        else if (operation == "max") op = ELT_MAX;
+        else if (operation == "div") op = ELT_DIV;
+        else
+            CV_Error(Error::StsNotImplemented, "explain: Eltwise operation '" + operation + "' of " +
+                                                   describeLayer(info) + " has no backward rule");
+        if (info.params.has("coeff"))
+        {
+            DictValue c = info.params.get("coeff");
+            for (int i = 0; i < c.size(); i++)
+                coeffs.push_back(c.get<float>(i));
+        }
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
+                  const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                  std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        for (const Mat& in : inputs)
+            if (dnn::shape(in) != dnn::shape(outputs[0]))
+                CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) +
+                                                       " adds blobs of different shapes; not supported yet");
+        if (!known)
+        {
+            op = inferEltwise(inputs, outputs[0], coeffs);
+            known = true;
+        }
+        const Mat& r = outputGrads[0];
+        for (size_t i = 0; i < inputs.size(); i++)
+        {
+            if (!need[i])
+                continue;
+            switch (op)
+            {
+            case ELT_SUM:
+                inputGrads[i] = coeffs.empty() ? r : r * coeffs.at(i);
+                break;
+            case ELT_PROD:
+            {
+                Mat g = r.clone();
+                for (size_t j = 0; j < inputs.size(); j++)
+                    if (j != i)
+                        g = g.mul(inputs[j]);
+                inputGrads[i] = g;
+                break;
+            }
+            case ELT_MAX:
+            {
+                // The first input holding the maximum gets the gradient (ties go to the lowest index).
+                Mat mask = Mat::ones(r.dims, r.size.p, CV_8U) * 255;
+                for (size_t j = 0; j < i; j++)
+                    mask &= inputs[i] > inputs[j];
+                for (size_t j = i + 1; j < inputs.size(); j++)
+                    mask &= inputs[i] >= inputs[j];
+                Mat g = zerosLike(r);
+                r.copyTo(g, mask);
+                inputGrads[i] = g;
+                break;
+            }
+            case ELT_DIV:
+                // y = x0 / x1 / x2 ...: dy/dx0 = y / x0 = 1/(x1 x2 ...), dy/dxj = -y / xj.
+                if (i == 0)
+                {
+                    Mat denom = Mat::ones(r.dims, r.size.p, CV_32F);
+                    for (size_t j = 1; j < inputs.size(); j++)
+                        denom = denom.mul(inputs[j]);
+                    inputGrads[i] = r / denom;
+                }
+                else
+                    inputGrads[i] = -r.mul(outputs[0]) / inputs[i];
+                break;
+            }
+        }
+    }
+
+private:
+    LayerInfo info;
+    EltwiseOp op;
+    bool known;
+    std::vector<float> coeffs;
+};
+
+/** Scale: y = x * w (+ b), w broadcast over the axes [axis, endAxis) of x, like cv::dnn does. */
+class ScaleRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit ScaleRule(const LayerInfo& info_) : info(info_)
+    {
+        Ptr<dnn::ScaleLayer> l = layerAs<dnn::ScaleLayer>(info);
+        axis = l->axis;
+        hasBias = l->hasBias;
+        const size_t nblobs = info.layer->blobs.size();
+        hasWeights = nblobs == 2 || (nblobs <= 1 && !hasBias);
+        if (hasWeights && nblobs > 0)
+            weights = info.layer->blobs[0].reshape(1, 1);
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&,
+                  const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                  std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        const Mat& x = inputs[0];
+        const Mat& r = outputGrads[0];
+        const bool secondInput = inputs.size() == 2 && info.layer->blobs.empty();
+        if (!hasWeights)  // y = x + b: the bias (maybe the second input) gets the summed gradient
+        {
+            if (need[0])
+                inputGrads[0] = r;
+            if (secondInput && need[1])
+                inputGrads[1] = reduceToWeights(r, inputs[1].total(), x).reshape(1, inputs[1].dims, inputs[1].size.p);
+            return;
+        }
+        Mat w = secondInput ? inputs[1].reshape(1, 1) : weights;
+        int ax = normalizeAxis(axis, x.dims), endAxis = ax + 1;
+        while (endAxis <= x.dims && totalOf(x, ax, endAxis) != w.total())
+            endAxis++;
+        if (endAxis > x.dims)
+            CV_Error(Error::StsNotImplemented, "explain: cannot broadcast the scale of " + describeLayer(info));
+        const size_t outer = totalOf(x, 0, ax), count = w.total(), inner = totalOf(x, endAxis);
+        if (need[0])
+        {
+            Mat dx(x.dims, x.size.p, CV_32F);
+            const float* rp = r.ptr<float>();
+            float* dp = dx.ptr<float>();
+            const float* wp = w.ptr<float>();
+            for (size_t o = 0; o < outer; o++)
+                for (size_t c = 0; c < count; c++)
+                {
+                    const size_t base = (o * count + c) * inner;
+                    for (size_t i = 0; i < inner; i++)
+                        dp[base + i] = rp[base + i] * wp[c];
+                }
+            inputGrads[0] = dx;
+        }
+        if (secondInput && need[1])
+            inputGrads[1] = reduceToWeights(r.mul(x), count, x, ax, endAxis).reshape(1, inputs[1].dims, inputs[1].size.p);
+    }
+
+private:
+    /** Sums a blob of x's shape over everything but the broadcast axes [ax, endAxis). */
+    Mat reduceToWeights(const Mat& m, size_t count, const Mat& x, int ax = -1, int endAxis = -1) const
+    {
+        if (ax < 0)
+        {
+            ax = normalizeAxis(axis, x.dims);
+            endAxis = ax + 1;
+            while (endAxis <= x.dims && totalOf(x, ax, endAxis) != count)
+                endAxis++;
+        }
+        const size_t outer = totalOf(x, 0, ax), inner = totalOf(x, endAxis);
+        Mat g = Mat::zeros(1, (int)count, CV_32F);
+        const float* mp = m.ptr<float>();
+        float* gp = g.ptr<float>();
+        for (size_t o = 0; o < outer; o++)
+            for (size_t c = 0; c < count; c++)
+            {
+                double s = 0;
+                const float* src = mp + (o * count + c) * inner;
+                for (size_t i = 0; i < inner; i++)
+                    s += src[i];
+                gp[c] += (float)s;
+            }
+        return g;
+    }
+
+    LayerInfo info;
+    int axis;
+    bool hasBias, hasWeights;
+    Mat weights;
+};
+
+/** BatchNorm at inference: y = x * scale_c + shift_c along axis 1. */
+class BatchNormRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit BatchNormRule(const LayerInfo& info)
+    {
+        Mat shift;
+        info.layer->getScaleShift(scale, shift);
+        if (scale.empty())
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " gives no scale");
+        scale = scale.reshape(1, 1).clone();
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&,
+                  const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                  std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        const Mat& x = inputs[0];
+        const int n = x.size[0], channels = x.dims > 1 ? x.size[1] : 1;
+        const size_t plane = totalOf(x, std::min(2, x.dims));
+        CV_Assert((int)scale.total() == channels);
+        Mat dx(x.dims, x.size.p, CV_32F);
+        const float* rp = outputGrads[0].ptr<float>();
+        float* dp = dx.ptr<float>();
+        for (int i = 0; i < n * channels; i++)
+        {
+            const float s = scale.at<float>(i % channels);
+            for (size_t k = (size_t)i * plane, e = k + plane; k < e; k++)
+                dp[k] = rp[k] * s;
+        }
+        inputGrads[0] = dx;
+    }
+
+private:
+    Mat scale;
+};
+
+Ptr<BackwardRule> createEltwise(const LayerInfo& info) { return makePtr<EltwiseRule>(info); }
+Ptr<BackwardRule> createScale(const LayerInfo& info) { return makePtr<ScaleRule>(info); }
+Ptr<BackwardRule> createBatchNorm(const LayerInfo& info) { return makePtr<BatchNormRule>(info); }
+
+} // namespace
+
+void registerElementwiseRules(RuleMap& rules)
+{
+    rules["Eltwise"] = createEltwise;
+    rules["Scale"] = createScale;
+    rules["BatchNorm"] = createBatchNorm;
+}
+
+}} // namespace cv::explain

@@ -1,0 +1,61 @@
+// Backward rule of InnerProduct: y = x W^T + b over the axes from `axis` on, so dX = dY W.
+#include "layer_utils.hpp"
+#include <Eigen/Core>
+
+namespace cv {
+namespace explain {
+
+namespace {
+
+typedef Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> RowMatrix;
+
+class InnerProductRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit InnerProductRule(const LayerInfo& info)
+    {
+        Ptr<dnn::InnerProductLayer> fc = layerAs<dnn::InnerProductLayer>(info);
+        if (info.layer->blobs.empty())
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) +
+                                                   " multiplies two inputs; only constant weights are supported");
+        weights = info.layer->blobs[0];
+        axis = fc->axis;
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&,
+                  const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                  std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        const Mat& x = inputs[0];
+        const int ax = normalizeAxis(axis, x.dims);
+        const int outer = (int)totalOf(x, 0, ax), inner = (int)totalOf(x, ax);
+        const int numOutput = weights.size[0];
+        if ((int)weights.total() != numOutput * inner || (int)outputGrads[0].total() != outer * numOutput)
+            CV_Error(Error::StsBadArg, "explain: InnerProduct weights do not fit the recorded input");
+        Mat dx(x.dims, x.size.p, CV_32F);
+        Eigen::Map<const RowMatrix> w(weights.ptr<float>(), numOutput, inner);
+        Eigen::Map<const RowMatrix> dy(outputGrads[0].ptr<float>(), outer, numOutput);
+        Eigen::Map<RowMatrix>(dx.ptr<float>(), outer, inner).noalias() = dy * w;
+        inputGrads[0] = dx;
+    }
+
+private:
+    Mat weights;
+    int axis;
+};
+
+Ptr<BackwardRule> createInnerProduct(const LayerInfo& info)
+{
+    return makePtr<InnerProductRule>(info);
+}
+
+} // namespace
+
+void registerFullyConnectedRules(RuleMap& rules)
+{
+    rules["InnerProduct"] = createInnerProduct;
+}
+
+}} // namespace cv::explain

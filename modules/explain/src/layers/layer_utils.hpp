@@ -1,0 +1,63 @@
+// Small helpers shared by the backward rules.
+#ifndef OPENCV_EXPLAIN_LAYER_UTILS_HPP
+#define OPENCV_EXPLAIN_LAYER_UTILS_HPP
+
+#include "../precomp.hpp"
+
+namespace cv {
+namespace explain {
+
+/** The layer instance as its public cv::dnn class, or an error naming the layer. */
+template <typename T>
+Ptr<T> layerAs(const LayerInfo& info)
+{
+    Ptr<T> l = info.layer.dynamicCast<T>();
+    if (!l)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) +
+                                               " is not the cv::dnn layer class its backward rule expects");
+    return l;
+}
+
+inline Mat zerosLike(const Mat& m)
+{
+    return Mat::zeros(m.dims, m.size.p, CV_32F);
+}
+
+inline int normalizeAxis(int axis, int dims)
+{
+    return axis < 0 ? axis + dims : axis;
+}
+
+/** Product of the dimensions [begin, end) of a blob. */
+inline size_t totalOf(const Mat& m, int begin, int end = -1)
+{
+    if (end < 0)
+        end = m.dims;
+    size_t t = 1;
+    for (int i = begin; i < end; i++)
+        t *= m.size[i];
+    return t;
+}
+
+/** A rule object made from a function: for layers that need no prepared state. */
+class FunctionRule : public BackwardRule
+{
+public:
+    typedef void (*Fn)(const LayerInfo&, const std::vector<Mat>&, const std::vector<Mat>&,
+                       const std::vector<Mat>&, const std::vector<bool>&, RectifierMode, std::vector<Mat>&);
+    FunctionRule(const LayerInfo& info_, Fn fn_) : info(info_), fn(fn_) {}
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
+                  const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode mode,
+                  std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        fn(info, inputs, outputs, outputGrads, need, mode, inputGrads);
+    }
+
+private:
+    LayerInfo info;
+    Fn fn;
+};
+
+}} // namespace cv::explain
+
+#endif

@@ -1,0 +1,126 @@
+// Backward rule of Pooling (2D max and average; global, padded, ceil mode, with or without the padded
+// area in the average). Windows start at o*stride - pad_begin and stop at the padded input's end;
+// max pooling routes the gradient to the first maximum in row-major order (as PyTorch does).
+#include "layer_utils.hpp"
+
+namespace cv {
+namespace explain {
+
+namespace {
+
+enum { POOL_MAX = 0, POOL_AVE = 1 };
+
+class PoolingRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit PoolingRule(const LayerInfo& info)
+    {
+        Ptr<dnn::PoolingLayer> pool = layerAs<dnn::PoolingLayer>(info);
+        if (info.inputShapes.empty() || info.inputShapes[0].size() != 4)
+            CV_Error(Error::StsNotImplemented, "explain: only 2D pooling (4D blobs) is supported, in " +
+                                                   describeLayer(info));
+        type = pool->type;
+        if (type != POOL_MAX && type != POOL_AVE)
+            CV_Error(Error::StsNotImplemented, format("explain: pooling type %d of %s has no backward rule "
+                                                      "(max and average are supported)",
+                                                      type, describeLayer(info).c_str()));
+        const MatShape& in = info.inputShapes[0];
+        const MatShape& out = info.outputShapes[0];
+        inH = in[2]; inW = in[3]; outH = out[2]; outW = out[3];
+        paddedArea = pool->avePoolPaddedArea;
+        for (int a = 0; a < 2; a++)
+        {
+            const bool global = pool->globalPooling &&
+                                (pool->isGlobalPooling.size() < 3 || pool->isGlobalPooling[a]);
+            const int inDim = in[2 + a];
+            if (global)
+            {
+                kernel[a] = inDim; stride[a] = 1; padBegin[a] = 0; padEnd[a] = 0;
+                continue;
+            }
+            kernel[a] = (int)pool->kernel_size[a];
+            stride[a] = (int)pool->strides[a];
+            if (pool->padMode.empty())
+            {
+                padBegin[a] = (int)pool->pads_begin[a];
+                padEnd[a] = (int)pool->pads_end[a];
+            }
+            else
+            {
+                const int outDim = out[2 + a];
+                const int totalPad = std::max(0, (outDim - 1) * stride[a] + kernel[a] - inDim);
+                padBegin[a] = pool->padMode == "VALID" ? 0 : totalPad / 2;
+                padEnd[a] = pool->padMode == "VALID" ? 0 : totalPad - totalPad / 2;
+            }
+        }
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&,
+                  const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                  std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        const Mat& x = inputs[0];
+        const Mat& dy = outputGrads[0];
+        Mat dx = zerosLike(x);
+        const int planes = x.size[0] * x.size[1];
+        parallel_for_(Range(0, planes), [&](const Range& r) {
+            for (int p = r.start; p < r.end; p++)
+            {
+                const float* xp = x.ptr<float>() + (size_t)p * inH * inW;
+                const float* gp = dy.ptr<float>() + (size_t)p * outH * outW;
+                float* dp = dx.ptr<float>() + (size_t)p * inH * inW;
+                for (int oy = 0; oy < outH; oy++)
+                    for (int ox = 0; ox < outW; ox++)
+                        backwardWindow(xp, gp[oy * outW + ox], oy, ox, dp);
+            }
+        });
+        inputGrads[0] = dx;
+    }
+
+private:
+    void backwardWindow(const float* x, float g, int oy, int ox, float* dx) const
+    {
+        int y0 = oy * stride[0] - padBegin[0], x0 = ox * stride[1] - padBegin[1];
+        int y1 = std::min(y0 + kernel[0], inH + padEnd[0]), x1 = std::min(x0 + kernel[1], inW + padEnd[1]);
+        const int paddedCount = (y1 - y0) * (x1 - x0);
+        y0 = std::max(y0, 0); x0 = std::max(x0, 0);
+        y1 = std::min(y1, inH); x1 = std::min(x1, inW);
+        if (y1 <= y0 || x1 <= x0)
+            return;
+        if (type == POOL_MAX)
+        {
+            int best = y0 * inW + x0;
+            for (int y = y0; y < y1; y++)
+                for (int xx = x0; xx < x1; xx++)
+                    if (x[y * inW + xx] > x[best])
+                        best = y * inW + xx;
+            dx[best] += g;
+            return;
+        }
+        const float share = g / (paddedArea ? paddedCount : (y1 - y0) * (x1 - x0));
+        for (int y = y0; y < y1; y++)
+            for (int xx = x0; xx < x1; xx++)
+                dx[y * inW + xx] += share;
+    }
+
+    int type;
+    bool paddedArea;
+    int inH, inW, outH, outW;
+    int kernel[2], stride[2], padBegin[2], padEnd[2];
+};
+
+Ptr<BackwardRule> createPooling(const LayerInfo& info)
+{
+    return makePtr<PoolingRule>(info);
+}
+
+} // namespace
+
+void registerPoolingRules(RuleMap& rules)
+{
+    rules["Pooling"] = createPooling;
+}
+
+}} // namespace cv::explain

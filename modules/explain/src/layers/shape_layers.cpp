@@ -1,0 +1,239 @@
+// Backward rules of layers that only move data: Concat, Slice, Split, Flatten, Reshape, Permute,
+// Padding, ShuffleChannel, Identity/Dropout. Each gradient is the inverse data movement.
+#include "layer_utils.hpp"
+#include <numeric>
+
+namespace cv {
+namespace explain {
+
+namespace {
+
+/** Flatten, Reshape, Identity, Dropout: the gradient takes the input's shape back. */
+void passThroughBackward(const LayerInfo&, const std::vector<Mat>& inputs, const std::vector<Mat>&,
+                         const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                         std::vector<Mat>& inputGrads)
+{
+    if (need[0])
+        inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
+}
+
+void splitBackward(const LayerInfo&, const std::vector<Mat>& inputs, const std::vector<Mat>&,
+                   const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                   std::vector<Mat>& inputGrads)
+{
+    if (!need[0])
+        return;
+    Mat g = outputGrads[0].clone();
+    for (size_t i = 1; i < outputGrads.size(); i++)
+        g += outputGrads[i];
+    inputGrads[0] = g.reshape(1, inputs[0].dims, inputs[0].size.p);
+}
+
+void concatBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
+                    const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                    std::vector<Mat>& inputGrads)
+{
+    Ptr<dnn::ConcatLayer> l = layerAs<dnn::ConcatLayer>(info);
+    const Mat& r = outputGrads[0];
+    const int axis = normalizeAxis(l->axis, r.dims);
+    std::vector<Range> ranges(r.dims, Range::all());
+    int offset = 0;
+    for (size_t i = 0; i < inputs.size(); i++)
+    {
+        for (int d = 0; d < r.dims; d++)
+            if (d != axis && inputs[i].size[d] != r.size[d])
+                CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) +
+                                                       " pads its inputs to a common size; not supported");
+        ranges[axis] = Range(offset, offset + inputs[i].size[axis]);
+        offset += inputs[i].size[axis];
+        if (need[i])
+            inputGrads[i] = r(ranges).clone();
+    }
+}
+
+void sliceBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const std::vector<Mat>&,
+                   const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                   std::vector<Mat>& inputGrads)
+{
+    if (!need[0])
+        return;
+    Ptr<dnn::SliceLayer> l = layerAs<dnn::SliceLayer>(info);
+    const Mat& x = inputs[0];
+    Mat dx = zerosLike(x);
+    for (size_t o = 0; o < outputGrads.size() && o < l->sliceRanges.size(); o++)
+    {
+        // The public ranges may hold open ends (INT_MAX, -1): the start and the output's size fix them.
+        const Mat& r = outputGrads[o];
+        std::vector<Range> ranges(x.dims, Range::all());
+        for (size_t d = 0; d < l->sliceRanges[o].size() && (int)d < x.dims; d++)
+        {
+            const Range& sr = l->sliceRanges[o][d];
+            int start = sr == Range::all() ? 0 : sr.start;
+            start = std::min(std::max(start < 0 ? start + x.size[(int)d] : start, 0), x.size[(int)d]);
+            ranges[d] = Range(start, start + r.size[(int)d]);
+        }
+        const bool stepped = o < l->sliceSteps.size() &&
+                             std::any_of(l->sliceSteps[o].begin(), l->sliceSteps[o].end(), [](int s) { return s != 1; });
+        if (stepped)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " slices with steps; not supported yet");
+        Mat view = dx(ranges);
+        view += r.reshape(1, view.dims, view.size.p);
+    }
+    inputGrads[0] = dx;
+}
+
+/** Generic N-d transpose: out[idx] = in[perm applied to idx]; used for Permute's inverse. */
+Mat permuteBlob(const Mat& src, const std::vector<int>& order)
+{
+    const int dims = src.dims;
+    std::vector<int> outShape(dims), srcStride(dims);
+    size_t stride = 1;
+    for (int d = dims - 1; d >= 0; d--)
+    {
+        srcStride[d] = (int)stride;
+        stride *= src.size[d];
+    }
+    for (int d = 0; d < dims; d++)
+        outShape[d] = src.size[order[d]];
+    Mat dst(dims, outShape.data(), CV_32F);
+    const float* sp = src.ptr<float>();
+    float* dp = dst.ptr<float>();
+    std::vector<int> idx(dims, 0);
+    for (size_t i = 0, n = src.total(); i < n; i++)
+    {
+        size_t off = 0;
+        for (int d = 0; d < dims; d++)
+            off += (size_t)idx[d] * srcStride[order[d]];
+        dp[i] = sp[off];
+        for (int d = dims - 1; d >= 0; d--)
+        {
+            if (++idx[d] < outShape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+    return dst;
+}
+
+void permuteBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
+                     const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                     std::vector<Mat>& inputGrads)
+{
+    if (!need[0])
+        return;
+    const Mat& x = inputs[0];
+    std::vector<int> order(x.dims);
+    std::iota(order.begin(), order.end(), 0);
+    if (info.hasParams && info.params.has("order"))
+    {
+        DictValue o = info.params.get("order");
+        for (int i = 0; i < o.size() && i < x.dims; i++)
+            order[i] = normalizeAxis(o.get<int>(i), x.dims);
+    }
+    else if (!info.hasParams)
+    {
+        // Parameters not captured: accept the order only if the values prove it.
+        std::sort(order.begin(), order.end());
+        bool found = false;
+        do
+        {
+            bool shapeOk = true;
+            for (int d = 0; d < x.dims; d++)
+                shapeOk = shapeOk && x.size[order[d]] == outputs[0].size[d];
+            found = shapeOk && norm(permuteBlob(x, order).reshape(1, 1), outputs[0].reshape(1, 1), NORM_INF) == 0;
+        } while (!found && std::next_permutation(order.begin(), order.end()));
+        if (!found)
+            CV_Error(Error::StsNotImplemented, "explain: cannot tell the order of " + describeLayer(info));
+    }
+    std::vector<int> inverse(x.dims);
+    for (int d = 0; d < x.dims; d++)
+        inverse[order[d]] = d;
+    Mat r = outputGrads[0].reshape(1, outputs[0].dims, outputs[0].size.p);
+    inputGrads[0] = permuteBlob(r, inverse);
+}
+
+void paddingBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
+                     const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                     std::vector<Mat>& inputGrads)
+{
+    if (!need[0])
+        return;
+    const Mat& x = inputs[0];
+    const Mat& y = outputs[0];
+    String type = info.hasParams ? info.params.get<String>("type", "constant") : String("constant");
+    if (type != "constant")
+        CV_Error(Error::StsNotImplemented, "explain: padding type '" + type + "' of " + describeLayer(info) +
+                                               " has no backward rule yet (constant is supported)");
+    std::vector<int> begin(x.dims, 0);
+    if (info.hasParams && info.params.has("paddings"))
+    {
+        DictValue p = info.params.get("paddings");
+        const int padded = p.size() / 2;
+        const int inputDims = info.params.get<int>("input_dims", -1);
+        const int shift = (inputDims != -1 && inputDims != x.dims) ? 1 : 0;  // Torch-style: batch dim first
+        for (int i = 0; i < padded && i + shift < x.dims; i++)
+            begin[i + shift] = p.get<int>(2 * i);
+    }
+    else if (!info.hasParams)
+        CV_Error(Error::StsNotImplemented, "explain: the paddings of " + describeLayer(info) +
+                                               " were not captured (Net read before the explain library was loaded)");
+    std::vector<Range> ranges(x.dims);
+    for (int d = 0; d < x.dims; d++)
+    {
+        ranges[d] = Range(begin[d], begin[d] + x.size[d]);
+        if (ranges[d].end > y.size[d])
+            CV_Error(Error::StsBadArg, "explain: the paddings of " + describeLayer(info) + " do not fit its shapes");
+    }
+    inputGrads[0] = outputGrads[0].reshape(1, y.dims, y.size.p)(ranges).clone();
+}
+
+void shuffleChannelBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const std::vector<Mat>&,
+                            const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                            std::vector<Mat>& inputGrads)
+{
+    if (!need[0])
+        return;
+    // out[c] = in[groupSize * (c % group) + c / group]  =>  dIn[that] = dOut[c].
+    const int group = layerAs<dnn::ShuffleChannelLayer>(info)->group;
+    const Mat& x = inputs[0];
+    const int n = x.size[0], channels = x.size[1], groupSize = channels / group;
+    const size_t plane = totalOf(x, 2);
+    Mat dx(x.dims, x.size.p, CV_32F);
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < channels; c++)
+        {
+            const int src = groupSize * (c % group) + c / group;
+            std::copy_n(outputGrads[0].ptr<float>() + ((size_t)b * channels + c) * plane, plane,
+                        dx.ptr<float>() + ((size_t)b * channels + src) * plane);
+        }
+    inputGrads[0] = dx;
+}
+
+#define EXPLAIN_FUNCTION_RULE(name, fn) \
+    Ptr<BackwardRule> name(const LayerInfo& info) { return makePtr<FunctionRule>(info, fn); }
+EXPLAIN_FUNCTION_RULE(createPassThrough, passThroughBackward)
+EXPLAIN_FUNCTION_RULE(createSplit, splitBackward)
+EXPLAIN_FUNCTION_RULE(createConcat, concatBackward)
+EXPLAIN_FUNCTION_RULE(createSlice, sliceBackward)
+EXPLAIN_FUNCTION_RULE(createPermute, permuteBackward)
+EXPLAIN_FUNCTION_RULE(createPadding, paddingBackward)
+EXPLAIN_FUNCTION_RULE(createShuffleChannel, shuffleChannelBackward)
+#undef EXPLAIN_FUNCTION_RULE
+
+} // namespace
+
+void registerShapeRules(RuleMap& rules)
+{
+    rules["Flatten"] = createPassThrough;
+    rules["Reshape"] = createPassThrough;
+    rules["Identity"] = createPassThrough;
+    rules["Dropout"] = createPassThrough;
+    rules["Split"] = createSplit;
+    rules["Concat"] = createConcat;
+    rules["Slice"] = createSlice;
+    rules["Permute"] = createPermute;
+    rules["Padding"] = createPadding;
+    rules["ShuffleChannel"] = createShuffleChannel;
+}
+
+}} // namespace cv::explain

@@ -1,0 +1,88 @@
+// The registry of backward rules, keyed by Layer::type (like cv::dnn::LayerFactory).
+#include "precomp.hpp"
+#include <mutex>
+
+namespace cv {
+namespace explain {
+
+BackwardRule::~BackwardRule() {}
+
+namespace {
+
+std::mutex& registryMutex()
+{
+    static std::mutex m;
+    return m;
+}
+
+// Built-in families fill the map on first use; later registrations by the user replace them.
+RuleMap& registry()
+{
+    static RuleMap rules = [] {
+        RuleMap r;
+        registerActivationRules(r);
+        registerConvolutionRules(r);
+        registerPoolingRules(r);
+        registerFullyConnectedRules(r);
+        registerElementwiseRules(r);
+        registerShapeRules(r);
+        registerNormalizationRules(r);
+        return r;
+    }();
+    return rules;
+}
+
+} // namespace
+
+void registerBackwardRule(const String& layerType, BackwardRuleFactory factory)
+{
+    if (layerType.empty())
+        CV_Error(Error::StsBadArg, "explain: registerBackwardRule needs a non-empty layer type");
+    if (!factory)
+        CV_Error(Error::StsNullPtr, "explain: registerBackwardRule(\"" + layerType + "\") got a null factory");
+    std::lock_guard<std::mutex> lock(registryMutex());
+    registry()[layerType] = factory;
+}
+
+bool hasBackwardRule(const String& layerType)
+{
+    std::lock_guard<std::mutex> lock(registryMutex());
+    return registry().count(layerType) > 0;
+}
+
+std::vector<String> getBackwardRuleTypes()
+{
+    std::lock_guard<std::mutex> lock(registryMutex());
+    std::vector<String> types;
+    for (const auto& kv : registry())
+        types.push_back(kv.first);
+    return types;
+}
+
+std::string describeLayer(const LayerInfo& info)
+{
+    return "layer '" + info.name + "' (" + info.type + ")";
+}
+
+Ptr<BackwardRule> createBackwardRule(const LayerInfo& info)
+{
+    BackwardRuleFactory factory = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(registryMutex());
+        auto it = registry().find(info.type);
+        if (it != registry().end())
+            factory = it->second;
+    }
+    if (!factory)
+        CV_Error(Error::StsNotImplemented,
+                 "explain: no backward rule for " + describeLayer(info) +
+                 " on the gradient path; register one with cv::explain::registerBackwardRule(\"" +
+                 info.type + "\", factory), or choose a target layer after it");
+    Ptr<BackwardRule> rule = factory(info);
+    if (!rule)
+        CV_Error(Error::StsNullPtr, "explain: the backward rule factory for " + describeLayer(info) +
+                                        " returned null");
+    return rule;
+}
+
+}} // namespace cv::explain

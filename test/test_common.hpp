@@ -1,0 +1,111 @@
+// Shared helpers of the explain tests: small nets built in C++ and a numerical gradient checker.
+#ifndef EXPLAIN_TEST_COMMON_HPP
+#define EXPLAIN_TEST_COMMON_HPP
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+#include <opencv2/dnn/shape_utils.hpp>
+#include <opencv2/explain.hpp>
+
+namespace opencv_test {
+using namespace cv;
+using namespace cv::explain;
+using cv::dnn::DictValue;
+
+inline Mat randomBlob(const std::vector<int>& shape, RNG& rng, float lo = -1.f, float hi = 1.f)
+{
+    Mat m(shape, CV_32F);
+    rng.fill(m, RNG::UNIFORM, lo, hi);
+    return m;
+}
+
+/** Adds a layer fed by `inputs` (layer ids; 0 is the net input) and returns its id. */
+inline int addLayer(dnn::Net& net, const String& name, const String& type, dnn::LayerParams lp,
+                    const std::vector<int>& inputs, const std::vector<int>& outputIndexes = {})
+{
+    lp.name = name;
+    lp.type = type;
+    int id = net.addLayer(name, type, lp);
+    for (size_t i = 0; i < inputs.size(); i++)
+        net.connect(inputs[i], outputIndexes.empty() ? 0 : outputIndexes[i], id, (int)i);
+    return id;
+}
+
+inline dnn::LayerParams convParams(int outC, int inCPerGroup, int k, RNG& rng, int group = 1, int stride = 1,
+                                   int pad = 0, int dilation = 1)
+{
+    dnn::LayerParams lp;
+    lp.set("kernel_size", k);
+    lp.set("num_output", outC);
+    lp.set("stride", stride);
+    lp.set("pad", pad);
+    lp.set("dilation", dilation);
+    lp.set("group", group);
+    lp.set("bias_term", true);
+    lp.blobs.push_back(randomBlob({outC, inCPerGroup, k, k}, rng, -0.5f, 0.5f));
+    lp.blobs.push_back(randomBlob({1, outC}, rng, -0.1f, 0.1f));
+    return lp;
+}
+
+struct GradientCheckResult
+{
+    int checked = 0;
+    int kinks = 0;
+    double maxError = 0;  // max |analytic - numeric| / max(|analytic|, |numeric|, 1)
+};
+
+/** Central-difference check of d(sum(r * output))/d(input), r random, like Caffe's GradientChecker:
+    a step h, error scaled by max(|a|, |n|, 1), and points where the one-sided differences disagree
+    (a kink within the step: ReLU at zero, max-pool ties) are skipped and counted. */
+inline GradientCheckResult checkInputGradient(dnn::Net& net, const Mat& input, const String& outputLayer,
+                                              uint64 seed = 0x1234, double h = 1e-2, int maxPoints = 120)
+{
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->forward(input);
+    Mat out = bp->getActivation(outputLayer);
+    RNG rng(seed);
+    Mat r(out.dims, out.size.p, CV_32F);
+    rng.fill(r, RNG::UNIFORM, -1.f, 1.f);
+    std::vector<Mat> grads;
+    bp->backward({outputLayer}, {r}, {String()}, grads, RECTIFIER_EXACT);
+    Mat g = grads[0];
+
+    auto loss = [&](const Mat& x) {
+        net.setInput(x);
+        Mat y = net.forward(outputLayer);
+        return r.reshape(1, 1).dot(y.reshape(1, 1));  // accumulated in double
+    };
+    GradientCheckResult res;
+    const double l0 = loss(input);
+    Mat x = input.clone();
+    float* xp = x.ptr<float>();
+    const int total = (int)x.total();
+    for (int k = 0; k < std::min(total, maxPoints); k++)
+    {
+        const int i = total <= maxPoints ? k : rng.uniform(0, total);
+        const float orig = xp[i];
+        xp[i] = orig + (float)h;
+        const double lp = loss(x);
+        xp[i] = orig - (float)h;
+        const double lm = loss(x);
+        xp[i] = orig;
+        const double numeric = (lp - lm) / (2 * h);
+        const double right = (lp - l0) / h, left = (l0 - lm) / h;
+        const double scale = std::max({std::abs(right), std::abs(left), 1.0});
+        if (std::abs(right - left) > 0.05 * scale)
+        {
+            res.kinks++;
+            continue;
+        }
+        const double analytic = g.ptr<float>()[i];
+        const double err = std::abs(analytic - numeric) / std::max({std::abs(analytic), std::abs(numeric), 1.0});
+        res.maxError = std::max(res.maxError, err);
+        res.checked++;
+    }
+    return res;
+}
+
+} // namespace opencv_test
+
+#endif
