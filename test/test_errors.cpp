@@ -1,1 +1,184 @@
+// Bad input gets a clear cv::Exception with an exact message, never a crash or silent garbage.
 #include "test_common.hpp"
+
+namespace opencv_test { namespace {
+
+template <typename Fn>
+void expectError(Fn fn, const std::string& message)
+{
+    try
+    {
+        fn();
+        ADD_FAILURE() << "no exception, expected: " << message;
+    }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_EQ(e.err, message);
+    }
+}
+
+dnn::Net tinyNet(RNG& rng)
+{
+    dnn::Net net;
+    int c = addLayer(net, "conv", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});
+    int r = addLayer(net, "relu", "ReLU", dnn::LayerParams(), {c});
+    dnn::LayerParams fc;
+    fc.set("num_output", 4);
+    fc.set("bias_term", false);
+    fc.blobs = {randomBlob({4, 3 * 6 * 6}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {r});
+    return net;
+}
+
+TEST(Errors, EmptyNet)
+{
+    expectError([] { GradCAM::create(dnn::Net()); },
+                "explain: the Net is empty; read a model (e.g. cv::dnn::readNet) first");
+}
+
+TEST(Errors, UnknownLayerNames)
+{
+    RNG rng(301);
+    dnn::Net net = tinyNet(rng);
+    expectError([&] { GradCAM::create(net, "nope"); }, "explain: the Net has no layer named 'nope'");
+    expectError([&] { GradCAM::create(net, "conv", "scores"); }, "explain: the Net has no layer named 'scores'");
+}
+
+TEST(Errors, ClassIndexOutOfRange)
+{
+    RNG rng(302);
+    dnn::Net net = tinyNet(rng);
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    cam->forward(randomBlob({1, 2, 6, 6}, rng));
+    std::vector<Mat> maps;
+    expectError([&] { cam->compute(4, maps); },
+                "explain: class index 4 is out of range [0, 4) of the scores of layer 'fc' (-1 picks the top class)");
+    expectError([&] { cam->compute(-2, maps); },
+                "explain: class index -2 is out of range [0, 4) of the scores of layer 'fc' (-1 picks the top class)");
+}
+
+TEST(Errors, ComputeBeforeForward)
+{
+    RNG rng(303);
+    dnn::Net net = tinyNet(rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "relu");
+    std::vector<Mat> maps;
+    expectError([&] { cam->compute(0, maps); }, "explain: call GradCAM::forward() with an input blob first");
+}
+
+TEST(Errors, BadBlobs)
+{
+    RNG rng(304);
+    dnn::Net net = tinyNet(rng);
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    expectError([&] { cam->forward(Mat()); }, "explain: the input blob is empty");
+    Mat u8(std::vector<int>{1, 2, 6, 6}, CV_8U, Scalar(1));
+    expectError([&] { cam->forward(u8); },
+                "explain: the input blob must be float32 (CV_32F), got depth 0; use cv::dnn::blobFromImage");
+    Mat nan = randomBlob({1, 2, 6, 6}, rng);
+    nan.ptr<float>()[7] = std::numeric_limits<float>::quiet_NaN();
+    expectError([&] { cam->forward(nan); }, "explain: the input blob contains NaN or Inf values");
+    Mat inf = randomBlob({1, 2, 6, 6}, rng);
+    inf.ptr<float>()[3] = std::numeric_limits<float>::infinity();
+    expectError([&] { cam->forward(inf); }, "explain: the input blob contains NaN or Inf values");
+    // 5 input channels for a conv expecting 2: the message names the shape, then cv::dnn's reason
+    try
+    {
+        cam->forward(randomBlob({1, 5, 6, 6}, rng));
+        ADD_FAILURE() << "no exception";
+    }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_EQ(e.err.rfind("explain: the forward pass failed for an input blob of shape [1 x 5 x 6 x 6]: ", 0), 0u)
+            << e.err;
+    }
+}
+
+TEST(Errors, BadOutputGradients)
+{
+    RNG rng(305);
+    dnn::Net net = tinyNet(rng);
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    cam->forward(randomBlob({1, 2, 6, 6}, rng));
+    std::vector<Mat> maps;
+    expectError([&] { cam->computeFromGradient("fc", Mat::ones(1, 5, CV_32F), maps); },
+                "explain: the gradient for layer 'fc' (InnerProduct) has shape [1 x 5] but its output has shape "
+                "[1 x 4] (float32 expected)");
+    Mat g = Mat::ones(1, 4, CV_32F);
+    g.at<float>(2) = std::numeric_limits<float>::quiet_NaN();
+    expectError([&] { cam->computeFromGradient("fc", g, maps); },
+                "explain: the gradient for layer 'fc' (InnerProduct) contains NaN or Inf values");
+    expectError([&] { cam->computeFromGradient("nope", g, maps); }, "explain: the Net has no layer named 'nope'");
+}
+
+TEST(Errors, TargetLayerWithoutSpatialOutput)
+{
+    RNG rng(306);
+    dnn::Net net = tinyNet(rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "fc");
+    cam->forward(randomBlob({1, 2, 6, 6}, rng));
+    std::vector<Mat> maps;
+    expectError([&] { cam->compute(0, maps); },
+                "explain: the target layer 'fc' has a 2D output; Grad-CAM needs a spatial N x K x H x W output");
+}
+
+class OpaqueLayer : public dnn::Layer
+{
+public:
+    explicit OpaqueLayer(const dnn::LayerParams& p) : Layer(p) {}
+    static Ptr<dnn::Layer> create(dnn::LayerParams& p) { return makePtr<OpaqueLayer>(p); }
+    bool getMemoryShapes(const std::vector<dnn::MatShape>& in, const int, std::vector<dnn::MatShape>& out,
+                         std::vector<dnn::MatShape>&) const CV_OVERRIDE
+    {
+        out = in;
+        return false;
+    }
+    void forward(InputArrayOfArrays in, OutputArrayOfArrays out, OutputArrayOfArrays) CV_OVERRIDE
+    {
+        std::vector<Mat> i, o;
+        in.getMatVector(i);
+        out.getMatVector(o);
+        i[0].copyTo(o[0]);
+    }
+};
+
+TEST(Errors, LayerWithoutBackwardRule)
+{
+    dnn::LayerFactory::registerLayer("MyOpaque", OpaqueLayer::create);
+    RNG rng(307);
+    dnn::Net net;
+    int c = addLayer(net, "conv", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});
+    int o = addLayer(net, "mystery", "MyOpaque", dnn::LayerParams(), {c});
+    dnn::LayerParams fc;
+    fc.set("num_output", 4);
+    fc.set("bias_term", false);
+    fc.blobs = {randomBlob({4, 3 * 6 * 6}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {o});
+    Ptr<GradCAM> cam = GradCAM::create(net, "conv");
+    cam->forward(randomBlob({1, 2, 6, 6}, rng));
+    std::vector<Mat> maps;
+    expectError([&] { cam->compute(0, maps); },
+                "explain: no backward rule for layer 'mystery' (MyOpaque) on the gradient path; register one with "
+                "cv::explain::registerBackwardRule(\"MyOpaque\", factory), or choose a target layer after it");
+    // a target after the unknown layer does not need its rule
+    Ptr<GradCAM> after = GradCAM::create(net, "mystery");
+    after->forward(randomBlob({1, 2, 6, 6}, rng));
+    after->compute(0, maps);
+    EXPECT_EQ(maps.size(), 1u);
+    dnn::LayerFactory::unregisterLayer("MyOpaque");
+}
+
+TEST(Errors, HelpersRejectBadArguments)
+{
+    Mat out;
+    expectError([&] { resizeMap(Mat(), Size(3, 3), out); },
+                "explain: resizeMap expects a non-empty single-channel 2D map");
+    expectError([&] { resizeMap(Mat::ones(2, 2, CV_32F), Size(0, 3), out); },
+                "explain: resizeMap got an invalid size 0x3");
+    expectError([&] { applyMapOverlay(Mat::ones(2, 2, CV_32F), Mat::ones(2, 2, CV_32F), out); },
+                "explain: applyMapOverlay expects an 8-bit 1- or 3-channel image");
+    expectError([&] { gradientToImage(Mat::ones(2, 2, CV_32F), out); },
+                "explain: gradientToImage expects a float32 N x C x H x W blob with C = 1 or 3");
+}
+
+}} // namespace

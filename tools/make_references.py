@@ -45,7 +45,7 @@ class _Rect(torch.autograd.Function):
         ctx.save_for_backward(x)
         ctx.kind, ctx.mode, ctx.a, ctx.b = kind, mode, a, b
         if kind == "relu":
-            return torch.relu(x)
+            return torch.clamp(x, min=0)
         if kind == "clip":
             return torch.clamp(x, a, b)
         if kind == "leaky":
@@ -308,10 +308,12 @@ def process(name, outdir):
     del outs, net
 
     # float64 truth, float32 for the noise floor
+    t_dnn = time.time() - t0 - t_export
     m64 = copy.deepcopy(model).double()
     r = maps(m64, xt.double(), target)
-    r32 = maps(model, xt, target, r["cls"])
     del m64
+    t_64 = time.time() - t0 - t_export - t_dnn
+    r32 = maps(model, xt, target, r["cls"])
     if not (r["nrect"] == n_onnx_rect == n_dnn_rect):
         raise RuntimeError("rectifier count mismatch: torch %d, ONNX %d, cv::dnn %d"
                            % (r["nrect"], n_onnx_rect, n_dnn_rect))
@@ -351,9 +353,10 @@ def process(name, outdir):
     fs.release()
     if not ok:
         raise RuntimeError("FileStorage read-back differs")
-    print("  wrote %s (%d KB), %s (%.1f MB); export %.1f s, total %.1f s" % (
-        os.path.basename(path), os.path.getsize(path) // 1024, onnx_name,
-        os.path.getsize(onnx_path) / 1e6, t_export, time.time() - t0))
+    print("  wrote %s (%d KB), %s (%.1f MB); time: export %.1f s, cv::dnn %.1f s, float64 %.1f s,"
+          " total %.1f s" % (os.path.basename(path), os.path.getsize(path) // 1024, onnx_name,
+                            os.path.getsize(onnx_path) / 1e6, t_export, t_dnn, t_64,
+                            time.time() - t0))
     return dict(layer=layer, types=types, floor=floor, time=time.time() - t0)
 
 

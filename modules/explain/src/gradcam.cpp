@@ -8,6 +8,14 @@ namespace explain {
 
 namespace {
 
+void assignMaps(OutputArrayOfArrays out, const std::vector<Mat>& maps)
+{
+    if (!out.needed())
+        return;
+    out.create((int)maps.size(), 1, CV_32F, -1);
+    out.assign(maps);
+}
+
 bool isSoftmax(const Ptr<dnn::Layer>& l)
 {
     return l->type == "Softmax" || l->type == "SoftMax" || l->type == "LogSoftmax";
@@ -66,10 +74,8 @@ public:
         bp->backward({outputLayer}, {outputGrad.getMat()}, {layerName}, grads, RECTIFIER_EXACT);
         std::vector<Mat> maps, counter;
         weightedMaps(a, grads[0], maps, counter);
-        if (gradcam.needed())
-            gradcam.assign(maps);
-        if (counterfactual.needed())
-            counterfactual.assign(counter);
+        assignMaps(gradcam, maps);
+        assignMaps(counterfactual, counter);
     }
 
     void inputGradient(int classId, OutputArray grad, int mode) CV_OVERRIDE

@@ -1,0 +1,237 @@
+// See perf_framework.hpp.
+#include "perf_framework.hpp"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace perf {
+
+Options& options()
+{
+    static Options o;
+    return o;
+}
+
+static std::vector<Record>& mutableRecords()
+{
+    static std::vector<Record> r;
+    return r;
+}
+
+const std::vector<Record>& records()
+{
+    return mutableRecords();
+}
+
+static bool parseOption(const char* arg, const char* name, std::string& value)
+{
+    const size_t n = std::strlen(name);
+    if (std::strncmp(arg, name, n) != 0 || arg[n] != '=')
+        return false;
+    value = arg + n + 1;
+    return true;
+}
+
+void init(int* argc, char** argv)
+{
+    Options& o = options();
+    int kept = 1;
+    for (int i = 1; i < *argc; i++)
+    {
+        std::string v;
+        char* end = nullptr;
+        bool bad = false;
+        if (parseOption(argv[i], "--perf_min_samples", v))
+            o.minSamples = (int)std::strtol(v.c_str(), &end, 10), bad = *end || o.minSamples < 1;
+        else if (parseOption(argv[i], "--perf_force_samples", v))
+            o.forceSamples = (int)std::strtol(v.c_str(), &end, 10), bad = *end || o.forceSamples < 0;
+        else if (parseOption(argv[i], "--perf_max_time", v))
+            o.maxTime = std::strtod(v.c_str(), &end), bad = *end != 0;
+        else if (parseOption(argv[i], "--perf_threads", v))
+            o.threads = (int)std::strtol(v.c_str(), &end, 10), bad = *end != 0;
+        else if (std::strcmp(argv[i], "--perf_help") == 0 || std::strcmp(argv[i], "--help") == 0)
+        {
+            std::printf("Perf options:\n"
+                        "  --perf_min_samples=N    samples per test (default 10)\n"
+                        "  --perf_force_samples=N  exactly N samples, no time limit\n"
+                        "  --perf_max_time=S       stop sampling after S seconds of measured time (default 3; 0: none)\n"
+                        "  --perf_threads=N        cv::setNumThreads(N)\n\n");
+            argv[kept++] = argv[i];
+            continue;
+        }
+        else
+        {
+            argv[kept++] = argv[i];
+            continue;
+        }
+        if (bad)
+        {
+            std::fprintf(stderr, "bad option: %s\n", argv[i]);
+            std::exit(2);
+        }
+    }
+    *argc = kept;
+    argv[kept] = nullptr;
+    ::testing::InitGoogleTest(argc, argv);
+}
+
+TestBase::TestBase() {}
+
+bool TestBase::next()
+{
+    const Options& o = options();
+    if (iteration < 0)
+    {
+        iteration = 0;  // warm-up, not recorded
+        return true;
+    }
+    const int n = (int)times.size();
+    const int wanted = o.forceSamples > 0 ? o.forceSamples : std::max(1, o.minSamples);
+    if (n >= wanted)
+        return false;
+    if (o.forceSamples <= 0 && o.maxTime > 0 && n >= 1 &&
+        (double)totalTicks >= o.maxTime * cv::getTickFrequency())
+    {
+        timeLimitHit = true;
+        return false;
+    }
+    iteration++;
+    return true;
+}
+
+bool TestBase::startTimer()
+{
+    timing = true;
+    startTick = cv::getTickCount();
+    return true;
+}
+
+void TestBase::stopTimer()
+{
+    const int64 t = cv::getTickCount() - startTick;
+    if (!timing)
+        return;
+    timing = false;
+    if (iteration <= 0)
+        return;  // the warm-up
+    times.push_back(t);
+    totalTicks += t;
+}
+
+void TestBase::tag(const std::string& key, const std::string& value)
+{
+    tags[key] = value;
+}
+
+// As OpenCV's TestBase::calcMetrics (PERF_STRATEGY_BASE): outliers of a log-normal fit dropped.
+Metrics TestBase::calcMetrics() const
+{
+    Metrics m;
+    m.frequency = cv::getTickFrequency();
+    m.samples = (int)times.size();
+    m.term = timeLimitHit ? 1 : 0;
+    if (times.empty())
+        return m;
+    std::vector<int64> t = times;
+    std::sort(t.begin(), t.end());
+    size_t start = 0, end = t.size();
+    {
+        double gmean = 0, gstddev = 0;
+        int n = 0;
+        for (int64 v : t)
+        {
+            const double x = (double)v;
+            if (x < DBL_EPSILON)
+                continue;
+            const double lx = std::log(x), delta = lx - gmean;
+            ++n;
+            gmean += delta / n;
+            gstddev += delta * (lx - gmean);
+        }
+        gstddev = n > 1 ? std::sqrt(gstddev / (n - 1)) : 0;
+        if (gstddev > DBL_EPSILON)
+        {
+            const double minout = std::exp(gmean - 3 * gstddev), maxout = std::exp(gmean + 3 * gstddev);
+            while (start < end && (double)t[start] < minout)
+                ++start;
+            while (end > start + 1 && (double)t[end - 1] > maxout)
+                --end;
+            m.outliers = (int)(start + (t.size() - end));
+        }
+    }
+    m.min = (double)t[start];
+    double gmean = 0, gstddev = 0, mean = 0, stddev = 0;
+    int n = 0, mg = 0;
+    for (size_t i = start; i < end; i++)
+    {
+        const double x = (double)t[i];
+        if (x > DBL_EPSILON)
+        {
+            const double lx = std::log(x), gdelta = lx - gmean;
+            ++mg;
+            gmean += gdelta / mg;
+            gstddev += gdelta * (lx - gmean);
+        }
+        ++n;
+        const double delta = x - mean;
+        mean += delta / n;
+        stddev += delta * (x - mean);
+    }
+    m.mean = mean;
+    m.gmean = std::exp(gmean);
+    m.gstddev = mg > 1 ? std::sqrt(gstddev / (mg - 1)) : 0;
+    m.stddev = n > 1 ? std::sqrt(stddev / (n - 1)) : 0;
+    const size_t mid = start + n / 2;
+    m.median = n % 2 ? (double)t[mid] : ((double)t[mid - 1] + (double)t[mid]) / 2;
+    return m;
+}
+
+void TestBase::RunPerfTestBody()
+{
+    PerfTestBody();
+    if (HasFatalFailure() || IsSkipped())
+        return;
+    if (times.empty())
+    {
+        ADD_FAILURE() << "perf: the test body has no TEST_CYCLE() or its loop never ran";
+        return;
+    }
+    if (!verified)
+        ADD_FAILURE() << "perf: the test body has no SANITY_CHECK (use SANITY_CHECK_NOTHING())";
+
+    const Metrics m = calcMetrics();
+    RecordProperty("term", m.term);
+    RecordProperty("samples", m.samples);
+    RecordProperty("outliers", m.outliers);
+    RecordProperty("frequency", cv::format("%.0f", m.frequency));
+    RecordProperty("min", cv::format("%.0f", m.min));
+    RecordProperty("median", cv::format("%.0f", m.median));
+    RecordProperty("gmean", cv::format("%.0f", m.gmean));
+    RecordProperty("gstddev", cv::format("%.6f", m.gstddev));
+    RecordProperty("mean", cv::format("%.0f", m.mean));
+    RecordProperty("stddev", cv::format("%.0f", m.stddev));
+    for (const auto& kv : tags)
+        RecordProperty("tag_" + kv.first, kv.second);
+
+    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    Record r;
+    r.testCase = info->test_suite_name();
+    r.testName = info->name();
+    r.valueParam = info->value_param() ? info->value_param() : "";
+    r.tags = tags;
+    r.metrics = m;
+    mutableRecords().push_back(r);
+
+    std::printf("[     PERF ] %s.%s %s: median %.2f ms, min %.2f, mean %.2f +- %.2f ms, %d samples%s%s\n",
+                r.testCase.c_str(), r.testName.c_str(), r.valueParam.c_str(), m.ms(m.median), m.ms(m.min),
+                m.ms(m.mean), m.ms(m.stddev), m.samples,
+                m.outliers ? cv::format(" (%d outliers)", m.outliers).c_str() : "",
+                m.term == 1 ? " (time limit)" : "");
+    std::fflush(stdout);
+}
+
+} // namespace perf

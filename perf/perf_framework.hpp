@@ -1,0 +1,127 @@
+// A small stand-in for OpenCV's ts perf framework (opencv_ts is not shipped by Debian), on GoogleTest.
+//
+//   typedef perf::TestBaseWithParam<std::tuple<std::string, int> > MyFixture;
+//   PERF_TEST_P(MyFixture, name, testing::Combine(testing::Values("a", "b"), testing::Values(1, 8)))
+//   {
+//       ... setup (not timed) ...
+//       TEST_CYCLE() { work(); }
+//       SANITY_CHECK_NOTHING();
+//   }
+//
+// Sampling: one untimed warm-up iteration, then --perf_min_samples=N samples (default 10), stopping
+// earlier once --perf_max_time=SECONDS of measured time is spent (at least one sample);
+// --perf_force_samples=N takes exactly N samples and ignores the time limit.
+// Each test records, as gtest properties (so --gtest_output=xml:FILE has them as <testcase> attributes,
+// in OpenCV's perf XML layout read by modules/ts/misc/summary.py): samples, outliers, term, frequency
+// (ticks per second, cv::getTickFrequency()), and min, median, gmean, mean, stddev in ticks
+// (cv::getTickCount()), gstddev (of the log). Outliers (log-normal model, beyond 3 sigma) are left out
+// of the statistics, as OpenCV does. A readable line in ms is printed per test.
+#ifndef EXPLAIN_PERF_FRAMEWORK_HPP
+#define EXPLAIN_PERF_FRAMEWORK_HPP
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace perf {
+
+struct Options
+{
+    int minSamples = 10;    //!< --perf_min_samples
+    int forceSamples = 0;   //!< --perf_force_samples (0: off)
+    double maxTime = 3.0;   //!< --perf_max_time, seconds of measured time per test (<= 0: no limit)
+    int threads = -1;       //!< --perf_threads (-1: leave the main() default)
+};
+
+Options& options();
+
+/** Statistics of one test; times in ticks of cv::getTickCount(). */
+struct Metrics
+{
+    int samples = 0, outliers = 0;
+    int term = -1;  // as OpenCV: 0 iterations, 1 time limit, -1 unknown
+    double frequency = 0, min = 0, median = 0, gmean = 0, gstddev = 0, mean = 0, stddev = 0;
+    double ms(double ticks) const { return frequency > 0 ? ticks * 1000. / frequency : 0; }
+};
+
+/** One finished test, for summaries printed after the run. */
+struct Record
+{
+    std::string testCase, testName, valueParam;
+    std::map<std::string, std::string> tags;  // set by the test body with TestBase::tag()
+    Metrics metrics;
+};
+
+/** The tests measured so far in this run, in run order. */
+const std::vector<Record>& records();
+
+class TestBase : public ::testing::Test
+{
+public:
+    TestBase();
+
+    // TEST_CYCLE machinery
+    bool next();
+    bool startTimer();
+    void stopTimer();
+
+    /** Attaches a key/value to the record of this test (also written as an XML attribute). */
+    void tag(const std::string& key, const std::string& value);
+
+    void setVerified() { verified = true; }
+
+protected:
+    virtual void PerfTestBody() = 0;
+    void RunPerfTestBody();
+
+private:
+    Metrics calcMetrics() const;
+
+    std::vector<int64> times;
+    int64 startTick = 0, totalTicks = 0;
+    int iteration = -1;  // -1 before the warm-up, 0 during it, then 1..samples
+    bool timing = false, verified = false, timeLimitHit = false;
+    std::map<std::string, std::string> tags;
+};
+
+template <typename T>
+class TestBaseWithParam : public TestBase, public ::testing::WithParamInterface<T>
+{
+};
+
+/** Parses and removes the --perf_* options, then initializes GoogleTest. */
+void init(int* argc, char** argv);
+
+} // namespace perf
+
+#define PERF_TEST_P(fixture, name, params)                                  \
+    class fixture##_##name : public fixture                                 \
+    {                                                                       \
+    public:                                                                 \
+        fixture##_##name() {}                                               \
+                                                                            \
+    protected:                                                              \
+        virtual void PerfTestBody() override;                               \
+    };                                                                      \
+    TEST_P(fixture##_##name, name) { RunPerfTestBody(); }                   \
+    INSTANTIATE_TEST_SUITE_P(/*none*/, fixture##_##name, params);          \
+    void fixture##_##name::PerfTestBody()
+
+#define TEST_CYCLE() for (; next() && startTimer(); stopTimer())
+#define SANITY_CHECK_NOTHING() this->setVerified()
+
+/** main(): parses options, runs INIT (a statement), runs all tests. */
+#define CV_PERF_TEST_MAIN(modulename, INIT)          \
+    int main(int argc, char** argv)                  \
+    {                                                \
+        ::perf::init(&argc, argv);                   \
+        INIT;                                        \
+        if (::perf::options().threads >= 0)          \
+            cv::setNumThreads(::perf::options().threads); \
+        return RUN_ALL_TESTS();                      \
+    }
+
+#endif

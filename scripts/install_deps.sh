@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that the build and the tests need (only those missing).
+#   scripts/install_deps.sh            C++ build: compiler, CMake, OpenCV, Eigen, GoogleTest, PoCL
+#   scripts/install_deps.sh --python   also Debian's PyTorch/torchvision/ONNX/OpenCV for the reference tools
+set -euo pipefail
+pkgs="build-essential cmake pkg-config libopencv-dev libeigen3-dev libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev"
+if [ "${1:-}" = "--python" ]; then
+  pkgs="$pkgs python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-opencv"
+fi
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing:$missing"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi

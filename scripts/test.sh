@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds everything and runs all tests:
+#  1. the C++ tests (gradient checks, map definitions, errors, ...) in a Release build;
+#  2. the comparison against autograd references: tools/make_references.py exports the model zoo
+#     with Debian's PyTorch and computes the references (cached in build/references);
+#  3. the C++ tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
+#  4. a consumer project that find_package()s the installed library.
+# EXPLAIN_NO_PYTHON=1 skips step 2 (the C++ tests do not need Python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+if [ "${EXPLAIN_NO_PYTHON:-0}" = 1 ]; then scripts/install_deps.sh; else scripts/install_deps.sh --python; fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j2
+
+if [ "${EXPLAIN_NO_PYTHON:-0}" != 1 ]; then
+  stamp=$(cat tools/make_references.py tools/train_default_model.py data/default_model.onnx | sha1sum | cut -c1-12)
+  if [ "$(cat build/references/stamp 2>/dev/null)" != "$stamp" ]; then
+    rm -rf build/references
+    /usr/bin/python3 tools/make_references.py --out build/references
+    echo "$stamp" > build/references/stamp
+  fi
+  export EXPLAIN_REFERENCE_DIR="$root/build/references" EXPLAIN_REQUIRE_REFERENCES=1
+fi
+(cd build && ctest --output-on-failure -j2)
+
+echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEXPLAIN_SANITIZE=ON -DEXPLAIN_BUILD_PERF=OFF >/dev/null
+cmake --build build-asan -j2
+(cd build-asan && env -u EXPLAIN_REFERENCE_DIR -u EXPLAIN_REQUIRE_REFERENCES \
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j2)
+
+echo "== find_package(opencv_explain) from an installed tree"
+rm -rf build/install build/consumer
+cmake --install build --prefix build/install >/dev/null
+cmake -S test/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$root/build/install" >/dev/null
+cmake --build build/consumer -j2 >/dev/null
+LD_LIBRARY_PATH="$root/build/install/lib" build/consumer/explain_consumer
