@@ -291,6 +291,25 @@ TEST(GradientCheck, SoftmaxAndLRN)
     }
 }
 
+TEST(GradientCheck, Reduce)
+{
+    RNG rng(110);
+    const char* types[] = {"max", "min", "ave", "sum", "sum_square", "l1", "l2", "log_sum_exp", "prod"};
+    for (const char* type : types)
+        for (int groups = 1; groups <= 2; groups++)
+        {
+            dnn::Net net;
+            int stem = addStem(net, 2, 3, rng);
+            dnn::LayerParams lp;
+            lp.set("reduce", type);
+            int dims[] = {4, 3};  // the trailing H x W (groups 2) or W (groups 1) values
+            lp.set("deleted_dims", DictValue::arrayInt(dims + (2 - groups), groups));
+            addLayer(net, "reduce", "Reduce", lp, {stem});
+            SCOPED_TRACE(cv::format("%s over %d dims", type, groups));
+            expectGradientMatches(net, randomBlob({2, 2, 4, 3}, rng), "reduce");
+        }
+}
+
 TEST(GradientCheck, SmallNetworkEndToEnd)
 {
     // conv-relu-maxpool-conv(residual)-relu-gap-fc: the whole path, to the input, at once.

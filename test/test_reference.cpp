@@ -1,1 +1,118 @@
+// Comparison against PyTorch autograd (float64) on the model zoo exported to ONNX by
+// tools/make_references.py. Needs EXPLAIN_REFERENCE_DIR; skipped without it unless
+// EXPLAIN_REQUIRE_REFERENCES=1 (as scripts/test.sh and CI set it), then a missing file fails.
 #include "test_common.hpp"
+#include <cstdlib>
+
+namespace opencv_test { namespace {
+
+double relL2(const Mat& a, const Mat& b)
+{
+    return norm(a.reshape(1, 1), b.reshape(1, 1), NORM_L2) / std::max(norm(b, NORM_L2), 1e-30);
+}
+
+double correlation(const Mat& a, const Mat& b)
+{
+    Mat x, y;
+    a.reshape(1, 1).convertTo(x, CV_64F);
+    b.reshape(1, 1).convertTo(y, CV_64F);
+    x -= mean(x)[0];
+    y -= mean(y)[0];
+    return x.dot(y) / std::max(norm(x) * norm(y), 1e-300);
+}
+
+class Reference : public ::testing::TestWithParam<std::string>
+{
+protected:
+    bool load(FileStorage& fs, std::string& dir)
+    {
+        const char* d = std::getenv("EXPLAIN_REFERENCE_DIR");
+        const char* req = std::getenv("EXPLAIN_REQUIRE_REFERENCES");
+        const bool required = req && std::string(req) == "1";
+        if (!d)
+        {
+            if (required)
+                ADD_FAILURE() << "EXPLAIN_REQUIRE_REFERENCES=1 but EXPLAIN_REFERENCE_DIR is not set";
+            return false;
+        }
+        dir = d;
+        const std::string path = dir + "/" + GetParam() + ".yml.gz";
+        fs.open(path, FileStorage::READ);
+        if (!fs.isOpened())
+        {
+            if (required)
+                ADD_FAILURE() << "missing reference " << path << " (run tools/make_references.py)";
+            return false;
+        }
+        return true;
+    }
+};
+
+TEST_P(Reference, MapsMatchAutograd)
+{
+    FileStorage fs;
+    std::string dir;
+    if (!load(fs, dir))
+        GTEST_SKIP() << "set EXPLAIN_REFERENCE_DIR to the output of tools/make_references.py";
+    std::string model, layer;
+    int classId = -1;
+    Mat input, logits, gradcam, counterfactual, vanilla, guided, deconvnet, guidedGradcam;
+    fs["model"] >> model;
+    fs["layer"] >> layer;
+    fs["class_id"] >> classId;
+    fs["input"] >> input;
+    fs["logits"] >> logits;
+    fs["gradcam"] >> gradcam;
+    fs["counterfactual"] >> counterfactual;
+    fs["vanilla"] >> vanilla;
+    fs["guided"] >> guided;
+    fs["deconvnet"] >> deconvnet;
+    fs["guided_gradcam"] >> guidedGradcam;
+    ASSERT_FALSE(input.empty());
+
+    dnn::Net net = dnn::readNet(dir + "/" + model);
+    Ptr<GradCAM> cam = GradCAM::create(net, layer);
+    Mat scores;
+    cam->forward(input, scores);
+    EXPECT_LE(relL2(scores, logits), 1e-3) << "cv::dnn logits differ from PyTorch's";
+    std::vector<Mat> maps, counter;
+    cam->compute(classId, maps, counter);
+    const double gcErr = relL2(maps[0], gradcam), cfErr = relL2(counter[0], counterfactual);
+    EXPECT_LE(gcErr, 1e-3) << "Grad-CAM";
+    EXPECT_LE(cfErr, 1e-3) << "counterfactual";
+
+    Mat g;
+    cam->inputGradient(classId, g, RECTIFIER_GUIDED);
+    const double guidedErr = relL2(g, guided), guidedCorr = correlation(g, guided);
+    EXPECT_LE(guidedErr, 5e-2) << "guided backprop";
+    EXPECT_GE(guidedCorr, 0.999) << "guided backprop";
+    Mat ggc;
+    cam->guidedGradCAM(classId, ggc);
+    const double ggcErr = relL2(ggc, guidedGradcam);
+    EXPECT_LE(ggcErr, 5e-2) << "Guided Grad-CAM";
+
+    Mat v;
+    cam->inputGradient(classId, v, RECTIFIER_EXACT);
+    const double vanillaCorr = correlation(v, vanilla);
+    EXPECT_GE(vanillaCorr, 0.99) << "exact input gradient";
+    double deconvCorr = 1;
+    if (!deconvnet.empty())
+    {
+        Mat dc;
+        cam->inputGradient(classId, dc, RECTIFIER_DECONVNET);
+        deconvCorr = correlation(dc, deconvnet);
+        EXPECT_GE(deconvCorr, 0.99) << "deconvnet";
+    }
+    std::cout << "[ reference ] " << GetParam() << " layer " << layer << " class " << classId
+              << ": gradcam rel.L2 " << gcErr << ", counterfactual " << cfErr << ", guided rel.L2 " << guidedErr
+              << " corr " << guidedCorr << ", guided grad-cam " << ggcErr << ", vanilla corr " << vanillaCorr
+              << ", deconvnet corr " << deconvCorr << std::endl;
+}
+
+INSTANTIATE_TEST_CASE_P(Zoo, Reference,
+                        ::testing::Values("default", "resnet18", "resnet50", "vgg16", "mobilenet_v2",
+                                          "mobilenet_v3_small", "densenet121", "googlenet", "inception_v3",
+                                          "squeezenet1_1", "shufflenet_v2_x1_0", "efficientnet_b0",
+                                          "regnet_x_400mf"));
+
+}} // namespace
