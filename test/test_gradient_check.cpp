@@ -229,6 +229,25 @@ TEST(GradientCheck, ShapeLayers)
         addLayer(net, "concat", "Concat", cp, {b, a});
         expectGradientMatches(net, randomBlob({2, 2, 4, 5}, rng), "concat");
     }
+    {   // Slice into equal halves (ShuffleNet's split): which half feeds which layer is found by replay
+        dnn::Net net;
+        int stem = addStem(net, 2, 4, rng);
+        dnn::LayerParams sl;
+        sl.set("axis", 1);
+        sl.set("num_split", 2);
+        int slice = addLayer(net, "slice", "Slice", sl, {stem});
+        int b = addLayer(net, "b", "Convolution", convParams(2, 2, 3, rng, 1, 1, 1), {slice}, {1});
+        int a = addLayer(net, "a", "ReLU", dnn::LayerParams(), {slice}, {0});
+        dnn::LayerParams cp;
+        cp.set("axis", 1);
+        addLayer(net, "concat", "Concat", cp, {a, b});
+        expectGradientMatches(net, randomBlob({1, 2, 4, 5}, rng), "concat");
+        Ptr<Backprop> bp = Backprop::create(net);
+        bp->forward(randomBlob({1, 2, 4, 5}, rng));
+        const int sliceId = net.getLayerId("slice");
+        EXPECT_EQ(bp->getLayerInputPins("a")[0], std::make_pair(sliceId, 0));
+        EXPECT_EQ(bp->getLayerInputPins("b")[0], std::make_pair(sliceId, 1));
+    }
     {   // Permute, Flatten, Reshape
         dnn::Net net;
         int stem = addStem(net, 2, 3, rng);

@@ -2,6 +2,7 @@
 // per-layer outputs, then walks only the layers between the target and the wanted gradients in
 // reverse topological order, calling one BackwardRule per layer.
 #include "precomp.hpp"
+#include "layers/layer_utils.hpp"
 #include <algorithm>
 #include <sstream>
 
@@ -329,10 +330,10 @@ private:
     }
 
     // cv::dnn tells only which layer feeds which; for producers with several outputs the output
-    // index is found from the consumer's input shapes.
+    // index is found from the consumer's input shapes, and where shapes tie, by replaying the
+    // consumer's own forward() on each candidate and comparing with its recorded output.
     void resolvePins(const MatShape& inputShape)
     {
-        bool shapesKnown = false;
         for (int id : topo)
         {
             Node& node = nodes[id];
@@ -351,32 +352,22 @@ private:
                     node.inputPins.push_back(Pin(p, 0));
                     continue;
                 }
-                if (!shapesKnown)
-                {
+                if (inShapes.empty())
                     net.getLayerShapes(inputShape, id, inShapes, outShapes);
-                    shapesKnown = true;
-                }
                 std::vector<int> candidates;
                 for (size_t o = 0; o < acts[p].size(); o++)
                     if (j < inShapes.size() && dnn::shape(acts[p][o]) == inShapes[j])
                         candidates.push_back((int)o);
-                bool same = !candidates.empty();
-                for (int c : candidates)
-                    same = same && norm(acts[p][c], acts[p][candidates[0]], NORM_INF) == 0;
-                if (candidates.size() != 1 && !same)
-                    CV_Error(Error::StsNotImplemented,
-                             "explain: cannot tell which output of " + describeLayer(nodes[p].info) +
-                                 format(" feeds input %d of ", (int)j) + describeLayer(node.info) +
-                                 " (its outputs have equal shapes)");
-                node.inputPins.push_back(Pin(p, candidates[0]));
+                if (candidates.empty())
+                    CV_Error(Error::StsInternal, "explain: no output of " + describeLayer(nodes[p].info) +
+                                                     " fits input " + std::to_string(j) + " of " + describeLayer(node.info));
+                node.inputPins.push_back(Pin(p, candidates.size() == 1 ? candidates[0] : replay(id, j, candidates)));
             }
-            shapesKnown = false;
+            recomputeSliceOutputs(node);
         }
         for (Node& node : nodes)
-        {
             node.consumers.assign(node.valid ? std::max<size_t>(1, acts[node.info.id].size()) : 0,
                                   std::vector<Pin>());
-        }
         for (int id : topo)
             for (size_t j = 0; j < nodes[id].inputPins.size(); j++)
             {
@@ -386,6 +377,86 @@ private:
                     cons.resize(p.second + 1);
                 cons[p.second].push_back(Pin(id, (int)j));
             }
+    }
+
+    /** The candidate output of input j's producer that reproduces the consumer's recorded output. */
+    int replay(int id, size_t j, const std::vector<int>& candidates)
+    {
+        Node& node = nodes[id];
+        const int p = node.producers[j];
+        int best = -1;
+        double bestErr = DBL_MAX, secondErr = DBL_MAX;
+        for (int c : candidates)
+        {
+            if (c != candidates[0] && norm(acts[p][c], acts[p][candidates[0]], NORM_INF) == 0)
+                continue;  // equal values: either choice gives the same gradients
+            std::vector<Mat> inputs;
+            for (size_t k = 0; k < node.producers.size(); k++)
+            {
+                const int q = node.producers[k];
+                if (k == j)
+                    inputs.push_back(acts[p][c].clone());
+                else if (k < node.inputPins.size())
+                    inputs.push_back(acts[node.inputPins[k].first][node.inputPins[k].second].clone());
+                else  // a later input, still unresolved: its first candidate of the same shape
+                    inputs.push_back(acts[q][0].clone());
+            }
+            std::vector<MatShape> inShapes, outShapes, internalShapes;
+            for (const Mat& m : inputs)
+                inShapes.push_back(dnn::shape(m));
+            std::vector<Mat> outputs, internals;
+            try
+            {
+                node.info.layer->getMemoryShapes(inShapes, (int)acts[id].size(), outShapes, internalShapes);
+                for (const MatShape& s : outShapes)
+                    outputs.push_back(Mat(s, CV_32F));
+                for (const MatShape& s : internalShapes)
+                    internals.push_back(Mat(s, CV_32F));
+                node.info.layer->forward(inputs, outputs, internals);
+            }
+            catch (const cv::Exception&)
+            {
+                continue;
+            }
+            const double err = norm(outputs[0].reshape(1, 1), acts[id][0].reshape(1, 1), NORM_L2);
+            if (err < bestErr)
+            {
+                secondErr = bestErr;
+                bestErr = err;
+                best = c;
+            }
+            else
+                secondErr = std::min(secondErr, err);
+        }
+        if (best < 0 || (secondErr < DBL_MAX && !(bestErr < 0.5 * secondErr)))
+            CV_Error(Error::StsNotImplemented,
+                     "explain: cannot tell which output of " + describeLayer(nodes[node.producers[j]].info) +
+                         format(" feeds input %d of ", (int)j) + describeLayer(node.info) +
+                         " (its outputs have equal shapes)");
+        return best;
+    }
+
+    /** cv::dnn protects only output 0 of a layer from in-place consumers: recompute Slice and Split
+        outputs from their input so that every recorded output is the layer's true output. */
+    void recomputeSliceOutputs(const Node& node)
+    {
+        const int id = node.info.id;
+        if (acts[id].size() < 2 || node.inputPins.size() != 1)
+            return;
+        const Mat& in = acts[node.inputPins[0].first][node.inputPins[0].second];
+        if (Ptr<dnn::SliceLayer> slice = node.info.layer.dynamicCast<dnn::SliceLayer>())
+        {
+            std::vector<MatShape> outShapes;
+            for (const Mat& m : acts[id])
+                outShapes.push_back(dnn::shape(m));
+            for (size_t o = 0; o < acts[id].size(); o++)
+                acts[id][o] = in(sliceRangesOf(*slice, dnn::shape(in), outShapes, o)).clone();
+        }
+        else if (node.info.type == "Split")
+        {
+            for (size_t o = 0; o < acts[id].size(); o++)
+                acts[id][o] = in.clone();
+        }
     }
 
     void updateShapes()

@@ -39,6 +39,37 @@ inline size_t totalOf(const Mat& m, int begin, int end = -1)
     return t;
 }
 
+/** The input ranges that Slice output `o` copies. The public ranges may hold open ends (INT_MAX, -1):
+    the start and the output's shape fix them. Without public ranges (split into `num_split` parts),
+    the outputs are consecutive along `axis`. Steps other than 1 are not supported. */
+inline std::vector<Range> sliceRangesOf(const dnn::SliceLayer& l, const MatShape& in,
+                                        const std::vector<MatShape>& outs, size_t o)
+{
+    std::vector<Range> ranges(in.size(), Range::all());
+    const MatShape& out = outs.at(o);
+    if (o >= l.sliceRanges.size())
+    {
+        const int axis = normalizeAxis(l.axis, (int)in.size());
+        int start = 0;
+        for (size_t i = 0; i < o; i++)
+            start += outs[i][axis];
+        ranges[axis] = Range(start, start + out[axis]);
+        return ranges;
+    }
+    for (size_t d = 0; d < l.sliceRanges[o].size() && d < in.size(); d++)
+    {
+        const Range& sr = l.sliceRanges[o][d];
+        int start = sr == Range::all() ? 0 : sr.start;
+        start = std::min(std::max(start < 0 ? start + in[d] : start, 0), in[d]);
+        ranges[d] = Range(start, start + out[d]);
+    }
+    if (o < l.sliceSteps.size())
+        for (int s : l.sliceSteps[o])
+            if (s != 1)
+                CV_Error(Error::StsNotImplemented, "explain: Slice layer '" + l.name + "' slices with steps; not supported yet");
+    return ranges;
+}
+
 /** A rule object made from a function: for layers that need no prepared state. */
 class FunctionRule : public BackwardRule
 {

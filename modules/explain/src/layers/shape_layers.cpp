@@ -60,22 +60,13 @@ void sliceBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const 
     Ptr<dnn::SliceLayer> l = layerAs<dnn::SliceLayer>(info);
     const Mat& x = inputs[0];
     Mat dx = zerosLike(x);
-    for (size_t o = 0; o < outputGrads.size() && o < l->sliceRanges.size(); o++)
+    std::vector<MatShape> outShapes;
+    for (const Mat& g : outputGrads)
+        outShapes.push_back(dnn::shape(g));
+    for (size_t o = 0; o < outputGrads.size(); o++)
     {
-        // The public ranges may hold open ends (INT_MAX, -1): the start and the output's size fix them.
         const Mat& r = outputGrads[o];
-        std::vector<Range> ranges(x.dims, Range::all());
-        for (size_t d = 0; d < l->sliceRanges[o].size() && (int)d < x.dims; d++)
-        {
-            const Range& sr = l->sliceRanges[o][d];
-            int start = sr == Range::all() ? 0 : sr.start;
-            start = std::min(std::max(start < 0 ? start + x.size[(int)d] : start, 0), x.size[(int)d]);
-            ranges[d] = Range(start, start + r.size[(int)d]);
-        }
-        const bool stepped = o < l->sliceSteps.size() &&
-                             std::any_of(l->sliceSteps[o].begin(), l->sliceSteps[o].end(), [](int s) { return s != 1; });
-        if (stepped)
-            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " slices with steps; not supported yet");
+        std::vector<Range> ranges = sliceRangesOf(*l, dnn::shape(x), outShapes, o);
         Mat view = dx(ranges);
         view += r.reshape(1, view.dims, view.size.p);
     }
