@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace perf {
 
@@ -232,6 +234,77 @@ void TestBase::RunPerfTestBody()
                 m.outliers ? cv::format(" (%d outliers)", m.outliers).c_str() : "",
                 m.term == 1 ? " (time limit)" : "");
     std::fflush(stdout);
+}
+
+static std::string xmlEscape(const std::string& s)
+{
+    std::string r;
+    for (char c : s)
+    {
+        switch (c)
+        {
+        case '<': r += "&lt;"; break;
+        case '>': r += "&gt;"; break;
+        case '&': r += "&amp;"; break;
+        case '"': r += "&quot;"; break;
+        case '\'': r += "&apos;"; break;
+        default: r += c;
+        }
+    }
+    return r;
+}
+
+void finish()
+{
+#ifdef GTEST_FLAG_GET
+    const std::string flag = GTEST_FLAG_GET(output);
+#else
+    const std::string flag = ::testing::GTEST_FLAG(output);
+#endif
+    if (flag.compare(0, 4, "xml:") != 0 || records().empty())
+        return;
+    const std::string path = flag.substr(4);
+    if (path.empty() || path.back() == '/' || path.back() == '\\')
+    {
+        std::printf("perf: --gtest_output names a directory; metrics are in <property> elements only\n");
+        return;
+    }
+    std::string xml;
+    {
+        std::ifstream in(path, std::ios::binary);
+        if (!in)
+            return;
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        xml = ss.str();
+    }
+    for (const Record& r : records())
+    {
+        const Metrics& m = r.metrics;
+        const std::string attrs = cv::format(
+            " samples=\"%d\" outliers=\"%d\" term=\"%d\" frequency=\"%.0f\" min=\"%.0f\" median=\"%.0f\""
+            " gmean=\"%.0f\" gstddev=\"%.6f\" mean=\"%.0f\" stddev=\"%.0f\"",
+            m.samples, m.outliers, m.term, m.frequency, m.min, m.median, m.gmean, m.gstddev, m.mean, m.stddev);
+        const std::string head = "<testcase name=\"" + xmlEscape(r.testName) + "\"";
+        const std::string cls = "classname=\"" + xmlEscape(r.testCase) + "\"";
+        for (size_t pos = xml.find(head); pos != std::string::npos; pos = xml.find(head, pos + 1))
+        {
+            size_t end = xml.find('>', pos);
+            if (end == std::string::npos)
+                break;
+            const std::string tag = xml.substr(pos, end - pos);
+            if (tag.find(cls) == std::string::npos || tag.find(" median=\"") != std::string::npos)
+                continue;
+            if (end > 0 && xml[end - 1] == '/')
+                end--;
+            xml.insert(end, attrs);
+            break;
+        }
+    }
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << xml;
+    if (!out)
+        std::printf("perf: cannot rewrite %s\n", path.c_str());
 }
 
 } // namespace perf

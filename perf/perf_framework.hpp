@@ -11,8 +11,9 @@
 // Sampling: one untimed warm-up iteration, then --perf_min_samples=N samples (default 10), stopping
 // earlier once --perf_max_time=SECONDS of measured time is spent (at least one sample);
 // --perf_force_samples=N takes exactly N samples and ignores the time limit.
-// Each test records, as gtest properties (so --gtest_output=xml:FILE has them as <testcase> attributes,
-// in OpenCV's perf XML layout read by modules/ts/misc/summary.py): samples, outliers, term, frequency
+// Each test records, as gtest properties (RecordProperty) and, after the run, as attributes of its
+// <testcase> in the --gtest_output=xml:FILE report (OpenCV's perf XML layout, read by
+// modules/ts/misc/summary.py): samples, outliers, term, frequency
 // (ticks per second, cv::getTickFrequency()), and min, median, gmean, mean, stddev in ticks
 // (cv::getTickCount()), gstddev (of the log). Outliers (log-normal model, beyond 3 sigma) are left out
 // of the statistics, as OpenCV does. A readable line in ms is printed per test.
@@ -95,6 +96,11 @@ class TestBaseWithParam : public TestBase, public ::testing::WithParamInterface<
 /** Parses and removes the --perf_* options, then initializes GoogleTest. */
 void init(int* argc, char** argv);
 
+/** After RUN_ALL_TESTS(): copies the metrics into attributes of the <testcase> elements of the
+--gtest_output=xml:FILE report. GoogleTest >= 1.10 writes RecordProperty() values only as
+<property> children, OpenCV's bundled (older) one as attributes; the report gets both. */
+void finish();
+
 } // namespace perf
 
 #define PERF_TEST_P(fixture, name, params)                                  \
@@ -121,7 +127,9 @@ void init(int* argc, char** argv);
         INIT;                                        \
         if (::perf::options().threads >= 0)          \
             cv::setNumThreads(::perf::options().threads); \
-        return RUN_ALL_TESTS();                      \
+        const int rc = RUN_ALL_TESTS();              \
+        ::perf::finish();                            \
+        return rc;                                   \
     }
 
 #endif

@@ -43,6 +43,8 @@ public:
     void forward(InputArray blob, OutputArray scoresOut, const String& inputName) CV_OVERRIDE
     {
         bp->forward(blob, inputName);
+        input = blob.getMat().clone();
+        inputBlobName = inputName;
         Mat s = bp->getActivation(scoreLayerName);
         const int n = s.dims > 0 ? s.size[0] : 1;
         scores = s.reshape(1, n);
@@ -70,13 +72,39 @@ public:
         if (a.dims != 4)
             CV_Error(Error::StsBadArg, format("explain: the target layer '%s' has a %dD output; Grad-CAM needs a "
                                               "spatial N x K x H x W output", layerName.c_str(), a.dims));
-        std::vector<Mat> grads;
-        bp->backward({outputLayer}, {outputGrad.getMat()}, {layerName}, grads, RECTIFIER_EXACT);
         std::vector<Mat> maps, counter;
-        weightedMaps(a, grads[0], maps, counter);
+        if (method == CAM_SCORECAM)
+        {
+            scoreCAM(a, outputLayer, outputGrad.getMat(), gradcam.needed(), counterfactual.needed(), maps, counter);
+        }
+        else
+        {
+            if (method == CAM_EIGENCAM && counterfactual.needed())
+                CV_Error(Error::StsBadArg, "explain: Eigen-CAM does not depend on the target, so it has no "
+                                           "counterfactual map");
+            Mat g;
+            if (method != CAM_EIGENCAM)
+            {
+                std::vector<Mat> grads;
+                bp->backward({outputLayer}, {outputGrad.getMat()}, {layerName}, grads, RECTIFIER_EXACT);
+                g = grads[0];
+            }
+            computeCAM(method, a, g, maps);
+            if (counterfactual.needed())
+                computeCAM(method, a, Mat(-g), counter);
+        }
         assignMaps(gradcam, maps);
         assignMaps(counterfactual, counter);
     }
+
+    void setMethod(int m) CV_OVERRIDE
+    {
+        if (m < CAM_GRADCAM || m > CAM_SCORECAM)
+            CV_Error(Error::StsBadArg, format("explain: unknown CAM method %d", m));
+        method = m;
+    }
+
+    int getMethod() const CV_OVERRIDE { return method; }
 
     void inputGradient(int classId, OutputArray grad, int mode) CV_OVERRIDE
     {
@@ -129,24 +157,80 @@ private:
         return seed;
     }
 
-    /** alpha_k = mean_ij g_k; gradcam = ReLU(sum_k alpha_k A_k); counterfactual = ReLU(-sum_k alpha_k A_k). */
-    static void weightedMaps(const Mat& a, const Mat& g, std::vector<Mat>& maps, std::vector<Mat>& counter)
+    /** Score-CAM: channel k's activation, upsampled (bilinear, corners aligned as pytorch-grad-cam does)
+        and min-max normalized, masks the input; the target's scores on the K masked inputs, through a
+        softmax, weight the channels. Forward passes run in batches of 16 through the user's Net. */
+    void scoreCAM(const Mat& a, const String& outputLayer, const Mat& seed, bool wantMaps, bool wantCounter,
+                  std::vector<Mat>& maps, std::vector<Mat>& counter)
     {
+        const Mat& out = bp->getActivation(outputLayer);
+        if (seed.total() != out.total() || seed.depth() != CV_32F)
+            CV_Error(Error::StsBadArg, "explain: the gradient for layer '" + outputLayer + "' does not fit its output");
         const int n = a.size[0], k = a.size[1], h = a.size[2], w = a.size[3];
+        const int c = input.size[1], ih = input.size[2], iw = input.size[3];
+        const size_t perImage = seed.total() / n, plane = (size_t)ih * iw;
+        const int batch = 16;
         for (int b = 0; b < n; b++)
         {
-            Mat sum = Mat::zeros(h, w, CV_32F);
-            for (int c = 0; c < k; c++)
+            Mat scores(1, k, CV_32F);
+            Mat seedRow(1, (int)perImage, CV_32F, (void*)(seed.ptr<float>() + b * perImage));
+            for (int k0 = 0; k0 < k; k0 += batch)
             {
-                Mat gc(h, w, CV_32F, (void*)g.ptr<float>(b, c));
-                Mat ac(h, w, CV_32F, (void*)a.ptr<float>(b, c));
-                const double alpha = mean(gc)[0];
-                if (alpha != 0)
-                    scaleAdd(ac, alpha, sum, sum);
+                const int m = std::min(batch, k - k0);
+                Mat masked(std::vector<int>{m, c, ih, iw}, CV_32F);
+                for (int j = 0; j < m; j++)
+                {
+                    Mat mask = upsampleAlignCorners(Mat(h, w, CV_32F, (void*)a.ptr<float>(b, k0 + j)), ih, iw);
+                    double lo, hi;
+                    minMaxLoc(mask, &lo, &hi);
+                    mask = (mask - lo) / (hi - lo + 1e-8);
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        Mat src(ih, iw, CV_32F, (void*)(input.ptr<float>(b, ch)));
+                        Mat dst(ih, iw, CV_32F, masked.ptr<float>(j, ch));
+                        multiply(src, mask, dst);
+                    }
+                }
+                net.setInput(masked, inputBlobName);
+                Mat o = net.forward(outputLayer);
+                for (int j = 0; j < m; j++)
+                    scores.at<float>(k0 + j) = (float)seedRow.dot(Mat(1, (int)perImage, CV_32F, o.ptr<float>() + j * perImage));
             }
-            maps.push_back(max(sum, 0.f));
-            counter.push_back(max(-sum, 0.f));
+            Mat ab(k, h * w, CV_32F, (void*)a.ptr<float>(b));
+            auto mapFor = [&](const Mat& sc) {
+                double mx;
+                minMaxLoc(sc, nullptr, &mx);
+                Mat e;
+                exp(sc - mx, e);
+                e /= sum(e)[0];
+                return Mat(max(Mat(e * ab), 0.f)).reshape(1, h);
+            };
+            if (wantMaps)
+                maps.push_back(mapFor(scores));
+            if (wantCounter)
+                counter.push_back(mapFor(-scores));
         }
+    }
+
+    static Mat upsampleAlignCorners(const Mat& src, int oh, int ow)
+    {
+        Mat dst(oh, ow, CV_32F);
+        const int h = src.rows, w = src.cols;
+        for (int y = 0; y < oh; y++)
+        {
+            const float sy = oh > 1 ? (float)y * (h - 1) / (oh - 1) : 0.f;
+            const int y0 = std::min((int)sy, h - 1), y1 = std::min(y0 + 1, h - 1);
+            const float fy = sy - y0;
+            for (int x = 0; x < ow; x++)
+            {
+                const float sx = ow > 1 ? (float)x * (w - 1) / (ow - 1) : 0.f;
+                const int x0 = std::min((int)sx, w - 1), x1 = std::min(x0 + 1, w - 1);
+                const float fx = sx - x0;
+                dst.at<float>(y, x) = (1 - fy) * ((1 - fx) * src.at<float>(y0, x0) + fx * src.at<float>(y0, x1)) +
+                                      fy * ((1 - fx) * src.at<float>(y1, x0) + fx * src.at<float>(y1, x1));
+            }
+        }
+        return dst;
     }
 
     String defaultScoreLayer() const
@@ -198,6 +282,9 @@ private:
     Ptr<Backprop> bp;
     String layerName, scoreLayerName;
     Mat scores;
+    Mat input;              // the last input blob, for the forward passes of Score-CAM
+    String inputBlobName;
+    int method = CAM_GRADCAM;
 };
 
 } // namespace

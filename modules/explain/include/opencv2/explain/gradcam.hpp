@@ -13,6 +13,35 @@ namespace explain {
 //! @addtogroup explain
 //! @{
 
+/** @brief The class activation map methods; all share one pipeline (activations A and gradients g of the
+target layer -> channel weights or element-wise combination -> sum over channels -> ReLU) and differ
+only in the combination (definitions as in pytorch-grad-cam and the original papers).
+*/
+enum CAMMethod
+{
+    CAM_GRADCAM = 0,              //!< w_k = mean_ij g_kij @cite selvaraju2017
+    CAM_GRADCAM_PLUS_PLUS = 1,    //!< w_k = sum_ij a_kij ReLU(g_kij), a = g^2 / (2 g^2 + sum_ab A_kab g^3) @cite chattopadhay2018
+    CAM_XGRADCAM = 2,             //!< w_k = sum_ij A_kij g_kij / sum_ab A_kab @cite fu2020
+    CAM_HIRESCAM = 3,             //!< L = ReLU(sum_k g_k * A_k) element-wise @cite draelos2020
+    CAM_GRADCAM_ELEMENTWISE = 4,  //!< L = sum_k ReLU(g_k * A_k)
+    CAM_LAYERCAM = 5,             //!< L = ReLU(sum_k ReLU(g_k) * A_k) @cite jiang2021
+    CAM_EIGENCAM = 6,             //!< first principal component of A (class-agnostic, no gradient) @cite muhammad2020
+    CAM_EIGENGRADCAM = 7,         //!< first principal component of g * A
+    CAM_SCORECAM = 8              //!< w = softmax_k(score of the input masked by normalized upsampled A_k) @cite wang2020
+};
+
+/** @brief A CAM map per image from a target layer's activations and gradients.
+
+The shared pipeline of the gradient-based methods and Eigen-CAM, usable with gradients from anywhere.
+For the principal-component methods the sign of the component is chosen so that it correlates
+positively with the channel sum of the activations (an SVD alone leaves it arbitrary).
+@param method a CAMMethod other than CAM_SCORECAM (which needs forward passes, see GradCAM).
+@param activations N x K x H x W float32 activations A.
+@param gradients N x K x H x W float32 gradients dy/dA (ignored by CAM_EIGENCAM, may be empty then).
+@param maps one H x W float32 map per image, after the ReLU.
+*/
+CV_EXPORTS_W void computeCAM(int method, InputArray activations, InputArray gradients, OutputArrayOfArrays maps);
+
 /** @brief Grad-CAM @cite selvaraju2017 and the other maps of the paper on a loaded cv::dnn::Net.
 
 Typical use:
@@ -65,7 +94,7 @@ public:
     /** @brief The scores of the last forward pass, N rows of per-image scores. */
     CV_WRAP virtual Mat getScores() const = 0;
 
-    /** @brief Grad-CAM and counterfactual maps for a class.
+    /** @brief Grad-CAM (or the method set with setMethod()) and counterfactual maps for a class.
     @param classId the class index, or -1 for the top-scoring class of each image.
     @param gradcam one map per image: ReLU(sum_k alpha_k A^k), alpha_k = mean_ij dy/dA^k_ij.
     @param counterfactual optional: the same with alpha negated.
@@ -101,6 +130,13 @@ public:
     @param dst N x C x H x W blob.
     */
     CV_WRAP virtual void guidedGradCAM(int classId, OutputArray dst) = 0;
+
+    /** @brief Chooses the CAM method used by compute() and computeFromGradient() (default CAM_GRADCAM).
+    The counterfactual map is always the same method applied to the negated target. */
+    CV_WRAP virtual void setMethod(int method) = 0;
+
+    /** @brief The CAM method in use, a CAMMethod. */
+    CV_WRAP virtual int getMethod() const = 0;
 
     /** @brief The backward engine, for advanced use (activations, other layers). */
     virtual Ptr<Backprop> getBackprop() const = 0;

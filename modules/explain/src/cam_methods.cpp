@@ -1,0 +1,115 @@
+// The CAM family on one pipeline: per image, the K x HW activations A and gradients g of the target
+// layer are combined (channel weights, or element-wise), summed over channels and rectified.
+#include "precomp.hpp"
+
+namespace cv {
+namespace explain {
+
+namespace {
+
+/** Projection of the centred HW x K matrix M^T on its first right singular vector. */
+Mat firstComponent(const Mat& m /* K x HW */, const Mat& a /* K x HW, for the sign */)
+{
+    Mat x = m.t();  // HW x K
+    Mat mu;
+    reduce(x, mu, 0, REDUCE_AVG);
+    x -= repeat(mu, x.rows, 1);
+    Mat w, u, vt;
+    SVD::compute(x, w, u, vt, SVD::MODIFY_A);
+    if (vt.empty() || w.empty() || w.at<float>(0) <= 0)
+        return Mat::zeros(1, m.cols, CV_32F);
+    Mat proj = (x * vt.row(0).t()).t();  // 1 x HW
+    Mat channelSum;
+    reduce(a, channelSum, 0, REDUCE_SUM);
+    if (proj.dot(channelSum - mean(channelSum)[0]) < 0)
+        proj = -proj;
+    return proj;
+}
+
+Mat camForImage(int method, const Mat& a, const Mat& g)
+{
+    const int k = a.rows;
+    Mat combined;  // 1 x HW before the ReLU
+    auto weighted = [&](const Mat& w /* K x 1 */) { return Mat(w.t() * a); };
+    switch (method)
+    {
+    case CAM_GRADCAM:
+    {
+        Mat w;
+        reduce(g, w, 1, REDUCE_AVG);
+        combined = weighted(w);
+        break;
+    }
+    case CAM_GRADCAM_PLUS_PLUS:
+    {
+        Mat sumA;
+        reduce(a, sumA, 1, REDUCE_SUM);
+        Mat g2 = g.mul(g), g3 = g2.mul(g);
+        Mat w(k, 1, CV_32F);
+        for (int c = 0; c < k; c++)
+        {
+            Mat denom = 2 * g2.row(c) + sumA.at<float>(c) * g3.row(c) + 1e-7f;
+            Mat alpha = g2.row(c) / denom;
+            alpha.setTo(0, g.row(c) == 0);
+            w.at<float>(c) = (float)alpha.dot(max(g.row(c), 0.f));
+        }
+        combined = weighted(w);
+        break;
+    }
+    case CAM_XGRADCAM:
+    {
+        Mat sumA;
+        reduce(a, sumA, 1, REDUCE_SUM);
+        Mat w(k, 1, CV_32F);
+        for (int c = 0; c < k; c++)
+            w.at<float>(c) = (float)(g.row(c).dot(a.row(c)) / (sumA.at<float>(c) + 1e-7));
+        combined = weighted(w);
+        break;
+    }
+    case CAM_HIRESCAM:
+        reduce(g.mul(a), combined, 0, REDUCE_SUM);
+        break;
+    case CAM_GRADCAM_ELEMENTWISE:
+        reduce(max(g.mul(a), 0.f), combined, 0, REDUCE_SUM);
+        break;
+    case CAM_LAYERCAM:
+        reduce(max(g, 0.f).mul(a), combined, 0, REDUCE_SUM);
+        break;
+    case CAM_EIGENCAM:
+        combined = firstComponent(a, a);
+        break;
+    case CAM_EIGENGRADCAM:
+        combined = firstComponent(g.mul(a), a);
+        break;
+    default:
+        CV_Error(Error::StsBadArg, format("explain: CAM method %d cannot be computed from activations and "
+                                          "gradients alone", method));
+    }
+    return max(combined, 0.f);
+}
+
+} // namespace
+
+void computeCAM(int method, InputArray _activations, InputArray _gradients, OutputArrayOfArrays _maps)
+{
+    Mat a = _activations.getMat(), g = _gradients.getMat();
+    if (a.dims != 4 || a.depth() != CV_32F)
+        CV_Error(Error::StsBadArg, "explain: computeCAM expects float32 N x K x H x W activations");
+    const bool needsGradients = method != CAM_EIGENCAM;
+    if (needsGradients && (g.depth() != CV_32F || dnn::shape(g) != dnn::shape(a)))
+        CV_Error(Error::StsBadArg, "explain: computeCAM expects float32 gradients of the activations' shape");
+    const int n = a.size[0], k = a.size[1], h = a.size[2], w = a.size[3];
+    std::vector<Mat> maps(n);
+    parallel_for_(Range(0, n), [&](const Range& r) {
+        for (int b = r.start; b < r.end; b++)
+        {
+            Mat ab(k, h * w, CV_32F, (void*)a.ptr<float>(b));
+            Mat gb = needsGradients ? Mat(k, h * w, CV_32F, (void*)g.ptr<float>(b)) : Mat();
+            maps[b] = camForImage(method, ab, gb).reshape(1, h).clone();
+        }
+    });
+    _maps.create(n, 1, CV_32F, -1);
+    _maps.assign(maps);
+}
+
+}} // namespace cv::explain

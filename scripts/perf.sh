@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Performance of the explanation methods against the plain cv::dnn forward pass (ResNet-50, MobileNetV2).
+#   scripts/perf.sh [perf/gtest options]     e.g. --perf_min_samples=20 --perf_max_time=30
+#                                                 --gtest_filter='Explain_gradcam*'
+#  1. exports the models (random weights) to build/models with tools/make_references.py if missing;
+#  2. builds Release in build/;
+#  3. runs build/perf/opencv_explain_perf (2 threads), XML report in build/perf_results.xml
+#     (OpenCV perf layout: modules/ts/misc/summary.py reads it), log in build/perf_results.txt;
+#     the ratio table is printed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+models="$root/build/models"
+
+need_models=0
+for m in resnet50 mobilenet_v2; do
+  [ -f "$models/$m.onnx" ] || need_models=1
+done
+
+# Debian 12 packages, installed only when missing (Python ones only when the models must be made).
+pkgs="build-essential cmake libopencv-dev libeigen3-dev libgtest-dev"
+[ "$need_models" = 1 ] && pkgs="$pkgs python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-opencv"
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing:$missing"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+if [ "$need_models" = 1 ]; then
+  echo "== exporting resnet50, mobilenet_v2 to $models"
+  # Debian's interpreter (the first python3 on PATH may be one without torch)
+  /usr/bin/python3 tools/make_references.py --out "$models" --models resnet50,mobilenet_v2
+fi
+
+echo "== building (Release)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEXPLAIN_BUILD_PERF=ON >/dev/null
+cmake --build build -j2 --target opencv_explain_perf
+
+echo "== running build/perf/opencv_explain_perf"
+EXPLAIN_PERF_MODELS="$models" build/perf/opencv_explain_perf \
+  --perf_min_samples=10 --perf_max_time=10 \
+  --gtest_output="xml:$root/build/perf_results.xml" "$@" 2>&1 | tee "$root/build/perf_results.txt"
+rc=${PIPESTATUS[0]}
+echo "report: build/perf_results.xml, log: build/perf_results.txt"
+exit "$rc"

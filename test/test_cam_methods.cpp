@@ -1,0 +1,149 @@
+// The CAM family: each method's definition on a hand-checked 2-channel, 1 x 2 pixel case, and the
+// methods through GradCAM on a small net.
+#include "test_common.hpp"
+
+namespace opencv_test { namespace {
+
+// A: channel 0 = [2, -1], channel 1 = [1, 3];  g: channel 0 = [1, 3], channel 1 = [-1, 2].
+Mat blob4(const std::vector<float>& v)
+{
+    return Mat(std::vector<int>{1, 2, 1, 2}, CV_32F, (void*)v.data()).clone();
+}
+
+void expectMap(int method, const Mat& g, float p0, float p1)
+{
+    const Mat a = blob4({2, -1, 1, 3});
+    std::vector<Mat> maps;
+    computeCAM(method, a, g, maps);
+    ASSERT_EQ(maps.size(), 1u);
+    ASSERT_EQ(maps[0].size(), Size(2, 1));
+    EXPECT_NEAR(maps[0].at<float>(0, 0), p0, 1e-5) << "method " << method;
+    EXPECT_NEAR(maps[0].at<float>(0, 1), p1, 1e-5) << "method " << method;
+}
+
+TEST(CAMMethods, HandCheckedDefinitions)
+{
+    const Mat g = blob4({1, 3, -1, 2});
+    // Grad-CAM: w = (2, 0.5): [4 + 0.5, -2 + 1.5] -> ReLU
+    expectMap(CAM_GRADCAM, g, 4.5f, 0.f);
+    // counterfactual (-g): [-4.5, 0.5] -> ReLU
+    expectMap(CAM_GRADCAM, Mat(-g), 0.f, 0.5f);
+    // HiResCAM: g*A = [2, -3] + [-1, 6]
+    expectMap(CAM_HIRESCAM, g, 1.f, 3.f);
+    // element-wise: ReLU(g*A) summed: [2, 0] + [0, 6]
+    expectMap(CAM_GRADCAM_ELEMENTWISE, g, 2.f, 6.f);
+    // LayerCAM: ReLU(g)*A = [2, -3] + [0, 6]
+    expectMap(CAM_LAYERCAM, g, 2.f, 3.f);
+    // XGrad-CAM: w0 = (2 - 3) / 1 = -1, w1 = (-1 + 6) / 4 = 1.25: [-2 + 1.25, 1 + 3.75]
+    expectMap(CAM_XGRADCAM, g, 0.f, 4.75f);
+    // Grad-CAM++: a0 = [1/3, 9/45], w0 = 1/3 + 0.6; a1 = [1/(2-4), 4/40], w1 = 0.1 * 2
+    const float w0 = 1.f / 3 + 0.6f, w1 = 0.2f;
+    expectMap(CAM_GRADCAM_PLUS_PLUS, g, 2 * w0 + w1, 0.f);
+    // Eigen-CAM: pixels (2, 1) and (-1, 3), centred (1.5, -1) and (-1.5, 1): projections +-|(1.5, -1)|;
+    // the channel sums (3, 2) fix the sign so that pixel 0 is positive.
+    expectMap(CAM_EIGENCAM, Mat(), std::sqrt(3.25f), 0.f);
+    // EigenGrad-CAM on g*A: pixels (2, -1) and (-3, 6), centred (2.5, -3.5) and (-2.5, 3.5)
+    expectMap(CAM_EIGENGRADCAM, g, std::sqrt(2.5f * 2.5f + 3.5f * 3.5f), 0.f);
+}
+
+TEST(CAMMethods, GradCAMUsesTheChosenMethod)
+{
+    RNG rng(401);
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
+    int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+    dnn::LayerParams gp;
+    gp.set("pool", "ave"); gp.set("global_pooling", true);
+    int gap = addLayer(net, "gap", "Pooling", gp, {r1});
+    dnn::LayerParams fc;
+    fc.set("num_output", 3); fc.set("bias_term", false);
+    fc.blobs = {randomBlob({3, 4}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {gap});
+    Ptr<GradCAM> cam = GradCAM::create(net, "relu1");
+    Mat x = randomBlob({2, 3, 6, 6}, rng);
+    cam->forward(x);
+    Mat seed = Mat::zeros(2, 3, CV_32F);
+    seed.col(1).setTo(1.f);
+    std::vector<Mat> grads;
+    cam->getBackprop()->backward({"fc"}, {seed}, {"relu1"}, grads);
+    Mat a = cam->getBackprop()->getActivation("relu1");
+    for (int m = CAM_GRADCAM; m <= CAM_EIGENGRADCAM; m++)
+    {
+        cam->setMethod(m);
+        EXPECT_EQ(cam->getMethod(), m);
+        std::vector<Mat> maps, expected;
+        cam->compute(1, maps);
+        computeCAM(m, a, grads[0], expected);
+        ASSERT_EQ(maps.size(), 2u);
+        for (int n = 0; n < 2; n++)
+            EXPECT_EQ(norm(maps[n], expected[n], NORM_INF), 0.0) << "method " << m << " image " << n;
+    }
+}
+
+TEST(CAMMethods, ScoreCAMWeightsAreSoftmaxOfMaskedScores)
+{
+    RNG rng(402);
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(3, 1, 3, rng, 1, 2, 1), {0});
+    int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+    dnn::LayerParams fc;
+    fc.set("num_output", 2); fc.set("bias_term", true);
+    fc.blobs = {randomBlob({2, 3 * 3 * 3}, rng), randomBlob({1, 2}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {r1});
+    Mat x = randomBlob({1, 1, 5, 5}, rng, 0.f, 1.f);
+    Ptr<GradCAM> cam = GradCAM::create(net, "relu1");
+    cam->setMethod(CAM_SCORECAM);
+    cam->forward(x);
+    std::vector<Mat> maps, counter;
+    cam->compute(0, maps, counter);
+    // By hand: 3x3 activations upsampled to 5x5 with aligned corners are sampled at 0, .5, 1, 1.5, 2.
+    Mat a = cam->getBackprop()->getActivation("relu1");
+    Mat scores(1, 3, CV_32F);
+    for (int k = 0; k < 3; k++)
+    {
+        Mat ak(3, 3, CV_32F, a.ptr<float>(0, k)), up(5, 5, CV_32F);
+        for (int y = 0; y < 5; y++)
+            for (int xx = 0; xx < 5; xx++)
+            {
+                const float sy = y * 0.5f, sx = xx * 0.5f;
+                const int y0 = std::min((int)sy, 1), x0 = std::min((int)sx, 1);
+                const float fy = sy - y0, fx = sx - x0;
+                up.at<float>(y, xx) = (1 - fy) * ((1 - fx) * ak.at<float>(y0, x0) + fx * ak.at<float>(y0, x0 + 1)) +
+                                      fy * ((1 - fx) * ak.at<float>(y0 + 1, x0) + fx * ak.at<float>(y0 + 1, x0 + 1));
+            }
+        double lo, hi;
+        minMaxLoc(up, &lo, &hi);
+        up = (up - lo) / (hi - lo + 1e-8);
+        Mat masked = x.reshape(1, 5).mul(up);
+        net.setInput(masked.reshape(1, std::vector<int>{1, 1, 5, 5}));
+        scores.at<float>(k) = net.forward("fc").at<float>(0, 0);
+    }
+    for (int sign = 1; sign >= -1; sign -= 2)
+    {
+        Mat e;
+        exp(sign * scores, e);
+        e /= sum(e)[0];
+        Mat expected = Mat::zeros(3, 3, CV_32F);
+        for (int k = 0; k < 3; k++)
+            expected += e.at<float>(k) * Mat(3, 3, CV_32F, a.ptr<float>(0, k));
+        expected = max(expected, 0.f);
+        EXPECT_LE(norm(sign > 0 ? maps[0] : counter[0], expected, NORM_INF), 1e-5);
+    }
+}
+
+TEST(CAMMethods, Errors)
+{
+    std::vector<Mat> maps;
+    try { computeCAM(CAM_SCORECAM, blob4({1, 2, 3, 4}), blob4({1, 2, 3, 4}), maps); ADD_FAILURE(); }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_EQ(e.err, "explain: CAM method 8 cannot be computed from activations and gradients alone");
+    }
+    try { computeCAM(CAM_GRADCAM, blob4({1, 2, 3, 4}), Mat(), maps); ADD_FAILURE(); }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_EQ(e.err, "explain: computeCAM expects float32 gradients of the activations' shape");
+    }
+}
+
+}} // namespace
