@@ -278,8 +278,10 @@ void finish()
         ss << in.rdbuf();
         xml = ss.str();
     }
-    for (const Record& r : records())
+    // the last --gtest_repeat iteration is the one in the report: newest records first
+    for (auto it = records().rbegin(); it != records().rend(); ++it)
     {
+        const Record& r = *it;
         const Metrics& m = r.metrics;
         const std::string attrs = cv::format(
             " samples=\"%d\" outliers=\"%d\" term=\"%d\" frequency=\"%.0f\" min=\"%.0f\" median=\"%.0f\""

@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <set>
 #include <tuple>
 
 namespace {
@@ -140,78 +139,100 @@ PERF_TEST_P(Explain, guided_gradcam, testing::Combine(MODELS, testing::Values(1)
     SANITY_CHECK_NOTHING();
 }
 
-// The ratio table, printed once all tests have run.
-class RatioTable : public ::testing::Environment
+// The ratio table, printed once at the end of the program. With --gtest_repeat, each row takes the
+// smallest median (and smallest min) over the iterations: on a shared machine that is the least
+// disturbed measurement.
+class RatioTable : public ::testing::EmptyTestEventListener
 {
 public:
-    void TearDown() override
+    void OnTestProgramEnd(const ::testing::UnitTest&) override
     {
-        const std::vector<perf::Record>& recs = perf::records();
-        if (recs.empty())
+        struct Row
+        {
+            std::string method, model;
+            int batch = 1, runs = 0;
+            double median = 0, min = 0;  // ms
+        };
+        std::vector<Row> rows;  // in run order
+        for (const perf::Record& r : perf::records())
+        {
+            if (!r.tags.count("method") || !r.tags.count("model") || !r.tags.count("batch"))
+                continue;
+            Row x;
+            x.method = r.tags.at("method");
+            x.model = r.tags.at("model");
+            x.batch = std::atoi(r.tags.at("batch").c_str());
+            x.runs = 1;
+            x.median = r.metrics.ms(r.metrics.median);
+            x.min = r.metrics.ms(r.metrics.min);
+            auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& y) {
+                return y.method == x.method && y.model == x.model && y.batch == x.batch;
+            });
+            if (it == rows.end())
+                rows.push_back(x);
+            else
+            {
+                it->runs++;
+                it->median = std::min(it->median, x.median);
+                it->min = std::min(it->min, x.min);
+            }
+        }
+        if (rows.empty())
         {
             std::printf("\nexplain perf: no measurements (models missing? see EXPLAIN_PERF_MODELS)\n");
             return;
         }
-        auto key = [](const perf::Record& r) { return r.tags.at("model") + "/" + r.tags.at("batch"); };
-        auto medianMs = [](const perf::Record& r) { return r.metrics.ms(r.metrics.median); };
-        std::map<std::string, double> base;  // model/batch -> plain forward median (ms)
-        std::map<std::string, double> byMethod;  // method|model|batch -> median (ms)
-        for (const perf::Record& r : recs)
-        {
-            if (!r.tags.count("method"))
-                continue;
-            if (r.tags.at("method") == "dnn forward")
-                base[key(r)] = medianMs(r);
-            byMethod[r.tags.at("method") + "|" + key(r)] = medianMs(r);
-        }
-        std::printf("\nexplain perf summary (cv::getNumThreads() = %d; medians; ratio = method / plain cv::dnn "
-                    "forward of the same model and batch, same run)\n", getNumThreads());
-        std::printf("%-24s %-13s %5s %12s %14s %10s\n", "method", "model", "batch", "median ms", "ms per image",
-                    "x forward");
-        std::printf("%s\n", std::string(83, '-').c_str());
+        auto find = [&](const std::string& method, const std::string& model, int batch) -> const Row* {
+            for (const Row& y : rows)
+                if (y.method == method && y.model == model && y.batch == batch)
+                    return &y;
+            return nullptr;
+        };
+        auto ratio = [](double a, double b) { return b > 0 ? format("%.2f", a / b) : std::string("n/a"); };
         std::vector<std::string> models;
-        for (const perf::Record& r : recs)
-            if (r.tags.count("model") && std::find(models.begin(), models.end(), r.tags.at("model")) == models.end())
-                models.push_back(r.tags.at("model"));
+        for (const Row& x : rows)
+            if (std::find(models.begin(), models.end(), x.model) == models.end())
+                models.push_back(x.model);
+
+        std::printf("\nexplain perf summary: %d thread(s); x forward = time / plain cv::dnn forward of the same model "
+                    "and batch in this run\n", getNumThreads());
+        std::printf("%-22s %-13s %5s %10s %10s %11s %10s %10s\n", "method", "model", "batch", "median ms", "min ms",
+                    "median/img", "x forward", "(by min)");
+        std::printf("%s\n", std::string(98, '-').c_str());
         for (const std::string& model : models)
-        {
-            // forward first, then the methods in run order, batch 1 before batch 8
-            for (int pass = 0; pass < 2; pass++)
-                for (const perf::Record& r : recs)
+            for (int pass = 0; pass < 2; pass++)  // the plain forward first
+                for (const Row& x : rows)
                 {
-                    if (!r.tags.count("method") || r.tags.at("model") != model)
+                    if (x.model != model || (pass == 0) != (x.method == "dnn forward"))
                         continue;
-                    const bool isBase = r.tags.at("method") == "dnn forward";
-                    if ((pass == 0) != isBase)
-                        continue;
-                    const int batch = std::atoi(r.tags.at("batch").c_str());
-                    const double ms = medianMs(r);
-                    auto b = base.find(key(r));
-                    std::string ratio = b != base.end() && b->second > 0 ? format("%.2f", ms / b->second) : "n/a";
-                    std::printf("%-24s %-13s %5d %12.1f %14.1f %10s\n", r.tags.at("method").c_str(), model.c_str(),
-                                batch, ms, ms / batch, ratio.c_str());
+                    const Row* base = find("dnn forward", x.model, x.batch);
+                    std::printf("%-22s %-13s %5d %10.1f %10.1f %11.1f %10s %10s\n", x.method.c_str(), x.model.c_str(),
+                                x.batch, x.median, x.min, x.median / x.batch,
+                                base ? ratio(x.median, base->median).c_str() : "n/a",
+                                base ? ratio(x.min, base->min).c_str() : "n/a");
                 }
-        }
-        // batch 8 vs batch 1, per image
         bool header = false;
         for (const std::string& model : models)
             for (const char* method : {"dnn forward", "Grad-CAM"})
             {
-                auto one = byMethod.find(std::string(method) + "|" + model + "/1");
-                auto eight = byMethod.find(std::string(method) + "|" + model + "/8");
-                if (one == byMethod.end() || eight == byMethod.end() || one->second <= 0)
+                const Row* one = find(method, model, 1);
+                const Row* eight = find(method, model, 8);
+                if (!one || !eight || one->median <= 0)
                     continue;
                 if (!header)
-                    std::printf("\nper-image cost, batch 8 / batch 1:\n");
+                    std::printf("\nper-image time, batch 8 / batch 1 (medians):\n");
                 header = true;
-                std::printf("  %-12s %-13s %.2f  (%.1f ms/image at batch 8, %.1f at batch 1)\n", method,
-                            model.c_str(), eight->second / 8 / one->second, eight->second / 8, one->second);
+                std::printf("  %-12s %-13s %.2f  (%.1f ms/image at batch 8, %.1f at batch 1)\n", method, model.c_str(),
+                            eight->median / 8 / one->median, eight->median / 8, one->median);
             }
+        if (rows.front().runs > 1)
+            std::printf("(%d repeats: smallest median and min of each)\n", rows.front().runs);
         std::printf("\n");
         std::fflush(stdout);
     }
 };
 
-::testing::Environment* const ratioTable = ::testing::AddGlobalTestEnvironment(new RatioTable);
+// gtest owns the listener
+const bool ratioTableInstalled = (::testing::UnitTest::GetInstance()->listeners().Append(new RatioTable), true);
 
 } // namespace

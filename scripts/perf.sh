@@ -4,9 +4,10 @@
 #                                                 --gtest_filter='Explain_gradcam*'
 #  1. exports the models (random weights) to build/models with tools/make_references.py if missing;
 #  2. builds Release in build/;
-#  3. runs build/perf/opencv_explain_perf (2 threads), XML report in build/perf_results.xml
-#     (OpenCV perf layout: modules/ts/misc/summary.py reads it), log in build/perf_results.txt;
-#     the ratio table is printed at the end.
+#  3. runs build/perf/opencv_explain_perf (2 threads; every test twice, the table keeps the smaller
+#     median, as the machine may be shared), XML report in build/perf_results.xml (OpenCV perf layout:
+#     modules/ts/misc/summary.py reads it; it holds the last repeat), log in build/perf_results.txt;
+#     the ratio table is printed at the end. Later options override the defaults (--gtest_repeat=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -44,7 +45,7 @@ cmake --build build -j2 --target opencv_explain_perf
 
 echo "== running build/perf/opencv_explain_perf"
 EXPLAIN_PERF_MODELS="$models" build/perf/opencv_explain_perf \
-  --perf_min_samples=10 --perf_max_time=10 \
+  --perf_min_samples=10 --perf_max_time=10 --gtest_repeat=2 \
   --gtest_output="xml:$root/build/perf_results.xml" "$@" 2>&1 | tee "$root/build/perf_results.txt"
 rc=${PIPESTATUS[0]}
 echo "report: build/perf_results.xml, log: build/perf_results.txt"

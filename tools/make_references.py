@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 import zlib
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 import torchvision
 import torchvision.models as tvm
 
+warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TOOLS)
 sys.path.insert(0, TOOLS)
@@ -34,16 +36,21 @@ RECTIFIER_ONNX_OPS = ("Relu", "Clip", "LeakyRelu", "Elu", "PRelu")
 
 # ----------------------------------------------------------------------------------------------
 # guided / deconvnet rectifiers
+BACKWARD_MODE = ["exact"]  # read by _Rect.backward when the backward pass runs
+
+
 class _Rect(torch.autograd.Function):
-    """Rectifier with a replaceable backward.
-    kind: 'relu' (lo=0), 'clip' (lo, hi: ReLU6), 'leaky' (slope), 'elu' (alpha), 'prelu' (weight).
-    mode: 'guided'  -> R * f'(x) * [R > 0]
-          'deconv'  -> R * [R > 0]"""
+    """Rectifier whose backward rule is chosen when the backward pass runs (BACKWARD_MODE[0]), so
+    one forward serves the exact, guided and deconvnet gradients.
+    kind: 'relu', 'clip' (a, b: ReLU6), 'leaky' (slope a), 'elu' (alpha a), 'prelu' (weight a).
+    exact  -> R * f'(x)
+    guided -> R * f'(x) * [R > 0]
+    deconv -> R * [R > 0]"""
 
     @staticmethod
-    def forward(ctx, x, kind, mode, a, b):
+    def forward(ctx, x, kind, a, b):
         ctx.save_for_backward(x)
-        ctx.kind, ctx.mode, ctx.a, ctx.b = kind, mode, a, b
+        ctx.kind, ctx.a, ctx.b = kind, a, b
         if kind == "relu":
             return torch.clamp(x, min=0)
         if kind == "clip":
@@ -60,9 +67,10 @@ class _Rect(torch.autograd.Function):
     @staticmethod
     def backward(ctx, R):
         x, = ctx.saved_tensors
+        mode = BACKWARD_MODE[0]
         pos = (R > 0).to(R.dtype)
-        if ctx.mode == "deconv":
-            return R * pos, None, None, None, None
+        if mode == "deconv":
+            return R * pos, None, None, None
         k, a, b = ctx.kind, ctx.a, ctx.b
         if k == "relu":
             d = (x > 0).to(R.dtype)
@@ -75,23 +83,21 @@ class _Rect(torch.autograd.Function):
         else:
             w = a.reshape(1, -1, *([1] * (x.dim() - 2))) if x.dim() > 1 else a
             d = torch.where(x > 0, torch.ones_like(x), w.expand_as(x))
-        return R * d * pos, None, None, None, None
+        if mode == "guided":
+            d = d * pos
+        return R * d, None, None, None
 
 
 @contextlib.contextmanager
-def rectifiers(mode, counter):
-    """Patch the functional ReLU family (what nn.ReLU/ReLU6/LeakyReLU/ELU/PReLU and torchvision's
-    functional calls use) so that their backward follows mode. counter[0] counts the calls."""
-    if mode == "exact":
-        yield
-        return
-
+def rectifiers(counter):
+    """Route the functional ReLU family (what nn.ReLU/ReLU6/LeakyReLU/ELU/PReLU modules and
+    torchvision's F.relu calls use) through _Rect during a forward. counter[0] counts calls."""
     def mk(kind, fa=None, fb=None):
         def f(x, *args, **kw):
             counter[0] += 1
             a = fa(args, kw) if fa else None
             b = fb(args, kw) if fb else None
-            return _Rect.apply(x, kind, mode, a, b)
+            return _Rect.apply(x, kind, a, b)
         return f
 
     def arg(i, name, default):
@@ -125,7 +131,18 @@ def _channel_shuffle_static(x, groups):
     return x.view(b, -1, h, w)
 
 
+def _shufflenet_block_forward(self, x):
+    if self.stride == 1:
+        c = int(x.shape[1])  # static Split sizes instead of chunk's Shape arithmetic
+        x1, x2 = torch.split(x, [c // 2, c - c // 2], dim=1)
+        out = torch.cat((x1, self.branch2(x2)), dim=1)
+    else:
+        out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+    return _channel_shuffle_static(out, 2)
+
+
 torchvision.models.shufflenetv2.channel_shuffle = _channel_shuffle_static
+torchvision.models.shufflenetv2.InvertedResidual.forward = _shufflenet_block_forward
 
 
 def _densenet_forward(self, x):
@@ -209,57 +226,60 @@ def get_module(model, path):
 
 
 # ----------------------------------------------------------------------------------------------
-def run(model, x, target, mode, cls=None):
-    """Forward (+ rectifier mode), then gradients of logit[cls] w.r.t. A (exact mode) and input.
-    Returns dict with logits, A, cls, y, [g], dx, nrect."""
+def maps(model, x, target, cls=None):
+    """One forward with routed rectifiers, then backward passes for the exact, guided and deconvnet
+    gradients of y = logit[cls] (top-1 if None), and the maps built from them."""
+    for p in model.parameters():
+        p.requires_grad_(False)
     x = x.clone().requires_grad_(True)
     store = {}
     h = get_module(model, target).register_forward_hook(lambda m, i, o: store.__setitem__("A", o))
     counter = [0]
-    with rectifiers(mode, counter):
+    with rectifiers(counter):
         logits = model(x)
     h.remove()
+    A = store["A"]
     if cls is None:
         cls = int(logits[0].argmax())
     y = logits[0, cls]
-    r = dict(logits=logits.detach(), A=store["A"].detach(), cls=cls, y=y.item(), nrect=counter[0])
-    if mode == "exact":
-        g, dx = torch.autograd.grad(y, [store["A"], x], retain_graph=True)
-        r["g"] = g
+    r = dict(cls=cls, score=y.item(), logits=logits.detach(), A=A.detach(), nrect=counter[0])
+    try:
+        BACKWARD_MODE[0] = "exact"
+        g, r["vanilla"] = torch.autograd.grad(y, [A, x], retain_graph=True)
         # alternative class: the one (of up to 50 spread over the ranking) whose linear map
-        # sum_k alpha_k A_k is most evenly split in sign, so that both maps are non-trivial
+        # sum_k alpha_k A_k is most evenly split in sign, so that both of its maps are non-trivial
         order = torch.argsort(logits[0], descending=True).tolist()[1:]
-        cands = order[::max(1, len(order) // 50)]
         best = None
-        for c in cands:
-            gc, = torch.autograd.grad(logits[0, c], store["A"], retain_graph=True)
-            lin = (gc.mean((2, 3), keepdim=True) * store["A"]).sum(1)
+        for c in order[::max(1, len(order) // 50)]:
+            gc, = torch.autograd.grad(logits[0, c], A, retain_graph=True)
+            lin = (gc.mean((2, 3), keepdim=True) * A).sum(1)
             q = min((lin > 0).double().mean().item(), (lin < 0).double().mean().item())
             if best is None or q > best[0]:
                 best = (q, c, gc)
-        r["alt"] = best[1], logits[0, best[1]].item(), best[2]
-    else:
-        dx, = torch.autograd.grad(y, [x])
-    r["dx"] = dx
+        BACKWARD_MODE[0] = "guided"
+        r["guided"], = torch.autograd.grad(y, x, retain_graph=True)
+        BACKWARD_MODE[0] = "deconv"
+        r["deconvnet"], = torch.autograd.grad(y, x)
+    finally:
+        BACKWARD_MODE[0] = "exact"
+    A = A.detach()
+    lin = (g.mean((2, 3), keepdim=True) * A).sum(1)[0]
+    r["gradcam"], r["counterfactual"] = F.relu(lin), F.relu(-lin)
+    r["up"] = F.interpolate(r["gradcam"][None, None], size=x.shape[2:], mode="bilinear",
+                            align_corners=False)
+    r["guided_gradcam"] = r["up"] * r["guided"]
+    _, c, gc = best
+    lin = (gc.mean((2, 3), keepdim=True) * A).sum(1)[0]
+    r.update(alt_class_id=c, alt_score=logits[0, c].item(), alt_gradcam=F.relu(lin),
+             alt_counterfactual=F.relu(-lin))
     return r
 
 
-def maps(model, x, target, cls=None):
-    ex = run(model, x, target, "exact", cls)
-    gu = run(model, x, target, "guided", ex["cls"])
-    de = run(model, x, target, "deconv", ex["cls"])
-    A, g = ex["A"], ex["g"]
-    alpha = g.mean((2, 3), keepdim=True)
-    lin = (alpha * A).sum(1)[0]
-    gradcam, counterfactual = F.relu(lin), F.relu(-lin)
-    up = F.interpolate(gradcam[None, None], size=x.shape[2:], mode="bilinear", align_corners=False)
-    alt_cls, alt_score, alt_g = ex["alt"]
-    alt_lin = (alt_g.mean((2, 3), keepdim=True) * A).sum(1)[0]
-    return dict(alt_class_id=alt_cls, alt_score=alt_score, alt_gradcam=F.relu(alt_lin),
-                alt_counterfactual=F.relu(-alt_lin),
-                cls=ex["cls"], score=ex["y"], logits=ex["logits"], A=A, gradcam=gradcam,
-                counterfactual=counterfactual, vanilla=ex["dx"], guided=gu["dx"],
-                deconvnet=de["dx"], guided_gradcam=up * gu["dx"], nrect=gu["nrect"], up=up)
+def native_vanilla(model, x, cls):
+    """Plain autograd input gradient without any routing (checks the exact mode of _Rect)."""
+    x = x.clone().requires_grad_(True)
+    logits = model(x)
+    return logits.detach(), torch.autograd.grad(logits[0, cls], x)[0]
 
 
 def rel_l2(a, b):
@@ -366,6 +386,10 @@ def process(name, outdir):
     del m64
     t_64 = time.time() - t0 - t_export - t_dnn
     r32 = maps(model, xt, target, r["cls"])
+    nl, nv = native_vanilla(model, xt, r["cls"])
+    d_nat = (rel_l2(r32["logits"].numpy(), nl.numpy()), rel_l2(r32["vanilla"].numpy(), nv.numpy()))
+    if max(d_nat) > 1e-5:
+        raise RuntimeError("routed rectifiers change the forward/exact gradient: %s" % (d_nat,))
     print("  top-1 class %d (score %.6g); alt class %d (score %.6g): gradcam>0 on %.0f%%, "
           "counterfactual>0 on %.0f%% of the map" % (
               r["cls"], r["score"], r["alt_class_id"], r["alt_score"],

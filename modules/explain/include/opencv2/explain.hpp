@@ -11,5 +11,6 @@ guided backpropagation and Guided Grad-CAM.
 
 #include "opencv2/explain/backprop.hpp"
 #include "opencv2/explain/gradcam.hpp"
+#include "opencv2/explain/metrics.hpp"
 
 #endif
