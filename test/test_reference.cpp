@@ -81,6 +81,24 @@ TEST_P(Reference, MapsMatchAutograd)
     EXPECT_LE(gcErr, 1e-3) << "Grad-CAM";
     EXPECT_LE(cfErr, 1e-3) << "counterfactual";
 
+    // a second class whose maps are split in sign, so that the counterfactual map is not all zeros
+    int altClass = -1;
+    Mat altGradcam, altCounterfactual;
+    fs["alt_class_id"] >> altClass;
+    fs["alt_gradcam"] >> altGradcam;
+    fs["alt_counterfactual"] >> altCounterfactual;
+    double altGcErr = 0, altCfErr = 0;
+    if (altClass >= 0)
+    {
+        std::vector<Mat> altMaps, altCounter;
+        cam->compute(altClass, altMaps, altCounter);
+        altGcErr = relL2(altMaps[0], altGradcam);
+        altCfErr = relL2(altCounter[0], altCounterfactual);
+        EXPECT_LE(altGcErr, 1e-3) << "Grad-CAM of class " << altClass;
+        EXPECT_LE(altCfErr, 1e-3) << "counterfactual of class " << altClass;
+        EXPECT_GT(norm(altCounterfactual), 0.0);
+    }
+
     Mat g;
     cam->inputGradient(classId, g, RECTIFIER_GUIDED);
     const double guidedErr = relL2(g, guided), guidedCorr = correlation(g, guided);
@@ -104,7 +122,8 @@ TEST_P(Reference, MapsMatchAutograd)
         EXPECT_GE(deconvCorr, 0.99) << "deconvnet";
     }
     std::cout << "[ reference ] " << GetParam() << " layer " << layer << " class " << classId
-              << ": gradcam rel.L2 " << gcErr << ", counterfactual " << cfErr << ", guided rel.L2 " << guidedErr
+              << ": gradcam rel.L2 " << gcErr << ", counterfactual " << cfErr << ", class " << altClass
+              << " gradcam " << altGcErr << " counterfactual " << altCfErr << ", guided rel.L2 " << guidedErr
               << " corr " << guidedCorr << ", guided grad-cam " << ggcErr << ", vanilla corr " << vanillaCorr
               << ", deconvnet corr " << deconvCorr << std::endl;
 }

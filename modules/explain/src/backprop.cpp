@@ -67,35 +67,35 @@ public:
             if (index < 0)
                 CV_Error(Error::StsBadArg, "explain: the Net has no input named '" + inputName + "'");
         }
-        std::vector<std::vector<Mat> > outs;
-        try
-        {
-            net.setInput(input, inputName);
-            net.forward(outs, orderedNames);
-        }
-        catch (const cv::Exception& e)
-        {
-            CV_Error(Error::StsBadArg, "explain: the forward pass failed for an input blob of shape " +
-                                           shapeToString(dnn::shape(input)) + ": " + e.err);
-        }
-        CV_Assert(outs.size() == orderedNames.size());
-        acts.assign(nodes.size(), std::vector<Mat>());
-        acts[0].resize(index + 1);
-        acts[0][index] = input;
-        // The Mats returned by forward() share the Net's internal buffers: copy them, so that a later
-        // forward pass of the user's Net cannot change what the backward pass reads.
-        for (size_t i = 0; i < orderedNames.size(); i++)
-            for (const Mat& m : outs[i])
-                acts[orderedIds[i]].push_back(m.clone());
         inputIndex = index;
-        resolvePins(dnn::shape(input));
-        updateShapes();
+        lastInputName = inputName;
+        updateShapes(dnn::shape(input));
+        run(input);
+    }
+
+    void keepOnly(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers) CV_OVERRIDE
+    {
+        std::vector<int> seeds, wrt;
+        for (const String& n : seedLayers)
+            seeds.push_back(findLayer(n));
+        for (const String& n : wrtLayers)
+            wrt.push_back(n.empty() ? 0 : findLayer(n));
+        keep.assign(nodes.size(), 0);
+        addToPlan(seeds, wrt);
+    }
+
+    void keepAll() CV_OVERRIDE
+    {
+        keep.clear();
     }
 
     Mat getActivation(const String& layerName, int outputIndex) const CV_OVERRIDE
     {
         int id = findLayer(layerName);
         requireForward();
+        if (!keep.empty() && !keep[id])
+            CV_Error(Error::StsError, "explain: the activations of " + describeLayer(nodes[id].info) +
+                                          " were not kept by the last forward(); call keepAll() or keepOnly() first");
         if (outputIndex < 0 || outputIndex >= (int)acts[id].size() || acts[id][outputIndex].empty())
             CV_Error(Error::StsOutOfRange, format("explain: %s has no output %d",
                                                   describeLayer(nodes[id].info).c_str(), outputIndex));
@@ -132,6 +132,7 @@ public:
         if (mode != RECTIFIER_EXACT && mode != RECTIFIER_GUIDED && mode != RECTIFIER_DECONVNET)
             CV_Error(Error::StsBadArg, format("explain: unknown rectifier mode %d", (int)mode));
 
+        ensureKept(seedLayers, wrtLayers);
         std::map<Pin, Mat> gradAt;
         std::vector<char> isSeed(nodes.size(), 0);
         for (size_t i = 0; i < seedLayers.size(); i++)
@@ -230,6 +231,106 @@ public:
     }
 
 private:
+    /** Runs the Net, requesting the outputs of the planned layers, and copies them: the Mats from
+        Net::forward share its internal buffers, which the user's own forward passes would overwrite. */
+    void run(const Mat& input)
+    {
+        std::vector<String> names;
+        std::vector<int> ids;
+        for (int id : topo)
+            if (keep.empty() || keep[id])
+            {
+                names.push_back(nodes[id].info.name);
+                ids.push_back(id);
+            }
+        std::vector<std::vector<Mat> > outs;
+        try
+        {
+            net.setInput(input, lastInputName);
+            net.forward(outs, names);
+        }
+        catch (const cv::Exception& e)
+        {
+            CV_Error(Error::StsBadArg, "explain: the forward pass failed for an input blob of shape " +
+                                           shapeToString(dnn::shape(input)) + ": " + e.err);
+        }
+        CV_Assert(outs.size() == names.size());
+        acts.assign(nodes.size(), std::vector<Mat>());
+        acts[0].resize(inputIndex + 1);
+        acts[0][inputIndex] = input;
+        for (size_t i = 0; i < ids.size(); i++)
+            for (const Mat& m : outs[i])
+                acts[ids[i]].push_back(m.clone());
+        resolvePins();
+    }
+
+    /** Adds to the plan every layer whose activations the gradient from `seeds` to `wrt` needs:
+        the layers on the path (found per layer, a superset of the per-output path), their producers,
+        and, because cv::dnn's fusion absorbs a layer into a producer with one consumer whatever is
+        requested (e.g. conv -> BN -> ReLU), every producer reached through single-consumer links. */
+    void addToPlan(const std::vector<int>& seeds, const std::vector<int>& wrt)
+    {
+        if (keep.empty())
+            return;  // everything is kept already
+        std::vector<char> down(nodes.size(), 0), up(nodes.size(), 0);
+        for (int w : wrt)
+            down[w] = 1;
+        for (int id : topo)
+            for (int p : nodes[id].producers)
+                down[id] = down[id] || down[p];
+        for (int sd : seeds)
+            up[sd] = 1;
+        for (auto it = topo.rbegin(); it != topo.rend(); ++it)
+            if (up[*it])
+                for (int p : nodes[*it].producers)
+                    up[p] = 1;
+        std::vector<int> stack;
+        auto add = [&](int id) {
+            if (id > 0 && !keep[id])
+            {
+                keep[id] = 1;
+                stack.push_back(id);
+            }
+        };
+        for (int id : topo)
+            if ((down[id] && up[id]) || std::find(seeds.begin(), seeds.end(), id) != seeds.end() ||
+                std::find(wrt.begin(), wrt.end(), id) != wrt.end())
+            {
+                add(id);
+                if (down[id] && up[id])
+                    for (int p : nodes[id].producers)
+                        add(p);
+            }
+        while (!stack.empty())
+        {
+            const int id = stack.back();
+            stack.pop_back();
+            const bool multiOutput = nodes[id].info.outputShapes.size() > 1;
+            for (int p : nodes[id].producers)
+                if (p > 0 && (multiOutput || consumerCount[p] == 1))
+                    add(p);
+        }
+    }
+
+    /** Re-runs the forward pass with a wider plan when a backward pass needs more than was kept. */
+    void ensureKept(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers)
+    {
+        if (keep.empty())
+            return;
+        std::vector<char> before = keep;
+        std::vector<int> seeds, wrt;
+        for (const String& n : seedLayers)
+            seeds.push_back(findLayer(n));
+        for (const String& n : wrtLayers)
+            wrt.push_back(n.empty() ? 0 : findLayer(n));
+        addToPlan(seeds, wrt);
+        if (keep != before)
+        {
+            Mat input = acts[0][inputIndex];  // a reference of its own: run() replaces acts
+            run(input);
+        }
+    }
+
     static void accumulate(std::map<Pin, Mat>& gradAt, const Pin& pin, const Mat& g)
     {
         auto it = gradAt.find(pin);
@@ -322,6 +423,10 @@ private:
         }
         if (topo.size() != names.size())
             CV_Error(Error::StsError, "explain: the Net's layer graph has a cycle");
+        consumerCount.assign(nodes.size(), 0);
+        for (int id : topo)
+            for (int p : nodes[id].producers)
+                consumerCount[p]++;
         for (int id : topo)
         {
             orderedIds.push_back(id);
@@ -332,31 +437,25 @@ private:
     // cv::dnn tells only which layer feeds which; for producers with several outputs the output
     // index is found from the consumer's input shapes, and where shapes tie, by replaying the
     // consumer's own forward() on each candidate and comparing with its recorded output.
-    void resolvePins(const MatShape& inputShape)
+    void resolvePins()
     {
         for (int id : topo)
         {
             Node& node = nodes[id];
             node.inputPins.clear();
-            std::vector<MatShape> inShapes, outShapes;
             for (size_t j = 0; j < node.producers.size(); j++)
             {
-                int p = node.producers[j];
-                if (p == 0)
+                const int p = node.producers[j];
+                const size_t outputs = p == 0 ? 1 : nodes[p].info.outputShapes.size();
+                if (p == 0 || outputs <= 1 || acts[p].size() != outputs)
                 {
-                    node.inputPins.push_back(Pin(0, inputIndex));
+                    // single output, or not kept: then this layer is not on any planned path
+                    node.inputPins.push_back(Pin(p, p == 0 ? inputIndex : 0));
                     continue;
                 }
-                if (acts[p].size() == 1)
-                {
-                    node.inputPins.push_back(Pin(p, 0));
-                    continue;
-                }
-                if (inShapes.empty())
-                    net.getLayerShapes(inputShape, id, inShapes, outShapes);
                 std::vector<int> candidates;
-                for (size_t o = 0; o < acts[p].size(); o++)
-                    if (j < inShapes.size() && dnn::shape(acts[p][o]) == inShapes[j])
+                for (size_t o = 0; o < outputs; o++)
+                    if (j < node.info.inputShapes.size() && nodes[p].info.outputShapes[o] == node.info.inputShapes[j])
                         candidates.push_back((int)o);
                 if (candidates.empty())
                     CV_Error(Error::StsInternal, "explain: no output of " + describeLayer(nodes[p].info) +
@@ -366,7 +465,7 @@ private:
             recomputeSliceOutputs(node);
         }
         for (Node& node : nodes)
-            node.consumers.assign(node.valid ? std::max<size_t>(1, acts[node.info.id].size()) : 0,
+            node.consumers.assign(node.valid ? std::max<size_t>(1, node.info.outputShapes.size()) : 0,
                                   std::vector<Pin>());
         for (int id : topo)
             for (size_t j = 0; j < nodes[id].inputPins.size(); j++)
@@ -396,10 +495,12 @@ private:
                 const int q = node.producers[k];
                 if (k == j)
                     inputs.push_back(acts[p][c].clone());
-                else if (k < node.inputPins.size())
+                else if (k < node.inputPins.size() && !acts[node.inputPins[k].first].empty())
                     inputs.push_back(acts[node.inputPins[k].first][node.inputPins[k].second].clone());
-                else  // a later input, still unresolved: its first candidate of the same shape
+                else if (!acts[q].empty())  // a later input, still unresolved: its first output
                     inputs.push_back(acts[q][0].clone());
+                else
+                    return candidates[0];  // not on a planned path: any choice will do
             }
             std::vector<MatShape> inShapes, outShapes, internalShapes;
             for (const Mat& m : inputs)
@@ -441,7 +542,7 @@ private:
     void recomputeSliceOutputs(const Node& node)
     {
         const int id = node.info.id;
-        if (acts[id].size() < 2 || node.inputPins.size() != 1)
+        if (acts[id].size() < 2 || node.inputPins.size() != 1 || acts[node.inputPins[0].first].empty())
             return;
         const Mat& in = acts[node.inputPins[0].first][node.inputPins[0].second];
         if (Ptr<dnn::SliceLayer> slice = node.info.layer.dynamicCast<dnn::SliceLayer>())
@@ -459,21 +560,33 @@ private:
         }
     }
 
-    void updateShapes()
+    /** Shapes of every layer for this input shape (from cv::dnn's shape inference, so also for
+        layers whose activations are not kept); rules are recreated when shapes change. */
+    void updateShapes(const MatShape& inputShape)
     {
-        for (int id : topo)
+        if (inputShape == lastInputShape)
+            return;
+        std::vector<int> ids;
+        std::vector<std::vector<MatShape> > in, out;
+        try
         {
-            LayerInfo& info = nodes[id].info;
-            std::vector<MatShape> in, out;
-            for (const Pin& p : nodes[id].inputPins)
-                in.push_back(dnn::shape(acts[p.first][p.second]));
-            for (const Mat& m : acts[id])
-                out.push_back(dnn::shape(m));
-            if (in != info.inputShapes || out != info.outputShapes)
-                nodes[id].rule.release();  // rules may depend on shapes
-            info.inputShapes = in;
-            info.outputShapes = out;
+            net.getLayersShapes(inputShape, ids, in, out);
         }
+        catch (const cv::Exception& e)
+        {
+            CV_Error(Error::StsBadArg, "explain: the forward pass failed for an input blob of shape " +
+                                           shapeToString(inputShape) + ": " + e.err);
+        }
+        for (size_t i = 0; i < ids.size(); i++)
+        {
+            if (ids[i] <= 0 || ids[i] >= (int)nodes.size() || !nodes[ids[i]].valid)
+                continue;
+            LayerInfo& info = nodes[ids[i]].info;
+            info.inputShapes = in[i];
+            info.outputShapes = out[i];
+            nodes[ids[i]].rule.release();  // rules may depend on shapes
+        }
+        lastInputShape = inputShape;
     }
 
     dnn::Net net;
@@ -483,6 +596,10 @@ private:
     std::vector<int> orderedIds;
     std::vector<String> orderedNames;
     std::vector<std::vector<Mat> > acts;
+    std::vector<int> consumerCount;  // consumers per layer (any output)
+    std::vector<char> keep;          // layers whose activations forward() keeps; empty: all
+    MatShape lastInputShape;
+    String lastInputName;
     int inputIndex = 0;
 };
 

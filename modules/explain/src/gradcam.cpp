@@ -42,17 +42,24 @@ public:
 
     void forward(InputArray blob, OutputArray scoresOut, const String& inputName) CV_OVERRIDE
     {
+        if (layerName.empty() && !blob.empty())
+        {
+            layerName = defaultTargetLayer(dnn::shape(blob.getMat()));
+            CV_LOG_INFO(NULL, "explain: Grad-CAM target layer '" << layerName << "' (the last layer with a spatial output)");
+        }
+        if (!planned && !layerName.empty())
+        {
+            // Grad-CAM needs only the layers between the target and the scores; input gradients widen
+            // the plan on first use (see Backprop::keepOnly).
+            bp->keepOnly({scoreLayerName}, {layerName});
+            planned = true;
+        }
         bp->forward(blob, inputName);
         input = blob.getMat().clone();
         inputBlobName = inputName;
         Mat s = bp->getActivation(scoreLayerName);
         const int n = s.dims > 0 ? s.size[0] : 1;
         scores = s.reshape(1, n);
-        if (layerName.empty())
-        {
-            layerName = defaultTargetLayer();
-            CV_LOG_INFO(NULL, "explain: Grad-CAM target layer '" << layerName << "' (the last layer with a spatial output)");
-        }
         if (scoresOut.needed())
             scores.copyTo(scoresOut);
     }
@@ -250,7 +257,7 @@ private:
     }
 
     /** The last layer in topological order with a 4D output of more than one pixel that feeds the scores. */
-    String defaultTargetLayer() const
+    String defaultTargetLayer(const MatShape& inputShape) const
     {
         std::set<String> feeds;
         std::vector<String> stack{scoreLayerName};
@@ -264,14 +271,27 @@ private:
                 if (net.getLayerId(p->name) > 0)
                     stack.push_back(p->name);
         }
+        std::vector<int> ids;
+        std::vector<std::vector<MatShape> > in, out;
+        try
+        {
+            net.getLayersShapes(inputShape, ids, in, out);
+        }
+        catch (const cv::Exception&)
+        {
+            return String();  // the forward pass reports the bad blob
+        }
+        std::map<String, MatShape> outShape;
+        for (size_t i = 0; i < ids.size(); i++)
+            if (ids[i] > 0 && !out[i].empty())
+                outShape[net.getLayer(ids[i])->name] = out[i][0];
         std::vector<String> names = bp->getLayerNames();
         for (auto it = names.rbegin(); it != names.rend(); ++it)
         {
-            const LayerInfo& info = bp->getLayerInfo(*it);
-            if (!feeds.count(*it) || info.outputShapes.empty())
+            auto s = outShape.find(*it);
+            if (!feeds.count(*it) || s == outShape.end())
                 continue;
-            const MatShape& s = info.outputShapes[0];
-            if (s.size() == 4 && s[2] * s[3] > 1)
+            if (s->second.size() == 4 && s->second[2] * s->second[3] > 1)
                 return *it;
         }
         CV_Error(Error::StsError, "explain: the Net has no layer with a spatial (N x K x H x W) output before its "
@@ -285,6 +305,7 @@ private:
     Mat input;              // the last input blob, for the forward passes of Score-CAM
     String inputBlobName;
     int method = CAM_GRADCAM;
+    bool planned = false;   // whether the Backprop keeps only the Grad-CAM path
 };
 
 } // namespace

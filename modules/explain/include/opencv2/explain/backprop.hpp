@@ -104,6 +104,17 @@ public:
     */
     virtual void forward(InputArray blob, const String& inputName = String()) = 0;
 
+    /** @brief Keeps, from the next forward() on, only the activations that gradients from these seed
+    layers to these layers (an empty name: the net input) need: the layers between them, their
+    inputs, and the producers cv::dnn might fuse them with. A Grad-CAM at the last convolutional block
+    then costs about one plain forward pass. A later backward() that needs more re-runs the forward
+    pass on the last input with a wider plan, and keeps that plan.
+    */
+    virtual void keepOnly(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers) = 0;
+
+    /** @brief Keeps every layer's activations in the next forward() (the default). */
+    virtual void keepAll() = 0;
+
     /** @brief The output `outputIndex` of a layer from the last forward pass (a shared copy). */
     virtual Mat getActivation(const String& layerName, int outputIndex = 0) const = 0;
 
