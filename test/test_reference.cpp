@@ -128,6 +128,58 @@ TEST_P(Reference, MapsMatchAutograd)
               << ", deconvnet corr " << deconvCorr << std::endl;
 }
 
+#ifdef EXPLAIN_SAMPLE_GRADCAM
+// The sample's --raw output on the image reference (ResNet-18) equals autograd's maps.
+TEST(SampleRaw, ResNet18MatchesAutograd)
+{
+    const char* d = std::getenv("EXPLAIN_REFERENCE_DIR");
+    const char* req = std::getenv("EXPLAIN_REQUIRE_REFERENCES");
+    if (!d)
+    {
+        if (req && std::string(req) == "1")
+            FAIL() << "EXPLAIN_REQUIRE_REFERENCES=1 but EXPLAIN_REFERENCE_DIR is not set";
+        GTEST_SKIP() << "set EXPLAIN_REFERENCE_DIR to the output of tools/make_references.py";
+    }
+    const std::string dir = d;
+    FileStorage ref(dir + "/resnet18.yml.gz", FileStorage::READ);
+    ASSERT_TRUE(ref.isOpened()) << "missing " << dir << "/resnet18.yml.gz";
+    std::string image, layer, mean;
+    double scale = 0;
+    int classId = -1;
+    ref["image"] >> image;
+    ref["layer"] >> layer;
+    ref["blob_scale"] >> scale;
+    ref["blob_mean"] >> mean;
+    ref["class_id"] >> classId;
+    ASSERT_FALSE(image.empty()) << "the resnet18 reference has no image input";
+    const std::string raw = dir + "/sample_raw.yml.gz";
+    std::remove(raw.c_str());
+    const std::string cmd = std::string(EXPLAIN_SAMPLE_GRADCAM) + " --model=" + dir + "/resnet18.onnx --input=" + dir +
+                            "/" + image + " --width=224 --height=224 --scale=" + cv::format("%.17g", scale) +
+                            " --mean=\"" + mean + "\" --rgb --layer=" + layer + " --out=" + dir + " --raw=" + raw +
+                            " > " + dir + "/sample_log.txt 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    FileStorage fs(raw, FileStorage::READ);
+    ASSERT_TRUE(fs.isOpened());
+    int sampleClass = -1;
+    std::string sampleLayer;
+    fs["class_id"] >> sampleClass;
+    fs["layer"] >> sampleLayer;
+    EXPECT_EQ(sampleClass, classId);
+    EXPECT_EQ(sampleLayer, layer);
+    for (const char* key : {"gradcam", "counterfactual", "guided", "guided_gradcam"})
+    {
+        Mat ours, theirs;
+        fs[key] >> ours;
+        ref[key] >> theirs;
+        ASSERT_FALSE(ours.empty()) << key;
+        ASSERT_EQ(ours.total(), theirs.total()) << key;
+        const double tol = std::string(key).find("guided") == 0 ? 5e-2 : 1e-3;
+        EXPECT_LE(relL2(ours, theirs), tol) << key;
+    }
+}
+#endif
+
 INSTANTIATE_TEST_CASE_P(Zoo, Reference,
                         ::testing::Values("default", "resnet18", "resnet50", "vgg16", "mobilenet_v2",
                                           "mobilenet_v3_small", "densenet121", "googlenet", "inception_v3",

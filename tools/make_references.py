@@ -176,6 +176,9 @@ ZOO = {
     "regnet_x_400mf": (lambda: tvm.regnet_x_400mf(weights=None), 224, "trunk_output", 11),
 }
 ALL = list(ZOO) + ["default"]
+# Models whose reference input is an image (written as <name>.png) read with these blobFromImage
+# flags (scale, mean, swapRB=True): tests run the sample on it with --raw.
+IMAGE_INPUT = {"resnet18": (1.0 / 58.0, (123.7, 116.3, 103.5))}
 
 
 def smooth_noise(rng, size):
@@ -320,6 +323,13 @@ def build(name, outdir):
         if gap > 0.01:
             break
     x = best[1]
+    if name in IMAGE_INPUT:
+        # The input goes through an 8-bit image and cv::dnn::blobFromImage with the sample's flags,
+        # so that samples/gradcam.cpp run on the PNG can be compared with this reference.
+        scale, mean = IMAGE_INPUT[name]
+        img = np.clip(x[0].transpose(1, 2, 0)[:, :, ::-1] * 40 + 128, 0, 255).astype(np.uint8)
+        cv2.imwrite(os.path.join(outdir, name + ".png"), img)
+        x = cv2.dnn.blobFromImage(img, scale, (size, size), mean, swapRB=True, crop=False)
     onnx_name = name + ".onnx"
     path = os.path.join(outdir, onnx_name)
     with torch.no_grad():
@@ -422,6 +432,10 @@ def process(name, outdir):
     fs.write("layer", layer)
     fs.write("class_id", int(r["cls"]))
     fs.write("score", float(r["score"]))
+    if name in IMAGE_INPUT:
+        fs.write("image", name + ".png")
+        fs.write("blob_scale", float(IMAGE_INPUT[name][0]))
+        fs.write("blob_mean", " ".join("%g" % m for m in IMAGE_INPUT[name][1]))
     for k, v in data.items():
         if k == "alt_gradcam":
             fs.write("alt_class_id", int(r["alt_class_id"]))
