@@ -175,7 +175,7 @@ private:
             CV_Error(Error::StsBadArg, "explain: the gradient for layer '" + outputLayer + "' does not fit its output");
         const int n = a.size[0], k = a.size[1], h = a.size[2], w = a.size[3];
         const int c = input.size[1], ih = input.size[2], iw = input.size[3];
-        const size_t perImage = seed.total() / n, plane = (size_t)ih * iw;
+        const size_t perImage = seed.total() / n;
         const int batch = 16;
         for (int b = 0; b < n; b++)
         {

@@ -19,6 +19,16 @@ inline float sigmoid(float x)
     return 1.f / (1.f + std::exp(-x));
 }
 
+/** dx[i] = grad(x[i], y[i], r[i], channel) over one plane; restrict pointers and a branch-free grad
+    let the compiler vectorize it. */
+template <typename Grad>
+inline void planeBackward(const float* __restrict xp, const float* __restrict yp, const float* __restrict rp,
+                          float* __restrict dp, size_t len, int channel, const Grad& grad)
+{
+    for (size_t i = 0; i < len; i++)
+        dp[i] = grad(xp[i], yp[i], rp[i], channel);
+}
+
 /** Applies `grad(x, y, r, channel)` element-wise, channel = index along axis 1. */
 template <typename Grad>
 void elementwiseBackward(const Mat& x, const Mat& y, const Mat& r, Mat& dx, const Grad& grad)
@@ -35,21 +45,20 @@ void elementwiseBackward(const Mat& x, const Mat& y, const Mat& r, Mat& dx, cons
     parallel_for_(Range(0, n * channels), [&](const Range& range) {
         for (int nc = range.start; nc < range.end; nc++)
         {
-            const int c = nc % channels;
-            for (size_t i = nc * plane, e = i + plane; i < e; i++)
-                dp[i] = grad(xp[i], yp[i], rp[i], c);
+            const size_t at = (size_t)nc * plane;
+            planeBackward(xp + at, yp + at, rp + at, dp + at, plane, nc % channels, grad);
         }
     });
 }
 
-/** Combines a rectifier's exact local derivative d (at x) and its deconvnet rule with the mode. */
+/** Combines a rectifier's exact local derivative d (at x) and its deconvnet rule with the mode;
+    written as selects, not branches, so that the loops vectorize. */
 inline float rectify(float r, float d, float deconv, RectifierMode mode)
 {
     if (mode == RECTIFIER_DECONVNET)
         return deconv;
-    if (mode == RECTIFIER_GUIDED && !(r > 0.f))
-        return 0.f;
-    return r * d;
+    const float v = r * d;
+    return mode == RECTIFIER_GUIDED ? v * (float)(r > 0.f) : v;
 }
 
 /** A rule for a one-input activation; Fn computes dx from (x, y, r, channel, mode). */
@@ -64,9 +73,26 @@ public:
     {
         if (!need[0])
             return;
+        // One loop per mode, so that the mode is a constant inside it and the loop can vectorize.
         const Fn f = fn;
-        elementwiseBackward(inputs[0], outputs[0], outputGrads[0], inputGrads[0],
-                            [&f, mode](float x, float y, float r, int c) { return f(x, y, r, c, mode); });
+        const Mat &x = inputs[0], &y = outputs[0], &r = outputGrads[0];
+        switch (mode)
+        {
+        case RECTIFIER_GUIDED:
+            elementwiseBackward(x, y, r, inputGrads[0], [&f](float a, float b, float g, int c) {
+                return f(a, b, g, c, RECTIFIER_GUIDED);
+            });
+            break;
+        case RECTIFIER_DECONVNET:
+            elementwiseBackward(x, y, r, inputGrads[0], [&f](float a, float b, float g, int c) {
+                return f(a, b, g, c, RECTIFIER_DECONVNET);
+            });
+            break;
+        default:
+            elementwiseBackward(x, y, r, inputGrads[0], [&f](float a, float b, float g, int c) {
+                return f(a, b, g, c, RECTIFIER_EXACT);
+            });
+        }
     }
 
 private:
@@ -83,8 +109,9 @@ Ptr<BackwardRule> createReLU(const LayerInfo& info)
 {
     const float slope = layerAs<dnn::ReLULayer>(info)->negativeSlope;
     return makeActivationRule([slope](float x, float, float r, int, RectifierMode mode) {
-        const float d = x > 0.f ? 1.f : slope;
-        return rectify(r, d, r > 0.f ? r : slope * r, mode);
+        const float pos = (float)(x > 0.f), rpos = (float)(r > 0.f);
+        const float d = pos + (1.f - pos) * slope;
+        return rectify(r, d, r * (rpos + (1.f - rpos) * slope), mode);
     });
 }
 
@@ -93,8 +120,8 @@ Ptr<BackwardRule> createReLU6(const LayerInfo& info)
     Ptr<dnn::ReLU6Layer> l = layerAs<dnn::ReLU6Layer>(info);
     const float lo = l->minValue, hi = l->maxValue;
     return makeActivationRule([lo, hi](float x, float, float r, int, RectifierMode mode) {
-        const float d = (x > lo && x < hi) ? 1.f : 0.f;
-        return rectify(r, d, r > 0.f ? r : 0.f, mode);
+        const float d = (float)((x > lo) & (x < hi));
+        return rectify(r, d, r * (float)(r > 0.f), mode);
     });
 }
 

@@ -4,22 +4,44 @@
 // each task writes its own slice of dX. 1x1 stride-1 convolutions skip col2im; depthwise ones use a
 // direct loop.
 #include "layer_utils.hpp"
-#include <Eigen/Core>
+#include "gemm_kernels.hpp"
 
 namespace cv {
 namespace explain {
 
 namespace {
 
-typedef Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> RowMatrix;
-typedef Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<> > ConstBlock;
-typedef Eigen::Map<RowMatrix> MutableBlock;
-
 struct ConvGeometry
 {
     int inC, inH, inW, outC, outH, outW, groups;
     int kh, kw, sh, sw, dh, dw, ph, pw;
 };
+
+/** The outputs o in [begin, end) whose tap at offset `off` (= k * dilation - pad) reads an input
+    inside [0, size): 0 <= o * stride + off < size. Keeps the inner loops free of bounds checks. */
+inline void validRange(int off, int stride, int size, int outSize, int& begin, int& end)
+{
+    begin = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    end = size - off <= 0 ? 0 : std::min(outSize, (size - off + stride - 1) / stride);
+    if (end < begin)
+        end = begin;
+}
+
+/** row[o * stride + off] += scale * src[o] for o in the valid range. */
+inline void scatterRow(float* row, const float* src, float scale, int off, int stride, int size, int outSize)
+{
+    int begin, end;
+    validRange(off, stride, size, outSize, begin, end);
+    if (stride == 1)
+    {
+        float* dst = row + off;
+        for (int o = begin; o < end; o++)
+            dst[o] += scale * src[o];
+    }
+    else
+        for (int o = begin; o < end; o++)
+            row[o * stride + off] += scale * src[o];
+}
 
 class ConvolutionRule CV_FINAL : public BackwardRule
 {
@@ -97,18 +119,17 @@ private:
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
         const int kk = g.kh * g.kw, outPlane = g.outH * g.outW;
         const int rows = (c1 - c0) * kk;
-        ConstBlock w(weights.ptr<float>(grp * coutG) + c0 * kk, coutG, rows, Eigen::OuterStride<>(cinG * kk));
-        ConstBlock d(dyp, coutG, outPlane, Eigen::OuterStride<>(outPlane));
+        // cols (rows x outPlane) = W_g[:, block]^T (rows x coutG) * dY_g (coutG x outPlane)
+        const float* w = weights.ptr<float>(grp * coutG) + c0 * kk;
         const bool pointwise = kk == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
                                g.outH == g.inH && g.outW == g.inW;
         if (pointwise)
         {
-            MutableBlock(dxp, rows, outPlane).noalias() = w.transpose() * d;
+            gemmAtB(w, cinG * kk, dyp, outPlane, dxp, outPlane, rows, outPlane, coutG);
             return;
         }
         cols.resize((size_t)rows * outPlane);
-        MutableBlock c(cols.data(), rows, outPlane);
-        c.noalias() = w.transpose() * d;
+        gemmAtB(w, cinG * kk, dyp, outPlane, cols.data(), outPlane, rows, outPlane, coutG);
         // col2im: scatter-add each kernel tap back to the input positions it read.
         for (int ci = 0; ci < c1 - c0; ci++)
         {
@@ -117,20 +138,11 @@ private:
                 for (int kx = 0; kx < g.kw; kx++)
                 {
                     const float* src = cols.data() + ((size_t)(ci * g.kh + ky) * g.kw + kx) * outPlane;
-                    for (int oy = 0; oy < g.outH; oy++)
-                    {
-                        const int iy = oy * g.sh - g.ph + ky * g.dh;
-                        if (iy < 0 || iy >= g.inH)
-                            continue;
-                        float* row = plane + (size_t)iy * g.inW;
-                        const float* s = src + (size_t)oy * g.outW;
-                        for (int ox = 0; ox < g.outW; ox++)
-                        {
-                            const int ix = ox * g.sw - g.pw + kx * g.dw;
-                            if (ix >= 0 && ix < g.inW)
-                                row[ix] += s[ox];
-                        }
-                    }
+                    int oy0, oy1;
+                    validRange(ky * g.dh - g.ph, g.sh, g.inH, g.outH, oy0, oy1);
+                    for (int oy = oy0; oy < oy1; oy++)
+                        scatterRow(plane + (size_t)(oy * g.sh - g.ph + ky * g.dh) * g.inW, src + (size_t)oy * g.outW,
+                                   1.f, kx * g.dw - g.pw, g.sw, g.inW, g.outW);
                 }
         }
     }
@@ -138,24 +150,14 @@ private:
     void depthwiseBackward(const float* dyp, const float* w, float* dxp) const
     {
         for (int ky = 0; ky < g.kh; ky++)
+        {
+            int oy0, oy1;
+            validRange(ky * g.dh - g.ph, g.sh, g.inH, g.outH, oy0, oy1);
             for (int kx = 0; kx < g.kw; kx++)
-            {
-                const float wv = w[ky * g.kw + kx];
-                for (int oy = 0; oy < g.outH; oy++)
-                {
-                    const int iy = oy * g.sh - g.ph + ky * g.dh;
-                    if (iy < 0 || iy >= g.inH)
-                        continue;
-                    float* row = dxp + (size_t)iy * g.inW;
-                    const float* s = dyp + (size_t)oy * g.outW;
-                    for (int ox = 0; ox < g.outW; ox++)
-                    {
-                        const int ix = ox * g.sw - g.pw + kx * g.dw;
-                        if (ix >= 0 && ix < g.inW)
-                            row[ix] += wv * s[ox];
-                    }
-                }
-            }
+                for (int oy = oy0; oy < oy1; oy++)
+                    scatterRow(dxp + (size_t)(oy * g.sh - g.ph + ky * g.dh) * g.inW, dyp + (size_t)oy * g.outW,
+                               w[ky * g.kw + kx], kx * g.dw - g.pw, g.sw, g.inW, g.outW);
+        }
     }
 
     ConvGeometry g;

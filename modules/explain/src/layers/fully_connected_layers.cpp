@@ -1,13 +1,11 @@
 // Backward rule of InnerProduct: y = x W^T + b over the axes from `axis` on, so dX = dY W.
 #include "layer_utils.hpp"
-#include <Eigen/Core>
+#include "gemm_kernels.hpp"
 
 namespace cv {
 namespace explain {
 
 namespace {
-
-typedef Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> RowMatrix;
 
 class InnerProductRule CV_FINAL : public BackwardRule
 {
@@ -35,9 +33,8 @@ public:
         if ((int)weights.total() != numOutput * inner || (int)outputGrads[0].total() != outer * numOutput)
             CV_Error(Error::StsBadArg, "explain: InnerProduct weights do not fit the recorded input");
         Mat dx(x.dims, x.size.p, CV_32F);
-        Eigen::Map<const RowMatrix> w(weights.ptr<float>(), numOutput, inner);
-        Eigen::Map<const RowMatrix> dy(outputGrads[0].ptr<float>(), outer, numOutput);
-        Eigen::Map<RowMatrix>(dx.ptr<float>(), outer, inner).noalias() = dy * w;
+        gemmAB(outputGrads[0].ptr<float>(), numOutput, weights.ptr<float>(), inner, dx.ptr<float>(), inner,
+               outer, inner, numOutput);
         inputGrads[0] = dx;
     }
 

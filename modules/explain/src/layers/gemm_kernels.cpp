@@ -1,0 +1,44 @@
+// Baseline GEMM kernels and the run-time choice of the AVX2+FMA build.
+#include "gemm_kernels.hpp"
+#include <opencv2/core/utility.hpp>
+
+#define EXPLAIN_GEMM_NAMESPACE baseline
+#include "gemm_kernels.inl.hpp"
+
+namespace cv {
+namespace explain {
+
+#ifdef EXPLAIN_HAVE_AVX2_KERNELS
+namespace avx2 {
+void gemmAtB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);
+void gemmAB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);
+}
+static const bool useAVX2 = checkHardwareSupport(CV_CPU_AVX2) && checkHardwareSupport(CV_CPU_FMA3);
+#else
+static const bool useAVX2 = false;
+#endif
+
+void gemmAtB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k)
+{
+#ifdef EXPLAIN_HAVE_AVX2_KERNELS
+    if (useAVX2)
+        return avx2::gemmAtB(a, lda, b, ldb, c, ldc, m, n, k);
+#endif
+    baseline::gemmAtB(a, lda, b, ldb, c, ldc, m, n, k);
+}
+
+void gemmAB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k)
+{
+#ifdef EXPLAIN_HAVE_AVX2_KERNELS
+    if (useAVX2)
+        return avx2::gemmAB(a, lda, b, ldb, c, ldc, m, n, k);
+#endif
+    baseline::gemmAB(a, lda, b, ldb, c, ldc, m, n, k);
+}
+
+const char* gemmKernelName()
+{
+    return useAVX2 ? "avx2" : "baseline";
+}
+
+}} // namespace cv::explain
