@@ -68,6 +68,20 @@ void gradientToImage(InputArray _blob, OutputArray dst, int index, bool swapRB)
     img.convertTo(dst, CV_8U, 255.0);  // saturates outside [0, 1]
 }
 
+void gradientToSaliency(InputArray _blob, OutputArray dst, int index)
+{
+    Mat blob = _blob.getMat();
+    if (blob.dims != 4 || blob.depth() != CV_32F)
+        CV_Error(Error::StsBadArg, "explain: gradientToSaliency expects a float32 N x C x H x W blob");
+    if (index < 0 || index >= blob.size[0])
+        CV_Error(Error::StsOutOfRange, format("explain: image %d is out of the batch of %d", index, blob.size[0]));
+    const int h = blob.size[2], w = blob.size[3];
+    Mat sal = Mat::zeros(h, w, CV_32F);
+    for (int c = 0; c < blob.size[1]; c++)
+        sal = max(sal, abs(Mat(h, w, CV_32F, (void*)blob.ptr<float>(index, c))));
+    sal.copyTo(dst);
+}
+
 void combineGuidedGradCAM(InputArrayOfArrays _maps, InputArray _guided, OutputArray dst)
 {
     std::vector<Mat> maps;

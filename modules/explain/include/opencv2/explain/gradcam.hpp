@@ -124,6 +124,39 @@ public:
     CV_WRAP virtual void inputGradientFromGradient(const String& outputLayer, InputArray outputGrad,
                                                    OutputArray grad, int mode = RECTIFIER_GUIDED) = 0;
 
+    /** @brief Input × gradient: the input blob times the exact gradient of the class score.
+    @param classId the class index, or -1 for the top class of each image.
+    @param dst N x C x H x W attribution.
+    */
+    CV_WRAP virtual void inputTimesGradient(int classId, OutputArray dst) = 0;
+
+    /** @brief SmoothGrad @cite smilkov2017: the mean input gradient over noisy copies of each image.
+    The copies are x + noise, noise ~ N(0, sigma^2) with sigma = noiseLevel * (max(x) - min(x)) per
+    image, drawn from cv::RNG(seed); they run through the Net in batches of `batchSize`.
+    @param classId the class index, or -1 for the top class of each image (on the clean image).
+    @param dst N x C x H x W mean gradient.
+    @param samples number of noisy copies per image.
+    @param noiseLevel the noise's standard deviation relative to the image's value range.
+    @param mode RECTIFIER_EXACT (the default) or RECTIFIER_GUIDED for a smoothed guided backprop.
+    @param seed the seed of the noise.
+    @param batchSize copies per forward pass.
+    */
+    CV_WRAP virtual void smoothGrad(int classId, OutputArray dst, int samples = 25, double noiseLevel = 0.15,
+                                    int mode = RECTIFIER_EXACT, uint64 seed = 0x5eed, int batchSize = 8) = 0;
+
+    /** @brief Integrated Gradients @cite sundararajan2017: (x - x0) times the mean gradient along the
+    straight path from a baseline x0 to x, with the midpoint rule over `steps` points
+    (alpha = (k - 0.5) / steps). The attributions sum to about score(x) - score(x0) (completeness),
+    more closely with more steps.
+    @param classId the class index, or -1 for the top class of each image.
+    @param dst N x C x H x W attribution.
+    @param steps number of points on the path.
+    @param baseline the baseline x0, one blob of the input's shape or of one image; empty for zeros.
+    @param batchSize path points per forward pass.
+    */
+    CV_WRAP virtual void integratedGradients(int classId, OutputArray dst, int steps = 32,
+                                             InputArray baseline = noArray(), int batchSize = 8) = 0;
+
     /** @brief Guided Grad-CAM: the Grad-CAM map upsampled (bilinear) to the input size, times the
     guided backpropagation gradient, element-wise.
     @param classId the class index, or -1 for the top class of each image.
@@ -169,6 +202,14 @@ standardized, scaled by 0.1 around mid-gray and clipped (as is usual for guided 
 @param swapRB swap the first and last channels (when the blob is RGB).
 */
 CV_EXPORTS_W void gradientToImage(InputArray blob, OutputArray dst, int index = 0, bool swapRB = false);
+
+/** @brief A saliency map from an input-gradient blob: the maximum over channels of the absolute
+value, as in Simonyan et al.'s vanilla saliency.
+@param blob N x C x H x W gradient.
+@param dst H x W float32 map.
+@param index the image in the batch.
+*/
+CV_EXPORTS_W void gradientToSaliency(InputArray blob, OutputArray dst, int index = 0);
 
 /** @brief Guided Grad-CAM from its parts: each map upsampled (bilinear) to the blob's H x W times
 the guided gradient of its image.

@@ -1,0 +1,151 @@
+// Input-gradient methods: input x gradient, SmoothGrad, Integrated Gradients (completeness).
+#include "test_common.hpp"
+
+namespace opencv_test { namespace {
+
+/** conv - tanh - conv - sigmoid - GAP - FC(4): smooth, so path integrals converge fast. */
+dnn::Net smoothNet(RNG& rng, bool linear = false)
+{
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
+    int a1 = linear ? c1 : addLayer(net, "tanh", "TanH", dnn::LayerParams(), {c1});
+    int c2 = addLayer(net, "conv2", "Convolution", convParams(4, 4, 3, rng, 1, 1, 1), {a1});
+    int a2 = linear ? c2 : addLayer(net, "sig", "Sigmoid", dnn::LayerParams(), {c2});
+    dnn::LayerParams gp;
+    gp.set("pool", "ave"); gp.set("global_pooling", true);
+    int gap = addLayer(net, "gap", "Pooling", gp, {a2});
+    dnn::LayerParams fc;
+    fc.set("num_output", 4); fc.set("bias_term", true);
+    fc.blobs = {randomBlob({4, 4}, rng, -2.f, 2.f), randomBlob({1, 4}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {gap});
+    return net;
+}
+
+double score(dnn::Net& net, const Mat& x, int cls, int image = 0)
+{
+    net.setInput(x);
+    Mat out = net.forward("fc");
+    return out.at<float>(image, cls);
+}
+
+TEST(GradientMethods, InputTimesGradient)
+{
+    RNG rng(501);
+    dnn::Net net = smoothNet(rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "conv2");
+    Mat x = randomBlob({2, 3, 6, 6}, rng);
+    cam->forward(x);
+    Mat ixg, g;
+    cam->inputTimesGradient(2, ixg);
+    cam->inputGradient(2, g, RECTIFIER_EXACT);
+    EXPECT_EQ(norm(ixg, Mat(g.mul(x)), NORM_INF), 0.0);
+}
+
+TEST(GradientMethods, SmoothGradWithoutNoiseIsTheGradient)
+{
+    RNG rng(502);
+    dnn::Net net = smoothNet(rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "conv2");
+    Mat x = randomBlob({2, 3, 6, 6}, rng);
+    cam->forward(x);
+    Mat sg, g;
+    cam->smoothGrad(1, sg, 5, 0.0);
+    cam->inputGradient(1, g, RECTIFIER_EXACT);
+    EXPECT_LE(norm(sg, g, NORM_INF), 1e-6 * std::max(1.0, norm(g, NORM_INF)));
+}
+
+TEST(GradientMethods, SmoothGradOfOneSampleIsTheGradientAtTheNoisyInput)
+{
+    RNG rng(503);
+    dnn::Net net = smoothNet(rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "conv2");
+    Mat x = randomBlob({1, 3, 6, 6}, rng);
+    cam->forward(x);
+    Mat sg;
+    cam->smoothGrad(3, sg, 1, 0.2, RECTIFIER_EXACT, 77);
+    double lo, hi;
+    minMaxLoc(x.reshape(1, 1), &lo, &hi);
+    Mat noisy = x.clone(), noise(x.dims, x.size.p, CV_32F);
+    RNG(77).fill(noise, RNG::NORMAL, 0.0, 0.2 * (hi - lo));
+    noisy += noise;
+    Ptr<GradCAM> other = GradCAM::create(net, "conv2");
+    other->forward(noisy);
+    Mat g;
+    other->inputGradient(3, g, RECTIFIER_EXACT);
+    EXPECT_LE(norm(sg, g, NORM_INF), 1e-6 * std::max(1.0, norm(g, NORM_INF)));
+    EXPECT_GT(norm(sg, x, NORM_INF), 0.0);
+}
+
+TEST(GradientMethods, IntegratedGradientsAreCompleteAndExactOnLinearNets)
+{
+    RNG rng(504);
+    {   // smooth net: sum of attributions = f(x) - f(x0) up to the midpoint rule's O(1/steps^2)
+        dnn::Net net = smoothNet(rng);
+        Ptr<GradCAM> cam = GradCAM::create(net, "conv2");
+        Mat x = randomBlob({2, 3, 6, 6}, rng), x0 = randomBlob({1, 3, 6, 6}, rng, -0.2f, 0.2f);
+        cam->forward(x);
+        for (int cls = 0; cls < 4; cls++)
+        {
+            Mat ig;
+            cam->integratedGradients(cls, ig, 64, x0, 16);
+            for (int b = 0; b < 2; b++)
+            {
+                std::vector<Range> r(4, Range::all());
+                r[0] = Range(b, b + 1);
+                const double expected = score(net, x(r).clone(), cls) - score(net, x0, cls);
+                const double total = sum(ig(r).clone().reshape(1, 1))[0];
+                EXPECT_NEAR(total, expected, 1e-3 * std::max(1.0, std::abs(expected))) << "class " << cls << " image " << b;
+            }
+        }
+    }
+    {   // linear net: the gradient is constant, so IG = (x - x0) * gradient for any number of steps
+        dnn::Net net = smoothNet(rng, true);
+        Ptr<GradCAM> cam = GradCAM::create(net, "conv2");
+        Mat x = randomBlob({1, 3, 6, 6}, rng);
+        cam->forward(x);
+        Mat ig, g;
+        cam->integratedGradients(0, ig, 3);
+        cam->inputGradient(0, g, RECTIFIER_EXACT);
+        EXPECT_LE(norm(ig, Mat(g.mul(x)), NORM_INF), 1e-5 * std::max(1.0, norm(ig, NORM_INF)));
+    }
+}
+
+TEST(GradientMethods, ErrorsAndSaliency)
+{
+    RNG rng(505);
+    dnn::Net net = smoothNet(rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "conv2");
+    cam->forward(randomBlob({1, 3, 6, 6}, rng));
+    Mat out;
+    try { cam->integratedGradients(0, out, 0); ADD_FAILURE(); }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_EQ(e.err, "explain: Integrated Gradients needs steps >= 1 (got 0) and batchSize >= 1 (got 8)");
+    }
+    try { cam->integratedGradients(0, out, 4, Mat::zeros(2, 2, CV_32F)); ADD_FAILURE(); }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_EQ(e.err, "explain: the Integrated Gradients baseline must be float32, of the input blob's shape "
+                         "[1 x 3 x 6 x 6] or of one image");
+    }
+    try { cam->smoothGrad(0, out, 0); ADD_FAILURE(); }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_EQ(e.err, "explain: SmoothGrad needs samples >= 1 (got 0), noiseLevel >= 0 (got 0.15) and "
+                         "batchSize >= 1 (got 8)");
+    }
+    Mat g, sal;
+    cam->inputGradient(0, g, RECTIFIER_EXACT);
+    gradientToSaliency(g, sal);
+    ASSERT_EQ(sal.size(), Size(6, 6));
+    for (int y = 0; y < 6; y++)
+        for (int x = 0; x < 6; x++)
+        {
+            float m = 0;
+            for (int c = 0; c < 3; c++)
+                m = std::max(m, std::abs(g.at<float>(std::vector<int>{0, c, y, x}.data())));
+            EXPECT_EQ(sal.at<float>(y, x), m);
+        }
+}
+
+}} // namespace
