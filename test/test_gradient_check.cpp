@@ -40,6 +40,53 @@ TEST(GradientCheck, Convolution)
     }
 }
 
+TEST(GradientCheck, Deconvolution)
+{
+    RNG rng(111);
+    for (int iter = 0; iter < 6; iter++)
+    {
+        const int group = iter % 3 == 1 ? 2 : 1;
+        const int inC = 2 * rng.uniform(1, 3), outC = group * rng.uniform(1, 3);
+        const int k = rng.uniform(1, 4), stride = rng.uniform(1, 3), pad = rng.uniform(0, k), dil = iter == 4 ? 2 : 1;
+        dnn::LayerParams lp;
+        lp.set("kernel_size", k);
+        lp.set("num_output", outC);
+        lp.set("stride", stride);
+        lp.set("pad", pad);
+        lp.set("dilation", dil);
+        lp.set("group", group);
+        lp.set("bias_term", true);
+        lp.blobs = {randomBlob({inC, outC / group, k, k}, rng, -0.5f, 0.5f), randomBlob({1, outC}, rng)};
+        dnn::Net net;
+        addLayer(net, "deconv", "Deconvolution", lp, {0});
+        SCOPED_TRACE(cv::format("iter %d group %d k %d stride %d pad %d dilation %d", iter, group, k, stride, pad, dil));
+        expectGradientMatches(net, randomBlob({rng.uniform(1, 3), inC, rng.uniform(3, 6), rng.uniform(3, 6)}, rng), "deconv");
+    }
+}
+
+TEST(GradientCheck, Resize)
+{
+    RNG rng(112);
+    struct Case { const char* interpolation; bool alignCorners, halfPixel; int outH, outW; };
+    const Case cases[] = {{"nearest", false, false, 10, 7}, {"nearest", true, false, 9, 12}, {"nearest", false, true, 10, 15},
+                          {"bilinear", false, false, 10, 7}, {"bilinear", true, false, 9, 13}, {"bilinear", false, true, 10, 15},
+                          {"opencv_linear", false, false, 11, 8}, {"bilinear", false, true, 3, 4}};
+    for (const Case& c : cases)
+    {
+        dnn::Net net;
+        int stem = addStem(net, 2, 3, rng);
+        dnn::LayerParams lp;
+        lp.set("interpolation", c.interpolation);
+        lp.set("align_corners", c.alignCorners);
+        lp.set("half_pixel_centers", c.halfPixel);
+        lp.set("height", c.outH);
+        lp.set("width", c.outW);
+        addLayer(net, "resize", "Resize", lp, {stem});
+        SCOPED_TRACE(cv::format("%s align %d half %d -> %dx%d", c.interpolation, c.alignCorners, c.halfPixel, c.outH, c.outW));
+        expectGradientMatches(net, randomBlob({1, 2, 5, 6}, rng), "resize");
+    }
+}
+
 TEST(GradientCheck, InnerProduct)
 {
     RNG rng(102);

@@ -34,6 +34,7 @@ void registerFullyConnectedRules(RuleMap& rules);
 void registerElementwiseRules(RuleMap& rules);
 void registerShapeRules(RuleMap& rules);
 void registerNormalizationRules(RuleMap& rules);
+void registerResamplingRules(RuleMap& rules);
 
 /** "layer 'conv1' (Convolution)" for error messages. */
 std::string describeLayer(const LayerInfo& info);

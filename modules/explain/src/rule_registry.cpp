@@ -27,6 +27,7 @@ RuleMap& registry()
         registerElementwiseRules(r);
         registerShapeRules(r);
         registerNormalizationRules(r);
+        registerResamplingRules(r);
         return r;
     }();
     return rules;

@@ -1,4 +1,5 @@
-// Backward rule of Convolution (2D; groups, depthwise, dilation, stride, asymmetric pads):
+// Backward rules of Convolution and Deconvolution.
+// Convolution (2D; groups, depthwise, dilation, stride, padding):
 // dX = col2im(W^T * dY) per group, with Eigen's single-threaded GEMM (far faster than cv::gemm on
 // Debian's reference BLAS) and parallel_for_ over (image, group, block of input channels), so that
 // each task writes its own slice of dX. 1x1 stride-1 convolutions skip col2im; depthwise ones use a
@@ -169,11 +170,93 @@ Ptr<BackwardRule> createConvolution(const LayerInfo& info)
     return makePtr<ConvolutionRule>(info);
 }
 
+/** Deconvolution (transposed convolution, weights Cin x Cout/g x kh x kw): its input gradient is the
+    ordinary convolution of dY with the same weights, dX_g = W_g * im2col(dY_g), with the deconvolution's
+    stride, padding and dilation read from the input side. */
+class DeconvolutionRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit DeconvolutionRule(const LayerInfo& info)
+    {
+        Ptr<dnn::BaseConvolutionLayer> deconv = layerAs<dnn::BaseConvolutionLayer>(info);
+        if (info.layer->blobs.empty())
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has no constant weights");
+        const Mat& w = info.layer->blobs[0];
+        const MatShape& in = info.inputShapes.at(0);
+        const MatShape& out = info.outputShapes.at(0);
+        if (w.dims != 4 || in.size() != 4)
+            CV_Error(Error::StsNotImplemented, "explain: only 2D deconvolutions are supported, in " + describeLayer(info));
+        g.inC = in[1]; g.inH = in[2]; g.inW = in[3];
+        g.outC = out[1]; g.outH = out[2]; g.outW = out[3];
+        g.kh = w.size[2]; g.kw = w.size[3];
+        if (w.size[0] != g.inC || w.size[1] <= 0 || g.outC % w.size[1] != 0)
+            CV_Error(Error::StsBadArg, "explain: weights of " + describeLayer(info) + " do not fit its shapes");
+        g.groups = g.outC / w.size[1];
+        g.sh = (int)deconv->strides[0]; g.sw = (int)deconv->strides[1];
+        // cv::dnn 4.6 computes deconvolutions without dilation (its output size and col2im ignore it),
+        // so the gradient of what it computes ignores it too.
+        g.dh = g.dw = 1;
+        g.ph = (int)deconv->pads_begin[0]; g.pw = (int)deconv->pads_begin[1];
+        weights = w.reshape(1, g.inC).clone();  // [Cin, Cout/g * kh * kw]
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        const Mat& dy = outputGrads[0];
+        const int n = inputs[0].size[0];
+        const int cinG = g.inC / g.groups, coutG = g.outC / g.groups, kk = g.kh * g.kw, inPlane = g.inH * g.inW;
+        Mat dx(inputs[0].dims, inputs[0].size.p, CV_32F);
+        parallel_for_(Range(0, n * g.groups), [&](const Range& r) {
+            std::vector<float> cols((size_t)coutG * kk * inPlane);
+            for (int t = r.start; t < r.end; t++)
+            {
+                const int grp = t % g.groups, img = t / g.groups;
+                const float* dyp = dy.ptr<float>(img) + (size_t)grp * coutG * g.outH * g.outW;
+                // im2col of dY at the input positions: output (iy, ix) tap (ky, kx) reads
+                // dY[iy * s - p + ky * d, ix * s - p + kx * d]
+                for (int co = 0; co < coutG; co++)
+                    for (int ky = 0; ky < g.kh; ky++)
+                        for (int kx = 0; kx < g.kw; kx++)
+                        {
+                            float* dst = cols.data() + ((size_t)(co * g.kh + ky) * g.kw + kx) * inPlane;
+                            const float* plane = dyp + (size_t)co * g.outH * g.outW;
+                            for (int iy = 0; iy < g.inH; iy++)
+                            {
+                                const int oy = iy * g.sh - g.ph + ky * g.dh;
+                                for (int ix = 0; ix < g.inW; ix++)
+                                {
+                                    const int ox = ix * g.sw - g.pw + kx * g.dw;
+                                    dst[iy * g.inW + ix] = (oy >= 0 && oy < g.outH && ox >= 0 && ox < g.outW)
+                                                               ? plane[oy * g.outW + ox] : 0.f;
+                                }
+                            }
+                        }
+                gemmAB(weights.ptr<float>(grp * cinG), coutG * kk, cols.data(), inPlane,
+                       dx.ptr<float>(img) + (size_t)grp * cinG * inPlane, inPlane, cinG, inPlane, coutG * kk);
+            }
+        });
+        inputGrads[0] = dx;
+    }
+
+private:
+    ConvGeometry g;
+    Mat weights;
+};
+
+Ptr<BackwardRule> createDeconvolution(const LayerInfo& info)
+{
+    return makePtr<DeconvolutionRule>(info);
+}
+
 } // namespace
 
 void registerConvolutionRules(RuleMap& rules)
 {
     rules["Convolution"] = createConvolution;
+    rules["Deconvolution"] = createDeconvolution;
 }
 
 }} // namespace cv::explain
