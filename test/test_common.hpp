@@ -59,20 +59,37 @@ struct GradientCheckResult
     a step h, error scaled by max(|a|, |n|, 1), and points where the one-sided differences disagree
     (a kink within the step: ReLU at zero, max-pool ties) are skipped and counted. */
 inline GradientCheckResult checkInputGradient(dnn::Net& net, const Mat& input, const String& outputLayer,
-                                              uint64 seed = 0x1234, double h = 1e-2, int maxPoints = 120)
+                                              uint64 seed = 0x1234, double h = 1e-2, int maxPoints = 120,
+                                              const Mat& givenSeed = Mat(), const std::vector<Mat>& otherInputs = {},
+                                              const std::vector<String>& inputNames = {})
 {
     Ptr<Backprop> bp = Backprop::create(net);
-    bp->forward(input);
+    std::vector<Mat> inputs{input};
+    inputs.insert(inputs.end(), otherInputs.begin(), otherInputs.end());
+    if (inputNames.empty())
+        bp->forward(input);
+    else
+        bp->forwardInputs(inputs, inputNames);
     Mat out = bp->getActivation(outputLayer);
     RNG rng(seed);
     Mat r(out.dims, out.size.p, CV_32F);
-    rng.fill(r, RNG::UNIFORM, -1.f, 1.f);
+    if (givenSeed.empty())
+        rng.fill(r, RNG::UNIFORM, -1.f, 1.f);
+    else
+        givenSeed.reshape(1, out.dims, out.size.p).copyTo(r);
     std::vector<Mat> grads;
     bp->backward({outputLayer}, {r}, {String()}, grads, RECTIFIER_EXACT);
     Mat g = grads[0];
 
     auto loss = [&](const Mat& x) {
-        net.setInput(x);
+        if (inputNames.empty())
+            net.setInput(x);
+        else
+        {
+            net.setInput(x, inputNames[0]);
+            for (size_t i = 0; i < otherInputs.size(); i++)
+                net.setInput(otherInputs[i], inputNames[i + 1]);
+        }
         Mat y = net.forward(outputLayer);
         return r.reshape(1, 1).dot(y.reshape(1, 1));  // accumulated in double
     };

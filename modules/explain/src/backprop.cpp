@@ -53,24 +53,54 @@ public:
 
     void forward(InputArray blob, const String& inputName) CV_OVERRIDE
     {
-        if (blob.empty())
-            CV_Error(Error::StsBadArg, "explain: the input blob is empty");
-        if (blob.depth() != CV_32F)
-            CV_Error(Error::StsBadArg, format("explain: the input blob must be float32 (CV_32F), got depth %d; "
-                                              "use cv::dnn::blobFromImage", blob.depth()));
-        Mat input = blob.getMat().clone();  // the caller's blob is never touched
-        checkFinite(input, "the input blob");
-        int index = 0;
-        if (!inputName.empty())
+        forwardInputs(std::vector<Mat>{blob.getMat()}, std::vector<String>{inputName});
+    }
+
+    void forwardInputs(InputArrayOfArrays blobs_, const std::vector<String>& names) CV_OVERRIDE
+    {
+        std::vector<Mat> blobs;
+        blobs_.getMatVector(blobs);
+        if (blobs.empty() || (blobs.size() > 1 && blobs.size() != names.size()))
+            CV_Error(Error::StsBadArg, "explain: forwardInputs needs one name per blob");
+        std::vector<Mat> byIndex;
+        std::vector<String> nameByIndex;
+        for (size_t i = 0; i < blobs.size(); i++)
         {
-            index = nodes[0].info.layer->outputNameToIndex(inputName);
-            if (index < 0)
-                CV_Error(Error::StsBadArg, "explain: the Net has no input named '" + inputName + "'");
+            const String name = i < names.size() ? names[i] : String();
+            const std::string what = blobs.size() == 1 ? "the input blob" : "the input blob '" + name + "'";
+            if (blobs[i].empty())
+                CV_Error(Error::StsBadArg, "explain: " + what + " is empty");
+            if (blobs[i].depth() != CV_32F)
+                CV_Error(Error::StsBadArg, format("explain: %s must be float32 (CV_32F), got depth %d; "
+                                                  "use cv::dnn::blobFromImage", what.c_str(), blobs[i].depth()));
+            checkFinite(blobs[i], what);
+            int index = 0;
+            if (!name.empty())
+            {
+                index = nodes[0].info.layer->outputNameToIndex(name);
+                if (index < 0)
+                    CV_Error(Error::StsBadArg, "explain: the Net has no input named '" + name + "'");
+            }
+            if ((int)byIndex.size() <= index)
+            {
+                byIndex.resize(index + 1);
+                nameByIndex.resize(index + 1);
+            }
+            byIndex[index] = blobs[i].clone();  // the caller's blobs are never touched
+            nameByIndex[index] = name;
+            if (i == 0)
+                inputIndex = index;
         }
-        inputIndex = index;
-        lastInputName = inputName;
-        updateShapes(dnn::shape(input));
-        run(input);
+        for (size_t i = 0; i < byIndex.size(); i++)
+            if (byIndex[i].empty())
+                CV_Error(Error::StsBadArg, format("explain: the Net input %d was not given; pass every input "
+                                                  "of a multi-input Net with its name", (int)i));
+        inputNames = nameByIndex;
+        std::vector<MatShape> shapes;
+        for (const Mat& m : byIndex)
+            shapes.push_back(dnn::shape(m));
+        updateShapes(shapes);
+        run(byIndex);
     }
 
     void keepOnly(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers) CV_OVERRIDE
@@ -79,7 +109,7 @@ public:
         for (const String& n : seedLayers)
             seeds.push_back(findLayer(n));
         for (const String& n : wrtLayers)
-            wrt.push_back(n.empty() ? 0 : findLayer(n));
+            wrt.push_back(wrtPin(n).first);
         keep.assign(nodes.size(), 0);
         addToPlan(seeds, wrt);
     }
@@ -153,7 +183,7 @@ public:
 
         std::vector<Pin> wrtPins;
         for (const String& name : wrtLayers)
-            wrtPins.push_back(name.empty() ? Pin(0, inputIndex) : Pin(findLayer(name), 0));
+            wrtPins.push_back(wrtPin(name));
 
         // Layers whose inputs depend on a wanted pin, and layers that feed a seed: only their
         // intersection is on the gradient path.
@@ -233,7 +263,7 @@ public:
 private:
     /** Runs the Net, requesting the outputs of the planned layers, and copies them: the Mats from
         Net::forward share its internal buffers, which the user's own forward passes would overwrite. */
-    void run(const Mat& input)
+    void run(const std::vector<Mat>& inputs)
     {
         std::vector<String> names;
         std::vector<int> ids;
@@ -246,18 +276,18 @@ private:
         std::vector<std::vector<Mat> > outs;
         try
         {
-            net.setInput(input, lastInputName);
+            for (size_t i = 0; i < inputs.size(); i++)
+                net.setInput(inputs[i], inputNames[i]);
             net.forward(outs, names);
         }
         catch (const cv::Exception& e)
         {
             CV_Error(Error::StsBadArg, "explain: the forward pass failed for an input blob of shape " +
-                                           shapeToString(dnn::shape(input)) + ": " + e.err);
+                                           shapeToString(dnn::shape(inputs[inputIndex])) + ": " + e.err);
         }
         CV_Assert(outs.size() == names.size());
         acts.assign(nodes.size(), std::vector<Mat>());
-        acts[0].resize(inputIndex + 1);
-        acts[0][inputIndex] = input;
+        acts[0] = inputs;
         for (size_t i = 0; i < ids.size(); i++)
             for (const Mat& m : outs[i])
                 acts[ids[i]].push_back(m.clone());
@@ -322,12 +352,12 @@ private:
         for (const String& n : seedLayers)
             seeds.push_back(findLayer(n));
         for (const String& n : wrtLayers)
-            wrt.push_back(n.empty() ? 0 : findLayer(n));
+            wrt.push_back(wrtPin(n).first);
         addToPlan(seeds, wrt);
         if (keep != before)
         {
-            Mat input = acts[0][inputIndex];  // a reference of its own: run() replaces acts
-            run(input);
+            std::vector<Mat> inputs = acts[0];  // references of its own: run() replaces acts
+            run(inputs);
         }
     }
 
@@ -446,8 +476,8 @@ private:
             for (size_t j = 0; j < node.producers.size(); j++)
             {
                 const int p = node.producers[j];
-                const size_t outputs = p == 0 ? 1 : nodes[p].info.outputShapes.size();
-                if (p == 0 || outputs <= 1 || acts[p].size() != outputs)
+                const size_t outputs = p == 0 ? acts[0].size() : nodes[p].info.outputShapes.size();
+                if (outputs <= 1 || acts[p].size() != outputs)
                 {
                     // single output, or not kept: then this layer is not on any planned path
                     node.inputPins.push_back(Pin(p, p == 0 ? inputIndex : 0));
@@ -455,7 +485,7 @@ private:
                 }
                 std::vector<int> candidates;
                 for (size_t o = 0; o < outputs; o++)
-                    if (j < node.info.inputShapes.size() && nodes[p].info.outputShapes[o] == node.info.inputShapes[j])
+                    if (j < node.info.inputShapes.size() && dnn::shape(acts[p][o]) == node.info.inputShapes[j])
                         candidates.push_back((int)o);
                 if (candidates.empty())
                     CV_Error(Error::StsInternal, "explain: no output of " + describeLayer(nodes[p].info) +
@@ -562,20 +592,20 @@ private:
 
     /** Shapes of every layer for this input shape (from cv::dnn's shape inference, so also for
         layers whose activations are not kept); rules are recreated when shapes change. */
-    void updateShapes(const MatShape& inputShape)
+    void updateShapes(const std::vector<MatShape>& inputShapes)
     {
-        if (inputShape == lastInputShape)
+        if (inputShapes == lastInputShapes)
             return;
         std::vector<int> ids;
         std::vector<std::vector<MatShape> > in, out;
         try
         {
-            net.getLayersShapes(inputShape, ids, in, out);
+            net.getLayersShapes(inputShapes, ids, in, out);
         }
         catch (const cv::Exception& e)
         {
             CV_Error(Error::StsBadArg, "explain: the forward pass failed for an input blob of shape " +
-                                           shapeToString(inputShape) + ": " + e.err);
+                                           shapeToString(inputShapes[inputIndex]) + ": " + e.err);
         }
         for (size_t i = 0; i < ids.size(); i++)
         {
@@ -586,7 +616,21 @@ private:
             info.outputShapes = out[i];
             nodes[ids[i]].rule.release();  // rules may depend on shapes
         }
-        lastInputShape = inputShape;
+        lastInputShapes = inputShapes;
+    }
+
+    /** A wanted gradient: "" is the explained net input, a layer name its output 0, and an input
+        name of a multi-input Net that input. */
+    Pin wrtPin(const String& name) const
+    {
+        if (name.empty())
+            return Pin(0, inputIndex);
+        if (idByName.count(name))
+            return Pin(idByName.at(name), 0);
+        const int index = nodes[0].info.layer->outputNameToIndex(name);
+        if (index >= 0 && !acts.empty() && index < (int)acts[0].size())
+            return Pin(0, index);
+        return Pin(findLayer(name), 0);  // throws, naming the layer
     }
 
     dnn::Net net;
@@ -598,8 +642,8 @@ private:
     std::vector<std::vector<Mat> > acts;
     std::vector<int> consumerCount;  // consumers per layer (any output)
     std::vector<char> keep;          // layers whose activations forward() keeps; empty: all
-    MatShape lastInputShape;
-    String lastInputName;
+    std::vector<MatShape> lastInputShapes;
+    std::vector<String> inputNames;  // the names the inputs were set with, by input index
     int inputIndex = 0;
 };
 

@@ -42,9 +42,16 @@ public:
 
     void forward(InputArray blob, OutputArray scoresOut, const String& inputName) CV_OVERRIDE
     {
-        if (layerName.empty() && !blob.empty())
+        forwardInputs(std::vector<Mat>{blob.getMat()}, std::vector<String>{inputName}, scoresOut);
+    }
+
+    void forwardInputs(InputArrayOfArrays blobs_, const std::vector<String>& names, OutputArray scoresOut) CV_OVERRIDE
+    {
+        std::vector<Mat> blobs;
+        blobs_.getMatVector(blobs);
+        if (layerName.empty() && !blobs.empty() && !blobs[0].empty())
         {
-            layerName = defaultTargetLayer(dnn::shape(blob.getMat()));
+            layerName = defaultTargetLayer(blobs, names);
             CV_LOG_INFO(NULL, "explain: Grad-CAM target layer '" << layerName << "' (the last layer with a spatial output)");
         }
         if (!planned && !layerName.empty())
@@ -54,9 +61,10 @@ public:
             bp->keepOnly({scoreLayerName}, {layerName});
             planned = true;
         }
-        bp->forward(blob, inputName);
-        input = blob.getMat().clone();
-        inputBlobName = inputName;
+        bp->forwardInputs(blobs, names);
+        input = blobs[0].clone();
+        inputBlobName = names.empty() ? String() : names[0];
+        singleInput = blobs.size() == 1;
         Mat s = bp->getActivation(scoreLayerName);
         const int n = s.dims > 0 ? s.size[0] : 1;
         scores = s.reshape(1, n);
@@ -138,6 +146,7 @@ public:
                     int batchSize) CV_OVERRIDE
     {
         requireForward();
+        requireSingleInput("SmoothGrad");
         if (samples < 1 || noiseLevel < 0 || batchSize < 1)
             CV_Error(Error::StsBadArg, format("explain: SmoothGrad needs samples >= 1 (got %d), noiseLevel >= 0 "
                                               "(got %g) and batchSize >= 1 (got %d)", samples, noiseLevel, batchSize));
@@ -162,6 +171,7 @@ public:
     void integratedGradients(int classId, OutputArray dst, int steps, InputArray _baseline, int batchSize) CV_OVERRIDE
     {
         requireForward();
+        requireSingleInput("Integrated Gradients");
         if (steps < 1 || batchSize < 1)
             CV_Error(Error::StsBadArg, format("explain: Integrated Gradients needs steps >= 1 (got %d) and "
                                               "batchSize >= 1 (got %d)", steps, batchSize));
@@ -204,6 +214,12 @@ private:
     {
         if (scores.empty())
             CV_Error(Error::StsError, "explain: call GradCAM::forward() with an input blob first");
+    }
+
+    void requireSingleInput(const char* method) const
+    {
+        if (!singleInput)
+            CV_Error(Error::StsNotImplemented, std::string("explain: ") + method + " needs a single-input Net");
     }
 
     /** The class of each image: classId, or each image's top class for -1. */
@@ -306,6 +322,7 @@ private:
     void scoreCAM(const Mat& a, const String& outputLayer, const Mat& seed, bool wantMaps, bool wantCounter,
                   std::vector<Mat>& maps, std::vector<Mat>& counter)
     {
+        requireSingleInput("Score-CAM");
         const Mat& out = bp->getActivation(outputLayer);
         if (seed.total() != out.total() || seed.depth() != CV_32F)
             CV_Error(Error::StsBadArg, "explain: the gradient for layer '" + outputLayer + "' does not fit its output");
@@ -393,7 +410,7 @@ private:
     }
 
     /** The last layer in topological order with a 4D output of more than one pixel that feeds the scores. */
-    String defaultTargetLayer(const MatShape& inputShape) const
+    String defaultTargetLayer(const std::vector<Mat>& blobs, const std::vector<String>& names) const
     {
         std::set<String> feeds;
         std::vector<String> stack{scoreLayerName};
@@ -411,7 +428,18 @@ private:
         std::vector<std::vector<MatShape> > in, out;
         try
         {
-            net.getLayersShapes(inputShape, ids, in, out);
+            std::vector<MatShape> shapes(blobs.size());
+            for (size_t i = 0; i < blobs.size(); i++)
+            {
+                const int index = i < names.size() && !names[i].empty()
+                                      ? net.getLayer(0)->outputNameToIndex(names[i]) : (int)i;
+                if (index < 0)
+                    return String();  // the forward pass reports the unknown name
+                if ((int)shapes.size() <= index)
+                    shapes.resize(index + 1);
+                shapes[index] = dnn::shape(blobs[i]);
+            }
+            net.getLayersShapes(shapes, ids, in, out);
         }
         catch (const cv::Exception&)
         {
@@ -421,8 +449,8 @@ private:
         for (size_t i = 0; i < ids.size(); i++)
             if (ids[i] > 0 && !out[i].empty())
                 outShape[net.getLayer(ids[i])->name] = out[i][0];
-        std::vector<String> names = bp->getLayerNames();
-        for (auto it = names.rbegin(); it != names.rend(); ++it)
+        std::vector<String> layers = bp->getLayerNames();
+        for (auto it = layers.rbegin(); it != layers.rend(); ++it)
         {
             auto s = outShape.find(*it);
             if (!feeds.count(*it) || s == outShape.end())
@@ -442,7 +470,8 @@ private:
     Mat input;              // the last input blob, for the forward passes of Score-CAM
     String inputBlobName;
     int method = CAM_GRADCAM;
-    bool planned = false;   // whether the Backprop keeps only the Grad-CAM path
+    bool planned = false;
+    bool singleInput = true;   // whether the Backprop keeps only the Grad-CAM path
 };
 
 } // namespace

@@ -104,6 +104,14 @@ public:
     */
     virtual void forward(InputArray blob, const String& inputName = String()) = 0;
 
+    /** @brief Runs the forward pass of a multi-input Net. The first blob is the explained input:
+    backward() with an empty name differentiates with respect to it; the others are held fixed
+    (their gradients are available by their input names).
+    @param blobs one float32 blob per net input.
+    @param names the input names (as set with cv::dnn::Net::setInputsNames or by the importer).
+    */
+    virtual void forwardInputs(InputArrayOfArrays blobs, const std::vector<String>& names) = 0;
+
     /** @brief Keeps, from the next forward() on, only the activations that gradients from these seed
     layers to these layers (an empty name: the net input) need: the layers between them, their
     inputs, and the producers cv::dnn might fuse them with. A Grad-CAM at the last convolutional block
@@ -121,7 +129,8 @@ public:
     /** @brief Gradients of a target with respect to layer outputs (or the net input).
     @param seedLayers layers whose outputs carry the target's gradient (output 0 of each).
     @param seedGrads the gradient d(target)/d(output) for each seed layer, of that output's shape.
-    @param wrtLayers layers whose output-0 gradient is wanted; an empty name means the net input.
+    @param wrtLayers layers whose output-0 gradient is wanted; an empty name means the (explained) net
+           input, and the name of an input of a multi-input Net that input.
     @param grads one gradient per entry of wrtLayers (zero where the target does not depend on it).
     @param mode how rectifiers propagate gradients.
     */

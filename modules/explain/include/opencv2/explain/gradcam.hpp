@@ -91,6 +91,16 @@ public:
     CV_WRAP virtual void forward(InputArray blob, OutputArray scores = noArray(),
                                  const String& inputName = String()) = 0;
 
+    /** @brief forward() for a multi-input Net (e.g. an image and a question embedding): the first
+    blob is the explained input, the others are held fixed. SmoothGrad, Integrated Gradients and
+    Score-CAM need a single-input Net.
+    @param blobs one float32 blob per net input, the explained one first.
+    @param names their input names.
+    @param scores optional output: the scores.
+    */
+    CV_WRAP virtual void forwardInputs(InputArrayOfArrays blobs, const std::vector<String>& names,
+                                       OutputArray scores = noArray()) = 0;
+
     /** @brief The scores of the last forward pass, N rows of per-image scores. */
     CV_WRAP virtual Mat getScores() const = 0;
 
