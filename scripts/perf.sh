@@ -19,19 +19,7 @@ for m in resnet50 mobilenet_v2; do
 done
 
 # Debian 12 packages, installed only when missing (Python ones only when the models must be made).
-pkgs="build-essential cmake libopencv-dev libeigen3-dev libgtest-dev"
-[ "$need_models" = 1 ] && pkgs="$pkgs python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-opencv"
-missing=""
-for p in $pkgs; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  echo "installing:$missing"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+if [ "$need_models" = 1 ]; then scripts/install_deps.sh --python; else scripts/install_deps.sh; fi
 
 if [ "$need_models" = 1 ]; then
   echo "== exporting resnet50, mobilenet_v2 to $models"
