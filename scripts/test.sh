@@ -22,13 +22,24 @@ if [ "${EXPLAIN_NO_PYTHON:-0}" != 1 ]; then
     echo "$stamp" > build/references/stamp
   fi
   export EXPLAIN_REFERENCE_DIR="$root/build/references" EXPLAIN_REQUIRE_REFERENCES=1
+
+  # pytorch-grad-cam's maps for the CAM family (PyPI grad-cam in a venv on Debian's torch)
+  camstamp=$(cat tools/make_cam_references.py tools/make_references.py tools/train_default_model.py \
+             tools/setup_gradcam_venv.sh data/default_model.onnx | sha1sum | cut -c1-12)
+  if [ "$(cat build/cam_references/stamp 2>/dev/null)" != "$camstamp" ]; then
+    rm -rf build/cam_references
+    py=$(tools/setup_gradcam_venv.sh | tail -1)
+    "$py" tools/make_cam_references.py --out build/cam_references
+    echo "$camstamp" > build/cam_references/stamp
+  fi
+  export EXPLAIN_CAM_REFERENCE_DIR="$root/build/cam_references"
 fi
 (cd build && ctest --output-on-failure -j2)
 
 echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEXPLAIN_SANITIZE=ON -DEXPLAIN_BUILD_PERF=OFF >/dev/null
 cmake --build build-asan -j2
-(cd build-asan && env -u EXPLAIN_REFERENCE_DIR -u EXPLAIN_REQUIRE_REFERENCES \
+(cd build-asan && env -u EXPLAIN_REFERENCE_DIR -u EXPLAIN_CAM_REFERENCE_DIR -u EXPLAIN_REQUIRE_REFERENCES \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j2)
 
 echo "== find_package(opencv_explain) from an installed tree"

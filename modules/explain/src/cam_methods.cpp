@@ -48,7 +48,7 @@ Mat camForImage(int method, const Mat& a, const Mat& g)
         Mat w(k, 1, CV_32F);
         for (int c = 0; c < k; c++)
         {
-            Mat denom = 2 * g2.row(c) + sumA.at<float>(c) * g3.row(c) + 1e-7f;
+            Mat denom = 2 * g2.row(c) + sumA.at<float>(c) * g3.row(c) + 1e-6f;  // eps as pytorch-grad-cam
             Mat alpha = g2.row(c) / denom;
             alpha.setTo(0, g.row(c) == 0);
             w.at<float>(c) = (float)alpha.dot(max(g.row(c), 0.f));

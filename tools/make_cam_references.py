@@ -1,0 +1,213 @@
+"""CAM-family references from pytorch-grad-cam (PyPI `grad-cam`) for test/test_cam_reference.cpp.
+
+  tools/setup_gradcam_venv.sh        # once: build/venv-gradcam (Debian's torch + grad-cam)
+  build/venv-gradcam/bin/python tools/make_cam_references.py --out DIR [--models default,resnet18,mobilenet_v2]
+
+For each model: DIR/<name>.onnx (the very file tools/make_references.py writes, from its build()) and
+DIR/<name>_cams.yml.gz (cv::FileStorage) with model, layer, class_id, input and one raw 2D float32 map
+per method at the target layer's resolution (after the ReLU, before pytorch-grad-cam's scaling):
+gradcam gradcampp xgradcam hirescam elementwise layercam eigencam eigengradcam [scorecam], plus
+eigencam_neg / eigengradcam_neg (the maps of the flipped principal component). See tools/README.md.
+"""
+import argparse
+import copy
+import importlib.metadata
+import os
+import sys
+import time
+
+import numpy as np
+import cv2
+import torch
+
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, TOOLS)
+import make_references as mr  # noqa: E402  (models, weights, inputs, ONNX export, helpers)
+
+try:
+    from pytorch_grad_cam import (GradCAM, GradCAMPlusPlus, XGradCAM, HiResCAM, GradCAMElementWise,
+                                  LayerCAM, EigenCAM, EigenGradCAM, ScoreCAM)
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from pytorch_grad_cam.utils.image import scale_cam_image
+except ImportError as e:
+    sys.exit("%s\nrun tools/setup_gradcam_venv.sh and use build/venv-gradcam/bin/python" % e)
+
+# key in the .yml.gz: pytorch-grad-cam class (the C++ enum is in test/test_cam_reference.cpp)
+METHODS = [("gradcam", GradCAM), ("gradcampp", GradCAMPlusPlus), ("xgradcam", XGradCAM),
+           ("hirescam", HiResCAM), ("elementwise", GradCAMElementWise), ("layercam", LayerCAM),
+           ("eigencam", EigenCAM), ("eigengradcam", EigenGradCAM), ("scorecam", ScoreCAM)]
+SIGNED = ("eigencam", "eigengradcam")  # principal component: the sign is numpy's SVD sign
+MODELS = ["default", "resnet18", "mobilenet_v2"]
+
+
+def raw_cam(cam_class, model, layer_module, x, cls):
+    """pytorch-grad-cam's map for logit `cls` before its ReLU, at the target layer's resolution (H x W,
+    float64 for the weighted-sum methods; the Eigen methods' get_2d_projection returns float32).
+
+    Hook: BaseCAM.compute_cam_per_layer() does, per target layer,
+        cam = self.get_cam_image(...); cam = np.maximum(cam, 0); scaled = scale_cam_image(cam, size)
+    and aggregate_multi_layers() then min-max scales again. Every method (weight-based ones through
+    BaseCAM.get_cam_image, the element-wise and Eigen ones by overriding it) produces its map in
+    get_cam_image(), so wrapping that bound method on the instance taps the raw map while the library
+    runs its own unmodified __call__ (hooks, target, backward, weights). The tapped map is checked to
+    reproduce the library's scaled output exactly. For the Eigen methods the tap is the signed
+    projection p, so ReLU(-p) (the other SVD sign) comes for free."""
+    cam = cam_class(model=model, target_layers=[layer_module])
+    taps = []
+    orig = cam.get_cam_image
+
+    def tap(*args, **kw):
+        r = orig(*args, **kw)
+        taps.append(np.array(r, copy=True))
+        return r
+
+    cam.get_cam_image = tap
+    with cam:
+        out = cam(input_tensor=x, targets=[ClassifierOutputTarget(cls)], aug_smooth=False,
+                  eigen_smooth=False)
+    if len(taps) != 1 or taps[0].ndim != 3 or taps[0].shape[0] != 1:
+        raise RuntimeError("%s: unexpected get_cam_image calls %s" % (cam_class.__name__,
+                                                                       [t.shape for t in taps]))
+    pre = taps[0]
+    size = (x.shape[-1], x.shape[-2])
+    again = scale_cam_image(scale_cam_image(np.maximum(pre, 0), size))
+    if not np.allclose(again, out, rtol=0, atol=1e-6):
+        raise RuntimeError("%s: the tapped map does not reproduce pytorch-grad-cam's output (%.3g)"
+                           % (cam_class.__name__, np.abs(again - out).max()))
+    return pre[0].astype(np.float64)
+
+
+def dnn_layer(model, x, target, onnx_path):
+    """The cv::dnn layer for torch module `target`, by make_references.process()'s rule (inline there,
+    so not importable): the first layer in getLayerNames() order, fusion off, all layers forwarded,
+    whose output has the module's shape and differs by less than 1e-3 max|A|."""
+    store = {}
+    h = mr.get_module(model, target).register_forward_hook(lambda m, i, o: store.__setitem__("A", o))
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+    h.remove()
+    a = store["A"].numpy()
+    net = cv2.dnn.readNet(onnx_path)
+    net.enableFusion(False)
+    net.setInput(x)
+    names = [n for n, _ in mr.layer_types(net)]
+    for n, o in zip(names, net.forward(names)):
+        if o.shape == a.shape and np.abs(o - a).max() < 1e-3 * np.abs(a).max():
+            return n, a.shape
+    raise RuntimeError("no cv::dnn layer output equals torch %s %s" % (target, a.shape))
+
+
+def rel_l2_signed(a, b, signed):
+    """rel. L2 of maps; for the principal-component methods up to the sign of the component."""
+    if not signed:
+        return mr.rel_l2(a, b)
+    return min(mr.rel_l2(a, b), mr.rel_l2(a, -b))
+
+
+def process(name, outdir, scorecam):
+    t0 = time.time()
+    model, x, target, onnx_name = mr.build(name, outdir)
+    layer, shape = dnn_layer(model, x, target, os.path.join(outdir, onnx_name))
+    t_build = time.time() - t0
+    print("  target: torch %s %s -> cv::dnn '%s'" % (target, tuple(shape), layer))
+    m64 = copy.deepcopy(model).double()
+    # ActivationsAndGradients hooks only outputs that require grad: let the input require it rather
+    # than the parameters, so that the backward pass computes no weight gradients (half the work)
+    x32 = torch.from_numpy(x).requires_grad_(True)
+    x64 = x32.detach().double().requires_grad_(True)
+    for m in (model, m64):
+        for p in m.parameters():
+            p.requires_grad_(False)
+    with torch.no_grad():
+        logits = m64(x64)[0]
+    cls = int(logits.argmax())
+    print("  top-1 class %d (logit %.6g)" % (cls, logits[cls].item()))
+
+    maps, floor, times = {}, {}, {}
+    for key, cls_ in METHODS:
+        if key == "scorecam" and not scorecam:
+            continue
+        t1 = time.time()
+        p64 = raw_cam(cls_, m64, mr.get_module(m64, target), x64, cls)
+        times[key] = time.time() - t1
+        p32 = raw_cam(cls_, model, mr.get_module(model, target), x32, cls)
+        if p64.shape != tuple(shape[2:]):
+            raise RuntimeError("%s: map %s, layer %s" % (key, p64.shape, shape))
+        maps[key] = np.maximum(p64, 0)
+        if key in SIGNED:
+            maps[key + "_neg"] = np.maximum(-p64, 0)
+        floor[key] = rel_l2_signed(p32, p64, key in SIGNED) if np.abs(p64).max() > 0 else 0.0
+    print("  float32 vs float64 pytorch-grad-cam (rel. L2 of the signed map): %s" % ", ".join(
+        "%s %.1e" % kv for kv in floor.items()))
+    print("  time per method (float64): %s" % ", ".join("%s %.2f s" % kv for kv in times.items()))
+    empty = [k for k, v in maps.items() if not v.any()]
+    if empty:
+        print("  note: all-zero maps: %s" % " ".join(empty))
+
+    path = os.path.join(outdir, name + "_cams.yml.gz")
+    fs = cv2.FileStorage(path, cv2.FILE_STORAGE_WRITE)
+    fs.write("model", onnx_name)
+    fs.write("layer", layer)
+    fs.write("class_id", cls)
+    fs.write("grad_cam_version", importlib.metadata.version("grad-cam"))
+    fs.write("torch_version", torch.__version__)
+    fs.write("precision", "float64")
+    fs.write("input", x)
+    data = {k: np.ascontiguousarray(v.astype(np.float32)) for k, v in maps.items()}
+    for k, v in data.items():
+        fs.write(k, v)
+    for k, v in floor.items():
+        fs.write("floor_" + k, float(v))
+    fs.release()
+    fs = cv2.FileStorage(path, cv2.FILE_STORAGE_READ)
+    ok = (fs.getNode("layer").string() == layer and int(fs.getNode("class_id").real()) == cls
+          and np.array_equal(fs.getNode("input").mat(), x))
+    for k, v in data.items():
+        ok = ok and np.array_equal(fs.getNode(k).mat(), v)
+    fs.release()
+    if not ok:
+        raise RuntimeError("FileStorage read-back differs")
+    print("  wrote %s (%d KB); time: build+export %.1f s, total %.1f s" % (
+        os.path.basename(path), os.path.getsize(path) // 1024, t_build, time.time() - t0))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--models", default=",".join(MODELS),
+                    help="comma list of: " + ",".join(mr.ALL) + " (default %(default)s)")
+    ap.add_argument("--scorecam", default="default",
+                    help="models that also get Score-CAM (K forward passes; default %(default)s)")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    cv2.setNumThreads(2)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    bad = [n for n in names if n not in mr.ALL]
+    if bad:
+        sys.exit("unknown models: %s (known: %s)" % (bad, ",".join(mr.ALL)))
+    scorecam = set(n.strip() for n in args.scorecam.split(","))
+    os.makedirs(args.out, exist_ok=True)
+    print("grad-cam %s, torch %s" % (importlib.metadata.version("grad-cam"), torch.__version__))
+    t0 = time.time()
+    failed = {}
+    for name in names:
+        print("[%s]" % name, flush=True)
+        try:
+            process(name, args.out, name in scorecam)
+        except Exception as e:  # keep going, report at the end
+            import traceback
+            traceback.print_exc()
+            failed[name] = str(e)
+            stale = os.path.join(args.out, name + "_cams.yml.gz")
+            if os.path.exists(stale):
+                os.remove(stale)
+        sys.stdout.flush()
+    print("total %.1f s" % (time.time() - t0))
+    if failed:
+        sys.exit("FAILED: " + "; ".join("%s: %s" % kv for kv in failed.items()))
+
+
+if __name__ == "__main__":
+    main()
