@@ -77,26 +77,6 @@ def raw_cam(cam_class, model, layer_module, x, cls):
     return pre[0].astype(np.float64)
 
 
-def dnn_layer(model, x, target, onnx_path):
-    """The cv::dnn layer for torch module `target`, by make_references.process()'s rule (inline there,
-    so not importable): the first layer in getLayerNames() order, fusion off, all layers forwarded,
-    whose output has the module's shape and differs by less than 1e-3 max|A|."""
-    store = {}
-    h = mr.get_module(model, target).register_forward_hook(lambda m, i, o: store.__setitem__("A", o))
-    with torch.no_grad():
-        model(torch.from_numpy(x))
-    h.remove()
-    a = store["A"].numpy()
-    net = cv2.dnn.readNet(onnx_path)
-    net.enableFusion(False)
-    net.setInput(x)
-    names = [n for n, _ in mr.layer_types(net)]
-    for n, o in zip(names, net.forward(names)):
-        if o.shape == a.shape and np.abs(o - a).max() < 1e-3 * np.abs(a).max():
-            return n, a.shape
-    raise RuntimeError("no cv::dnn layer output equals torch %s %s" % (target, a.shape))
-
-
 def rel_l2_signed(a, b, signed):
     """rel. L2 of maps; for the principal-component methods up to the sign of the component."""
     if not signed:
@@ -107,7 +87,8 @@ def rel_l2_signed(a, b, signed):
 def process(name, outdir, scorecam):
     t0 = time.time()
     model, x, target, onnx_name = mr.build(name, outdir)
-    layer, shape = dnn_layer(model, x, target, os.path.join(outdir, onnx_name))
+    layer, act, _ = mr.dnn_target_layer(model, x, target, os.path.join(outdir, onnx_name))
+    shape = act.shape
     t_build = time.time() - t0
     print("  target: torch %s %s -> cv::dnn '%s'" % (target, tuple(shape), layer))
     m64 = copy.deepcopy(model).double()

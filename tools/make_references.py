@@ -294,6 +294,27 @@ def layer_types(net):
     return [(n, net.getLayer(n).type) for n in net.getLayerNames()]
 
 
+def dnn_target_layer(model, x, target, onnx_path):
+    """The cv::dnn layer whose output equals torch module `target`'s: the first in getLayerNames()
+    order (fusion off, all layers forwarded) with that shape and a max difference below 1e-3 max|A|.
+    Returns (layer name, the torch activation, [(name, type)] of the net)."""
+    store = {}
+    h = get_module(model, target).register_forward_hook(lambda m, i, o: store.__setitem__("A", o))
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+    h.remove()
+    a = store["A"].numpy()
+    net = cv2.dnn.readNet(onnx_path)
+    net.enableFusion(False)
+    net.setInput(x)
+    lt = layer_types(net)
+    names = [n for n, _ in lt]
+    for n, o in zip(names, net.forward(names)):
+        if o.shape == a.shape and np.abs(o - a).max() < 1e-3 * np.abs(a).max():
+            return n, a, lt
+    raise RuntimeError("no cv::dnn layer output equals torch %s %s" % (target, a.shape))
+
+
 def build(name, outdir):
     """Returns (float32 torch model, input float32 numpy, target module path, onnx file name)."""
     seed = zlib.crc32(name.encode()) & 0x7FFFFFFF
@@ -363,31 +384,12 @@ def process(name, outdir):
         raise RuntimeError("cv2.dnn logits do not match torch (%.3g)" % d)
 
     # target layer in cv::dnn
-    store = {}
-    h = get_module(model, target).register_forward_hook(lambda m, i, o: store.__setitem__("A", o))
-    with torch.no_grad():
-        model(xt)
-    h.remove()
-    A32 = store["A"].numpy()
-    net = cv2.dnn.readNet(onnx_path)
-    net.enableFusion(False)
-    net.setInput(x)
-    lt = layer_types(net)
-    names = [n for n, _ in lt]
-    outs = net.forward(names)
-    layer = None
-    for n, o in zip(names, outs):
-        if o.shape == A32.shape and np.abs(o - A32).max() < 1e-3 * np.abs(A32).max():
-            layer = n
-            break
-    if layer is None:
-        raise RuntimeError("no cv::dnn layer output equals torch %s %s" % (target, A32.shape))
+    layer, A32, lt = dnn_target_layer(model, x, target, onnx_path)
     types = sorted(set(t for _, t in lt))
     n_dnn_rect = sum(t in RECTIFIER_LAYER_TYPES for _, t in lt)
     print("  cv::dnn types: %s" % ", ".join(types))
     print("  target: torch %s %s -> cv::dnn '%s' (%s)" % (target, tuple(A32.shape), layer,
                                                          dict(lt)[layer]))
-    del outs, net
 
     # float64 truth, float32 for the noise floor
     t_dnn = time.time() - t0 - t_export
