@@ -142,7 +142,8 @@ CV_EXPORTS_W void averageDropIncrease(dnn::Net& net, InputArray blobs, InputArra
 Each removed pixel takes the weighted average of its 8 neighbours (weight 1/6 for the 4 direct,
 1/12 for the 4 diagonal ones; neighbours outside the image are dropped and the remaining weights
 are used as they are, normalized by their sum), where neighbours that are removed too are unknowns:
-one sparse linear system over all removed pixels, per channel, solved with Eigen's SparseLU. Then
+one sparse linear system over all removed pixels (symmetric positive definite), solved for all
+channels with Eigen's sparse Cholesky factorization (SimplicialLDLT; SparseLU as a fallback). Then
 Gaussian noise of standard deviation noiseStd is added to the imputed values.
 @param blob float32 1 x C x H x W blob.
 @param mask H x W CV_8U mask, non-zero for the pixels to remove (at least one pixel must stay).
