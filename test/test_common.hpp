@@ -48,6 +48,45 @@ inline dnn::LayerParams convParams(int outC, int inCPerGroup, int k, RNG& rng, i
     return lp;
 }
 
+/** Expects fn() to throw a cv::Exception with exactly this message. */
+template <typename Fn>
+void expectError(Fn fn, const std::string& message)
+{
+    try
+    {
+        fn();
+        ADD_FAILURE() << "no exception, expected: " << message;
+    }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_EQ(e.err, message);
+    }
+}
+
+/** A custom layer of the user's (no backward rule of ours): y = factor * x. */
+class ScaledCopyLayer : public dnn::Layer
+{
+public:
+    explicit ScaledCopyLayer(const dnn::LayerParams& p) : Layer(p), factor(p.get<float>("factor", 1.f)) {}
+    static Ptr<dnn::Layer> create(dnn::LayerParams& p) { return makePtr<ScaledCopyLayer>(p); }
+    bool getMemoryShapes(const std::vector<dnn::MatShape>& in, const int, std::vector<dnn::MatShape>& out,
+                         std::vector<dnn::MatShape>&) const CV_OVERRIDE
+    {
+        out = in;
+        return false;
+    }
+    void forward(InputArrayOfArrays in, OutputArrayOfArrays out, OutputArrayOfArrays) CV_OVERRIDE
+    {
+        std::vector<Mat> i, o;
+        in.getMatVector(i);
+        out.getMatVector(o);
+        i[0].convertTo(o[0], CV_32F, factor);
+    }
+
+private:
+    float factor;
+};
+
 struct GradientCheckResult
 {
     int checked = 0;

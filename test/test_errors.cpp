@@ -3,20 +3,6 @@
 
 namespace opencv_test { namespace {
 
-template <typename Fn>
-void expectError(Fn fn, const std::string& message)
-{
-    try
-    {
-        fn();
-        ADD_FAILURE() << "no exception, expected: " << message;
-    }
-    catch (const cv::Exception& e)
-    {
-        EXPECT_EQ(e.err, message);
-    }
-}
-
 dnn::Net tinyNet(RNG& rng)
 {
     dnn::Net net;
@@ -122,29 +108,9 @@ TEST(Errors, TargetLayerWithoutSpatialOutput)
                 "explain: the target layer 'fc' has a 2D output; Grad-CAM needs a spatial N x K x H x W output");
 }
 
-class OpaqueLayer : public dnn::Layer
-{
-public:
-    explicit OpaqueLayer(const dnn::LayerParams& p) : Layer(p) {}
-    static Ptr<dnn::Layer> create(dnn::LayerParams& p) { return makePtr<OpaqueLayer>(p); }
-    bool getMemoryShapes(const std::vector<dnn::MatShape>& in, const int, std::vector<dnn::MatShape>& out,
-                         std::vector<dnn::MatShape>&) const CV_OVERRIDE
-    {
-        out = in;
-        return false;
-    }
-    void forward(InputArrayOfArrays in, OutputArrayOfArrays out, OutputArrayOfArrays) CV_OVERRIDE
-    {
-        std::vector<Mat> i, o;
-        in.getMatVector(i);
-        out.getMatVector(o);
-        i[0].copyTo(o[0]);
-    }
-};
-
 TEST(Errors, LayerWithoutBackwardRule)
 {
-    dnn::LayerFactory::registerLayer("MyOpaque", OpaqueLayer::create);
+    dnn::LayerFactory::registerLayer("MyOpaque", ScaledCopyLayer::create);
     RNG rng(307);
     dnn::Net net;
     int c = addLayer(net, "conv", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});

@@ -267,26 +267,6 @@ TEST(Visualize, ResizeMapAndOverlay)
 }
 
 // A custom layer with a registered rule works, and the gradient checker catches a wrong rule.
-class TimesThreeLayer : public dnn::Layer
-{
-public:
-    explicit TimesThreeLayer(const dnn::LayerParams& p) : Layer(p) {}
-    static Ptr<dnn::Layer> create(dnn::LayerParams& p) { return makePtr<TimesThreeLayer>(p); }
-    bool getMemoryShapes(const std::vector<dnn::MatShape>& in, const int, std::vector<dnn::MatShape>& out,
-                         std::vector<dnn::MatShape>&) const CV_OVERRIDE
-    {
-        out = in;
-        return false;
-    }
-    void forward(InputArrayOfArrays in, OutputArrayOfArrays out, OutputArrayOfArrays) CV_OVERRIDE
-    {
-        std::vector<Mat> i, o;
-        in.getMatVector(i);
-        out.getMatVector(o);
-        i[0].convertTo(o[0], CV_32F, 3.0);
-    }
-};
-
 struct ScaleRule : BackwardRule
 {
     float factor;
@@ -301,11 +281,13 @@ struct ScaleRule : BackwardRule
 
 TEST(CustomLayers, RegisteredRuleIsUsedAndCheckerCatchesWrongRule)
 {
-    dnn::LayerFactory::registerLayer("TimesThree", TimesThreeLayer::create);
+    dnn::LayerFactory::registerLayer("TimesThree", ScaledCopyLayer::create);
     RNG rng(209);
     dnn::Net net;
     int stem = addLayer(net, "stem", "Convolution", convParams(2, 2, 3, rng, 1, 1, 1), {0});
-    addLayer(net, "x3", "TimesThree", dnn::LayerParams(), {stem});
+    dnn::LayerParams times3;
+    times3.set("factor", 3.f);
+    addLayer(net, "x3", "TimesThree", times3, {stem});
     Mat x = randomBlob({1, 2, 5, 5}, rng);
     registerBackwardRule("TimesThree", [](const LayerInfo&) -> Ptr<BackwardRule> { return makePtr<ScaleRule>(3.f); });
     EXPECT_TRUE(hasBackwardRule("TimesThree"));

@@ -5,20 +5,6 @@
 
 namespace opencv_test { namespace {
 
-template <typename Fn>
-void expectError(Fn fn, const std::string& message)
-{
-    try
-    {
-        fn();
-        ADD_FAILURE() << "no exception, expected: " << message;
-    }
-    catch (const cv::Exception& e)
-    {
-        EXPECT_EQ(e.err, message);
-    }
-}
-
 /** One InnerProduct layer "fc": scores = weights (K x D) * flattened input + bias. */
 dnn::Net linearNet(const Mat& weights, const Mat& bias)
 {
