@@ -51,8 +51,37 @@ static bool fileExists(const std::string& path)
     return std::ifstream(path).good();
 }
 
+/** cv::CommandLineParser ignores flags it does not know; a mistyped flag should not go unnoticed. */
+static bool checkFlagNames(int argc, char** argv)
+{
+    std::set<std::string> known;
+    std::stringstream ss(keys);
+    for (std::string entry; std::getline(ss, entry, '}');)
+    {
+        std::stringstream names(entry.substr(entry.find('{') + 1, entry.find('|') - entry.find('{') - 1));
+        for (std::string name; names >> name;)
+            known.insert(name);
+    }
+    for (int i = 1; i < argc; i++)
+    {
+        std::string arg = argv[i];
+        if (arg.size() < 2 || arg[0] != '-')
+            continue;
+        std::string name = arg.substr(arg.find_first_not_of('-'));
+        name = name.substr(0, name.find('='));
+        if (!known.count(name))
+        {
+            std::cerr << "error: unknown flag '" << arg << "' (see --help)\n";
+            return false;
+        }
+    }
+    return true;
+}
+
 int main(int argc, char** argv)
 {
+    if (!checkFlagNames(argc, argv))
+        return 1;
     CommandLineParser parser(argc, argv, keys);
     parser.about("Visual explanations (Grad-CAM, counterfactual, guided backprop, Guided Grad-CAM) for a cv::dnn model.");
     if (parser.has("help"))

@@ -134,6 +134,24 @@ TEST(Errors, LayerWithoutBackwardRule)
     dnn::LayerFactory::unregisterLayer("MyOpaque");
 }
 
+TEST(Errors, NonDifferentiableLayerOnThePath)
+{
+    RNG rng(308);
+    dnn::Net net;
+    int c = addLayer(net, "conv", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});
+    dnn::LayerParams am;
+    am.set("op", "max");
+    am.set("axis", 1);
+    addLayer(net, "argmax", "Arg", am, {c});
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->forward(randomBlob({1, 2, 4, 4}, rng));
+    std::vector<Mat> g;
+    Mat seed = Mat::ones(1, 16, CV_32F);
+    expectError([&] { bp->backward({"argmax"}, {seed}, {String()}, g); },
+                "explain: layer 'argmax' (Arg) is not differentiable (post-processing or a constant); use the output "
+                "of a layer before it as the target, e.g. the raw scores or box regressions it reads");
+}
+
 TEST(Errors, HelpersRejectBadArguments)
 {
     Mat out;

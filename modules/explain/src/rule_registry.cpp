@@ -65,8 +65,25 @@ std::string describeLayer(const LayerInfo& info)
     return "layer '" + info.name + "' (" + info.type + ")";
 }
 
+/** Layers whose outputs do not depend differentiably on their inputs: post-processing that picks,
+    sorts or counts (ArgMax, NMS in DetectionOutput, region decoding), or whose output depends only
+    on shapes (PriorBox). */
+static bool isNonDifferentiable(const std::string& type)
+{
+    static const char* types[] = {"Arg", "DetectionOutput", "Region", "Proposal",
+                                  "PriorBox", "PriorBoxClustered", "Compare", "Ceil", "Floor", "Round", "Sign"};
+    for (const char* t : types)
+        if (type == t)
+            return true;
+    return false;
+}
+
 Ptr<BackwardRule> createBackwardRule(const LayerInfo& info)
 {
+    if (isNonDifferentiable(info.type))
+        CV_Error(Error::StsNotImplemented,
+                 "explain: " + describeLayer(info) + " is not differentiable (post-processing or a constant); "
+                 "use the output of a layer before it as the target, e.g. the raw scores or box regressions it reads");
     BackwardRuleFactory factory = nullptr;
     {
         std::lock_guard<std::mutex> lock(registryMutex());
