@@ -3,6 +3,8 @@
 // reverse topological order, calling one BackwardRule per layer.
 #include "precomp.hpp"
 #include "layers/layer_utils.hpp"
+#include "ocl_ops.hpp"
+#include <opencv2/core/ocl.hpp>
 #include <algorithm>
 #include <sstream>
 
@@ -30,6 +32,45 @@ void checkFinite(const Mat& m, const std::string& what)
     if (!checkRange(m, true, nullptr, -FLT_MAX, FLT_MAX))
         CV_Error(Error::StsOutOfRange, "explain: " + what + " contains NaN or Inf values");
 }
+
+/** An activation or gradient, on the host (Mat) or on the OpenCL device (UMat); copies between the
+    two are counted (ocl_ops.hpp), so that tests can check the device path makes none it should not. */
+struct Blob
+{
+    Mat host;
+    UMat device;
+    bool onDevice() const { return !device.empty(); }
+    bool empty() const { return host.empty() && device.empty(); }
+    size_t total() const { return onDevice() ? device.total() : host.total(); }
+    int type() const { return onDevice() ? device.type() : host.type(); }
+    Mat& mat()
+    {
+        if (host.empty() && !device.empty())
+        {
+            host = device.getMat(ACCESS_READ).clone();
+            countHostRoundTrip();
+        }
+        return host;
+    }
+    UMat& umat()
+    {
+        if (device.empty() && !host.empty())
+        {
+            host.copyTo(device);
+            countHostRoundTrip();
+        }
+        return device;
+    }
+    Blob reshaped(const MatShape& s) const
+    {
+        Blob b;
+        if (onDevice())
+            b.device = device.reshape(1, (int)s.size(), s.data());
+        else
+            b.host = host.reshape(1, s);
+        return b;
+    }
+};
 
 struct Node
 {
@@ -126,7 +167,7 @@ public:
         if (!keep.empty() && !keep[id])
             CV_Error(Error::StsError, "explain: the activations of " + describeLayer(nodes[id].info) +
                                           " were not kept by the last forward(); call keepAll() or keepOnly() first");
-        if (outputIndex < 0 || outputIndex >= (int)acts[id].size() || acts[id][outputIndex].empty())
+        if (outputIndex < 0 || outputIndex >= (int)acts[id].size() || hostAct(Pin(id, outputIndex)).empty())
             CV_Error(Error::StsOutOfRange, format("explain: %s has no output %d",
                                                   describeLayer(nodes[id].info).c_str(), outputIndex));
         return acts[id][outputIndex];
@@ -152,9 +193,8 @@ public:
         return nodes[id].inputPins;
     }
 
-    void backward(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads,
-                  const std::vector<String>& wrtLayers, std::vector<Mat>& grads,
-                  RectifierMode mode) CV_OVERRIDE
+    void backwardBlobs(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads,
+                       const std::vector<String>& wrtLayers, std::vector<Blob>& results, RectifierMode mode)
     {
         requireForward();
         if (seedLayers.empty() || seedLayers.size() != seedGrads.size())
@@ -163,20 +203,23 @@ public:
             CV_Error(Error::StsBadArg, format("explain: unknown rectifier mode %d", (int)mode));
 
         ensureKept(seedLayers, wrtLayers);
-        std::map<Pin, Mat> gradAt;
+        std::map<Pin, Blob> gradAt;
         std::vector<char> isSeed(nodes.size(), 0);
         for (size_t i = 0; i < seedLayers.size(); i++)
         {
             int id = findLayer(seedLayers[i]);
-            const Mat& out = acts[id][0];
+            const MatShape outShape = nodes[id].info.outputShapes.at(0);
             const Mat& g = seedGrads[i];
-            if (g.depth() != CV_32F || g.total() != out.total())
+            if (g.depth() != CV_32F || g.total() != (size_t)dnn::total(outShape))
                 CV_Error(Error::StsBadArg, "explain: the gradient for " + describeLayer(nodes[id].info) +
                                                " has shape " + shapeToString(dnn::shape(g)) +
-                                               " but its output has shape " + shapeToString(dnn::shape(out)) +
+                                               " but its output has shape " + shapeToString(outShape) +
                                                " (float32 expected)");
             checkFinite(g, "the gradient for " + describeLayer(nodes[id].info));
-            Mat seed = g.clone().reshape(1, out.dims, out.size.p);
+            Blob seed;
+            seed.host = g.clone().reshape(1, outShape);
+            if (onDevice)
+                seed.umat();  // the seed goes to the device once
             accumulate(gradAt, Pin(id, 0), seed);
             isSeed[id] = 1;
         }
@@ -210,10 +253,10 @@ public:
             if (!downstream[id] || !upstream[id])
                 continue;
             Node& node = nodes[id];
-            const std::vector<Mat>& outputs = acts[id];
-            std::vector<Mat> outGrads(outputs.size());
+            const size_t numOutputs = acts[id].size();
+            std::vector<Blob> outGrads(numOutputs);
             bool any = false;
-            for (size_t o = 0; o < outputs.size(); o++)
+            for (size_t o = 0; o < numOutputs; o++)
             {
                 auto g = gradAt.find(Pin(id, (int)o));
                 if (g != gradAt.end())
@@ -224,40 +267,82 @@ public:
                         gradAt.erase(g);  // no longer needed: keeps memory to the live frontier
                 }
                 else
-                    outGrads[o] = Mat::zeros(outputs[o].dims, outputs[o].size.p, CV_32F);
+                    outGrads[o].host = Mat::zeros((int)node.info.outputShapes[o].size(), node.info.outputShapes[o].data(), CV_32F);
             }
             if (!any)
                 continue;
-            std::vector<Mat> inputs;
             std::vector<bool> need;
             for (const Pin& p : node.inputPins)
-            {
-                inputs.push_back(acts[p.first][p.second]);
                 need.push_back(isWanted(p) || (p.first != 0 && downstream[p.first]));
-            }
             if (!node.rule)
                 node.rule = createBackwardRule(node.info);
-            std::vector<Mat> inGrads(inputs.size());
-            node.rule->backward(inputs, outputs, outGrads, need, mode, inGrads);
-            for (size_t j = 0; j < inputs.size(); j++)
+            std::vector<Blob> inGrads = runRule(node, outGrads, need, mode);
+            for (size_t j = 0; j < node.inputPins.size(); j++)
             {
                 if (!need[j])
                     continue;
-                if (inGrads[j].empty() || inGrads[j].total() != inputs[j].total() || inGrads[j].type() != CV_32F)
+                const MatShape& inShape = node.info.inputShapes.at(j);
+                if (inGrads[j].empty() || inGrads[j].total() != (size_t)dnn::total(inShape) || inGrads[j].type() != CV_32F)
                     CV_Error(Error::StsInternal, "explain: the backward rule of " + describeLayer(node.info) +
                                                      format(" returned no float32 gradient of the input %d shape",
                                                             (int)j));
-                accumulate(gradAt, node.inputPins[j], inGrads[j].reshape(1, inputs[j].dims, inputs[j].size.p));
+                accumulate(gradAt, node.inputPins[j], inGrads[j].reshaped(inShape));
             }
         }
 
-        grads.resize(wrtPins.size());
-        for (size_t i = 0; i < wrtPins.size(); i++)
+        results.clear();
+        for (const Pin& w : wrtPins)
         {
-            const Mat& a = acts[wrtPins[i].first].at(wrtPins[i].second);
-            auto g = gradAt.find(wrtPins[i]);
-            grads[i] = g != gradAt.end() ? g->second : Mat::zeros(a.dims, a.size.p, CV_32F);
+            auto g = gradAt.find(w);
+            Blob r;
+            if (g != gradAt.end())
+                r = g->second;
+            else
+            {
+                const MatShape shape = w.first == 0 ? dnn::shape(acts[0].at(w.second)) : nodes[w.first].info.outputShapes.at(w.second);
+                r.host = Mat::zeros((int)shape.size(), shape.data(), CV_32F);
+            }
+            results.push_back(r);
         }
+    }
+
+    void backward(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads,
+                  const std::vector<String>& wrtLayers, std::vector<Mat>& grads,
+                  RectifierMode mode) CV_OVERRIDE
+    {
+        std::vector<Blob> results;
+        backwardBlobs(seedLayers, seedGrads, wrtLayers, results, mode);
+        grads.clear();
+        for (Blob& r : results)
+            grads.push_back(r.mat());
+    }
+
+    void backward(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads,
+                  const std::vector<String>& wrtLayers, std::vector<UMat>& grads,
+                  RectifierMode mode) CV_OVERRIDE
+    {
+        std::vector<Blob> results;
+        backwardBlobs(seedLayers, seedGrads, wrtLayers, results, mode);
+        grads.clear();
+        for (Blob& r : results)
+            grads.push_back(r.umat());
+    }
+
+    bool isOnDevice() const CV_OVERRIDE
+    {
+        return onDevice;
+    }
+
+    UMat getDeviceActivation(const String& layerName) CV_OVERRIDE
+    {
+        int id = findLayer(layerName);
+        requireForward();
+        if (onDevice && !deviceActs[id].empty())
+            return deviceActs[id][0];
+        UMat u;
+        getActivation(layerName, 0).copyTo(u);
+        countHostRoundTrip();
+        return u;
     }
 
 private:
@@ -273,24 +358,62 @@ private:
                 names.push_back(nodes[id].info.name);
                 ids.push_back(id);
             }
+        // Device mode: the Net runs on OpenCL and no kept layer has several outputs (the UMat forward
+        // returns first outputs only); activations then stay on the device.
+        onDevice = false;
+        if (ocl::useOpenCL())
+        {
+            bool openclTarget = false, singleOutputs = true;
+            for (int id : ids)
+            {
+                openclTarget = openclTarget || nodes[id].info.layer->preferableTarget == dnn::DNN_TARGET_OPENCL;
+                singleOutputs = singleOutputs && nodes[id].info.outputShapes.size() <= 1;
+            }
+            onDevice = openclTarget && singleOutputs;
+        }
         std::vector<std::vector<Mat> > outs;
+        std::vector<UMat> deviceOuts;
         try
         {
             for (size_t i = 0; i < inputs.size(); i++)
                 net.setInput(inputs[i], inputNames[i]);
-            net.forward(outs, names);
+            if (onDevice)
+                net.forward(deviceOuts, names);
+            else
+                net.forward(outs, names);
         }
         catch (const cv::Exception& e)
         {
             CV_Error(Error::StsBadArg, "explain: the forward pass failed for an input blob of shape " +
                                            shapeToString(dnn::shape(inputs[inputIndex])) + ": " + e.err);
         }
-        CV_Assert(outs.size() == names.size());
         acts.assign(nodes.size(), std::vector<Mat>());
         acts[0] = inputs;
-        for (size_t i = 0; i < ids.size(); i++)
-            for (const Mat& m : outs[i])
-                acts[ids[i]].push_back(m.clone());
+        deviceActs.assign(nodes.size(), std::vector<UMat>());
+        deviceInputs.clear();
+        if (onDevice)
+        {
+            CV_Assert(deviceOuts.size() == names.size());
+            for (size_t i = 0; i < ids.size(); i++)
+            {
+                deviceActs[ids[i]].push_back(deviceOuts[i].clone());
+                acts[ids[i]].push_back(Mat());  // copied to the host only if a CPU rule needs it
+            }
+            for (const Mat& m : inputs)
+            {
+                UMat u;
+                m.copyTo(u);
+                deviceInputs.push_back(u);
+            }
+            countHostRoundTrip(inputs.size());
+        }
+        else
+        {
+            CV_Assert(outs.size() == names.size());
+            for (size_t i = 0; i < ids.size(); i++)
+                for (const Mat& m : outs[i])
+                    acts[ids[i]].push_back(m.clone());
+        }
         resolvePins();
     }
 
@@ -361,13 +484,91 @@ private:
         }
     }
 
-    static void accumulate(std::map<Pin, Mat>& gradAt, const Pin& pin, const Mat& g)
+    static void accumulate(std::map<Pin, Blob>& gradAt, const Pin& pin, Blob g)
     {
         auto it = gradAt.find(pin);
         if (it == gradAt.end())
+        {
             gradAt[pin] = g;
+            return;
+        }
+        Blob& acc = it->second;
+        Blob sum;  // a new buffer: g or the old one may be shared
+        if (acc.onDevice() && g.onDevice())
+        {
+            // 2D views: cv::add takes its OpenCL path for 2D arrays
+            UMat a = acc.device.reshape(1, 1), b = g.device.reshape(1, 1), c;
+            add(a, b, c);
+            sum.device = c.reshape(1, acc.device.dims, acc.device.size.p);
+        }
         else
-            it->second = it->second + g;  // a new buffer: g or the old one may be shared
+            sum.host = acc.mat() + g.mat();
+        acc = sum;
+    }
+
+    /** A layer's activation on the host; in device mode copied from the device once. */
+    const Mat& hostAct(const Pin& p) const
+    {
+        Mat& m = acts[p.first].at(p.second);
+        if (m.empty() && p.first < (int)deviceActs.size() && (int)deviceActs[p.first].size() > p.second)
+        {
+            m = deviceActs[p.first][p.second].getMat(ACCESS_READ).clone();
+            countHostRoundTrip();
+        }
+        return m;
+    }
+
+    /** A layer's activation on the device, or an empty UMat. */
+    UMat deviceAct(const Pin& p) const
+    {
+        if (p.first == 0)
+            return p.second < (int)deviceInputs.size() ? deviceInputs[p.second] : UMat();
+        return (int)deviceActs[p.first].size() > p.second ? deviceActs[p.first][p.second] : UMat();
+    }
+
+    /** Runs a layer's rule: its OpenCL version when everything is on the device and it has one,
+        otherwise the CPU version (copying what is on the device to the host, counted). */
+    std::vector<Blob> runRule(Node& node, std::vector<Blob>& outGrads, const std::vector<bool>& need, RectifierMode mode)
+    {
+        const int id = node.info.id;
+        const size_t n = node.inputPins.size();
+        std::vector<Blob> result(n);
+        if (onDevice)
+        {
+            bool ready = true;
+            std::vector<UMat> in, out, grads, inGrads(n);
+            for (const Pin& p : node.inputPins)
+            {
+                in.push_back(deviceAct(p));
+                ready = ready && !in.back().empty();
+            }
+            for (size_t o = 0; o < outGrads.size(); o++)
+            {
+                out.push_back(deviceAct(Pin(id, (int)o)));
+                if (!outGrads[o].onDevice() && outGrads[o].host.empty() == false && countNonZero(outGrads[o].host.reshape(1, 1)) == 0)
+                    outGrads[o].device = UMat::zeros(outGrads[o].host.dims, outGrads[o].host.size.p, CV_32F);
+                grads.push_back(outGrads[o].device);
+                ready = ready && !out.back().empty() && !grads.back().empty();
+            }
+            if (ready && node.rule->backwardOCL(in, out, grads, need, mode, inGrads))
+            {
+                for (size_t j = 0; j < n; j++)
+                    result[j].device = inGrads[j];
+                return result;
+            }
+        }
+        std::vector<Mat> in, out, grads, inGrads(n);
+        for (const Pin& p : node.inputPins)
+            in.push_back(hostAct(p));
+        for (size_t o = 0; o < outGrads.size(); o++)
+        {
+            out.push_back(hostAct(Pin(id, (int)o)));
+            grads.push_back(outGrads[o].mat());
+        }
+        node.rule->backward(in, out, grads, need, mode, inGrads);
+        for (size_t j = 0; j < n; j++)
+            result[j].host = inGrads[j];
+        return result;
     }
 
     int findLayer(const String& name) const
@@ -639,7 +840,10 @@ private:
     std::vector<int> topo;
     std::vector<int> orderedIds;
     std::vector<String> orderedNames;
-    std::vector<std::vector<Mat> > acts;
+    mutable std::vector<std::vector<Mat> > acts;  // host copies (in device mode made on demand)
+    std::vector<std::vector<UMat> > deviceActs;    // device mode: activations on the OpenCL device
+    std::vector<UMat> deviceInputs;
+    bool onDevice = false;
     std::vector<int> consumerCount;  // consumers per layer (any output)
     std::vector<char> keep;          // layers whose activations forward() keeps; empty: all
     std::vector<MatShape> lastInputShapes;

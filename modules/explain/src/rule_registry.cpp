@@ -7,6 +7,12 @@ namespace explain {
 
 BackwardRule::~BackwardRule() {}
 
+bool BackwardRule::backwardOCL(const std::vector<UMat>&, const std::vector<UMat>&, const std::vector<UMat>&,
+                               const std::vector<bool>&, RectifierMode, std::vector<UMat>&)
+{
+    return false;
+}
+
 namespace {
 
 std::mutex& registryMutex()

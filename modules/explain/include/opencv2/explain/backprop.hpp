@@ -64,6 +64,13 @@ public:
     virtual void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
                           const std::vector<Mat>& outputGrads, const std::vector<bool>& needInputGrad,
                           RectifierMode mode, std::vector<Mat>& inputGrads) = 0;
+
+    /** @brief The same on the OpenCL device (T-API), for Nets running on DNN_TARGET_OPENCL.
+    Return false (the default) to have the engine run backward() on host copies instead.
+    */
+    virtual bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>& outputs,
+                             const std::vector<UMat>& outputGrads, const std::vector<bool>& needInputGrad,
+                             RectifierMode mode, std::vector<UMat>& inputGrads);
 };
 
 /** @brief Creates the backward rule for one layer; may throw cv::Exception for unsupported settings. */
@@ -137,6 +144,19 @@ public:
     virtual void backward(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads,
                           const std::vector<String>& wrtLayers, std::vector<Mat>& grads,
                           RectifierMode mode = RECTIFIER_EXACT) = 0;
+
+    /** @brief backward() with the gradients left where they were computed: on the OpenCL device when
+    the Net runs on DNN_TARGET_OPENCL and every rule on the path has an OpenCL version. */
+    virtual void backward(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads,
+                          const std::vector<String>& wrtLayers, std::vector<UMat>& grads,
+                          RectifierMode mode = RECTIFIER_EXACT) = 0;
+
+    /** @brief Whether the last forward() kept the activations on the OpenCL device: OpenCL is in use
+    (cv::ocl::useOpenCL()), the Net's target is DNN_TARGET_OPENCL and no kept layer has several outputs. */
+    virtual bool isOnDevice() const = 0;
+
+    /** @brief A layer's output 0 as a UMat: on the device without a copy in device mode. */
+    virtual UMat getDeviceActivation(const String& layerName) = 0;
 
     /** @brief Layer info, including captured hyperparameters and shapes of the last forward pass. */
     virtual const LayerInfo& getLayerInfo(const String& layerName) const = 0;

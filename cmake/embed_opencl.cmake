@@ -1,0 +1,18 @@
+# Embeds OpenCL sources into C++: for each file NAME.cl, a cv::ocl::ProgramSource
+# cv::ocl::explain::NAME_oclsrc (the naming of OpenCV's own modules), in OUTPUT_CPP / OUTPUT_HPP.
+# Run as: cmake -DCL_DIR=<folder of the .cl files> -DOUTPUT_CPP=... -DOUTPUT_HPP=... -P embed_opencl.cmake
+file(GLOB CL_FILES ${CL_DIR}/*.cl)
+list(SORT CL_FILES)
+set(hpp "// Generated from src/opencl/*.cl by cmake/embed_opencl.cmake; do not edit.\n#pragma once\n#include <opencv2/core/ocl.hpp>\nnamespace cv { namespace ocl { namespace explain {\n")
+set(cpp "// Generated from src/opencl/*.cl by cmake/embed_opencl.cmake; do not edit.\n#include \"opencl_kernels_explain.hpp\"\nnamespace cv { namespace ocl { namespace explain {\n")
+foreach(cl ${CL_FILES})
+  get_filename_component(name ${cl} NAME_WE)
+  file(READ ${cl} source)
+  string(MD5 hash "${source}")
+  string(APPEND hpp "extern const cv::ocl::ProgramSource ${name}_oclsrc;\n")
+  string(APPEND cpp "const cv::ocl::ProgramSource ${name}_oclsrc(\"explain\", \"${name}\", R\"EXPLAINCL(${source})EXPLAINCL\", \"${hash}\");\n")
+endforeach()
+string(APPEND hpp "}}}\n")
+string(APPEND cpp "}}}\n")
+file(WRITE ${OUTPUT_HPP} "${hpp}")
+file(WRITE ${OUTPUT_CPP} "${cpp}")

@@ -1,0 +1,28 @@
+// OpenCL (T-API) versions of the hot operations. Each ocl_xxx() returns false when OpenCL is not in
+// use, so that the caller runs the CPU path (the pattern of opencv_contrib's optflow/ximgproc); a
+// kernel that fails to compile is an error, never a silent fallback.
+#ifndef OPENCV_EXPLAIN_OCL_OPS_HPP
+#define OPENCV_EXPLAIN_OCL_OPS_HPP
+
+#include "precomp.hpp"
+
+namespace cv {
+namespace explain {
+
+/** Whether the T-API path should run: OpenCL is activated and the data is a UMat. */
+bool useOpenCLFor(InputArray data);
+
+/** Grad-CAM and counterfactual maps (N x HW rows) from N x K x H x W activations and gradients. */
+bool ocl_gradcamMaps(const UMat& activations, const UMat& gradients, UMat& maps, UMat& counterfactual);
+
+/** Backward of ReLU/LeakyReLU (lo = 0, hi = +inf, slope) and ReLU6/Clip (lo, hi, slope = 0). */
+bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, float hi, float slope,
+                           RectifierMode mode);
+
+/** Host <-> device copies made by the backward engine since the process started (for tests). */
+size_t hostRoundTrips();
+void countHostRoundTrip(size_t n = 1);
+
+}} // namespace cv::explain
+
+#endif
