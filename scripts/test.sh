@@ -34,7 +34,9 @@ if [ "${EXPLAIN_NO_PYTHON:-0}" != 1 ]; then
   fi
   export EXPLAIN_CAM_REFERENCE_DIR="$root/build/cam_references"
 fi
-(cd build && ctest --output-on-failure -j2)
+# OpenCL tests run on PoCL's CPU device (OpenCV picks GPUs only unless told otherwise)
+(cd build && OPENCV_OPENCL_DEVICE=:CPU: OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 EXPLAIN_REQUIRE_OPENCL=1 \
+   ctest --output-on-failure -j2)
 
 echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEXPLAIN_SANITIZE=ON -DEXPLAIN_BUILD_PERF=OFF >/dev/null

@@ -360,17 +360,20 @@ private:
             }
         // Device mode: the Net runs on OpenCL and no kept layer has several outputs (the UMat forward
         // returns first outputs only); activations then stay on the device.
-        onDevice = false;
-        if (ocl::useOpenCL())
-        {
+        // Layers learn the Net's target when it is set up, i.e. in the first forward pass: if that
+        // one ran on the host but the Net turns out to run on OpenCL, it runs again on the device.
+        auto wantsDevice = [&]() {
+            if (!ocl::useOpenCL())
+                return false;
             bool openclTarget = false, singleOutputs = true;
             for (int id : ids)
             {
                 openclTarget = openclTarget || nodes[id].info.layer->preferableTarget == dnn::DNN_TARGET_OPENCL;
                 singleOutputs = singleOutputs && nodes[id].info.outputShapes.size() <= 1;
             }
-            onDevice = openclTarget && singleOutputs;
-        }
+            return openclTarget && singleOutputs;
+        };
+        onDevice = wantsDevice();
         std::vector<std::vector<Mat> > outs;
         std::vector<UMat> deviceOuts;
         try
@@ -386,6 +389,11 @@ private:
         {
             CV_Error(Error::StsBadArg, "explain: the forward pass failed for an input blob of shape " +
                                            shapeToString(dnn::shape(inputs[inputIndex])) + ": " + e.err);
+        }
+        if (!onDevice && wantsDevice())
+        {
+            run(inputs);
+            return;
         }
         acts.assign(nodes.size(), std::vector<Mat>());
         acts[0] = inputs;
@@ -497,7 +505,7 @@ private:
         if (acc.onDevice() && g.onDevice())
         {
             // 2D views: cv::add takes its OpenCL path for 2D arrays
-            UMat a = acc.device.reshape(1, 1), b = g.device.reshape(1, 1), c;
+            UMat a = as2D(acc.device, 1), b = as2D(g.device, 1), c;
             add(a, b, c);
             sum.device = c.reshape(1, acc.device.dims, acc.device.size.p);
         }

@@ -1,6 +1,7 @@
 // The CAM family on one pipeline: per image, the K x HW activations A and gradients g of the target
 // layer are combined (channel weights, or element-wise), summed over channels and rectified.
 #include "precomp.hpp"
+#include "ocl_ops.hpp"
 
 namespace cv {
 namespace explain {
@@ -90,8 +91,41 @@ Mat camForImage(int method, const Mat& a, const Mat& g)
 
 } // namespace
 
+/** Grad-CAM on the OpenCL device for UMat data; maps come back as UMats when the output is a
+    std::vector<UMat>, otherwise as Mats. */
+static bool ocl_computeCAM(int method, InputArray _activations, InputArray _gradients, OutputArrayOfArrays _maps)
+{
+    if (method != CAM_GRADCAM || !useOpenCLFor(_activations) || !_gradients.isUMat())
+        return false;
+    UMat a = _activations.getUMat(), g = _gradients.getUMat(), maps, counter;
+    if (a.dims != 4 || a.depth() != CV_32F || dnn::shape(g) != dnn::shape(a) || g.depth() != CV_32F)
+        return false;
+    if (!ocl_gradcamMaps(a, g, maps, counter))
+        return false;
+    const int n = a.size[0], h = a.size[2];
+    _maps.create(n, 1, CV_32F, -1);
+    if (_maps.kind() == _InputArray::STD_VECTOR_UMAT)
+    {
+        std::vector<UMat> out;
+        for (int b = 0; b < n; b++)
+            out.push_back(maps.row(b).reshape(1, h));
+        _maps.assign(out);
+    }
+    else
+    {
+        std::vector<Mat> out;
+        Mat host = maps.getMat(ACCESS_READ);
+        for (int b = 0; b < n; b++)
+            out.push_back(host.row(b).reshape(1, h).clone());
+        _maps.assign(out);
+    }
+    return true;
+}
+
 void computeCAM(int method, InputArray _activations, InputArray _gradients, OutputArrayOfArrays _maps)
 {
+    if (ocl_computeCAM(method, _activations, _gradients, _maps))
+        return;
     Mat a = _activations.getMat(), g = _gradients.getMat();
     if (a.dims != 4 || a.depth() != CV_32F)
         CV_Error(Error::StsBadArg, "explain: computeCAM expects float32 N x K x H x W activations");

@@ -1,5 +1,6 @@
 // Grad-CAM, counterfactual Grad-CAM, guided backpropagation and Guided Grad-CAM on the backward engine.
 #include "precomp.hpp"
+#include "ocl_ops.hpp"
 #include <opencv2/core/utils/logger.hpp>
 #include <set>
 
@@ -83,13 +84,15 @@ public:
                              OutputArrayOfArrays counterfactual) CV_OVERRIDE
     {
         requireForward();
-        Mat a = bp->getActivation(layerName);
-        if (a.dims != 4)
+        const std::vector<MatShape>& shapes = bp->getLayerInfo(layerName).outputShapes;
+        const int dims = shapes.empty() ? 0 : (int)shapes[0].size();
+        if (dims != 4)
             CV_Error(Error::StsBadArg, format("explain: the target layer '%s' has a %dD output; Grad-CAM needs a "
-                                              "spatial N x K x H x W output", layerName.c_str(), a.dims));
+                                              "spatial N x K x H x W output", layerName.c_str(), dims));
         std::vector<Mat> maps, counter;
         if (method == CAM_SCORECAM)
         {
+            Mat a = bp->getActivation(layerName);
             scoreCAM(a, outputLayer, outputGrad.getMat(), gradcam.needed(), counterfactual.needed(), maps, counter);
         }
         else
@@ -97,7 +100,21 @@ public:
             if (method == CAM_EIGENCAM && counterfactual.needed())
                 CV_Error(Error::StsBadArg, "explain: Eigen-CAM does not depend on the target, so it has no "
                                            "counterfactual map");
-            Mat g;
+            if (bp->isOnDevice() && method == CAM_GRADCAM)
+            {
+                // Net on DNN_TARGET_OPENCL: gradients, weights and maps stay on the device
+                std::vector<UMat> grads;
+                bp->backward({outputLayer}, {outputGrad.getMat()}, {layerName}, grads, RECTIFIER_EXACT);
+                UMat ua = bp->getDeviceActivation(layerName), neg;
+                computeCAM(method, ua, grads[0], gradcam);
+                if (counterfactual.needed())
+                {
+                    as2D(grads[0], 1).convertTo(neg, CV_32F, -1.0);
+                    computeCAM(method, ua, neg.reshape(1, grads[0].dims, grads[0].size.p), counterfactual);
+                }
+                return;
+            }
+            Mat a = bp->getActivation(layerName), g;
             if (method != CAM_EIGENCAM)
             {
                 std::vector<Mat> grads;

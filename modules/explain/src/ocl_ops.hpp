@@ -9,6 +9,14 @@
 namespace cv {
 namespace explain {
 
+/** A rows x (total / rows) view of a continuous UMat of any dimensionality (UMat::reshape(cn, rows)
+    takes 2D UMats only). */
+inline UMat as2D(const UMat& u, int rows)
+{
+    int sz[] = {rows, (int)(u.total() / rows)};
+    return u.reshape(1, 2, sz);
+}
+
 /** Whether the T-API path should run: OpenCL is activated and the data is a UMat. */
 bool useOpenCLFor(InputArray data);
 

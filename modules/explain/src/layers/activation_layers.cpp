@@ -7,6 +7,8 @@
 //              slope instead of zeroing it.
 // Other activations (Sigmoid, TanH, HardSigmoid, Power, ...) always use their exact derivative.
 #include "layer_utils.hpp"
+#include "../ocl_ops.hpp"
+#include <cfloat>
 #include <cmath>
 
 namespace cv {
@@ -62,11 +64,28 @@ inline float rectify(float r, float d, float deconv, RectifierMode mode)
 }
 
 /** A rule for a one-input activation; Fn computes dx from (x, y, r, channel, mode). */
+/** The clipping rectifiers (ReLU, LeakyReLU, ReLU6) also have an OpenCL kernel: f'(x) = 1 inside
+    (lo, hi), `slope` below lo, 0 above hi. */
+struct ClipRectifier
+{
+    bool enabled = false;
+    float lo = 0.f, hi = FLT_MAX, slope = 0.f;
+};
+
 template <typename Fn>
 class ActivationRule CV_FINAL : public BackwardRule
 {
 public:
-    explicit ActivationRule(const Fn& fn_) : fn(fn_) {}
+    explicit ActivationRule(const Fn& fn_, const ClipRectifier& clip_ = ClipRectifier()) : fn(fn_), clip(clip_) {}
+
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+                     const std::vector<bool>& need, RectifierMode mode, std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        if (!clip.enabled || !need[0])
+            return clip.enabled;
+        return ocl_rectifierBackward(inputs[0], outputGrads[0], inputGrads[0], clip.lo, clip.hi, clip.slope, mode);
+    }
+
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
                   const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode mode,
                   std::vector<Mat>& inputGrads) CV_OVERRIDE
@@ -97,32 +116,40 @@ public:
 
 private:
     Fn fn;
+    ClipRectifier clip;
 };
 
 template <typename Fn>
-Ptr<BackwardRule> makeActivationRule(const Fn& fn)
+Ptr<BackwardRule> makeActivationRule(const Fn& fn, const ClipRectifier& clip = ClipRectifier())
 {
-    return makePtr<ActivationRule<Fn> >(fn);
+    return makePtr<ActivationRule<Fn> >(fn, clip);
 }
 
 Ptr<BackwardRule> createReLU(const LayerInfo& info)
 {
     const float slope = layerAs<dnn::ReLULayer>(info)->negativeSlope;
+    ClipRectifier clip;
+    clip.enabled = true;
+    clip.slope = slope;
     return makeActivationRule([slope](float x, float, float r, int, RectifierMode mode) {
         const float pos = (float)(x > 0.f), rpos = (float)(r > 0.f);
         const float d = pos + (1.f - pos) * slope;
         return rectify(r, d, r * (rpos + (1.f - rpos) * slope), mode);
-    });
+    }, clip);
 }
 
 Ptr<BackwardRule> createReLU6(const LayerInfo& info)
 {
     Ptr<dnn::ReLU6Layer> l = layerAs<dnn::ReLU6Layer>(info);
     const float lo = l->minValue, hi = l->maxValue;
+    ClipRectifier clip;
+    clip.enabled = true;
+    clip.lo = lo;
+    clip.hi = hi;
     return makeActivationRule([lo, hi](float x, float, float r, int, RectifierMode mode) {
         const float d = (float)((x > lo) & (x < hi));
         return rectify(r, d, r * (float)(r > 0.f), mode);
-    });
+    }, clip);
 }
 
 Ptr<BackwardRule> createPReLU(const LayerInfo& info)

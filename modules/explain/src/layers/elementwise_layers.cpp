@@ -2,6 +2,7 @@
 // Eltwise (sum with coefficients, prod, max, div), Scale (weights/bias blobs, or a second input
 // broadcast as in squeeze-excitation), BatchNorm (a per-channel scale at inference).
 #include "layer_utils.hpp"
+#include "../ocl_ops.hpp"
 
 namespace cv {
 namespace explain {
@@ -117,6 +118,31 @@ public:
                 break;
             }
         }
+    }
+
+    /** On the device: sums (with coefficients) only. */
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>& outputs,
+                     const std::vector<UMat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                     std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        if (!known || op != ELT_SUM)
+            return false;
+        for (const UMat& in : inputs)
+            if (dnn::shape(in) != dnn::shape(outputs[0]))
+                return false;
+        for (size_t i = 0; i < inputs.size(); i++)
+            if (need[i])
+            {
+                if (coeffs.empty() || coeffs.at(i) == 1.f)
+                    inputGrads[i] = outputGrads[0];
+                else
+                {
+                    UMat scaled;  // 2D, where convertTo has its OpenCL path
+                    as2D(outputGrads[0], 1).convertTo(scaled, CV_32F, coeffs.at(i));
+                    inputGrads[i] = scaled.reshape(1, outputGrads[0].dims, outputGrads[0].size.p);
+                }
+            }
+        return true;
     }
 
 private:

@@ -1,5 +1,6 @@
 // Backward rule of InnerProduct: y = x W^T + b over the axes from `axis` on, so dX = dY W.
 #include "layer_utils.hpp"
+#include "../ocl_ops.hpp"
 #include "gemm_kernels.hpp"
 
 namespace cv {
@@ -38,8 +39,28 @@ public:
         inputGrads[0] = dx;
     }
 
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+                     const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return true;
+        const UMat& x = inputs[0];
+        const int ax = normalizeAxis(axis, x.dims);
+        int outer = 1, inner = 1;
+        for (int d = 0; d < x.dims; d++)
+            (d < ax ? outer : inner) *= x.size[d];
+        const int numOutput = weights.size[0];
+        if (deviceWeights.empty())
+            weights.reshape(1, numOutput).copyTo(deviceWeights);  // once per rule
+        UMat dx;
+        gemm(as2D(outputGrads[0], outer), deviceWeights, 1.0, noArray(), 0.0, dx);  // OpenCL GEMM
+        inputGrads[0] = dx.reshape(1, x.dims, x.size.p);
+        return true;
+    }
+
 private:
     Mat weights;
+    UMat deviceWeights;
     int axis;
 };
 

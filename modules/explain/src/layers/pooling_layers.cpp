@@ -2,6 +2,7 @@
 // without the padded area in the average) and Reduce. Windows start at o*stride - pad_begin and stop at the padded input's end;
 // max pooling routes the gradient to the first maximum in row-major order (as PyTorch does).
 #include "layer_utils.hpp"
+#include "../ocl_ops.hpp"
 #include <cmath>
 
 namespace cv {
@@ -78,6 +79,25 @@ public:
             }
         });
         inputGrads[0] = dx;
+    }
+
+    /** On the device: global average pooling only (the Grad-CAM heads), dX = dY / (H W) everywhere. */
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+                     const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        const bool globalAverage = type == POOL_AVE && outH == 1 && outW == 1 && kernel[0] == inH && kernel[1] == inW &&
+                                   padBegin[0] == 0 && padBegin[1] == 0 && padEnd[0] == 0 && padEnd[1] == 0;
+        if (!globalAverage)
+            return false;
+        if (!need[0])
+            return true;
+        const UMat& x = inputs[0];
+        const int planes = x.size[0] * x.size[1], plane = inH * inW;
+        UMat dx;
+        repeat(as2D(outputGrads[0], planes), 1, plane, dx);
+        dx.convertTo(dx, CV_32F, 1.0 / plane);
+        inputGrads[0] = dx.reshape(1, x.dims, x.size.p);
+        return true;
     }
 
 private:

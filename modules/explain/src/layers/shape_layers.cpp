@@ -200,9 +200,28 @@ void shuffleChannelBackward(const LayerInfo& info, const std::vector<Mat>& input
     inputGrads[0] = dx;
 }
 
+/** Pass-through on the device too: the gradient is the output gradient in the input's shape. */
+class PassThroughRule CV_FINAL : public BackwardRule
+{
+public:
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode mode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        passThroughBackward(LayerInfo(), inputs, outputs, outputGrads, need, mode, inputGrads);
+    }
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+                     const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        if (need[0])
+            inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
+        return true;
+    }
+};
+
+Ptr<BackwardRule> createPassThrough(const LayerInfo&) { return makePtr<PassThroughRule>(); }
+
 #define EXPLAIN_FUNCTION_RULE(name, fn) \
     Ptr<BackwardRule> name(const LayerInfo& info) { return makePtr<FunctionRule>(info, fn); }
-EXPLAIN_FUNCTION_RULE(createPassThrough, passThroughBackward)
 EXPLAIN_FUNCTION_RULE(createSplit, splitBackward)
 EXPLAIN_FUNCTION_RULE(createConcat, concatBackward)
 EXPLAIN_FUNCTION_RULE(createSlice, sliceBackward)

@@ -168,6 +168,11 @@ public:
     virtual std::vector<std::pair<int, int> > getLayerInputPins(const String& layerName) const = 0;
 };
 
+/** @brief Copies between the host and the OpenCL device made by the backward engine and the maps
+since the process started: a diagnostic, e.g. to check that a Grad-CAM on DNN_TARGET_OPENCL keeps its
+data on the device (only the class seed goes up). */
+CV_EXPORTS size_t getHostDeviceCopyCount();
+
 //! @}
 
 }} // namespace cv::explain

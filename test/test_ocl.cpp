@@ -1,0 +1,147 @@
+// The OpenCL path (T-API) against the CPU path: the kernels, and Grad-CAM end to end on a Net running
+// on DNN_TARGET_OPENCL, which must keep its data on the device. On PoCL (Debian's pocl-opencl-icd) set
+// OPENCV_OPENCL_DEVICE=:CPU: and OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 (scripts/test.sh does).
+#include "test_common.hpp"
+#include <opencv2/core/ocl.hpp>
+#include <cstdlib>
+
+namespace opencv_test { namespace {
+
+/** Turns OpenCL on for one test and restores the previous setting. */
+struct OpenCLScope
+{
+    bool previous = cv::ocl::useOpenCL();
+    bool ready = false;
+    OpenCLScope()
+    {
+        if (cv::ocl::haveOpenCL())
+        {
+            cv::ocl::setUseOpenCL(true);
+            ready = cv::ocl::useOpenCL();
+        }
+    }
+    ~OpenCLScope() { cv::ocl::setUseOpenCL(previous); }
+};
+
+#define EXPLAIN_REQUIRE_OPENCL(scope)                                                                          \
+    if (!scope.ready)                                                                                          \
+    {                                                                                                          \
+        const char* req = std::getenv("EXPLAIN_REQUIRE_OPENCL");                                               \
+        if (req && std::string(req) == "1")                                                                    \
+            FAIL() << "EXPLAIN_REQUIRE_OPENCL=1 but no OpenCL device is in use";                               \
+        GTEST_SKIP() << "no OpenCL device (with PoCL: OPENCV_OPENCL_DEVICE=:CPU: "                             \
+                        "OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1)";                                              \
+    }
+
+double relDiff(const Mat& a, const Mat& b)
+{
+    return norm(a, b, NORM_L2) / std::max(norm(b, NORM_L2), 1e-12);
+}
+
+TEST(OCL, GradCAMKernelsMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    RNG rng(701);
+    Mat a = randomBlob({3, 7, 5, 6}, rng, 0.f, 2.f), g = randomBlob({3, 7, 5, 6}, rng);
+    std::vector<Mat> cpu;
+    computeCAM(CAM_GRADCAM, a, g, cpu);
+    UMat ua, ug;
+    a.copyTo(ua);
+    g.copyTo(ug);
+    std::vector<UMat> device;
+    computeCAM(CAM_GRADCAM, ua, ug, device);
+    ASSERT_EQ(device.size(), 3u);
+    for (int n = 0; n < 3; n++)
+    {
+        Mat m = device[n].getMat(ACCESS_READ).clone();
+        EXPECT_LE(relDiff(m, cpu[n]), 1e-5) << "image " << n;
+    }
+}
+
+/** conv-relu-conv-relu6 ("target") -> GAP -> flatten -> fc(5). */
+dnn::Net makeNet(RNG& rng)
+{
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0});
+    dnn::LayerParams leaky;
+    leaky.set("negative_slope", 0.1f);
+    int r1 = addLayer(net, "relu1", "ReLU", leaky, {c1});
+    int c2 = addLayer(net, "conv2", "Convolution", convParams(4, 6, 3, rng, 1, 1, 1), {r1});
+    dnn::LayerParams six;
+    six.set("min_value", 0.f);
+    six.set("max_value", 1.f);
+    int r2 = addLayer(net, "target", "ReLU6", six, {c2});
+    dnn::LayerParams gp;
+    gp.set("pool", "ave");
+    gp.set("global_pooling", true);
+    int gap = addLayer(net, "gap", "Pooling", gp, {r2});
+    int flat = addLayer(net, "flat", "Flatten", dnn::LayerParams(), {gap});
+    dnn::LayerParams fc;
+    fc.set("num_output", 5);
+    fc.set("bias_term", true);
+    fc.blobs = {randomBlob({5, 4}, rng), randomBlob({1, 5}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {flat});
+    return net;
+}
+
+TEST(OCL, GradCAMOnOpenCLTargetMatchesCPUAndStaysOnDevice)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    RNG rng(702), rng2(702);
+    dnn::Net cpuNet = makeNet(rng), oclNet = makeNet(rng2);
+    oclNet.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+    Mat x = randomBlob({2, 3, 8, 8}, rng);
+    Ptr<GradCAM> cpu = GradCAM::create(cpuNet, "target"), dev = GradCAM::create(oclNet, "target");
+    cpu->forward(x);
+    dev->forward(x);
+    ASSERT_TRUE(dev->getBackprop()->isOnDevice()) << "the OpenCL target did not keep activations on the device";
+    EXPECT_FALSE(cpu->getBackprop()->isOnDevice());
+    for (int cls = 0; cls < 5; cls++)
+    {
+        std::vector<Mat> mc, cc;
+        std::vector<UMat> md, cd;
+        cpu->compute(cls, mc, cc);
+        const size_t before = getHostDeviceCopyCount();
+        dev->compute(cls, md, cd);
+        // only the class seed goes to the device; maps, gradients and activations stay there
+        EXPECT_EQ(getHostDeviceCopyCount() - before, 1u) << "class " << cls;
+        ASSERT_EQ(md.size(), 2u);
+        for (int n = 0; n < 2; n++)
+        {
+            EXPECT_LE(relDiff(md[n].getMat(ACCESS_READ).clone(), mc[n]), 1e-4) << "class " << cls << " image " << n;
+            EXPECT_LE(relDiff(cd[n].getMat(ACCESS_READ).clone(), cc[n]), 1e-4) << "class " << cls << " image " << n;
+        }
+    }
+}
+
+TEST(OCL, RectifierRulesMatchCPUInEveryMode)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    RNG rng(703), rng2(703);
+    dnn::Net cpuNet = makeNet(rng), oclNet = makeNet(rng2);
+    oclNet.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+    Mat x = randomBlob({1, 3, 8, 8}, rng);
+    Ptr<Backprop> cpu = Backprop::create(cpuNet), dev = Backprop::create(oclNet);
+    cpu->forward(x);
+    dev->forward(x);
+    ASSERT_TRUE(dev->isOnDevice());
+    Mat seed = randomBlob({1, 4, 8, 8}, rng);
+    for (int mode = 0; mode < 3; mode++)
+    {
+        std::vector<Mat> gc;
+        std::vector<UMat> gd;
+        // from the ReLU6 output to the conv2 output: the ReLU6 kernel alone
+        cpu->backward({"target"}, {seed}, {"conv2"}, gc, (RectifierMode)mode);
+        dev->backward({"target"}, {seed}, {"conv2"}, gd, (RectifierMode)mode);
+        EXPECT_LE(norm(gd[0].getMat(ACCESS_READ), gc[0], NORM_INF), 1e-5) << "mode " << mode;
+        // through conv2 (CPU rule, copied) and the leaky ReLU kernel
+        cpu->backward({"target"}, {seed}, {"conv1"}, gc, (RectifierMode)mode);
+        dev->backward({"target"}, {seed}, {"conv1"}, gd, (RectifierMode)mode);
+        EXPECT_LE(relDiff(gd[0].getMat(ACCESS_READ).clone(), gc[0]), 1e-4) << "mode " << mode;
+    }
+}
+
+}} // namespace
