@@ -46,6 +46,63 @@ TEST(CAMMethods, HandCheckedDefinitions)
     expectMap(CAM_EIGENGRADCAM, g, std::sqrt(2.5f * 2.5f + 3.5f * 3.5f), 0.f);
 }
 
+TEST(CAMMethods, EigenSmoothHandChecked)
+{
+    // Grad-CAM terms w_k A_k with w = (2, 0.5): channel 0 = [4, -2], channel 1 = [0.5, 1.5]; pixels (4, 0.5)
+    // and (-2, 1.5), centred (3, -0.5) and (-3, 0.5): projections +-sqrt(9.25); the plain sum [4.5, -0.5]
+    // makes pixel 0 positive.
+    const Mat a = blob4({2, -1, 1, 3}), g = blob4({1, 3, -1, 2});
+    std::vector<Mat> maps;
+    computeCAM(CAM_GRADCAM, a, g, maps, true);
+    EXPECT_NEAR(maps[0].at<float>(0, 0), std::sqrt(9.25f), 1e-5);
+    EXPECT_NEAR(maps[0].at<float>(0, 1), 0.f, 1e-6);
+    // HiResCAM terms g*A: [2, -3] and [-1, 6]; pixels (2, -1), (-3, 6) centred (2.5, -3.5), (-2.5, 3.5);
+    // the plain sum [1, 3] makes pixel 1 positive
+    computeCAM(CAM_HIRESCAM, a, g, maps, true);
+    EXPECT_NEAR(maps[0].at<float>(0, 0), 0.f, 1e-6);
+    EXPECT_NEAR(maps[0].at<float>(0, 1), std::sqrt(2.5f * 2.5f + 3.5f * 3.5f), 1e-5);
+}
+
+TEST(CAMMethods, MultiLayerMapIsTheMeanOfNormalizedLayerMaps)
+{
+    RNG rng(403);
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
+    int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+    int c2 = addLayer(net, "conv2", "Convolution", convParams(4, 4, 3, rng, 1, 2, 1), {r1});
+    int r2 = addLayer(net, "relu2", "ReLU", dnn::LayerParams(), {c2});
+    dnn::LayerParams gp;
+    gp.set("pool", "ave"); gp.set("global_pooling", true);
+    int gap = addLayer(net, "gap", "Pooling", gp, {r2});
+    dnn::LayerParams fc;
+    fc.set("num_output", 3); fc.set("bias_term", false);
+    fc.blobs = {randomBlob({3, 4}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {gap});
+    Mat x = randomBlob({2, 3, 8, 8}, rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "relu2");
+    cam->setMethod(CAM_LAYERCAM);
+    cam->forward(x);
+    std::vector<Mat> combined;
+    cam->computeLayers({"relu1", "relu2"}, 1, Size(8, 8), combined);
+    ASSERT_EQ(combined.size(), 2u);
+    std::vector<Mat> m1, m2;
+    for (const char* layer : {"relu1", "relu2"})
+    {
+        Ptr<GradCAM> one = GradCAM::create(net, layer);
+        one->setMethod(CAM_LAYERCAM);
+        one->forward(x);
+        one->compute(1, std::string(layer) == "relu1" ? m1 : m2);
+    }
+    for (int n = 0; n < 2; n++)
+    {
+        Mat a, b, expected;
+        resizeMap(m1[n], Size(8, 8), a);
+        resizeMap(m2[n], Size(8, 8), b);
+        resizeMap(Mat(a + b), Size(8, 8), expected);
+        EXPECT_LE(norm(combined[n], expected, NORM_INF), 1e-5) << "image " << n;
+    }
+}
+
 TEST(CAMMethods, GradCAMUsesTheChosenMethod)
 {
     RNG rng(401);

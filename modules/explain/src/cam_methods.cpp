@@ -27,26 +27,22 @@ Mat firstComponent(const Mat& m /* K x HW */, const Mat& a /* K x HW, for the si
     return proj;
 }
 
-Mat camForImage(int method, const Mat& a, const Mat& g)
+/** Per-channel channel weights of the channel-weight methods (K x 1), or empty for the others. */
+Mat channelWeights(int method, const Mat& a, const Mat& g)
 {
     const int k = a.rows;
-    Mat combined;  // 1 x HW before the ReLU
-    auto weighted = [&](const Mat& w /* K x 1 */) { return Mat(w.t() * a); };
+    Mat w;
     switch (method)
     {
     case CAM_GRADCAM:
-    {
-        Mat w;
         reduce(g, w, 1, REDUCE_AVG);
-        combined = weighted(w);
         break;
-    }
     case CAM_GRADCAM_PLUS_PLUS:
     {
         Mat sumA;
         reduce(a, sumA, 1, REDUCE_SUM);
         Mat g2 = g.mul(g), g3 = g2.mul(g);
-        Mat w(k, 1, CV_32F);
+        w.create(k, 1, CV_32F);
         for (int c = 0; c < k; c++)
         {
             Mat denom = 2 * g2.row(c) + sumA.at<float>(c) * g3.row(c) + 1e-6f;  // eps as pytorch-grad-cam
@@ -54,37 +50,63 @@ Mat camForImage(int method, const Mat& a, const Mat& g)
             alpha.setTo(0, g.row(c) == 0);
             w.at<float>(c) = (float)alpha.dot(max(g.row(c), 0.f));
         }
-        combined = weighted(w);
         break;
     }
     case CAM_XGRADCAM:
     {
         Mat sumA;
         reduce(a, sumA, 1, REDUCE_SUM);
-        Mat w(k, 1, CV_32F);
+        w.create(k, 1, CV_32F);
         for (int c = 0; c < k; c++)
             w.at<float>(c) = (float)(g.row(c).dot(a.row(c)) / (sumA.at<float>(c) + 1e-7));
-        combined = weighted(w);
         break;
     }
-    case CAM_HIRESCAM:
-        reduce(g.mul(a), combined, 0, REDUCE_SUM);
-        break;
-    case CAM_GRADCAM_ELEMENTWISE:
-        reduce(max(g.mul(a), 0.f), combined, 0, REDUCE_SUM);
-        break;
-    case CAM_LAYERCAM:
-        reduce(max(g, 0.f).mul(a), combined, 0, REDUCE_SUM);
-        break;
-    case CAM_EIGENCAM:
-        combined = firstComponent(a, a);
-        break;
-    case CAM_EIGENGRADCAM:
-        combined = firstComponent(g.mul(a), a);
-        break;
-    default:
-        CV_Error(Error::StsBadArg, format("explain: CAM method %d cannot be computed from activations and "
-                                          "gradients alone", method));
+    }
+    return w;
+}
+
+/** The K x HW per-channel terms whose sum over channels is the method's map before the ReLU. */
+Mat contributions(int method, const Mat& a, const Mat& g)
+{
+    Mat w = channelWeights(method, a, g);
+    if (!w.empty())
+    {
+        Mat c = a.clone();
+        for (int k = 0; k < a.rows; k++)
+            c.row(k) *= w.at<float>(k);
+        return c;
+    }
+    switch (method)
+    {
+    case CAM_HIRESCAM: return g.mul(a);
+    case CAM_GRADCAM_ELEMENTWISE: return max(g.mul(a), 0.f);
+    case CAM_LAYERCAM: return max(g, 0.f).mul(a);
+    case CAM_EIGENCAM: return a;
+    case CAM_EIGENGRADCAM: return g.mul(a);
+    }
+    CV_Error(Error::StsBadArg, format("explain: CAM method %d cannot be computed from activations and "
+                                      "gradients alone", method));
+}
+
+Mat camForImage(int method, const Mat& a, const Mat& g, bool eigenSmooth)
+{
+    Mat combined;  // 1 x HW before the ReLU
+    if (method == CAM_EIGENCAM || method == CAM_EIGENGRADCAM)
+        combined = firstComponent(contributions(method, a, g), a);  // sign: with the activations' sum
+    else if (eigenSmooth)
+    {
+        // pytorch-grad-cam's eigen_smooth: the first principal component of the channel terms, its
+        // sign chosen to agree with their plain sum (the unsmoothed map)
+        Mat c = contributions(method, a, g);
+        combined = firstComponent(c, c);
+    }
+    else
+    {
+        Mat w = channelWeights(method, a, g);
+        if (!w.empty())
+            combined = w.t() * a;
+        else
+            reduce(contributions(method, a, g), combined, 0, REDUCE_SUM);
     }
     return max(combined, 0.f);
 }
@@ -122,9 +144,10 @@ static bool ocl_computeCAM(int method, InputArray _activations, InputArray _grad
     return true;
 }
 
-void computeCAM(int method, InputArray _activations, InputArray _gradients, OutputArrayOfArrays _maps)
+void computeCAM(int method, InputArray _activations, InputArray _gradients, OutputArrayOfArrays _maps,
+                bool eigenSmooth)
 {
-    if (ocl_computeCAM(method, _activations, _gradients, _maps))
+    if (!eigenSmooth && ocl_computeCAM(method, _activations, _gradients, _maps))
         return;
     Mat a = _activations.getMat(), g = _gradients.getMat();
     if (a.dims != 4 || a.depth() != CV_32F)
@@ -139,7 +162,7 @@ void computeCAM(int method, InputArray _activations, InputArray _gradients, Outp
         {
             Mat ab(k, h * w, CV_32F, (void*)a.ptr<float>(b));
             Mat gb = needsGradients ? Mat(k, h * w, CV_32F, (void*)g.ptr<float>(b)) : Mat();
-            maps[b] = camForImage(method, ab, gb).reshape(1, h).clone();
+            maps[b] = camForImage(method, ab, gb, eigenSmooth).reshape(1, h).clone();
         }
     });
     _maps.create(n, 1, CV_32F, -1);

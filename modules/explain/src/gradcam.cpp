@@ -100,7 +100,7 @@ public:
             if (method == CAM_EIGENCAM && counterfactual.needed())
                 CV_Error(Error::StsBadArg, "explain: Eigen-CAM does not depend on the target, so it has no "
                                            "counterfactual map");
-            if (bp->isOnDevice() && method == CAM_GRADCAM)
+            if (bp->isOnDevice() && method == CAM_GRADCAM && !eigenSmooth)
             {
                 // Net on DNN_TARGET_OPENCL: gradients, weights and maps stay on the device
                 std::vector<UMat> grads;
@@ -121,9 +121,9 @@ public:
                 bp->backward({outputLayer}, {outputGrad.getMat()}, {layerName}, grads, RECTIFIER_EXACT);
                 g = grads[0];
             }
-            computeCAM(method, a, g, maps);
+            computeCAM(method, a, g, maps, eigenSmooth);
             if (counterfactual.needed())
-                computeCAM(method, a, Mat(-g), counter);
+                computeCAM(method, a, Mat(-g), counter, eigenSmooth);
         }
         assignMaps(gradcam, maps);
         assignMaps(counterfactual, counter);
@@ -137,6 +137,43 @@ public:
     }
 
     int getMethod() const CV_OVERRIDE { return method; }
+
+    void setEigenSmooth(bool enable) CV_OVERRIDE { eigenSmooth = enable; }
+    bool getEigenSmooth() const CV_OVERRIDE { return eigenSmooth; }
+
+    void computeLayers(const std::vector<String>& layers, int classId, Size size, OutputArrayOfArrays out) CV_OVERRIDE
+    {
+        requireForward();
+        if (layers.empty())
+            CV_Error(Error::StsBadArg, "explain: computeLayers needs at least one layer");
+        if (method == CAM_SCORECAM)
+            CV_Error(Error::StsNotImplemented, "explain: computeLayers supports the gradient-based methods and Eigen-CAM");
+        for (const String& l : layers)
+        {
+            const std::vector<MatShape>& shapes = bp->getLayerInfo(l).outputShapes;
+            if (shapes.empty() || shapes[0].size() != 4)
+                CV_Error(Error::StsBadArg, "explain: the layer '" + l + "' has no spatial N x K x H x W output");
+        }
+        std::vector<Mat> grads;
+        bp->backward({scoreLayerName}, {classSeed(classId)}, layers, grads, RECTIFIER_EXACT);  // one pass
+        std::vector<Mat> sums;
+        for (size_t i = 0; i < layers.size(); i++)
+        {
+            std::vector<Mat> maps;
+            computeCAM(method, bp->getActivation(layers[i]), grads[i], maps, eigenSmooth);
+            for (size_t n = 0; n < maps.size(); n++)
+            {
+                Mat m;
+                resizeMap(maps[n], size, m, true);
+                if (sums.size() <= n)
+                    sums.push_back(Mat::zeros(size, CV_32F));
+                sums[n] += m;
+            }
+        }
+        for (Mat& m : sums)
+            resizeMap(m, size, m, true);
+        assignMaps(out, sums);
+    }
 
     void inputGradient(int classId, OutputArray grad, int mode) CV_OVERRIDE
     {
@@ -488,6 +525,7 @@ private:
     String inputBlobName;
     int method = CAM_GRADCAM;
     bool planned = false;
+    bool eigenSmooth = false;
     bool singleInput = true;   // whether the Backprop keeps only the Grad-CAM path
 };
 

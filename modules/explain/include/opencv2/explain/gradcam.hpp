@@ -39,8 +39,11 @@ positively with the channel sum of the activations (an SVD alone leaves it arbit
 @param activations N x K x H x W float32 activations A.
 @param gradients N x K x H x W float32 gradients dy/dA (ignored by CAM_EIGENCAM, may be empty then).
 @param maps one H x W float32 map per image, after the ReLU.
+@param eigenSmooth replace the sum over channels by the first principal component of the per-channel
+       terms (pytorch-grad-cam's eigen_smooth), signed to agree with their sum.
 */
-CV_EXPORTS_W void computeCAM(int method, InputArray activations, InputArray gradients, OutputArrayOfArrays maps);
+CV_EXPORTS_W void computeCAM(int method, InputArray activations, InputArray gradients, OutputArrayOfArrays maps,
+                             bool eigenSmooth = false);
 
 /** @brief Grad-CAM @cite selvaraju2017 and the other maps of the paper on a loaded cv::dnn::Net.
 
@@ -180,6 +183,23 @@ public:
 
     /** @brief The CAM method in use, a CAMMethod. */
     CV_WRAP virtual int getMethod() const = 0;
+
+    /** @brief Eigen smoothing (see computeCAM()) for the gradient-based methods; off by default. */
+    CV_WRAP virtual void setEigenSmooth(bool enable) = 0;
+
+    /** @brief Whether eigen smoothing is on. */
+    CV_WRAP virtual bool getEigenSmooth() const = 0;
+
+    /** @brief One map from several target layers (pytorch-grad-cam's multi-layer CAM): the method's map
+    at each layer, from one backward pass, upsampled (bilinear) to `size` and min-max normalized, then
+    averaged and normalized again.
+    @param layers the target layers (each with an N x K x H x W output).
+    @param classId the class index, or -1 for the top class of each image.
+    @param size the output size, e.g. the input's.
+    @param maps one map per image, in [0, 1].
+    */
+    CV_WRAP virtual void computeLayers(const std::vector<String>& layers, int classId, Size size,
+                                       OutputArrayOfArrays maps) = 0;
 
     /** @brief The backward engine, for advanced use (activations, other layers). */
     virtual Ptr<Backprop> getBackprop() const = 0;
