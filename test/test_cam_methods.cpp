@@ -188,6 +188,108 @@ TEST(CAMMethods, ScoreCAMWeightsAreSoftmaxOfMaskedScores)
     }
 }
 
+TEST(CAMMethods, AblationCAMOnALinearHeadHasClosedForm)
+{
+    // target -> GAP -> FC: zeroing channel k removes W[c,k] * mean(A_k) from y, so w_k = W[c,k] mean(A_k) / y
+    RNG rng(404);
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(5, 3, 3, rng, 1, 1, 1), {0});
+    int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+    dnn::LayerParams gp;
+    gp.set("pool", "ave"); gp.set("global_pooling", true);
+    int gap = addLayer(net, "gap", "Pooling", gp, {r1});
+    dnn::LayerParams fc;
+    fc.set("num_output", 3); fc.set("bias_term", true);
+    fc.blobs = {randomBlob({3, 5}, rng), randomBlob({1, 3}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {gap});
+    Mat x = randomBlob({2, 3, 6, 6}, rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "relu1");
+    cam->setMethod(CAM_ABLATIONCAM);
+    Mat scores;
+    cam->forward(x, scores);
+    std::vector<Mat> maps;
+    cam->compute(2, maps);
+    Mat a = cam->getBackprop()->getActivation("relu1"), w = net.getParam("fc", 0);
+    for (int n = 0; n < 2; n++)
+    {
+        const double y = scores.at<float>(n, 2);
+        Mat expected = Mat::zeros(6, 6, CV_32F);
+        for (int k = 0; k < 5; k++)
+        {
+            Mat ak(6, 6, CV_32F, a.ptr<float>(n, k));
+            expected += (w.at<float>(2, k) * mean(ak)[0] / y) * ak;
+        }
+        expected = max(expected, 0.f);
+        EXPECT_LE(norm(maps[n], expected, NORM_INF), 1e-4 * std::max(1.0, norm(expected, NORM_INF))) << "image " << n;
+    }
+    std::vector<Mat> counter;
+    expectError([&] { cam->compute(2, maps, counter); },
+                "explain: Ablation-CAM's weights do not change when the target is negated, so it has no counterfactual map");
+}
+
+TEST(CAMMethods, AblationCAMWithASkipConnection)
+{
+    // target inside a residual block: the layers after it read an earlier activation too (an external
+    // input of the rebuilt part); compare with zeroing the channel by hand through the whole Net.
+    RNG rng(405);
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
+    int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+    int c2 = addLayer(net, "conv2", "Convolution", convParams(4, 4, 3, rng, 1, 1, 1), {r1});
+    int r2 = addLayer(net, "target", "ReLU", dnn::LayerParams(), {c2});
+    int c3 = addLayer(net, "conv3", "Convolution", convParams(4, 4, 3, rng, 1, 1, 1), {r2});
+    int add = addLayer(net, "add", "Eltwise", dnn::LayerParams(), {c3, r1});
+    int r3 = addLayer(net, "relu3", "ReLU", dnn::LayerParams(), {add});
+    dnn::LayerParams gp;
+    gp.set("pool", "ave"); gp.set("global_pooling", true);
+    int gap = addLayer(net, "gap", "Pooling", gp, {r3});
+    dnn::LayerParams fc;
+    fc.set("num_output", 2); fc.set("bias_term", true);
+    fc.blobs = {randomBlob({2, 4}, rng), randomBlob({1, 2}, rng, 1.f, 2.f)};
+    addLayer(net, "fc", "InnerProduct", fc, {gap});
+    Mat x = randomBlob({1, 3, 5, 5}, rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "target");
+    cam->setMethod(CAM_ABLATIONCAM);
+    Mat scores;
+    cam->forward(x, scores);
+    std::vector<Mat> maps;
+    cam->compute(0, maps);
+    // by hand: zero filter k of conv2 (weights and bias), so that the target's channel k is 0
+    Mat a = cam->getBackprop()->getActivation("target").clone();
+    const double y = scores.at<float>(0, 0);
+    Mat expected = Mat::zeros(5, 5, CV_32F);
+    for (int k = 0; k < 4; k++)
+    {
+        Mat wts = net.getParam("conv2", 0).clone(), bias = net.getParam("conv2", 1).clone();
+        Mat wk = wts.clone(), bk = bias.clone();
+        Mat(1, 4 * 9, CV_32F, wk.ptr<float>(k)).setTo(0.f);
+        bk.at<float>(k) = 0.f;
+        RNG rng2(405);
+        dnn::Net copy;
+        {   // the same net with filter k of conv2 removed
+            int d1 = addLayer(copy, "conv1", "Convolution", convParams(4, 3, 3, rng2, 1, 1, 1), {0});
+            int s1 = addLayer(copy, "relu1", "ReLU", dnn::LayerParams(), {d1});
+            dnn::LayerParams p2 = convParams(4, 4, 3, rng2, 1, 1, 1);
+            p2.blobs = {wk, bk};
+            int d2 = addLayer(copy, "conv2", "Convolution", p2, {s1});
+            int s2 = addLayer(copy, "target", "ReLU", dnn::LayerParams(), {d2});
+            int d3 = addLayer(copy, "conv3", "Convolution", convParams(4, 4, 3, rng2, 1, 1, 1), {s2});
+            int e = addLayer(copy, "add", "Eltwise", dnn::LayerParams(), {d3, s1});
+            int s3 = addLayer(copy, "relu3", "ReLU", dnn::LayerParams(), {e});
+            int g2 = addLayer(copy, "gap", "Pooling", gp, {s3});
+            dnn::LayerParams f2;
+            f2.set("num_output", 2); f2.set("bias_term", true);
+            f2.blobs = {randomBlob({2, 4}, rng2), randomBlob({1, 2}, rng2, 1.f, 2.f)};
+            addLayer(copy, "fc", "InnerProduct", f2, {g2});
+        }
+        copy.setInput(x);
+        const double yk = copy.forward("fc").at<float>(0, 0);
+        expected += (float)((y - yk) / y) * Mat(5, 5, CV_32F, a.ptr<float>(0, k));
+    }
+    expected = max(expected, 0.f);
+    EXPECT_LE(norm(maps[0], expected, NORM_INF), 1e-4 * std::max(1.0, norm(expected, NORM_INF)));
+}
+
 TEST(CAMMethods, Errors)
 {
     std::vector<Mat> maps;

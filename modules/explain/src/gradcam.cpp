@@ -90,7 +90,14 @@ public:
             CV_Error(Error::StsBadArg, format("explain: the target layer '%s' has a %dD output; Grad-CAM needs a "
                                               "spatial N x K x H x W output", layerName.c_str(), dims));
         std::vector<Mat> maps, counter;
-        if (method == CAM_SCORECAM)
+        if (method == CAM_ABLATIONCAM)
+        {
+            if (counterfactual.needed())
+                CV_Error(Error::StsBadArg, "explain: Ablation-CAM's weights do not change when the target is "
+                                           "negated, so it has no counterfactual map");
+            ablationCAM(bp->getActivation(layerName), outputLayer, outputGrad.getMat(), maps);
+        }
+        else if (method == CAM_SCORECAM)
         {
             Mat a = bp->getActivation(layerName);
             scoreCAM(a, outputLayer, outputGrad.getMat(), gradcam.needed(), counterfactual.needed(), maps, counter);
@@ -131,7 +138,7 @@ public:
 
     void setMethod(int m) CV_OVERRIDE
     {
-        if (m < CAM_GRADCAM || m > CAM_SCORECAM)
+        if (m < CAM_GRADCAM || m > CAM_ABLATIONCAM)
             CV_Error(Error::StsBadArg, format("explain: unknown CAM method %d", m));
         method = m;
     }
@@ -146,7 +153,7 @@ public:
         requireForward();
         if (layers.empty())
             CV_Error(Error::StsBadArg, "explain: computeLayers needs at least one layer");
-        if (method == CAM_SCORECAM)
+        if (method == CAM_SCORECAM || method == CAM_ABLATIONCAM)
             CV_Error(Error::StsNotImplemented, "explain: computeLayers supports the gradient-based methods and Eigen-CAM");
         for (const String& l : layers)
         {
@@ -426,6 +433,132 @@ private:
         }
     }
 
+    /** The layers between the target and `outputLayer`, rebuilt from their captured parameters and
+        weights as a Net whose input 0 is the target's activation; inputs 1.. are the recorded outputs
+        of layers outside that part that feed it (e.g. skip connections). */
+    struct SubNet
+    {
+        dnn::Net net;
+        std::vector<std::pair<int, int> > externals;  // (layer id, output) fed as inputs 1..
+        String output;
+    };
+
+    SubNet buildSubNet(const String& outputLayer)
+    {
+        std::map<int, String> nameOf;
+        std::vector<String> order = bp->getLayerNames();
+        for (const String& n : order)
+            nameOf[bp->getLayerInfo(n).id] = n;
+        const int target = bp->getLayerInfo(layerName).id, output = bp->getLayerInfo(outputLayer).id;
+        std::set<int> down, up{output};
+        for (const String& n : order)
+            for (const auto& pin : bp->getLayerInputPins(n))
+                if (pin.first == target || down.count(pin.first))
+                    down.insert(bp->getLayerInfo(n).id);
+        for (auto it = order.rbegin(); it != order.rend(); ++it)
+            if (up.count(bp->getLayerInfo(*it).id))
+                for (const auto& pin : bp->getLayerInputPins(*it))
+                    up.insert(pin.first);
+        if (!down.count(output))
+            CV_Error(Error::StsBadArg, "explain: the layer '" + outputLayer + "' does not depend on the target layer '" +
+                                           layerName + "'");
+        SubNet sub;
+        sub.output = outputLayer;
+        std::vector<String> inputNames{"target"};
+        std::map<int, int> subId;
+        std::vector<std::tuple<int, int, int, int> > links;  // (sub producer id, output, consumer, input)
+        for (const String& n : order)
+        {
+            const LayerInfo& info = bp->getLayerInfo(n);
+            if (!down.count(info.id) || !up.count(info.id))
+                continue;
+            if (!info.hasParams)
+                CV_Error(Error::StsNotImplemented, "explain: Ablation-CAM re-runs " + describeLayer(info) +
+                                                       " but its parameters were not captured (its type is not captured, or the Net "
+                                                       "was read before the explain library was loaded)");
+            dnn::LayerParams lp = info.params;
+            for (const Mat& b : info.layer->blobs)
+                lp.blobs.push_back(b.clone());
+            const int id = sub.net.addLayer(n, info.type, lp);
+            subId[info.id] = id;
+            const auto pins = bp->getLayerInputPins(n);
+            for (size_t j = 0; j < pins.size(); j++)
+            {
+                const auto& pin = pins[j];
+                if (pin.first == target)
+                    links.emplace_back(0, 0, id, (int)j);
+                else if (subId.count(pin.first))
+                    links.emplace_back(subId[pin.first], pin.second, id, (int)j);
+                else
+                {
+                    auto e = std::find(sub.externals.begin(), sub.externals.end(), pin);
+                    if (e == sub.externals.end())
+                    {
+                        sub.externals.push_back(pin);
+                        inputNames.push_back("external" + std::to_string(sub.externals.size()));
+                        e = sub.externals.end() - 1;
+                    }
+                    links.emplace_back(0, 1 + (int)(e - sub.externals.begin()), id, (int)j);
+                }
+            }
+        }
+        sub.net.setInputsNames(inputNames);
+        for (const auto& l : links)
+            sub.net.connect(std::get<0>(l), std::get<1>(l), std::get<2>(l), std::get<3>(l));
+        return sub;
+    }
+
+    /** Ablation-CAM: the target's score with each channel of the target layer zeroed, from re-runs of
+        only the layers after it (batches of 32 channels), weights w_k = (y - y_k) / y. */
+    void ablationCAM(const Mat& a, const String& outputLayer, const Mat& seed, std::vector<Mat>& maps)
+    {
+        if (!ablation || ablation->output != outputLayer)
+            ablation = makePtr<SubNet>(buildSubNet(outputLayer));
+        SubNet& sub = *ablation;
+        const Mat& out = bp->getActivation(outputLayer);
+        if (seed.total() != out.total() || seed.depth() != CV_32F)
+            CV_Error(Error::StsBadArg, "explain: the gradient for layer '" + outputLayer + "' does not fit its output");
+        std::vector<Mat> externals;
+        for (const auto& pin : sub.externals)
+            externals.push_back(pin.first == 0 ? input : bp->getActivation(nameById(pin.first), pin.second));
+        const int n = a.size[0], k = a.size[1], h = a.size[2], w = a.size[3];
+        const size_t perImage = seed.total() / n;
+        const int batch = 32;
+        for (int b = 0; b < n; b++)
+        {
+            const float* sp = seed.ptr<float>() + b * perImage;
+            Mat seedRow(1, (int)perImage, CV_32F, (void*)sp);
+            const double y = seedRow.dot(Mat(1, (int)perImage, CV_32F, (void*)(out.ptr<float>() + b * perImage)));
+            Mat weights(1, k, CV_32F);
+            for (int k0 = 0; k0 < k; k0 += batch)
+            {
+                const int m = std::min(batch, k - k0);
+                Mat ablated = repeatImage(imageOf(a, b), m);
+                for (int j = 0; j < m; j++)
+                    Mat(h, w, CV_32F, ablated.ptr<float>(j, k0 + j)).setTo(0.f);
+                sub.net.setInput(ablated, "target");
+                for (size_t e = 0; e < externals.size(); e++)
+                    sub.net.setInput(repeatImage(imageOf(externals[e], b), m), "external" + std::to_string(e + 1));
+                Mat o = sub.net.forward(sub.output);
+                for (int j = 0; j < m; j++)
+                {
+                    const double yk = seedRow.dot(Mat(1, (int)perImage, CV_32F, o.ptr<float>() + j * perImage));
+                    weights.at<float>(k0 + j) = (float)((y - yk) / (std::abs(y) > 1e-12 ? y : 1e-12));
+                }
+            }
+            Mat ab(k, h * w, CV_32F, (void*)a.ptr<float>(b));
+            maps.push_back(Mat(max(Mat(weights * ab), 0.f)).reshape(1, h));
+        }
+    }
+
+    String nameById(int id) const
+    {
+        for (const String& n : bp->getLayerNames())
+            if (bp->getLayerInfo(n).id == id)
+                return n;
+        CV_Error(Error::StsInternal, "explain: no layer with this id");
+    }
+
     static Mat upsampleAlignCorners(const Mat& src, int oh, int ow)
     {
         Mat dst(oh, ow, CV_32F);
@@ -519,6 +652,7 @@ private:
     dnn::Net net;
     Ptr<Backprop> bp;
     Ptr<Backprop> aux;      // for the batches of SmoothGrad and Integrated Gradients
+    Ptr<SubNet> ablation;   // the layers after the target, for Ablation-CAM
     String layerName, scoreLayerName;
     Mat scores;
     Mat input;              // the last input blob, for the forward passes of Score-CAM

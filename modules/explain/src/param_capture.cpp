@@ -1,5 +1,5 @@
-// Captures the hyperparameters OpenCV 4.6 keeps private (Eltwise operation, Permute order, Padding,
-// Softmax axis, ...). A constructor is stacked on cv::dnn::LayerFactory for those types when the
+// Captures the hyperparameters of the layers (OpenCV 4.6 keeps some private: Eltwise operation,
+// Permute order, Padding, Softmax axis, ...). A constructor is stacked on cv::dnn::LayerFactory for those types when the
 // library is loaded; it records the LayerParams and returns the very layer OpenCV itself would create
 // (XxxLayer::create), so the user's Net computes bit-identical results and keeps its fusion.
 // Because it runs at load time, it also covers Nets read before an explainer was created.
@@ -59,16 +59,45 @@ struct RegisterCaptures
 {
     RegisterCaptures()
     {
-        // Only types whose hyperparameters are private in 4.6; the others are read from the
-        // public members of opencv2/dnn/all_layers.hpp.
-        dnn::LayerFactory::registerLayer("Eltwise", createAndRemember<dnn::EltwiseLayer>);
-        dnn::LayerFactory::registerLayer("Permute", createAndRemember<dnn::PermuteLayer>);
-        dnn::LayerFactory::registerLayer("Padding", createAndRemember<dnn::PaddingLayer>);
-        dnn::LayerFactory::registerLayer("Softmax", createAndRemember<dnn::SoftmaxLayer>);
-        dnn::LayerFactory::registerLayer("SoftMax", createAndRemember<dnn::SoftmaxLayer>);
-        dnn::LayerFactory::registerLayer("Flatten", createAndRemember<dnn::FlattenLayer>);
-        dnn::LayerFactory::registerLayer("Scale", createAndRemember<dnn::ScaleLayer>);
-        dnn::LayerFactory::registerLayer("Resize", createAndRemember<dnn::ResizeLayer>);
+        // The types whose hyperparameters are private in 4.6 (Eltwise, Permute, Padding, Softmax,
+        // Flatten, Resize, ...), and the common float layers, so that parts of a Net can be rebuilt
+        // (Ablation-CAM re-runs the layers after the target). Each constructor is the one OpenCV's
+        // own registry uses for that type (modules/dnn/src/init.cpp).
+        using namespace dnn;
+        LayerFactory::registerLayer("Eltwise", createAndRemember<EltwiseLayer>);
+        LayerFactory::registerLayer("Permute", createAndRemember<PermuteLayer>);
+        LayerFactory::registerLayer("Padding", createAndRemember<PaddingLayer>);
+        LayerFactory::registerLayer("Softmax", createAndRemember<SoftmaxLayer>);
+        LayerFactory::registerLayer("SoftMax", createAndRemember<SoftmaxLayer>);
+        LayerFactory::registerLayer("Flatten", createAndRemember<FlattenLayer>);
+        LayerFactory::registerLayer("Scale", createAndRemember<ScaleLayer>);
+        LayerFactory::registerLayer("Resize", createAndRemember<ResizeLayer>);
+        LayerFactory::registerLayer("Interp", createAndRemember<InterpLayer>);
+        LayerFactory::registerLayer("Convolution", createAndRemember<ConvolutionLayer>);
+        LayerFactory::registerLayer("Deconvolution", createAndRemember<DeconvolutionLayer>);
+        LayerFactory::registerLayer("Pooling", createAndRemember<PoolingLayer>);
+        LayerFactory::registerLayer("InnerProduct", createAndRemember<InnerProductLayer>);
+        LayerFactory::registerLayer("ReLU", createAndRemember<ReLULayer>);
+        LayerFactory::registerLayer("ReLU6", createAndRemember<ReLU6Layer>);
+        LayerFactory::registerLayer("PReLU", createAndRemember<ChannelsPReLULayer>);
+        LayerFactory::registerLayer("ELU", createAndRemember<ELULayer>);
+        LayerFactory::registerLayer("Sigmoid", createAndRemember<SigmoidLayer>);
+        LayerFactory::registerLayer("TanH", createAndRemember<TanHLayer>);
+        LayerFactory::registerLayer("Swish", createAndRemember<SwishLayer>);
+        LayerFactory::registerLayer("Mish", createAndRemember<MishLayer>);
+        LayerFactory::registerLayer("HardSigmoid", createAndRemember<HardSigmoidLayer>);
+        LayerFactory::registerLayer("HardSwish", createAndRemember<HardSwishLayer>);
+        LayerFactory::registerLayer("Power", createAndRemember<PowerLayer>);
+        LayerFactory::registerLayer("BatchNorm", createAndRemember<BatchNormLayer>);
+        LayerFactory::registerLayer("Concat", createAndRemember<ConcatLayer>);
+        LayerFactory::registerLayer("Slice", createAndRemember<SliceLayer>);
+        LayerFactory::registerLayer("Split", createAndRemember<SplitLayer>);
+        LayerFactory::registerLayer("Reshape", createAndRemember<ReshapeLayer>);
+        LayerFactory::registerLayer("Reduce", createAndRemember<ReduceLayer>);
+        LayerFactory::registerLayer("LRN", createAndRemember<LRNLayer>);
+        LayerFactory::registerLayer("Identity", createAndRemember<BlankLayer>);
+        LayerFactory::registerLayer("Dropout", createAndRemember<BlankLayer>);
+        LayerFactory::registerLayer("ShuffleChannel", createAndRemember<ShuffleChannelLayer>);
     }
 };
 RegisterCaptures registerCapturesAtLoad;

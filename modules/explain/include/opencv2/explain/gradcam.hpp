@@ -27,7 +27,8 @@ enum CAMMethod
     CAM_LAYERCAM = 5,             //!< L = ReLU(sum_k ReLU(g_k) * A_k) @cite jiang2021
     CAM_EIGENCAM = 6,             //!< first principal component of A (class-agnostic, no gradient) @cite muhammad2020
     CAM_EIGENGRADCAM = 7,         //!< first principal component of g * A
-    CAM_SCORECAM = 8              //!< w = softmax_k(score of the input masked by normalized upsampled A_k) @cite wang2020
+    CAM_SCORECAM = 8,             //!< w = softmax_k(score of the input masked by normalized upsampled A_k) @cite wang2020
+    CAM_ABLATIONCAM = 9           //!< w_k = (y - y with A_k zeroed) / y, re-running only the layers after A @cite desai2020
 };
 
 /** @brief A CAM map per image from a target layer's activations and gradients.
@@ -35,7 +36,7 @@ enum CAMMethod
 The shared pipeline of the gradient-based methods and Eigen-CAM, usable with gradients from anywhere.
 For the principal-component methods the sign of the component is chosen so that it correlates
 positively with the channel sum of the activations (an SVD alone leaves it arbitrary).
-@param method a CAMMethod other than CAM_SCORECAM (which needs forward passes, see GradCAM).
+@param method a CAMMethod other than CAM_SCORECAM and CAM_ABLATIONCAM (which need forward passes, see GradCAM).
 @param activations N x K x H x W float32 activations A.
 @param gradients N x K x H x W float32 gradients dy/dA (ignored by CAM_EIGENCAM, may be empty then).
 @param maps one H x W float32 map per image, after the ReLU.
