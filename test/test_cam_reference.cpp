@@ -36,6 +36,7 @@ const CamCase kCases[] = {
     {"eigencam", CAM_EIGENCAM, 1e-3},
     {"eigengradcam", CAM_EIGENGRADCAM, 1e-3},
     {"scorecam", CAM_SCORECAM, 1e-3},
+    {"ablationcam", CAM_ABLATIONCAM, 1e-3},
 };
 
 class CamReference : public ::testing::TestWithParam<std::string>

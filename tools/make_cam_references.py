@@ -6,7 +6,7 @@
 For each model: DIR/<name>.onnx (the very file tools/make_references.py writes, from its build()) and
 DIR/<name>_cams.yml.gz (cv::FileStorage) with model, layer, class_id, input and one raw 2D float32 map
 per method at the target layer's resolution (after the ReLU, before pytorch-grad-cam's scaling):
-gradcam gradcampp xgradcam hirescam elementwise layercam eigencam eigengradcam [scorecam], plus
+gradcam gradcampp xgradcam hirescam elementwise layercam eigencam eigengradcam [scorecam ablationcam], plus
 eigencam_neg / eigengradcam_neg (the maps of the flipped principal component). See tools/README.md.
 """
 import argparse
@@ -26,7 +26,7 @@ import make_references as mr  # noqa: E402  (models, weights, inputs, ONNX expor
 
 try:
     from pytorch_grad_cam import (GradCAM, GradCAMPlusPlus, XGradCAM, HiResCAM, GradCAMElementWise,
-                                  LayerCAM, EigenCAM, EigenGradCAM, ScoreCAM)
+                                  LayerCAM, EigenCAM, EigenGradCAM, ScoreCAM, AblationCAM)
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     from pytorch_grad_cam.utils.image import scale_cam_image
 except ImportError as e:
@@ -35,7 +35,8 @@ except ImportError as e:
 # key in the .yml.gz: pytorch-grad-cam class (the C++ enum is in test/test_cam_reference.cpp)
 METHODS = [("gradcam", GradCAM), ("gradcampp", GradCAMPlusPlus), ("xgradcam", XGradCAM),
            ("hirescam", HiResCAM), ("elementwise", GradCAMElementWise), ("layercam", LayerCAM),
-           ("eigencam", EigenCAM), ("eigengradcam", EigenGradCAM), ("scorecam", ScoreCAM)]
+           ("eigencam", EigenCAM), ("eigengradcam", EigenGradCAM), ("scorecam", ScoreCAM),
+           ("ablationcam", AblationCAM)]
 SIGNED = ("eigencam", "eigengradcam")  # principal component: the sign is numpy's SVD sign
 MODELS = ["default", "resnet18", "mobilenet_v2"]
 
@@ -106,8 +107,8 @@ def process(name, outdir, scorecam):
 
     maps, floor, times = {}, {}, {}
     for key, cls_ in METHODS:
-        if key == "scorecam" and not scorecam:
-            continue
+        if key in ("scorecam", "ablationcam") and not scorecam:
+            continue  # forward-pass methods: one run per channel batch
         t1 = time.time()
         p64 = raw_cam(cls_, m64, mr.get_module(m64, target), x64, cls)
         times[key] = time.time() - t1
