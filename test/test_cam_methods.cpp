@@ -21,6 +21,17 @@ void expectMap(int method, const Mat& g, float p0, float p1)
     EXPECT_NEAR(maps[0].at<float>(0, 1), p1, 1e-5) << "method " << method;
 }
 
+/** pytorch-grad-cam's scale_cam_image: (x - min) / (1e-7 + max(x - min)), then cv::resize. */
+Mat scaleCamLikePytorch(const Mat& cam, Size size)
+{
+    double lo, hi;
+    minMaxLoc(cam, &lo, &hi);
+    Mat m = (cam - lo) / (1e-7 + (hi - lo));
+    if (!size.empty())
+        resize(m, m, size);
+    return m;
+}
+
 TEST(CAMMethods, HandCheckedDefinitions)
 {
     const Mat g = blob4({1, 3, -1, 2});
@@ -95,11 +106,57 @@ TEST(CAMMethods, MultiLayerMapIsTheMeanOfNormalizedLayerMaps)
     }
     for (int n = 0; n < 2; n++)
     {
-        Mat a, b, expected;
-        resizeMap(m1[n], Size(8, 8), a);
-        resizeMap(m2[n], Size(8, 8), b);
-        resizeMap(Mat(a + b), Size(8, 8), expected);
+        Mat expected = scaleCamLikePytorch(Mat(0.5 * (scaleCamLikePytorch(m1[n], Size(8, 8)) +
+                                                      scaleCamLikePytorch(m2[n], Size(8, 8)))), Size());
         EXPECT_LE(norm(combined[n], expected, NORM_INF), 1e-5) << "image " << n;
+    }
+}
+
+TEST(CAMMethods, AugSmoothIsTheMeanOverFlipsAndScales)
+{
+    RNG rng(406);
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
+    int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+    dnn::LayerParams gp;
+    gp.set("pool", "ave"); gp.set("global_pooling", true);
+    int gap = addLayer(net, "gap", "Pooling", gp, {r1});
+    dnn::LayerParams fc;
+    fc.set("num_output", 3); fc.set("bias_term", true);
+    fc.blobs = {randomBlob({3, 4}, rng), randomBlob({1, 3}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {gap});
+    Mat x = randomBlob({2, 3, 6, 7}, rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "relu1");
+    cam->forward(x);
+    std::vector<Mat> smooth;
+    cam->computeAugSmooth(1, smooth);
+    ASSERT_EQ(smooth.size(), 2u);
+    for (int n = 0; n < 2; n++)
+    {
+        Mat expected = Mat::zeros(6, 7, CV_32F);
+        for (int flipped = 0; flipped < 2; flipped++)
+            for (double factor : {0.9, 1.0, 1.1})
+            {
+                Mat xi(std::vector<int>{1, 3, 6, 7}, CV_32F);
+                for (int c = 0; c < 3; c++)
+                {
+                    Mat src(6, 7, CV_32F, x.ptr<float>(n, c)), dst(6, 7, CV_32F, xi.ptr<float>(0, c));
+                    if (flipped)
+                        flip(src, dst, 1);
+                    else
+                        src.copyTo(dst);
+                    dst *= factor;
+                }
+                Ptr<GradCAM> one = GradCAM::create(net, "relu1");
+                one->forward(xi);
+                std::vector<Mat> m;
+                one->compute(1, m);
+                Mat s = scaleCamLikePytorch(scaleCamLikePytorch(m[0], Size(7, 6)), Size());
+                if (flipped)
+                    flip(s, s, 1);
+                expected += s / 6.0;
+            }
+        EXPECT_LE(norm(smooth[n], expected, NORM_INF), 1e-5) << "image " << n;
     }
 }
 

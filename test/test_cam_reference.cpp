@@ -119,6 +119,32 @@ TEST_P(CamReference, MatchesPytorchGradCam)
         EXPECT_LE(err, c.tol) << GetParam() << " " << c.key << " vs pytorch-grad-cam " << version;
         compared++;
     }
+    // pytorch-grad-cam's aug_smooth and multi-layer Grad-CAM (scaled maps at the input size)
+    Mat aug, layers;
+    std::string layer2;
+    fs["gradcam_aug"] >> aug;
+    fs["gradcam_layers"] >> layers;
+    fs["layer2"] >> layer2;
+    cam->setMethod(CAM_GRADCAM);
+    if (!aug.empty())
+    {
+        std::vector<Mat> maps;
+        cam->computeAugSmooth(classId, maps);
+        const double err = camRelL2(maps[0], aug);
+        std::cout << "[ cam-ref   ] " << GetParam() << " gradcam aug_smooth: rel.L2 " << err << std::endl;
+        EXPECT_LE(err, 1e-3) << GetParam() << " aug_smooth";
+        compared++;
+    }
+    if (!layers.empty() && !layer2.empty())
+    {
+        std::vector<Mat> maps;
+        cam->computeLayers({layer2, layer}, classId, layers.size(), maps);
+        const double err = camRelL2(maps[0], layers);
+        std::cout << "[ cam-ref   ] " << GetParam() << " gradcam layers " << layer2 << " + " << layer << ": rel.L2 "
+                  << err << std::endl;
+        EXPECT_LE(err, 1e-3) << GetParam() << " multi-layer";
+        compared++;
+    }
     EXPECT_GE(compared, 8);
     std::cout << "[ cam-ref   ] " << GetParam() << ": layer " << layer << ", class " << classId
               << ", grad-cam " << version << ", " << compared << " methods" << std::endl;

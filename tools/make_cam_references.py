@@ -39,6 +39,8 @@ METHODS = [("gradcam", GradCAM), ("gradcampp", GradCAMPlusPlus), ("xgradcam", XG
            ("ablationcam", AblationCAM)]
 SIGNED = ("eigencam", "eigengradcam")  # principal component: the sign is numpy's SVD sign
 MODELS = ["default", "resnet18", "mobilenet_v2"]
+# a second, earlier target layer (torch module) for the multi-layer comparison
+SECOND_LAYER = {"default": "relu3", "resnet18": "layer3"}
 
 
 def raw_cam(cam_class, model, layer_module, x, cls):
@@ -126,10 +128,26 @@ def process(name, outdir, scorecam):
     if empty:
         print("  note: all-zero maps: %s" % " ".join(empty))
 
+    # aug_smooth and multi-layer Grad-CAM: pytorch-grad-cam's scaled maps at the input size
+    extra_layer = None
+    if name in SECOND_LAYER:
+        cam = GradCAM(model=m64, target_layers=[mr.get_module(m64, target)])
+        with cam:
+            maps["gradcam_aug"] = cam(input_tensor=x64, targets=[ClassifierOutputTarget(cls)],
+                                      aug_smooth=True)[0]
+        second = SECOND_LAYER[name]
+        extra_layer, _, _ = mr.dnn_target_layer(model, x, second, os.path.join(outdir, onnx_name))
+        cam = GradCAM(model=m64, target_layers=[mr.get_module(m64, second), mr.get_module(m64, target)])
+        with cam:
+            maps["gradcam_layers"] = cam(input_tensor=x64, targets=[ClassifierOutputTarget(cls)])[0]
+        print("  aug_smooth and two-layer (%s, %s) Grad-CAM computed" % (second, target))
+
     path = os.path.join(outdir, name + "_cams.yml.gz")
     fs = cv2.FileStorage(path, cv2.FILE_STORAGE_WRITE)
     fs.write("model", onnx_name)
     fs.write("layer", layer)
+    if extra_layer:
+        fs.write("layer2", extra_layer)
     fs.write("class_id", cls)
     fs.write("grad_cam_version", importlib.metadata.version("grad-cam"))
     fs.write("torch_version", torch.__version__)

@@ -145,6 +145,60 @@ public:
 
     int getMethod() const CV_OVERRIDE { return method; }
 
+    void computeAugSmooth(int classId, OutputArrayOfArrays out) CV_OVERRIDE
+    {
+        requireForward();
+        requireSingleInput("computeAugSmooth");
+        if (method == CAM_SCORECAM || method == CAM_ABLATIONCAM)
+            CV_Error(Error::StsNotImplemented, "explain: computeAugSmooth supports the gradient-based methods and Eigen-CAM");
+        const std::vector<int> classes = classesFor(classId);
+        const int n = input.size[0], ih = input.size[2], iw = input.size[3];
+        const double factors[] = {0.9, 1.0, 1.1};
+        // the 6 variants of every image as one batch: (image, flip, factor)
+        Mat batch = repeatImage(imageOf(input, 0), 6 * n);
+        for (int b = 0; b < n; b++)
+            for (int v = 0; v < 6; v++)
+            {
+                Mat dst = imageOf(batch, 6 * b + v);
+                Mat src = imageOf(input, b);
+                for (int c = 0; c < input.size[1]; c++)
+                {
+                    Mat s(ih, iw, CV_32F, (void*)src.ptr<float>(0, c)), d(ih, iw, CV_32F, dst.ptr<float>(0, c));
+                    if (v >= 3)
+                        flip(s, d, 1);
+                    else
+                        s.copyTo(d);
+                    d *= factors[v % 3];
+                }
+            }
+        if (!aux)
+            aux = Backprop::create(net);
+        aux->keepOnly({scoreLayerName}, {layerName});
+        aux->forward(batch, inputBlobName);
+        const Mat out0 = aux->getActivation(scoreLayerName);
+        Mat seed = Mat::zeros(6 * n, (int)(out0.total() / (6 * n)), CV_32F);
+        for (int r = 0; r < 6 * n; r++)
+            seed.at<float>(r, classes[r / 6]) = 1.f;
+        std::vector<Mat> grads, maps;
+        aux->backward({scoreLayerName}, {seed}, {layerName}, grads, RECTIFIER_EXACT);
+        computeCAM(method, aux->getActivation(layerName), grads[0], maps, eigenSmooth);
+        aux->keepAll();
+        std::vector<Mat> result;
+        for (int b = 0; b < n; b++)
+        {
+            Mat sum = Mat::zeros(ih, iw, CV_32F);
+            for (int v = 0; v < 6; v++)
+            {
+                Mat m = scaleCam(scaleCam(maps[6 * b + v], Size(iw, ih)), Size());
+                if (v >= 3)
+                    flip(m, m, 1);
+                sum += m;
+            }
+            result.push_back(sum / 6.0);
+        }
+        assignMaps(out, result);
+    }
+
     void setEigenSmooth(bool enable) CV_OVERRIDE { eigenSmooth = enable; }
     bool getEigenSmooth() const CV_OVERRIDE { return eigenSmooth; }
 
@@ -170,15 +224,13 @@ public:
             computeCAM(method, bp->getActivation(layers[i]), grads[i], maps, eigenSmooth);
             for (size_t n = 0; n < maps.size(); n++)
             {
-                Mat m;
-                resizeMap(maps[n], size, m, true);
                 if (sums.size() <= n)
                     sums.push_back(Mat::zeros(size, CV_32F));
-                sums[n] += m;
+                sums[n] += scaleCam(maps[n], size);
             }
         }
         for (Mat& m : sums)
-            resizeMap(m, size, m, true);
+            m = scaleCam(m / (double)layers.size(), Size());
         assignMaps(out, sums);
     }
 
@@ -281,6 +333,18 @@ private:
     {
         if (!singleInput)
             CV_Error(Error::StsNotImplemented, std::string("explain: ") + method + " needs a single-input Net");
+    }
+
+    /** pytorch-grad-cam's scale_cam_image: min-max normalization (epsilon 1e-7), then a bilinear
+        resize to `size` unless it is empty. */
+    static Mat scaleCam(const Mat& cam, Size size)
+    {
+        double lo, hi;
+        minMaxLoc(cam, &lo, &hi);
+        Mat m = (cam - lo) / (1e-7 + (hi - lo));
+        if (!size.empty() && size != m.size())
+            resize(m, m, size, 0, 0, INTER_LINEAR);
+        return m;
     }
 
     /** The class of each image: classId, or each image's top class for -1. */

@@ -192,8 +192,8 @@ public:
     CV_WRAP virtual bool getEigenSmooth() const = 0;
 
     /** @brief One map from several target layers (pytorch-grad-cam's multi-layer CAM): the method's map
-    at each layer, from one backward pass, upsampled (bilinear) to `size` and min-max normalized, then
-    averaged and normalized again.
+    at each layer, from one backward pass, min-max normalized and upsampled (bilinear) to `size`, then
+    averaged and normalized again (the order and epsilon of pytorch-grad-cam's scale_cam_image).
     @param layers the target layers (each with an N x K x H x W output).
     @param classId the class index, or -1 for the top class of each image.
     @param size the output size, e.g. the input's.
@@ -201,6 +201,15 @@ public:
     */
     CV_WRAP virtual void computeLayers(const std::vector<String>& layers, int classId, Size size,
                                        OutputArrayOfArrays maps) = 0;
+
+    /** @brief Test-time augmentation (pytorch-grad-cam's aug_smooth): the map of each image computed
+    on 6 variants (horizontal flip or not, times 0.9, 1.0, 1.1), each normalized and upsampled to the
+    input size as computeLayers() does, flipped back, and averaged. The variants run as one batch.
+    Needs a single-input Net and a gradient-based method (or Eigen-CAM).
+    @param classId the class index, or -1 for the top class of each (original) image.
+    @param maps one map per image at the input blob's H x W.
+    */
+    CV_WRAP virtual void computeAugSmooth(int classId, OutputArrayOfArrays maps) = 0;
 
     /** @brief The backward engine, for advanced use (activations, other layers). */
     virtual Ptr<Backprop> getBackprop() const = 0;
