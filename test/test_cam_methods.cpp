@@ -284,15 +284,16 @@ TEST(CAMMethods, AblationCAMOnALinearHeadHasClosedForm)
                 "explain: Ablation-CAM's weights do not change when the target is negated, so it has no counterfactual map");
 }
 
-TEST(CAMMethods, AblationCAMWithASkipConnection)
+/** conv1-relu1-conv2-target-conv3-(+relu1)-relu3-GAP-FC(2); optionally with conv2's weights replaced. */
+dnn::Net makeSkipNet(RNG& rng, const Mat& conv2Weights = Mat(), const Mat& conv2Bias = Mat())
 {
-    // target inside a residual block: the layers after it read an earlier activation too (an external
-    // input of the rebuilt part); compare with zeroing the channel by hand through the whole Net.
-    RNG rng(405);
     dnn::Net net;
     int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
     int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
-    int c2 = addLayer(net, "conv2", "Convolution", convParams(4, 4, 3, rng, 1, 1, 1), {r1});
+    dnn::LayerParams p2 = convParams(4, 4, 3, rng, 1, 1, 1);
+    if (!conv2Weights.empty())
+        p2.blobs = {conv2Weights, conv2Bias};
+    int c2 = addLayer(net, "conv2", "Convolution", p2, {r1});
     int r2 = addLayer(net, "target", "ReLU", dnn::LayerParams(), {c2});
     int c3 = addLayer(net, "conv3", "Convolution", convParams(4, 4, 3, rng, 1, 1, 1), {r2});
     int add = addLayer(net, "add", "Eltwise", dnn::LayerParams(), {c3, r1});
@@ -304,6 +305,15 @@ TEST(CAMMethods, AblationCAMWithASkipConnection)
     fc.set("num_output", 2); fc.set("bias_term", true);
     fc.blobs = {randomBlob({2, 4}, rng), randomBlob({1, 2}, rng, 1.f, 2.f)};
     addLayer(net, "fc", "InnerProduct", fc, {gap});
+    return net;
+}
+
+TEST(CAMMethods, AblationCAMWithASkipConnection)
+{
+    // target inside a residual block: the layers after it read an earlier activation too (an external
+    // input of the rebuilt part); compare with removing the channel's filter from the whole Net.
+    RNG rng(405);
+    dnn::Net net = makeSkipNet(rng);
     Mat x = randomBlob({1, 3, 5, 5}, rng);
     Ptr<GradCAM> cam = GradCAM::create(net, "target");
     cam->setMethod(CAM_ABLATIONCAM);
@@ -311,36 +321,19 @@ TEST(CAMMethods, AblationCAMWithASkipConnection)
     cam->forward(x, scores);
     std::vector<Mat> maps;
     cam->compute(0, maps);
-    // by hand: zero filter k of conv2 (weights and bias), so that the target's channel k is 0
     Mat a = cam->getBackprop()->getActivation("target").clone();
     const double y = scores.at<float>(0, 0);
     Mat expected = Mat::zeros(5, 5, CV_32F);
     for (int k = 0; k < 4; k++)
     {
-        Mat wts = net.getParam("conv2", 0).clone(), bias = net.getParam("conv2", 1).clone();
-        Mat wk = wts.clone(), bk = bias.clone();
+        // filter k of conv2 zeroed (weights and bias): the target's channel k is 0 after the ReLU
+        Mat wk = net.getParam("conv2", 0).clone(), bk = net.getParam("conv2", 1).clone();
         Mat(1, 4 * 9, CV_32F, wk.ptr<float>(k)).setTo(0.f);
         bk.at<float>(k) = 0.f;
-        RNG rng2(405);
-        dnn::Net copy;
-        {   // the same net with filter k of conv2 removed
-            int d1 = addLayer(copy, "conv1", "Convolution", convParams(4, 3, 3, rng2, 1, 1, 1), {0});
-            int s1 = addLayer(copy, "relu1", "ReLU", dnn::LayerParams(), {d1});
-            dnn::LayerParams p2 = convParams(4, 4, 3, rng2, 1, 1, 1);
-            p2.blobs = {wk, bk};
-            int d2 = addLayer(copy, "conv2", "Convolution", p2, {s1});
-            int s2 = addLayer(copy, "target", "ReLU", dnn::LayerParams(), {d2});
-            int d3 = addLayer(copy, "conv3", "Convolution", convParams(4, 4, 3, rng2, 1, 1, 1), {s2});
-            int e = addLayer(copy, "add", "Eltwise", dnn::LayerParams(), {d3, s1});
-            int s3 = addLayer(copy, "relu3", "ReLU", dnn::LayerParams(), {e});
-            int g2 = addLayer(copy, "gap", "Pooling", gp, {s3});
-            dnn::LayerParams f2;
-            f2.set("num_output", 2); f2.set("bias_term", true);
-            f2.blobs = {randomBlob({2, 4}, rng2), randomBlob({1, 2}, rng2, 1.f, 2.f)};
-            addLayer(copy, "fc", "InnerProduct", f2, {g2});
-        }
-        copy.setInput(x);
-        const double yk = copy.forward("fc").at<float>(0, 0);
+        RNG same(405);
+        dnn::Net ablated = makeSkipNet(same, wk, bk);
+        ablated.setInput(x);
+        const double yk = ablated.forward("fc").at<float>(0, 0);
         expected += (float)((y - yk) / y) * Mat(5, 5, CV_32F, a.ptr<float>(0, k));
     }
     expected = max(expected, 0.f);
