@@ -137,9 +137,57 @@ TEST(OCL, RectifierRulesMatchCPUInEveryMode)
         cpu->backward({"target"}, {seed}, {"conv2"}, gc, (RectifierMode)mode);
         dev->backward({"target"}, {seed}, {"conv2"}, gd, (RectifierMode)mode);
         EXPECT_LE(norm(gd[0].getMat(ACCESS_READ), gc[0], NORM_INF), 1e-5) << "mode " << mode;
-        // through conv2 (CPU rule, copied) and the leaky ReLU kernel
+        // through conv2 (OpenCL GEMM + col2im) and the leaky ReLU kernel
         cpu->backward({"target"}, {seed}, {"conv1"}, gc, (RectifierMode)mode);
         dev->backward({"target"}, {seed}, {"conv1"}, gd, (RectifierMode)mode);
+        EXPECT_LE(relDiff(gd[0].getMat(ACCESS_READ).clone(), gc[0]), 1e-4) << "mode " << mode;
+    }
+}
+
+TEST(OCL, GuidedBackpropToTheInputStaysOnDevice)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0});
+        dnn::LayerParams bn;
+        bn.set("has_weight", true); bn.set("has_bias", true); bn.set("eps", 1e-5f);
+        bn.blobs = {randomBlob({6}, rng), randomBlob({6}, rng, 0.5f, 2.f), randomBlob({6}, rng), randomBlob({6}, rng)};
+        int b1 = addLayer(net, "bn1", "BatchNorm", bn, {c1});
+        int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {b1});
+        dnn::LayerParams mp;
+        mp.set("pool", "max"); mp.set("kernel_size", 3); mp.set("stride", 2); mp.set("pad", 1);
+        int p1 = addLayer(net, "pool1", "Pooling", mp, {r1});
+        int c2 = addLayer(net, "conv2", "Convolution", convParams(4, 3, 3, rng, 2, 2, 1), {p1});
+        int r2 = addLayer(net, "relu2", "ReLU", dnn::LayerParams(), {c2});
+        dnn::LayerParams ap;
+        ap.set("pool", "ave"); ap.set("kernel_size", 2); ap.set("stride", 1);
+        int p2 = addLayer(net, "pool2", "Pooling", ap, {r2});
+        int flat = addLayer(net, "flat", "Flatten", dnn::LayerParams(), {p2});
+        dnn::LayerParams fc;
+        fc.set("num_output", 3); fc.set("bias_term", false);
+        fc.blobs = {randomBlob({3, 4 * 2 * 2}, rng)};
+        addLayer(net, "fc", "InnerProduct", fc, {flat});
+        return net;
+    };
+    RNG rng(704), rng2(704);
+    dnn::Net cpuNet = build(rng), oclNet = build(rng2);
+    oclNet.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+    Mat x = randomBlob({2, 3, 10, 10}, rng);
+    Ptr<Backprop> cpu = Backprop::create(cpuNet), dev = Backprop::create(oclNet);
+    cpu->forward(x);
+    dev->forward(x);
+    ASSERT_TRUE(dev->isOnDevice());
+    Mat seed = randomBlob({2, 3}, rng);
+    for (int mode = 0; mode < 3; mode++)
+    {
+        std::vector<Mat> gc;
+        std::vector<UMat> gd;
+        cpu->backward({"fc"}, {seed}, {String()}, gc, (RectifierMode)mode);
+        const size_t before = getHostDeviceCopyCount();
+        dev->backward({"fc"}, {seed}, {String()}, gd, (RectifierMode)mode);
+        EXPECT_EQ(getHostDeviceCopyCount() - before, 1u) << "mode " << mode << ": only the seed goes up";
         EXPECT_LE(relDiff(gd[0].getMat(ACCESS_READ).clone(), gc[0]), 1e-4) << "mode " << mode;
     }
 }

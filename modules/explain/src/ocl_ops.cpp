@@ -76,4 +76,43 @@ bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, flo
         .run(1, &total, nullptr, true);
 }
 
+bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int outH, int outW, int kh, int kw,
+                int sh, int sw, int ph, int pw, int dh, int dw)
+{
+    if (!ocl::useOpenCL())
+        return false;
+    dx.create(channels, inH * inW, CV_32F);
+    size_t total = (size_t)channels * inH * inW;
+    return kernel("col2im_gather", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(cols), ocl::KernelArg::PtrWriteOnly(dx), channels, inH, inW, outH, outW,
+              kh, kw, sh, sw, ph, pw, dh, dw)
+        .run(1, &total, nullptr, true);
+}
+
+bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
+                         int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea)
+{
+    if (!ocl::useOpenCL() || !x.isContinuous() || !dy.isContinuous())
+        return false;
+    dx.create(x.dims, x.size.p, CV_32F);
+    size_t total = (size_t)planes * inH * inW;
+    return kernel("pooling_backward", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(x), ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrWriteOnly(dx),
+              planes, inH, inW, outH, outW, kh, kw, sh, sw, pt, pl, pb, pr, (int)isMax, (int)paddedArea)
+        .run(1, &total, nullptr, true);
+}
+
+bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels)
+{
+    if (!ocl::useOpenCL() || !dy.isContinuous() || dy.dims < 2)
+        return false;
+    dx.create(dy.dims, dy.size.p, CV_32F);
+    const int total = (int)dy.total(), plane = (int)(dy.total() / ((size_t)dy.size[0] * channels));
+    size_t global = (size_t)total;
+    return kernel("channel_scale", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(scale), ocl::KernelArg::PtrWriteOnly(dx),
+              total, channels, plane)
+        .run(1, &global, nullptr, true);
+}
+
 }} // namespace cv::explain

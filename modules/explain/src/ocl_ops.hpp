@@ -27,6 +27,17 @@ bool ocl_gradcamMaps(const UMat& activations, const UMat& gradients, UMat& maps,
 bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, float hi, float slope,
                            RectifierMode mode);
 
+/** Convolution's col2im on the device: cols ((channels kh kw) x (outH outW)) -> dx (channels x inH x inW). */
+bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int outH, int outW, int kh, int kw,
+                int sh, int sw, int ph, int pw, int dh, int dw);
+
+/** Pooling backward (max or average) for planes x inH x inW inputs. */
+bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
+                         int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea);
+
+/** dx = dy * scale[channel] for N x C x ... blobs. */
+bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels);
+
 /** Host <-> device copies made by the backward engine since the process started (for tests). */
 size_t hostRoundTrips();
 void countHostRoundTrip(size_t n = 1);

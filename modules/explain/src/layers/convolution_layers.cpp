@@ -6,6 +6,7 @@
 // direct loop.
 #include "layer_utils.hpp"
 #include "gemm_kernels.hpp"
+#include "../ocl_ops.hpp"
 
 namespace cv {
 namespace explain {
@@ -114,6 +115,42 @@ public:
         inputGrads[0] = dx;
     }
 
+    /** On the device: cols = W_g^T dY_g with OpenCV's OpenCL GEMM, then a col2im gather kernel.
+        Depthwise convolutions stay on the CPU (one tiny GEMM per channel would not pay). */
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+                     const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        const int cinG = g.inC / g.groups, coutG = g.outC / g.groups, kk = g.kh * g.kw;
+        if (cinG == 1 && coutG == 1)
+            return false;
+        if (!need[0])
+            return true;
+        if (weightsT.empty())  // per group, W_g^T: (cinG kk) x coutG, once per rule
+            for (int grp = 0; grp < g.groups; grp++)
+            {
+                UMat t;
+                Mat(weights.rowRange(grp * coutG, (grp + 1) * coutG).t()).copyTo(t);
+                weightsT.push_back(t);
+            }
+        const int n = inputs[0].size[0], inPlane = g.inH * g.inW;
+        UMat dy = as2D(outputGrads[0], n * g.outC), dx(n * g.inC, inPlane, CV_32F);
+        for (int img = 0; img < n; img++)
+            for (int grp = 0; grp < g.groups; grp++)
+            {
+                UMat cols, block;
+                const int dyRow = img * g.outC + grp * coutG, dxRow = img * g.inC + grp * cinG;
+                gemm(weightsT[grp], dy.rowRange(dyRow, dyRow + coutG), 1.0, noArray(), 0.0, cols);
+                if (!ocl_col2im(cols, block, cinG, g.inH, g.inW, g.outH, g.outW, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
+                                g.dh, g.dw))
+                    return false;
+                UMat dst = dx.rowRange(dxRow, dxRow + cinG);
+                block.copyTo(dst);
+            }
+        inputGrads[0] = dx.reshape(1, inputs[0].dims, inputs[0].size.p);
+        (void)kk;
+        return true;
+    }
+
 private:
     void groupBackward(const float* dyp, int grp, int c0, int c1, float* dxp, std::vector<float>& cols) const
     {
@@ -163,6 +200,7 @@ private:
 
     ConvGeometry g;
     Mat weights;
+    std::vector<UMat> weightsT;
 };
 
 Ptr<BackwardRule> createConvolution(const LayerInfo& info)

@@ -276,8 +276,19 @@ public:
         inputGrads[0] = dx;
     }
 
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+                     const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return true;
+        if (deviceScale.empty())
+            scale.copyTo(deviceScale);
+        return ocl_channelScale(outputGrads[0], deviceScale, inputGrads[0], inputs[0].dims > 1 ? inputs[0].size[1] : 1);
+    }
+
 private:
     Mat scale;
+    UMat deviceScale;
 };
 
 Ptr<BackwardRule> createEltwise(const LayerInfo& info) { return makePtr<EltwiseRule>(info); }

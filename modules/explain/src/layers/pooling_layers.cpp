@@ -81,23 +81,16 @@ public:
         inputGrads[0] = dx;
     }
 
-    /** On the device: global average pooling only (the Grad-CAM heads), dX = dY / (H W) everywhere. */
+    /** On the device: a gather kernel with the same windows (each work item owns one input element). */
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
-        const bool globalAverage = type == POOL_AVE && outH == 1 && outW == 1 && kernel[0] == inH && kernel[1] == inW &&
-                                   padBegin[0] == 0 && padBegin[1] == 0 && padEnd[0] == 0 && padEnd[1] == 0;
-        if (!globalAverage)
-            return false;
         if (!need[0])
             return true;
         const UMat& x = inputs[0];
-        const int planes = x.size[0] * x.size[1], plane = inH * inW;
-        UMat dx;
-        repeat(as2D(outputGrads[0], planes), 1, plane, dx);
-        dx.convertTo(dx, CV_32F, 1.0 / plane);
-        inputGrads[0] = dx.reshape(1, x.dims, x.size.p);
-        return true;
+        return ocl_poolingBackward(x, outputGrads[0], inputGrads[0], x.size[0] * x.size[1], inH, inW, outH, outW,
+                                   kernel[0], kernel[1], stride[0], stride[1], padBegin[0], padBegin[1], padEnd[0],
+                                   padEnd[1], type == POOL_MAX, paddedArea);
     }
 
 private:

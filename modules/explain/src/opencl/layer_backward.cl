@@ -1,0 +1,87 @@
+// Backward rules on the device: convolution's col2im, pooling and per-channel scaling, written as
+// gathers (each work item owns one input element), so that no atomics are needed.
+
+// dx[c, iy, ix] = sum over taps (ky, kx) whose output position (oy, ox) exists of
+// cols[(c * kh + ky) * kw + kx, oy * outW + ox], with iy = oy * sh - ph + ky * dh (same for x).
+__kernel void col2im_gather(__global const float* cols, __global float* dx, int channels, int inH, int inW,
+                            int outH, int outW, int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw)
+{
+    int i = get_global_id(0);
+    if (i >= channels * inH * inW)
+        return;
+    int ix = i % inW, iy = (i / inW) % inH, c = i / (inW * inH);
+    float s = 0.f;
+    for (int ky = 0; ky < kh; ky++)
+    {
+        int ty = iy + ph - ky * dh;
+        if (ty < 0 || ty % sh != 0)
+            continue;
+        int oy = ty / sh;
+        if (oy >= outH)
+            continue;
+        for (int kx = 0; kx < kw; kx++)
+        {
+            int tx = ix + pw - kx * dw;
+            if (tx < 0 || tx % sw != 0)
+                continue;
+            int ox = tx / sw;
+            if (ox >= outW)
+                continue;
+            s += cols[(size_t)((c * kh + ky) * kw + kx) * outH * outW + oy * outW + ox];
+        }
+    }
+    dx[i] = s;
+}
+
+// Pooling windows as in cv::dnn: start o * stride - padBegin, end min(start + kernel, in + padEnd),
+// clipped to the input; max routes to the first maximum (row-major), average divides by the padded
+// (clipped to in + padEnd) or the valid window size. One work item per input element of a plane.
+__kernel void pooling_backward(__global const float* x, __global const float* dy, __global float* dx,
+                               int planes, int inH, int inW, int outH, int outW, int kh, int kw, int sh, int sw,
+                               int pt, int pl, int pb, int pr, int isMax, int paddedArea)
+{
+    int i = get_global_id(0);
+    if (i >= planes * inH * inW)
+        return;
+    int ix = i % inW, iy = (i / inW) % inH, p = i / (inW * inH);
+    __global const float* xp = x + (size_t)p * inH * inW;
+    __global const float* gp = dy + (size_t)p * outH * outW;
+    // outputs whose window can contain (iy, ix)
+    int oy0 = max(0, (iy + pt - kh + sh) / sh), oy1 = min(outH - 1, (iy + pt) / sh);
+    int ox0 = max(0, (ix + pl - kw + sw) / sw), ox1 = min(outW - 1, (ix + pl) / sw);
+    float s = 0.f;
+    for (int oy = oy0; oy <= oy1; oy++)
+        for (int ox = ox0; ox <= ox1; ox++)
+        {
+            int y0 = oy * sh - pt, x0 = ox * sw - pl;
+            int y1 = min(y0 + kh, inH + pb), x1 = min(x0 + kw, inW + pr);
+            int padded = (y1 - y0) * (x1 - x0);
+            y0 = max(y0, 0); x0 = max(x0, 0); y1 = min(y1, inH); x1 = min(x1, inW);
+            if (iy < y0 || iy >= y1 || ix < x0 || ix >= x1)
+                continue;
+            float g = gp[oy * outW + ox];
+            if (isMax)
+            {
+                int best = y0 * inW + x0;
+                for (int yy = y0; yy < y1; yy++)
+                    for (int xx = x0; xx < x1; xx++)
+                        if (xp[yy * inW + xx] > xp[best])
+                            best = yy * inW + xx;
+                if (best == iy * inW + ix)
+                    s += g;
+            }
+            else
+                s += g / (paddedArea ? padded : (y1 - y0) * (x1 - x0));
+        }
+    dx[i] = s;
+}
+
+// dx[n, c, p] = dy[n, c, p] * scale[c]
+__kernel void channel_scale(__global const float* dy, __global const float* scale, __global float* dx,
+                            int total, int channels, int plane)
+{
+    int i = get_global_id(0);
+    if (i >= total)
+        return;
+    dx[i] = dy[i] * scale[(i / plane) % channels];
+}
