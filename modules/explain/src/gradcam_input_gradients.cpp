@@ -1,0 +1,146 @@
+// Input-gradient maps: guided backpropagation, deconvnet and exact gradients, Guided Grad-CAM,
+// input x gradient, SmoothGrad and Integrated Gradients (batched through a second engine).
+#include "gradcam_impl.hpp"
+
+namespace cv {
+namespace explain {
+namespace detail {
+
+void GradCAMImpl::inputGradient(int classId, OutputArray grad, int mode)
+{
+    inputGradientFromGradient(scoreLayerName, classSeed(classId), grad, mode);
+}
+
+void GradCAMImpl::inputGradientFromGradient(const String& outputLayer, InputArray outputGrad, OutputArray grad,
+                               int mode)
+{
+    requireForward();
+    std::vector<Mat> grads;
+    bp->backward({outputLayer}, {outputGrad.getMat()}, {String()}, grads, (RectifierMode)mode);
+    grads[0].copyTo(grad);
+}
+
+void GradCAMImpl::inputTimesGradient(int classId, OutputArray dst)
+{
+    Mat g;
+    inputGradient(classId, g, RECTIFIER_EXACT);
+    Mat(g.mul(input)).copyTo(dst);
+}
+
+void GradCAMImpl::smoothGrad(int classId, OutputArray dst, int samples, double noiseLevel, int mode, uint64 seed,
+                int batchSize)
+{
+    requireForward();
+    requireSingleInput("SmoothGrad");
+    if (samples < 1 || noiseLevel < 0 || batchSize < 1)
+        CV_Error(Error::StsBadArg, format("explain: SmoothGrad needs samples >= 1 (got %d), noiseLevel >= 0 "
+                                          "(got %g) and batchSize >= 1 (got %d)", samples, noiseLevel, batchSize));
+    const std::vector<int> classes = classesFor(classId);
+    RNG rng(seed);
+    Mat out(input.dims, input.size.p, CV_32F);
+    for (int b = 0; b < input.size[0]; b++)
+    {
+        Mat x = imageOf(input, b);
+        double lo, hi;
+        minMaxLoc(x.reshape(1, 1), &lo, &hi);
+        Mat copies = repeatImage(x, samples);
+        Mat noise(copies.dims, copies.size.p, CV_32F);
+        rng.fill(noise, RNG::NORMAL, 0.0, noiseLevel * (hi - lo));
+        copies += noise;
+        Mat g = batchGradients(copies, classes[b], (RectifierMode)mode, batchSize);
+        meanOverBatch(g).copyTo(imageOf(out, b));
+    }
+    out.copyTo(dst);
+}
+
+void GradCAMImpl::integratedGradients(int classId, OutputArray dst, int steps, InputArray _baseline, int batchSize)
+{
+    requireForward();
+    requireSingleInput("Integrated Gradients");
+    if (steps < 1 || batchSize < 1)
+        CV_Error(Error::StsBadArg, format("explain: Integrated Gradients needs steps >= 1 (got %d) and "
+                                          "batchSize >= 1 (got %d)", steps, batchSize));
+    Mat baseline = _baseline.getMat();
+    const size_t perImage = input.total() / input.size[0];
+    if (!baseline.empty() && (baseline.depth() != CV_32F ||
+                              (baseline.total() != input.total() && baseline.total() != perImage)))
+        CV_Error(Error::StsBadArg, "explain: the Integrated Gradients baseline must be float32, of the input "
+                                   "blob's shape " + shapeText(dnn::shape(input)) + " or of one image");
+    const std::vector<int> classes = classesFor(classId);
+    Mat out(input.dims, input.size.p, CV_32F);
+    for (int b = 0; b < input.size[0]; b++)
+    {
+        Mat x = imageOf(input, b);
+        Mat x0 = baseline.empty() ? Mat::zeros(x.dims, x.size.p, CV_32F)
+                                  : Mat(x.dims, x.size.p, CV_32F,
+                                        (void*)(baseline.ptr<float>() + (baseline.total() == perImage ? 0 : b * perImage)));
+        Mat path = repeatImage(x0, steps);
+        Mat diff = x - x0;
+        for (int k = 0; k < steps; k++)
+            scaleAdd(diff, (k + 0.5) / steps, imageOf(path, k), imageOf(path, k));
+        Mat g = batchGradients(path, classes[b], RECTIFIER_EXACT, batchSize);
+        Mat(meanOverBatch(g).mul(diff)).copyTo(imageOf(out, b));
+    }
+    out.copyTo(dst);
+}
+
+void GradCAMImpl::guidedGradCAM(int classId, OutputArray dst)
+{
+    Mat seed = classSeed(classId);
+    std::vector<Mat> maps;
+    computeFromGradient(scoreLayerName, seed, maps, noArray());
+    Mat guided;
+    inputGradientFromGradient(scoreLayerName, seed, guided, RECTIFIER_GUIDED);
+    combineGuidedGradCAM(maps, guided, dst);
+}
+
+Mat GradCAMImpl::imageOf(const Mat& blob, int b)
+{
+    std::vector<int> shape(blob.size.p, blob.size.p + blob.dims);
+    shape[0] = 1;
+    return Mat(shape, CV_32F, (void*)blob.ptr<float>(b));
+}
+
+Mat GradCAMImpl::repeatImage(const Mat& image, int count)
+{
+    std::vector<int> shape(image.size.p, image.size.p + image.dims);
+    shape[0] = count;
+    Mat out(shape, CV_32F);
+    for (int i = 0; i < count; i++)
+        image.copyTo(imageOf(out, i));
+    return out;
+}
+
+Mat GradCAMImpl::meanOverBatch(const Mat& blob)
+{
+    const int n = blob.size[0];
+    Mat rows = blob.reshape(1, n), mean;
+    reduce(rows, mean, 0, REDUCE_AVG);
+    std::vector<int> shape(blob.size.p, blob.size.p + blob.dims);
+    shape[0] = 1;
+    return mean.reshape(1, shape);
+}
+
+Mat GradCAMImpl::batchGradients(const Mat& inputs, int cls, RectifierMode mode, int batchSize)
+{
+    if (!aux)
+        aux = Backprop::create(net);
+    const int m = inputs.size[0];
+    Mat grads(inputs.dims, inputs.size.p, CV_32F);
+    for (int i0 = 0; i0 < m; i0 += batchSize)
+    {
+        const int count = std::min(batchSize, m - i0);
+        std::vector<Range> rows(inputs.dims, Range::all());
+        rows[0] = Range(i0, i0 + count);
+        aux->forward(inputs(rows), inputBlobName);
+        Mat out = aux->getActivation(scoreLayerName);
+        Mat seed = Mat::zeros(count, (int)(out.total() / count), CV_32F);
+        seed.col(cls).setTo(1.f);
+        std::vector<Mat> g;
+        aux->backward({scoreLayerName}, {seed}, {String()}, g, mode);
+        g[0].copyTo(grads(rows));
+    }
+    return grads;
+}
+
+}}} // namespace cv::explain::detail
