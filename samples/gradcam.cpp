@@ -4,6 +4,15 @@
 //       --scale=0.017 --mean="123.7 116.3 103.5" --rgb --out=out
 //
 // Without --model and --input it explains the bundled synthetic-shapes model on the bundled image.
+//
+// Other targets than a class score (see doc/tasks.md for the bundled task models):
+//   --target=mask --output=<layer> --mask=<png> [--class=c]   segmentation: the sum of class-c logits of
+//       <layer> over the mask (nonzero pixels; resized nearest to the output's H x W), as
+//       pytorch-grad-cam's SemanticSegmentationTarget
+//   --target=box --output=<layer> (--cell=<row>,<col> | --box=<index>) [--class=c]   detection: the class-c
+//       logit of one cell of a raw single-shot head, N x (5 + K) x H x W (channel 0 objectness, 1-4 box,
+//       5.. class logits) or N x B x (5 + K) (one row per box)
+//   --input2=<file> --input-names=image,question   multi-input nets: the second input is held fixed
 #include <opencv2/core.hpp>
 #include <opencv2/core/utility.hpp>
 #include <opencv2/dnn.hpp>
@@ -11,6 +20,7 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/explain.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -33,7 +43,14 @@ static const char* keys =
     "{ rgb            |     | swap R and B (the model takes RGB); implied for the bundled model }"
     "{ labels         |     | optional file with one class name per line }"
     "{ out o          | .   | directory for the PNG images }"
-    "{ raw            |     | optional FileStorage file (.yml, .yml.gz, .json) for the float maps }";
+    "{ raw            |     | optional FileStorage file (.yml, .yml.gz, .json) for the float maps }"
+    "{ target         | class | what is explained: class (a class score), mask (class logits summed over a mask) or box (one detection's class logit) }"
+    "{ output         |     | layer holding the scores (class) or the per-pixel logits (mask) or the raw detection head (box); default: the net's last layer (the input of a final Softmax) }"
+    "{ mask           |     | --target=mask: PNG whose nonzero pixels are the region (resized nearest to the output's H x W) }"
+    "{ cell           |     | --target=box: grid cell <row>,<col> of an N x (5+K) x H x W head }"
+    "{ box            | -1  | --target=box: the detection ranked <index> by objectness (channel 0); default 0 without --cell }"
+    "{ input2         |     | second net input, held fixed: a text file of numbers (a 1 x n blob) or a FileStorage file (.yml, .yaml, .json, .xml, optionally .gz) whose first node is the blob }"
+    "{ input-names    |     | net input names, comma list: the image's (explained) first, then --input2's }";
 
 static std::vector<std::string> splitList(const std::string& s)
 {
@@ -44,6 +61,54 @@ static std::vector<std::string> splitList(const std::string& s)
         if (!item.empty())
             items.push_back(item);
     return items;
+}
+
+static bool endsWith(const std::string& s, const std::string& suffix)
+{
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/** The second input: a FileStorage file (its first node) or a text file of numbers (1 x n). */
+static Mat readSecondInput(const std::string& path)
+{
+    std::string p = path;
+    if (endsWith(p, ".gz"))
+        p = p.substr(0, p.size() - 3);
+    Mat m;
+    if (endsWith(p, ".yml") || endsWith(p, ".yaml") || endsWith(p, ".json") || endsWith(p, ".xml"))
+    {
+        FileStorage fs(path, FileStorage::READ);
+        FileNode root = fs.isOpened() ? fs.root() : FileNode();
+        if (!root.empty() && root.size() > 0)
+            (*root.begin()) >> m;
+        if (m.empty())
+            CV_Error(Error::StsBadArg, "--input2 '" + path + "': the first node of the FileStorage file is not a matrix");
+    }
+    else
+    {
+        std::ifstream f(path);
+        std::vector<float> values;
+        for (std::string token; f >> token;)
+        {
+            std::stringstream items(token);
+            for (std::string item; std::getline(items, item, ',');)
+            {
+                if (item.empty())
+                    continue;
+                size_t used = 0;
+                float v = 0.f;
+                try { v = std::stof(item, &used); } catch (const std::exception&) { used = 0; }
+                if (used != item.size())
+                    CV_Error(Error::StsBadArg, "--input2 '" + path + "': '" + item + "' is not a number");
+                values.push_back(v);
+            }
+        }
+        if (values.empty())
+            CV_Error(Error::StsBadArg, "--input2 '" + path + "' has no numbers");
+        m = Mat(values, true).reshape(1, 1);
+    }
+    m.convertTo(m, CV_32F);
+    return m;
 }
 
 static bool fileExists(const std::string& path)
@@ -78,6 +143,149 @@ static bool checkFlagNames(int argc, char** argv)
     return true;
 }
 
+/** The target of --target=mask or --target=box as a gradient of the output (a one-hot seed or the mask). */
+struct OutputTarget
+{
+    Mat seed;          // d(target)/d(output), of the output's shape
+    int classId = -1;
+    double score = 0;  // the target's value
+};
+
+/** --target=mask: the sum of class-c logits over the mask's pixels; c defaults to the class that wins
+    (per-pixel argmax) on most of the mask's pixels. */
+static bool maskTarget(const Mat& out, const std::string& maskPath, int classArg,
+                       const std::vector<std::string>& labels, OutputTarget& t)
+{
+    if (out.dims != 4 || out.size[0] != 1)
+    {
+        std::cerr << "error: --target=mask needs a 1 x C x H x W output; the --output layer gives " << out.size << "\n";
+        return false;
+    }
+    const int C = out.size[1], H = out.size[2], W = out.size[3];
+    Mat mask = imread(maskPath, IMREAD_GRAYSCALE);
+    if (mask.empty())
+    {
+        std::cerr << "error: --mask '" << maskPath << "' is not a readable image\n";
+        return false;
+    }
+    resize(mask, mask, Size(W, H), 0, 0, INTER_NEAREST);
+    const int pixels = countNonZero(mask);
+    if (pixels == 0)
+    {
+        std::cerr << "error: --mask '" << maskPath << "' has no nonzero pixel at the output's " << W << "x" << H << "\n";
+        return false;
+    }
+    std::vector<int> votes(C, 0);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            if (mask.at<uchar>(y, x))
+            {
+                int best = 0;
+                for (int c = 1; c < C; c++)
+                    if (out.ptr<float>(0, c, y)[x] > out.ptr<float>(0, best, y)[x])
+                        best = c;
+                votes[best]++;
+            }
+    std::cout << "mask:    " << pixels << " of " << W << "x" << H << " output pixels; classes winning there:";
+    for (int c = 0; c < C; c++)
+        if (votes[c] > 0)
+            std::cout << "  " << c << (c < (int)labels.size() ? " (" + labels[c] + ")" : std::string()) << " " << votes[c];
+    std::cout << "\n";
+    t.classId = classArg >= 0 ? classArg : (int)(std::max_element(votes.begin(), votes.end()) - votes.begin());
+    if (t.classId >= C)
+    {
+        std::cerr << "error: --class " << t.classId << " is out of range [0, " << C << ") for the output's channels\n";
+        return false;
+    }
+    t.seed = Mat(out.dims, out.size.p, CV_32F, Scalar(0));
+    Mat plane(H, W, CV_32F, t.seed.ptr<float>(0, t.classId));
+    plane.setTo(1.f, mask);
+    t.score = Mat(H, W, CV_32F, (void*)out.ptr<float>(0, t.classId)).dot(plane);
+    return true;
+}
+
+/** --target=box: the class logit of one cell (N x (5+K) x H x W) or row (N x B x (5+K)) of a raw
+    detection head; cells/rows are ranked by objectness (channel 0) for --box. */
+static bool boxTarget(const Mat& out, const std::string& cellText, int boxIndex, int classArg,
+                      const std::vector<std::string>& labels, OutputTarget& t)
+{
+    const bool grid = out.dims == 4;
+    if (!(grid || out.dims == 3) || out.size[0] != 1 || out.size[grid ? 1 : 2] < 6)
+    {
+        std::cerr << "error: --target=box needs a 1 x (5+K) x H x W or 1 x B x (5+K) output (objectness, 4 box "
+                     "values, K class logits); the --output layer gives " << out.size << "\n";
+        return false;
+    }
+    const int V = out.size[grid ? 1 : 2], K = V - 5;
+    const int cells = grid ? out.size[2] * out.size[3] : out.size[1];
+    const int W = grid ? out.size[3] : 1;
+    // value v of cell i
+    auto at = [&](int i, int v) -> float {
+        return grid ? out.ptr<float>(0, v)[i] : out.ptr<float>(0, i)[v];
+    };
+    std::vector<int> order(cells);
+    for (int i = 0; i < cells; i++)
+        order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return at(a, 0) > at(b, 0); });
+    auto where = [&](int i) { return grid ? format("%d,%d", i / W, i % W) : format("%d", i); };
+    auto topClass = [&](int i) {
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (at(i, 5 + k) > at(i, 5 + best))
+                best = k;
+        return best;
+    };
+    std::cout << "detections by objectness (" << (grid ? "cell row,col" : "row") << ": objectness, top class):\n";
+    for (int r = 0; r < std::min(5, cells); r++)
+    {
+        const int i = order[r], k = topClass(i);
+        std::cout << "  " << r << "  " << where(i) << ": " << at(i, 0) << ", " << k
+                  << (k < (int)labels.size() ? " (" + labels[k] + ")" : std::string()) << "\n";
+    }
+    int cell = -1;
+    if (!cellText.empty())
+    {
+        int row = -1, col = -1;
+        char comma = 0, rest = 0;
+        std::stringstream ss(cellText);
+        if (!grid || !(ss >> row >> comma >> col) || comma != ',' || (ss >> rest) || row < 0 || col < 0 ||
+            row >= out.size[2] || col >= out.size[3])
+        {
+            std::cerr << "error: --cell=" << cellText << " is not a cell <row>,<col> of the "
+                      << (grid ? format("%d x %d grid", out.size[2], out.size[3]) : std::string("output (rows of boxes: use --box)"))
+                      << "\n";
+            return false;
+        }
+        cell = row * W + col;
+    }
+    else
+    {
+        if (boxIndex >= cells)
+        {
+            std::cerr << "error: --box " << boxIndex << " is out of range [0, " << cells << ")\n";
+            return false;
+        }
+        cell = order[std::max(boxIndex, 0)];
+    }
+    t.classId = classArg >= 0 ? classArg : topClass(cell);
+    if (t.classId >= K)
+    {
+        std::cerr << "error: --class " << t.classId << " is out of range [0, " << K << ") for the head's classes\n";
+        return false;
+    }
+    t.seed = Mat(out.dims, out.size.p, CV_32F, Scalar(0));
+    if (grid)
+        t.seed.ptr<float>(0, 5 + t.classId)[cell] = 1.f;
+    else
+        t.seed.ptr<float>(0, cell)[5 + t.classId] = 1.f;
+    t.score = at(cell, 5 + t.classId);
+    std::cout << (grid ? "cell:    " : "row:     ") << where(cell) << " (objectness " << at(cell, 0) << ", box values";
+    for (int v = 1; v < 5; v++)
+        std::cout << " " << at(cell, v);
+    std::cout << ")\n";
+    return true;
+}
+
 int main(int argc, char** argv)
 {
     if (!checkFlagNames(argc, argv))
@@ -105,6 +313,13 @@ int main(int argc, char** argv)
                                                   : (bundled ? std::string(EXPLAIN_DATA_DIR "/default_labels.txt") : std::string());
     const std::string outDir = parser.get<std::string>("out");
     const std::string rawPath = parser.get<std::string>("raw");
+    const std::string target = parser.get<std::string>("target");
+    const std::string outputArg = parser.get<std::string>("output");
+    const std::string maskPath = parser.get<std::string>("mask");
+    const std::string cellText = parser.get<std::string>("cell");
+    const int boxIndex = parser.get<int>("box");
+    const std::string input2Path = parser.get<std::string>("input2");
+    const std::vector<std::string> inputNames = splitList(parser.get<std::string>("input-names"));
     if (!parser.check())
     {
         parser.printErrors();
@@ -130,17 +345,51 @@ int main(int argc, char** argv)
             std::cerr << "error: unknown method '" << m << "' in --methods; choose from gradcam,counterfactual,guided,guided_gradcam\n";
             return 1;
         }
+    if (target != "class" && target != "mask" && target != "box")
+    {
+        std::cerr << "error: unknown --target=" << target << "; choose class, mask or box\n";
+        return 1;
+    }
+    if (target == "mask" && maskPath.empty())
+    {
+        std::cerr << "error: --target=mask needs --mask=<png> (nonzero pixels: the region)\n";
+        return 1;
+    }
+    if (target != "mask" && !maskPath.empty())
+    {
+        std::cerr << "error: --mask is for --target=mask\n";
+        return 1;
+    }
+    if (target != "box" && (!cellText.empty() || boxIndex >= 0))
+    {
+        std::cerr << "error: --cell and --box are for --target=box\n";
+        return 1;
+    }
+    if (!cellText.empty() && boxIndex >= 0)
+    {
+        std::cerr << "error: give either --cell or --box, not both\n";
+        return 1;
+    }
+    if (input2Path.empty() ? inputNames.size() > 1 : inputNames.size() != 2)
+    {
+        std::cerr << "error: " << (input2Path.empty() ? "--input-names lists two inputs but --input2 is not given"
+                                                      : "--input2 needs --input-names=<image input>,<second input>")
+                  << "\n";
+        return 1;
+    }
     for (const std::string& path : {modelPath, imagePath})
         if (!fileExists(path))
         {
             std::cerr << "error: cannot open '" << path << "'\n";
             return 1;
         }
-    if (!configPath.empty() && !fileExists(configPath))
-    {
-        std::cerr << "error: cannot open config '" << configPath << "'\n";
-        return 1;
-    }
+    for (const std::pair<const char*, std::string>& f : {std::make_pair("config", configPath), std::make_pair("mask", maskPath),
+                                                          std::make_pair("input2", input2Path)})
+        if (!f.second.empty() && !fileExists(f.second))
+        {
+            std::cerr << "error: cannot open " << f.first << " '" << f.second << "'\n";
+            return 1;
+        }
     std::vector<std::string> labels;
     if (!labelsPath.empty())
     {
@@ -161,49 +410,82 @@ int main(int argc, char** argv)
         TickMeter tm;
         tm.start();
         dnn::Net net = dnn::readNet(modelPath, configPath);
-        Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, layer);
+        Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, layer, outputArg);
         tm.stop();
         std::cout << "model:   " << modelPath << " (read in " << tm.getTimeMilli() << " ms)\n";
 
         Mat blob = dnn::blobFromImage(image, scale, Size(width, height), mean, rgb, false);
         Mat scores;
         tm.reset(); tm.start();
-        cam->forward(blob, scores);
-        tm.stop();
-        std::cout << "layer:   " << cam->getLayerName() << " (scores: " << cam->getScoreLayerName() << ")\n";
-        std::cout << "forward: " << tm.getTimeMilli() << " ms\n";
-
-        std::vector<int> order;
-        sortIdx(scores.row(0), order, SORT_EVERY_ROW | SORT_DESCENDING);
-        std::cout << "top-5:\n";
-        for (int i = 0; i < std::min(5, scores.cols); i++)
+        if (!input2Path.empty())
         {
-            const int k = order[i];
-            std::cout << "  " << k << "  " << scores.at<float>(0, k)
-                      << (k < (int)labels.size() ? "  " + labels[k] : std::string()) << "\n";
+            Mat second = readSecondInput(input2Path);
+            std::cout << "input2:  " << input2Path << " (" << second.size << ") as '" << inputNames[1] << "'\n";
+            cam->forwardInputs(std::vector<Mat>{blob, second}, {inputNames[0], inputNames[1]}, scores);
         }
-        const int classId = classArg >= 0 ? classArg : order[0];
-        if (classId >= scores.cols)
+        else
+            cam->forward(blob, scores, inputNames.empty() ? String() : String(inputNames[0]));
+        tm.stop();
+        const String output = cam->getScoreLayerName();
+        std::cout << "layer:   " << cam->getLayerName() << " (" << (target == "class" ? "scores" : "output") << ": "
+                  << output << ")\n";
+        std::cout << "forward: " << tm.getTimeMilli() << " ms\n";
+        if (target != "class" && layer.empty() && cam->getLayerName() == output)
+            std::cout << "note:    the Grad-CAM layer is the output itself; pass --layer (e.g. the encoder's last block)\n";
+
+        int classId = -1;
+        float score = 0.f;
+        OutputTarget t;  // the seed of a mask or box target
+        if (target == "class")
         {
-            std::cerr << "error: --class " << classId << " is out of range [0, " << scores.cols << ")\n";
-            return 1;
+            std::vector<int> order;
+            sortIdx(scores.row(0), order, SORT_EVERY_ROW | SORT_DESCENDING);
+            std::cout << "top-5:\n";
+            for (int i = 0; i < std::min(5, scores.cols); i++)
+            {
+                const int k = order[i];
+                std::cout << "  " << k << "  " << scores.at<float>(0, k)
+                          << (k < (int)labels.size() ? "  " + labels[k] : std::string()) << "\n";
+            }
+            classId = classArg >= 0 ? classArg : order[0];
+            if (classId >= scores.cols)
+            {
+                std::cerr << "error: --class " << classId << " is out of range [0, " << scores.cols << ")\n";
+                return 1;
+            }
+            score = scores.at<float>(0, classId);
+        }
+        else
+        {
+            const Mat out = cam->getBackprop()->getActivation(output);
+            if (!(target == "mask" ? maskTarget(out, maskPath, classArg, labels, t)
+                                   : boxTarget(out, cellText, boxIndex, classArg, labels, t)))
+                return 1;
+            classId = t.classId;
+            score = (float)t.score;
         }
         std::cout << "class:   " << classId << (classId < (int)labels.size() ? " (" + labels[classId] + ")" : std::string())
-                  << ", score " << scores.at<float>(0, classId) << "\n";
+                  << ", score " << score << (target == "mask" ? " (sum of the logits over the mask)" : "") << "\n";
 
         std::vector<Mat> maps, counter;
         Mat guided, ggc;
         if (want("gradcam") || want("counterfactual") || want("guided_gradcam"))
         {
             tm.reset(); tm.start();
-            cam->compute(classId, maps, counter);
+            if (target == "class")
+                cam->compute(classId, maps, counter);
+            else
+                cam->computeFromGradient(output, t.seed, maps, counter);
             tm.stop();
             std::cout << "gradcam + counterfactual: " << tm.getTimeMilli() << " ms\n";
         }
         if (want("guided") || want("guided_gradcam"))
         {
             tm.reset(); tm.start();
-            cam->inputGradient(classId, guided, explain::RECTIFIER_GUIDED);
+            if (target == "class")
+                cam->inputGradient(classId, guided, explain::RECTIFIER_GUIDED);
+            else
+                cam->inputGradientFromGradient(output, t.seed, guided, explain::RECTIFIER_GUIDED);
             tm.stop();
             std::cout << "guided backprop: " << tm.getTimeMilli() << " ms\n";
         }
@@ -214,7 +496,6 @@ int main(int argc, char** argv)
             tm.stop();
             std::cout << "guided grad-cam: " << tm.getTimeMilli() << " ms\n";
         }
-
         auto save = [&](const std::string& name, const Mat& img) {
             const std::string path = outDir + "/" + name + ".png";
             if (!imwrite(path, img))
@@ -257,7 +538,8 @@ int main(int argc, char** argv)
             if (!counter.empty() && want("counterfactual")) fs << "counterfactual" << counter[0];
             if (!guided.empty() && want("guided")) fs << "guided" << dropBatch(guided);
             if (!ggc.empty()) fs << "guided_gradcam" << dropBatch(ggc);
-            fs << "class_id" << classId << "score" << scores.at<float>(0, classId) << "layer" << cam->getLayerName();
+            fs << "class_id" << classId << "score" << score << "layer" << cam->getLayerName();
+            fs << "target" << target << "output" << output;
             std::cout << "wrote " << rawPath << "\n";
         }
     }
