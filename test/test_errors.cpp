@@ -152,6 +152,26 @@ TEST(Errors, NonDifferentiableLayerOnThePath)
                 "of a layer before it as the target, e.g. the raw scores or box regressions it reads");
 }
 
+TEST(Errors, PriorBoxIsAConstant)
+{
+    // SSD's prior boxes depend only on the shapes of their inputs: no gradient, and no error
+    RNG rng(309);
+    dnn::Net net;
+    int c = addLayer(net, "conv", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});
+    dnn::LayerParams pb;
+    pb.set("min_size", 2.f);
+    float variance[] = {0.1f, 0.1f, 0.2f, 0.2f};
+    pb.set("variance", DictValue::arrayReal(variance, 4));
+    int p = addLayer(net, "priors", "PriorBox", pb, {c});
+    net.connect(0, 0, p, 1);
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->forward(randomBlob({1, 2, 4, 4}, rng));
+    Mat out = bp->getActivation("priors");
+    std::vector<Mat> g;
+    bp->backward({"priors"}, {Mat(Mat::ones(out.dims, out.size.p, CV_32F))}, {String()}, g);
+    EXPECT_EQ(countNonZero(g[0].reshape(1, 1)), 0);
+}
+
 TEST(Errors, HelpersRejectBadArguments)
 {
     Mat out;

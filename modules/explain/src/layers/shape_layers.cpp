@@ -220,6 +220,16 @@ public:
 
 Ptr<BackwardRule> createPassThrough(const LayerInfo&) { return makePtr<PassThroughRule>(); }
 
+/** PriorBox and other layers whose output depends only on their inputs' shapes: constants, no gradient. */
+void constantBackward(const LayerInfo&, const std::vector<Mat>& inputs, const std::vector<Mat>&,
+                      const std::vector<Mat>&, const std::vector<bool>& need, RectifierMode,
+                      std::vector<Mat>& inputGrads)
+{
+    for (size_t i = 0; i < inputs.size(); i++)
+        if (need[i])
+            inputGrads[i] = zerosLike(inputs[i]);
+}
+
 #define EXPLAIN_FUNCTION_RULE(name, fn) \
     Ptr<BackwardRule> name(const LayerInfo& info) { return makePtr<FunctionRule>(info, fn); }
 EXPLAIN_FUNCTION_RULE(createSplit, splitBackward)
@@ -228,6 +238,7 @@ EXPLAIN_FUNCTION_RULE(createSlice, sliceBackward)
 EXPLAIN_FUNCTION_RULE(createPermute, permuteBackward)
 EXPLAIN_FUNCTION_RULE(createPadding, paddingBackward)
 EXPLAIN_FUNCTION_RULE(createShuffleChannel, shuffleChannelBackward)
+EXPLAIN_FUNCTION_RULE(createConstant, constantBackward)
 #undef EXPLAIN_FUNCTION_RULE
 
 } // namespace
@@ -244,6 +255,8 @@ void registerShapeRules(RuleMap& rules)
     rules["Permute"] = createPermute;
     rules["Padding"] = createPadding;
     rules["ShuffleChannel"] = createShuffleChannel;
+    rules["PriorBox"] = createConstant;
+    rules["PriorBoxClustered"] = createConstant;
 }
 
 }} // namespace cv::explain
