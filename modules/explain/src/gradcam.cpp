@@ -220,7 +220,10 @@ String GradCAMImpl::defaultTargetLayer(const std::vector<Mat>& blobs, const std:
     for (auto it = layers.rbegin(); it != layers.rend(); ++it)
     {
         auto s = outShape.find(*it);
-        if (!feeds.count(*it) || s == outShape.end())
+        if (!feeds.count(*it) || s == outShape.end() || *it == scoreLayerName)
+            continue;  // the scores themselves are no target (dense outputs: segmentation, detection heads)
+        const String type = bp->getLayerInfo(*it).type;
+        if (type == "Identity" || type == "Dropout")
             continue;
         if (s->second.size() == 4 && s->second[2] * s->second[3] > 1)
             return *it;
