@@ -8,10 +8,15 @@
 #     median, as the machine may be shared), XML report in build/perf_results.xml (OpenCV perf layout:
 #     modules/ts/misc/summary.py reads it; it holds the last repeat), log in build/perf_results.txt;
 #     the ratio table is printed at the end. Later options override the defaults (--gtest_repeat=1).
+# Environment: EXPLAIN_BUILD_DIR (default build), EXPLAIN_PERF_MODELS (default $BUILD/models),
+# EXPLAIN_NO_BUILD=1 runs the binary already in $BUILD (e.g. one configured from another source tree).
+# scripts/perf_scaling.sh measures the scaling with input size, batch and number of classes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-models="$root/build/models"
+build="${EXPLAIN_BUILD_DIR:-build}"
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+models="${EXPLAIN_PERF_MODELS:-$build/models}"
 
 need_models=0
 for m in resnet50 mobilenet_v2; do
@@ -27,14 +32,16 @@ if [ "$need_models" = 1 ]; then
   /usr/bin/python3 tools/make_references.py --out "$models" --models resnet50,mobilenet_v2
 fi
 
-echo "== building (Release)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEXPLAIN_BUILD_PERF=ON >/dev/null
-cmake --build build -j2 --target opencv_explain_perf
+if [ "${EXPLAIN_NO_BUILD:-0}" != 1 ]; then
+  echo "== building (Release)"
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DEXPLAIN_BUILD_PERF=ON >/dev/null
+  cmake --build "$build" -j2 --target opencv_explain_perf
+fi
 
-echo "== running build/perf/opencv_explain_perf"
-EXPLAIN_PERF_MODELS="$models" build/perf/opencv_explain_perf \
+echo "== running $build/perf/opencv_explain_perf"
+EXPLAIN_PERF_MODELS="$models" "$build/perf/opencv_explain_perf" \
   --perf_min_samples=10 --perf_max_time=10 --gtest_repeat=2 \
-  --gtest_output="xml:$root/build/perf_results.xml" "$@" 2>&1 | tee "$root/build/perf_results.txt"
+  --gtest_output="xml:$build/perf_results.xml" "$@" 2>&1 | tee "$build/perf_results.txt"
 rc=${PIPESTATUS[0]}
-echo "report: build/perf_results.xml, log: build/perf_results.txt"
+echo "report: $build/perf_results.xml, log: $build/perf_results.txt"
 exit "$rc"

@@ -1,0 +1,254 @@
+// opencv_explain_compare: times the explanation methods on one model, for
+// tools/compare_pytorch_grad_cam.py (which interleaves these measurements with pytorch-grad-cam's).
+//
+//   opencv_explain_compare --model=M.onnx [--input=X.yml] [--threads=2] [--samples=10]
+//                          [--methods=forward,gradcam,gradcampp,guided,guided_gradcam] [--serve]
+//
+// Each method gets its own Net (read from M) and explainer, set up and warmed up once (untimed).
+// A timed sample is exactly what one explanation of a new image costs:
+//   forward         net.setInput(blob); net.forward()                  (plain cv::dnn inference)
+//   gradcam         GradCAM::forward + compute(-1) + resizeMap to the input size (normalized to [0, 1])
+//   gradcampp       the same with setMethod(CAM_GRADCAM_PLUS_PLUS)
+//   guided          GradCAM::forward + inputGradient(-1, RECTIFIER_GUIDED)
+//   guided_gradcam  GradCAM::forward + guidedGradCAM(-1)
+//   backprop_forward  Backprop::forward with every activation kept (the forward part of guided; not in
+//                   the default list)
+// The input blob is `input` of the FileStorage --input (1xCxHxW float32), or N(0,1) noise of 1x3x224x224.
+//
+// Without --serve: --samples samples of each method, round-robin over the methods, then one line per
+// method "median <method> <ms>". With --serve: reads commands from stdin, one per line, and answers
+// one line each (flushed):
+//   run <method> <n>   -> "times <method> <ms> <ms> ..."  (n timed samples)
+//   dump <file.yml>    -> "dumped": writes class_id, gradcam (normalized, input size), guided (1xCxHxW)
+//   quit
+#include <opencv2/core.hpp>
+#include <opencv2/core/utility.hpp>
+#include <opencv2/dnn.hpp>
+#include <opencv2/explain.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace cv;
+
+namespace {
+
+struct Method
+{
+    std::string name;
+    dnn::Net net;
+    Ptr<explain::GradCAM> cam;
+    Ptr<explain::Backprop> bp;
+    Mat out;
+    std::vector<Mat> maps;
+};
+
+const char* kAll = "forward,gradcam,gradcampp,guided,guided_gradcam";
+
+void runOnce(Method& m, const Mat& blob)
+{
+    if (m.name == "forward")
+    {
+        m.net.setInput(blob);
+        m.out = m.net.forward();
+    }
+    else if (m.name == "gradcam" || m.name == "gradcampp")
+    {
+        m.cam->forward(blob);
+        m.cam->compute(-1, m.maps);
+        explain::resizeMap(m.maps[0], Size(blob.size[3], blob.size[2]), m.out);
+    }
+    else if (m.name == "backprop_forward")
+        m.bp->forward(blob);
+    else if (m.name == "guided")
+    {
+        m.cam->forward(blob);
+        m.cam->inputGradient(-1, m.out, explain::RECTIFIER_GUIDED);
+    }
+    else if (m.name == "guided_gradcam")
+    {
+        m.cam->forward(blob);
+        m.cam->guidedGradCAM(-1, m.out);
+    }
+    else
+        CV_Error(Error::StsBadArg, "unknown method " + m.name);
+}
+
+double timeOnce(Method& m, const Mat& blob)
+{
+    TickMeter tm;
+    tm.start();
+    runOnce(m, blob);
+    tm.stop();
+    return tm.getTimeMilli();
+}
+
+double median(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    const String keys =
+        "{help h  |      | print this help }"
+        "{model   |<none>| ONNX (or any cv::dnn) model }"
+        "{input   |      | FileStorage with `input` (1xCxHxW float32); default N(0,1) 1x3x224x224 }"
+        "{threads | 2    | cv::setNumThreads }"
+        "{samples | 10   | samples per method (without --serve) }"
+        "{methods | forward,gradcam,gradcampp,guided,guided_gradcam | comma-separated methods }"
+        "{serve   | false| read commands from stdin (see the source) }";
+    CommandLineParser parser(argc, argv, keys);
+    parser.about("Times the explanation methods on one model (see perf/compare_main.cpp)");
+    if (parser.has("help"))
+    {
+        parser.printMessage();
+        std::printf("methods: %s, backprop_forward\n", kAll);
+        return 0;
+    }
+    const std::string modelPath = parser.get<String>("model");
+    const std::string inputPath = parser.get<String>("input");
+    const int threads = parser.get<int>("threads");
+    const int samples = parser.get<int>("samples");
+    const std::string methodList = parser.get<String>("methods");
+    const bool serve = parser.get<bool>("serve");
+    if (!parser.check())
+    {
+        parser.printErrors();
+        return 2;
+    }
+    setNumThreads(threads);
+
+    Mat blob;
+    if (!inputPath.empty())
+    {
+        FileStorage fs(inputPath, FileStorage::READ);
+        fs["input"] >> blob;
+        if (blob.empty() || blob.dims != 4 || blob.type() != CV_32F)
+        {
+            std::fprintf(stderr, "error: %s has no 4D float32 `input`\n", inputPath.c_str());
+            return 2;
+        }
+    }
+    else
+    {
+        blob.create(std::vector<int>{1, 3, 224, 224}, CV_32F);
+        RNG rng(0x5eed);
+        rng.fill(blob, RNG::NORMAL, 0., 1.);
+    }
+
+    std::vector<Method> methods;
+    {
+        std::stringstream ss(methodList);
+        std::string name;
+        while (std::getline(ss, name, ','))
+            if (!name.empty())
+            {
+                Method m;
+                m.name = name;
+                m.net = dnn::readNet(modelPath);
+                if (name == "backprop_forward")
+                    m.bp = explain::Backprop::create(m.net);
+                else if (name != "forward")
+                {
+                    m.cam = explain::GradCAM::create(m.net);
+                    if (name == "gradcampp")
+                        m.cam->setMethod(explain::CAM_GRADCAM_PLUS_PLUS);
+                }
+                try
+                {
+                    runOnce(m, blob);  // warm-up: net setup, plan widening, rule creation
+                    runOnce(m, blob);
+                }
+                catch (const cv::Exception& e)
+                {
+                    std::fprintf(stderr, "error: %s: %s\n", name.c_str(), e.what());
+                    return 2;
+                }
+                methods.push_back(m);
+            }
+    }
+    if (methods.empty())
+    {
+        std::fprintf(stderr, "error: no methods (known: %s)\n", kAll);
+        return 2;
+    }
+    std::printf("ready threads=%d methods=%d input=%dx%dx%dx%d\n", getNumThreads(), (int)methods.size(),
+                blob.size[0], blob.size[1], blob.size[2], blob.size[3]);
+    std::fflush(stdout);
+
+    if (!serve)
+    {
+        std::map<std::string, std::vector<double> > times;
+        for (int i = 0; i < samples; i++)
+            for (Method& m : methods)
+                times[m.name].push_back(timeOnce(m, blob));
+        for (Method& m : methods)
+            std::printf("median %s %.3f\n", m.name.c_str(), median(times[m.name]));
+        return 0;
+    }
+
+    std::string line;
+    while (std::getline(std::cin, line))
+    {
+        std::stringstream ss(line);
+        std::string cmd;
+        ss >> cmd;
+        if (cmd == "quit")
+            break;
+        if (cmd == "run")
+        {
+            std::string name;
+            int n = 1;
+            ss >> name >> n;
+            auto it = std::find_if(methods.begin(), methods.end(), [&](const Method& m) { return m.name == name; });
+            if (it == methods.end())
+            {
+                std::printf("error unknown method %s\n", name.c_str());
+                std::fflush(stdout);
+                continue;
+            }
+            std::string reply = "times " + name;
+            for (int i = 0; i < n; i++)
+                reply += format(" %.3f", timeOnce(*it, blob));
+            std::printf("%s\n", reply.c_str());
+        }
+        else if (cmd == "dump")
+        {
+            std::string path;
+            ss >> path;
+            FileStorage fs(path, FileStorage::WRITE);
+            for (Method& m : methods)
+            {
+                runOnce(m, blob);
+                if (m.name == "gradcam")
+                {
+                    Mat scores = m.cam->getScores();
+                    Point top;
+                    minMaxLoc(scores.row(0), nullptr, nullptr, nullptr, &top);
+                    fs << "class_id" << top.x << "layer" << m.cam->getLayerName() << "gradcam" << m.out;
+                }
+                else if (m.name == "gradcampp")
+                    fs << "gradcampp" << m.out;
+                else if (m.name == "guided")
+                    fs << "guided" << m.out;
+                else if (m.name == "guided_gradcam")
+                    fs << "guided_gradcam" << m.out;
+            }
+            std::printf("dumped\n");
+        }
+        else
+            std::printf("error unknown command %s\n", cmd.c_str());
+        std::fflush(stdout);
+    }
+    return 0;
+}
