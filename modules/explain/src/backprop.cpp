@@ -363,15 +363,14 @@ private:
         // Layers learn the Net's target when it is set up, i.e. in the first forward pass: if that
         // one ran on the host but the Net turns out to run on OpenCL, it runs again on the device.
         auto wantsDevice = [&]() {
-            if (!ocl::useOpenCL())
-                return false;
             bool openclTarget = false, singleOutputs = true;
             for (int id : ids)
             {
                 openclTarget = openclTarget || nodes[id].info.layer->preferableTarget == dnn::DNN_TARGET_OPENCL;
                 singleOutputs = singleOutputs && nodes[id].info.outputShapes.size() <= 1;
             }
-            return openclTarget && singleOutputs;
+            // ocl::useOpenCL() loads the OpenCL runtime (~60 MB): ask only for Nets on an OpenCL target
+            return openclTarget && singleOutputs && ocl::useOpenCL();
         };
         onDevice = wantsDevice();
         std::vector<std::vector<Mat> > outs;
