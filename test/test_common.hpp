@@ -87,6 +87,22 @@ private:
     float factor;
 };
 
+/** A global-average-pooling -> fully-connected head ("gap", "fc") on layer `input`; returns the fc id. */
+inline int addGapFcHead(dnn::Net& net, int input, int channels, int classes, RNG& rng, bool bias = true)
+{
+    dnn::LayerParams gp;
+    gp.set("pool", "ave");
+    gp.set("global_pooling", true);
+    int gap = addLayer(net, "gap", "Pooling", gp, {input});
+    dnn::LayerParams fc;
+    fc.set("num_output", classes);
+    fc.set("bias_term", bias);
+    fc.blobs = {randomBlob({classes, channels}, rng)};
+    if (bias)
+        fc.blobs.push_back(randomBlob({1, classes}, rng));
+    return addLayer(net, "fc", "InnerProduct", fc, {gap});
+}
+
 struct GradientCheckResult
 {
     int checked = 0;
