@@ -177,6 +177,37 @@ TEST(GradCAM, ActivationsSurviveAnotherForwardOfTheNet)
     EXPECT_EQ(norm(before[0], after[0], NORM_INF), 0.0);
 }
 
+// The kept activations share the Net's buffers (no copies): a forward pass of the same Net that
+// requests the same outputs, by another explainer or by the user, must not change the results.
+TEST(GradCAM, ResultsSurviveAForwardPassRequestingTheSameOutputs)
+{
+    RNG rng(207);
+    dnn::Net net = makeCamNet(rng);
+    Mat x1 = randomBlob({1, 3, 10, 10}, rng), x2 = randomBlob({1, 3, 10, 10}, rng);
+    Ptr<GradCAM> a = GradCAM::create(net, "conv2"), b = GradCAM::create(net, "conv2");
+    std::vector<Mat> expectedMaps, maps;
+    Mat expectedGrad, grad;
+    a->forward(x1);
+    a->inputGradient(1, expectedGrad, RECTIFIER_GUIDED);  // widens a's plan to the input
+    a->compute(1, expectedMaps);
+    b->forward(x2);
+    b->inputGradient(1, grad, RECTIFIER_GUIDED);  // the same plan for b
+
+    a->forward(x1);
+    b->forward(x2);  // the same outputs requested: the Net's buffers now hold x2's pass
+    a->inputGradient(1, grad, RECTIFIER_GUIDED);
+    a->compute(1, maps);
+    EXPECT_EQ(norm(grad, expectedGrad, NORM_INF), 0.0);
+    EXPECT_EQ(norm(maps[0], expectedMaps[0], NORM_INF), 0.0);
+
+    a->forward(x1);
+    std::vector<std::vector<Mat> > outs;  // the user requests every layer, as a keep-all plan does
+    net.setInput(x2);
+    net.forward(outs, a->getBackprop()->getLayerNames());
+    a->inputGradient(1, grad, RECTIFIER_GUIDED);
+    EXPECT_EQ(norm(grad, expectedGrad, NORM_INF), 0.0);
+}
+
 /** One rectifier fed by the input: the rule in each mode against its definition. */
 TEST(RectifierModes, MatchDefinitions)
 {

@@ -6,6 +6,7 @@
 #include "ocl_ops.hpp"
 #include <opencv2/core/ocl.hpp>
 #include <algorithm>
+#include <cstring>
 #include <sstream>
 
 namespace cv {
@@ -346,8 +347,8 @@ public:
     }
 
 private:
-    /** Runs the Net, requesting the outputs of the planned layers, and copies them: the Mats from
-        Net::forward share its internal buffers, which the user's own forward passes would overwrite. */
+    /** Runs the Net, requesting the outputs of the planned layers (cv::dnn then keeps each in a buffer
+        of its own until the next forward pass with the same request). */
     void run(const std::vector<Mat>& inputs)
     {
         std::vector<String> names;
@@ -416,12 +417,15 @@ private:
         }
         else
         {
+            // Kept as they are, without copies: the requested outputs are buffers cv::dnn reuses for no
+            // other layer; only a later forward pass requesting the same outputs writes them again, and
+            // requireForward() re-runs ours when that happened (see sampleActivations).
             CV_Assert(outs.size() == names.size());
             for (size_t i = 0; i < ids.size(); i++)
-                for (const Mat& m : outs[i])
-                    acts[ids[i]].push_back(m.clone());
+                acts[ids[i]] = outs[i];
         }
         resolvePins();
+        forwardSamples = sampleActivations();
     }
 
     /** Adds to the plan every layer whose activations the gradient from `seeds` to `wrt` needs:
@@ -590,6 +594,36 @@ private:
     {
         if (acts.empty())
             CV_Error(Error::StsError, "explain: call forward() with an input blob first");
+        if (!isLatestForward())
+        {
+            std::vector<Mat> inputs = acts[0];  // references of its own: run() replaces acts
+            const_cast<BackpropImpl*>(this)->run(inputs);
+        }
+    }
+
+    /** A few values of every kept activation, spread over each blob. The activations share the Net's
+        buffers, which a later forward pass requesting the same outputs (another Backprop on this Net,
+        say) writes again; then the values differ and requireForward() re-runs this pass. */
+    std::vector<float> sampleActivations() const
+    {
+        std::vector<float> samples;
+        if (onDevice)
+            return samples;  // device mode keeps copies on the device
+        for (size_t id = 1; id < acts.size(); id++)
+            for (const Mat& m : acts[id])
+                if (!m.empty() && m.isContinuous() && m.depth() == CV_32F)
+                {
+                    const size_t total = m.total() * m.channels(), count = std::min<size_t>(total, 8);
+                    for (size_t k = 0; k < count; k++)
+                        samples.push_back(m.ptr<float>()[(total - 1) * k / std::max<size_t>(1, count - 1)]);
+                }
+        return samples;
+    }
+    bool isLatestForward() const
+    {
+        const std::vector<float> now = sampleActivations();
+        return now.size() == forwardSamples.size() &&
+               std::memcmp(now.data(), forwardSamples.data(), now.size() * sizeof(float)) == 0;
     }
 
     void readGraph()
@@ -851,6 +885,7 @@ private:
     std::vector<std::vector<UMat> > deviceActs;    // device mode: activations on the OpenCL device
     std::vector<UMat> deviceInputs;
     bool onDevice = false;
+    std::vector<float> forwardSamples;  // sampleActivations() after the last forward pass
     std::vector<int> consumerCount;  // consumers per layer (any output)
     std::vector<char> keep;          // layers whose activations forward() keeps; empty: all
     std::vector<MatShape> lastInputShapes;

@@ -36,7 +36,7 @@ void GradCAMImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<Str
     singleInput = blobs.size() == 1;
     Mat s = bp->getActivation(scoreLayerName);
     const int n = s.dims > 0 ? s.size[0] : 1;
-    scores = s.reshape(1, n);
+    scores = s.reshape(1, n).clone();  // s shares the Net's buffer
     if (scoresOut.needed())
         scores.copyTo(scoresOut);
 }

@@ -81,7 +81,8 @@ public:
             g.ph = conv->padMode == "VALID" ? 0 : totalH / 2;
             g.pw = conv->padMode == "VALID" ? 0 : totalW / 2;
         }
-        weights = w.reshape(1, g.outC).clone();  // [Cout, Cin/g * kh * kw]
+        // [Cout, Cin/g * kh * kw], shared with the layer: cv::dnn fuses BatchNorm into a copy of its own
+        weights = w.reshape(1, g.outC);
     }
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,

@@ -130,7 +130,8 @@ public:
     /** @brief Keeps every layer's activations in the next forward() (the default). */
     virtual void keepAll() = 0;
 
-    /** @brief The output `outputIndex` of a layer from the last forward pass (a shared copy). */
+    /** @brief The output `outputIndex` of a layer from the last forward pass. No copy is made: it shares
+    the Net's buffer and may change with the next forward pass on this Net; clone() it to keep it. */
     virtual Mat getActivation(const String& layerName, int outputIndex = 0) const = 0;
 
     /** @brief Gradients of a target with respect to layer outputs (or the net input).
