@@ -1,12 +1,17 @@
 // Cost of the explanation methods relative to the plain cv::dnn forward pass, on ResNet-50 and
-// MobileNetV2 (1x3x224x224, and batch 8 for the forward pass and Grad-CAM).
+// MobileNetV2 (1x3x224x224, and batch 8 for the forward pass and Grad-CAM), on the CPU and, where
+// OpenCL is in use, with the Net on DNN_TARGET_OPENCL and the results kept on the device (UMat).
 //
 // Models: EXPLAIN_PERF_MODELS=DIR with DIR/resnet50.onnx and DIR/mobilenet_v2.onnx (scripts/perf.sh
 // exports them with tools/make_references.py); the tests are skipped when they are absent.
+// OpenCL cases ("ocl"): skipped without an OpenCL device; cv::dnn runs its OpenCL target only on
+// Intel GPUs unless OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 (scripts/perf.sh sets it); on a machine
+// without a GPU, OPENCV_OPENCL_DEVICE=:CPU: runs them on PoCL (timings for the record only).
 // After the run a table gives each method's median time and its ratio to the plain forward pass of
-// the same model and batch measured in the same run.
+// the same model, batch and target measured in the same run.
 #include "perf_framework.hpp"
 
+#include <opencv2/core/ocl.hpp>
 #include <opencv2/explain/gradcam.hpp>
 
 #include <algorithm>
@@ -20,10 +25,21 @@ namespace {
 using namespace cv;
 using namespace cv::explain;
 
-typedef std::tuple<std::string, int> ModelBatch;  // model name, batch size
-typedef perf::TestBaseWithParam<ModelBatch> Explain;
+typedef std::tuple<std::string, int, std::string> ModelBatchTarget;  // model, batch size, "cpu"/"ocl"
+typedef perf::TestBaseWithParam<ModelBatchTarget> Explain;
 
-#define MODELS testing::Values(std::string("resnet50"), std::string("mobilenet_v2"))
+/** Both models at these batch sizes on the CPU, and at batch 1 on OpenCL. */
+std::vector<ModelBatchTarget> cases(std::vector<int> cpuBatches)
+{
+    std::vector<ModelBatchTarget> v;
+    for (const char* target : {"cpu", "ocl"})
+        for (const char* model : {"resnet50", "mobilenet_v2"})
+            for (int batch : cpuBatches)
+                if (std::string(target) == "cpu" || batch == 1)
+                    v.push_back(ModelBatchTarget(model, batch, target));
+    return v;
+}
+#define CASES(...) testing::ValuesIn(cases({__VA_ARGS__}))
 
 std::string modelPath(const std::string& model)
 {
@@ -34,70 +50,112 @@ std::string modelPath(const std::string& model)
     return std::ifstream(path).good() ? path : std::string();
 }
 
+/** After a warm-up forward pass: whether cv::dnn really runs the Net's layers on OpenCL (it falls
+    back to the CPU target on devices it does not allow). */
+bool runsOnOpenCL(dnn::Net& net, const Mat& blob)
+{
+    net.setInput(blob);
+    net.forward();
+    for (const String& name : net.getLayerNames())
+        if (net.getLayer(name)->preferableTarget == dnn::DNN_TARGET_OPENCL)
+            return true;
+    return false;
+}
+
 // Loads a fresh Net per test (switching one Net between plain and all-layer forward passes would
-// re-plan it each time) and fills a fixed pseudo-random input blob.
+// re-plan it each time) and fills a fixed pseudo-random input blob. `ocl`: the OpenCL case, whose
+// cycles end with cv::ocl::finish() (OpenCL calls return before the device is done).
 #define LOAD_MODEL_OR_SKIP(method)                                                                     \
     const std::string model = std::get<0>(GetParam());                                                 \
     const int batch = std::get<1>(GetParam());                                                         \
+    const bool ocl = std::get<2>(GetParam()) == "ocl";                                                 \
     const std::string path = modelPath(model);                                                         \
     if (path.empty())                                                                                  \
         GTEST_SKIP() << "model " << model << ".onnx not found: set EXPLAIN_PERF_MODELS to a directory " \
                      << "with resnet50.onnx and mobilenet_v2.onnx (scripts/perf.sh makes them)";       \
+    if (ocl && !ocl::useOpenCL())                                                                      \
+        GTEST_SKIP() << "no OpenCL device in use (without a GPU: OPENCV_OPENCL_DEVICE=:CPU: for PoCL)"; \
     dnn::Net net = dnn::readNet(path);                                                                 \
     Mat blob(std::vector<int>{batch, 3, 224, 224}, CV_32F);                                            \
     {                                                                                                  \
         RNG rng(0x5eed);                                                                               \
         rng.fill(blob, RNG::NORMAL, 0., 1.);                                                           \
     }                                                                                                  \
+    if (ocl)                                                                                           \
+    {                                                                                                  \
+        net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);                                               \
+        if (!runsOnOpenCL(net, blob))                                                                  \
+            GTEST_SKIP() << "cv::dnn fell back to its CPU target on this OpenCL device "               \
+                         << "(set OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1)";                             \
+    }                                                                                                  \
     tag("method", method);                                                                             \
-    tag("model", model);                                                                               \
+    tag("model", ocl ? model + " ocl" : model);                                                        \
     tag("batch", std::to_string(batch))
 
-PERF_TEST_P(Explain, dnn_forward, testing::Combine(MODELS, testing::Values(1, 8)))
+/** Waits for the OpenCL queue in OpenCL cases (a no-op on the CPU). */
+void finishCycle(bool ocl)
+{
+    if (ocl)
+        ocl::finish();
+}
+
+PERF_TEST_P(Explain, dnn_forward, CASES(1, 8))
 {
     LOAD_MODEL_OR_SKIP("dnn forward");
     Mat out;
+    UMat deviceOut;
     TEST_CYCLE()
     {
         net.setInput(blob);
-        out = net.forward();
+        if (ocl)
+            net.forward(deviceOut);  // the scores stay on the device, like the explanations below
+        else
+            out = net.forward();
+        finishCycle(ocl);
     }
-    ASSERT_EQ(out.total(), (size_t)batch * 1000);
+    ASSERT_EQ(ocl ? deviceOut.total() : out.total(), (size_t)batch * 1000);
     SANITY_CHECK_NOTHING();
 }
 
-// The Backprop forward pass alone: all layer outputs requested and copied.
-PERF_TEST_P(Explain, cam_forward, testing::Combine(MODELS, testing::Values(1)))
+// The GradCAM forward pass alone: the outputs between the target layer and the scores requested.
+PERF_TEST_P(Explain, cam_forward, CASES(1))
 {
     LOAD_MODEL_OR_SKIP("GradCAM::forward only");
     Ptr<GradCAM> cam = GradCAM::create(net);
     TEST_CYCLE()
     {
         cam->forward(blob);
+        finishCycle(ocl);
     }
     ASSERT_EQ(cam->getScores().rows, batch);
     SANITY_CHECK_NOTHING();
 }
 
-PERF_TEST_P(Explain, gradcam, testing::Combine(MODELS, testing::Values(1, 8)))
+PERF_TEST_P(Explain, gradcam, CASES(1, 8))
 {
     LOAD_MODEL_OR_SKIP("Grad-CAM");
     Ptr<GradCAM> cam = GradCAM::create(net);
     std::vector<Mat> maps;
+    std::vector<UMat> deviceMaps;
     TEST_CYCLE()
     {
         cam->forward(blob);
-        cam->compute(-1, maps);
+        if (ocl)
+            cam->compute(-1, deviceMaps);
+        else
+            cam->compute(-1, maps);
+        finishCycle(ocl);
     }
-    ASSERT_EQ((int)maps.size(), batch);
+    ASSERT_EQ((int)(ocl ? deviceMaps.size() : maps.size()), batch);
     SANITY_CHECK_NOTHING();
 }
 
-PERF_TEST_P(Explain, gradcam_top5, testing::Combine(MODELS, testing::Values(1)))
+PERF_TEST_P(Explain, gradcam_top5, CASES(1))
 {
     LOAD_MODEL_OR_SKIP("Grad-CAM top-5");
     Ptr<GradCAM> cam = GradCAM::create(net);
     std::vector<std::vector<Mat> > maps(5);
+    std::vector<std::vector<UMat> > deviceMaps(5);
     TEST_CYCLE()
     {
         Mat scores;
@@ -105,37 +163,51 @@ PERF_TEST_P(Explain, gradcam_top5, testing::Combine(MODELS, testing::Values(1)))
         Mat order;
         sortIdx(scores.row(0), order, SORT_EVERY_ROW | SORT_DESCENDING);
         for (int k = 0; k < 5; k++)
-            cam->compute(order.at<int>(0, k), maps[k]);
+            if (ocl)
+                cam->compute(order.at<int>(0, k), deviceMaps[k]);
+            else
+                cam->compute(order.at<int>(0, k), maps[k]);
+        finishCycle(ocl);
     }
-    ASSERT_EQ((int)maps[4].size(), batch);
+    ASSERT_EQ((int)(ocl ? deviceMaps[4].size() : maps[4].size()), batch);
     SANITY_CHECK_NOTHING();
 }
 
-PERF_TEST_P(Explain, guided_backprop, testing::Combine(MODELS, testing::Values(1)))
+PERF_TEST_P(Explain, guided_backprop, CASES(1))
 {
     LOAD_MODEL_OR_SKIP("guided backprop");
     Ptr<GradCAM> cam = GradCAM::create(net);
     Mat g;
+    UMat deviceG;
     TEST_CYCLE()
     {
         cam->forward(blob);
-        cam->inputGradient(-1, g, RECTIFIER_GUIDED);
+        if (ocl)
+            cam->inputGradient(-1, deviceG, RECTIFIER_GUIDED);
+        else
+            cam->inputGradient(-1, g, RECTIFIER_GUIDED);
+        finishCycle(ocl);
     }
-    ASSERT_EQ(g.total(), blob.total());
+    ASSERT_EQ(ocl ? deviceG.total() : g.total(), blob.total());
     SANITY_CHECK_NOTHING();
 }
 
-PERF_TEST_P(Explain, guided_gradcam, testing::Combine(MODELS, testing::Values(1)))
+PERF_TEST_P(Explain, guided_gradcam, CASES(1))
 {
     LOAD_MODEL_OR_SKIP("Guided Grad-CAM");
     Ptr<GradCAM> cam = GradCAM::create(net);
     Mat dst;
+    UMat deviceDst;
     TEST_CYCLE()
     {
         cam->forward(blob);
-        cam->guidedGradCAM(-1, dst);
+        if (ocl)
+            cam->guidedGradCAM(-1, deviceDst);
+        else
+            cam->guidedGradCAM(-1, dst);
+        finishCycle(ocl);
     }
-    ASSERT_EQ(dst.total(), blob.total());
+    ASSERT_EQ(ocl ? deviceDst.total() : dst.total(), blob.total());
     SANITY_CHECK_NOTHING();
 }
 
@@ -196,9 +268,9 @@ public:
 
         std::printf("\nexplain perf summary: %d thread(s); x forward = time / plain cv::dnn forward of the same model "
                     "and batch in this run\n", getNumThreads());
-        std::printf("%-22s %-13s %5s %10s %10s %11s %10s %10s\n", "method", "model", "batch", "median ms", "min ms",
+        std::printf("%-22s %-17s %5s %10s %10s %11s %10s %10s\n", "method", "model", "batch", "median ms", "min ms",
                     "median/img", "x forward", "(by min)");
-        std::printf("%s\n", std::string(98, '-').c_str());
+        std::printf("%s\n", std::string(102, '-').c_str());
         for (const std::string& model : models)
             for (int pass = 0; pass < 2; pass++)  // the plain forward first
                 for (const Row& x : rows)
@@ -206,7 +278,7 @@ public:
                     if (x.model != model || (pass == 0) != (x.method == "dnn forward"))
                         continue;
                     const Row* base = find("dnn forward", x.model, x.batch);
-                    std::printf("%-22s %-13s %5d %10.1f %10.1f %11.1f %10s %10s\n", x.method.c_str(), x.model.c_str(),
+                    std::printf("%-22s %-17s %5d %10.1f %10.1f %11.1f %10s %10s\n", x.method.c_str(), x.model.c_str(),
                                 x.batch, x.median, x.min, x.median / x.batch,
                                 base ? ratio(x.median, base->median).c_str() : "n/a",
                                 base ? ratio(x.min, base->min).c_str() : "n/a");
@@ -222,7 +294,7 @@ public:
                 if (!header)
                     std::printf("\nper-image time, batch 8 / batch 1 (medians):\n");
                 header = true;
-                std::printf("  %-12s %-13s %.2f  (%.1f ms/image at batch 8, %.1f at batch 1)\n", method, model.c_str(),
+                std::printf("  %-12s %-17s %.2f  (%.1f ms/image at batch 8, %.1f at batch 1)\n", method, model.c_str(),
                             eight->median / 8 / one->median, eight->median / 8, one->median);
             }
         if (rows.front().runs > 1)

@@ -10,6 +10,11 @@
 #     the ratio table is printed at the end. Later options override the defaults (--gtest_repeat=1).
 # Environment: EXPLAIN_BUILD_DIR (default build), EXPLAIN_PERF_MODELS (default $BUILD/models),
 # EXPLAIN_NO_BUILD=1 runs the binary already in $BUILD (e.g. one configured from another source tree).
+# OpenCL: the "ocl" cases run the Net on DNN_TARGET_OPENCL with the results kept on the device; they
+# are skipped without an OpenCL device. cv::dnn uses non-Intel devices only with
+# OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 (set here); without a GPU, OPENCV_OPENCL_DEVICE=:CPU: runs
+# them on PoCL (about 20x slower than the CPU path: for the record only), e.g.
+#   OPENCV_OPENCL_DEVICE=:CPU: scripts/perf.sh --gtest_filter='*ocl*:*dnn_forward*'
 # scripts/perf_scaling.sh measures the scaling with input size, batch and number of classes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +44,8 @@ if [ "${EXPLAIN_NO_BUILD:-0}" != 1 ]; then
 fi
 
 echo "== running $build/perf/opencv_explain_perf"
-EXPLAIN_PERF_MODELS="$models" "$build/perf/opencv_explain_perf" \
+OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES="${OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES:-1}" EXPLAIN_PERF_MODELS="$models" \
+"$build/perf/opencv_explain_perf" \
   --perf_min_samples=10 --perf_max_time=10 --gtest_repeat=2 \
   --gtest_output="xml:$build/perf_results.xml" "$@" 2>&1 | tee "$build/perf_results.txt"
 rc=${PIPESTATUS[0]}

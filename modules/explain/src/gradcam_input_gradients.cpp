@@ -15,6 +15,13 @@ void GradCAMImpl::inputGradientFromGradient(const String& outputLayer, InputArra
                                int mode)
 {
     requireForward();
+    if (grad.isUMat())  // stays on the OpenCL device when the Net runs there
+    {
+        std::vector<UMat> grads;
+        bp->backward({outputLayer}, {outputGrad.getMat()}, {String()}, grads, (RectifierMode)mode);
+        grads[0].copyTo(grad);
+        return;
+    }
     std::vector<Mat> grads;
     bp->backward({outputLayer}, {outputGrad.getMat()}, {String()}, grads, (RectifierMode)mode);
     grads[0].copyTo(grad);
@@ -87,6 +94,15 @@ void GradCAMImpl::integratedGradients(int classId, OutputArray dst, int steps, I
 void GradCAMImpl::guidedGradCAM(int classId, OutputArray dst)
 {
     Mat seed = classSeed(classId);
+    if (dst.isUMat())  // maps, gradient and product stay on the OpenCL device when the Net runs there
+    {
+        std::vector<UMat> maps;
+        computeFromGradient(scoreLayerName, seed, maps, noArray());
+        UMat guided;
+        inputGradientFromGradient(scoreLayerName, seed, guided, RECTIFIER_GUIDED);
+        combineGuidedGradCAM(maps, guided, dst);
+        return;
+    }
     std::vector<Mat> maps;
     computeFromGradient(scoreLayerName, seed, maps, noArray());
     Mat guided;

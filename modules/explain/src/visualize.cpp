@@ -1,5 +1,6 @@
 // Helpers that turn maps and gradients into images.
 #include "precomp.hpp"
+#include "ocl_ops.hpp"
 #include <opencv2/imgproc.hpp>
 
 namespace cv {
@@ -7,25 +8,31 @@ namespace explain {
 
 void resizeMap(InputArray _map, Size size, OutputArray dst, bool normalize)
 {
-    Mat map = _map.getMat();
-    if (map.empty() || map.dims != 2 || map.channels() != 1)
+    if (_map.empty() || _map.dims() != 2 || _map.channels() != 1)
         CV_Error(Error::StsBadArg, "explain: resizeMap expects a non-empty single-channel 2D map");
     if (size.width <= 0 || size.height <= 0)
         CV_Error(Error::StsBadArg, format("explain: resizeMap got an invalid size %dx%d", size.width, size.height));
-    Mat m;
-    map.convertTo(m, CV_32F);
-    if (m.size() != size)
-        resize(m, m, size, 0, 0, INTER_LINEAR);
-    if (normalize)
-    {
-        double lo, hi;
-        minMaxLoc(m, &lo, &hi);
-        if (hi > lo)
-            m = (m - lo) / (hi - lo);
-        else
-            m = Mat::zeros(m.size(), CV_32F);
-    }
-    m.copyTo(dst);
+    // Written once for Mat and UMat: with UMats (T-API) resize, minMaxLoc and convertTo run on the
+    // OpenCL device and the map stays there.
+    auto run = [&](auto m) {
+        m.convertTo(m, CV_32F);
+        if (m.size() != size)
+            resize(m, m, size, 0, 0, INTER_LINEAR);
+        if (normalize)
+        {
+            double lo, hi;
+            minMaxLoc(m, &lo, &hi);
+            if (hi > lo)
+                m.convertTo(m, CV_32F, 1.0 / (hi - lo), -lo / (hi - lo));
+            else
+                m.setTo(Scalar::all(0));
+        }
+        m.copyTo(dst);
+    };
+    if (_map.isUMat())
+        run(_map.getUMat().clone());
+    else
+        run(_map.getMat().clone());
 }
 
 void applyMapOverlay(InputArray _image, InputArray _map, OutputArray dst, int colormap, double alpha)
@@ -84,24 +91,54 @@ void gradientToSaliency(InputArray _blob, OutputArray dst, int index)
 
 void combineGuidedGradCAM(InputArrayOfArrays _maps, InputArray _guided, OutputArray dst)
 {
+    const int dims = _guided.dims();
+    if (dims != 4 || _guided.depth() != CV_32F)
+        CV_Error(Error::StsBadArg, "explain: combineGuidedGradCAM expects a float32 N x C x H x W guided gradient");
+    const int count = (int)_maps.total();
+    std::vector<int> shape(4);
+    if (_guided.isUMat())
+    {
+        UMat g = _guided.getUMat();
+        shape.assign(g.size.p, g.size.p + 4);
+    }
+    else
+    {
+        Mat g = _guided.getMat();
+        shape.assign(g.size.p, g.size.p + 4);
+    }
+    if (count != shape[0])
+        CV_Error(Error::StsBadArg, format("explain: combineGuidedGradCAM got %d maps for a batch of %d",
+                                          count, shape[0]));
+    const int channels = shape[1], h = shape[2], w = shape[3];
+    if (_guided.isUMat() && _maps.isUMatVector())
+    {
+        // On the OpenCL device (T-API): rows of (N C) x (H W) views, row n * C + c is channel c of image n
+        std::vector<UMat> maps;
+        _maps.getUMatVector(maps);
+        UMat guided = as2D(_guided.getUMat(), shape[0] * channels), out(shape[0] * channels, h * w, CV_32F);
+        for (int n = 0; n < count; n++)
+        {
+            UMat up;
+            resizeMap(maps[n], Size(w, h), up, false);
+            up = up.reshape(1, 1);
+            for (int c = 0; c < channels; c++)
+                multiply(up, guided.row(n * channels + c), out.row(n * channels + c));
+        }
+        out.reshape(1, 4, shape.data()).copyTo(dst);
+        return;
+    }
     std::vector<Mat> maps;
     _maps.getMatVector(maps);
     Mat guided = _guided.getMat();
-    if (guided.dims != 4 || guided.depth() != CV_32F)
-        CV_Error(Error::StsBadArg, "explain: combineGuidedGradCAM expects a float32 N x C x H x W guided gradient");
-    if ((int)maps.size() != guided.size[0])
-        CV_Error(Error::StsBadArg, format("explain: combineGuidedGradCAM got %d maps for a batch of %d",
-                                          (int)maps.size(), guided.size[0]));
-    const int channels = guided.size[1], h = guided.size[2], w = guided.size[3];
-    Mat out(guided.dims, guided.size.p, CV_32F);
-    for (size_t n = 0; n < maps.size(); n++)
+    Mat out(4, shape.data(), CV_32F);
+    for (int n = 0; n < count; n++)
     {
         Mat up;
         resizeMap(maps[n], Size(w, h), up, false);
         for (int c = 0; c < channels; c++)
         {
-            Mat src(h, w, CV_32F, guided.ptr<float>((int)n, c));
-            Mat o(h, w, CV_32F, out.ptr<float>((int)n, c));
+            Mat src(h, w, CV_32F, guided.ptr<float>(n, c));
+            Mat o(h, w, CV_32F, out.ptr<float>(n, c));
             multiply(up, src, o);
         }
     }

@@ -1,0 +1,154 @@
+// The OpenCL path against the CPU path end to end, OpenCV's OCL_ON / OCL_OFF way: one forward pass of
+// a Net on DNN_TARGET_OPENCL, then every explanation computed twice from the same activations, with
+// OpenCL on (device rules and kernels; the results stay on the device as UMats) and with OpenCL off
+// (host rules). Comparing after one shared forward pass isolates our backward path from cv::dnn's own
+// OpenCL forward, which differs from its CPU forward by ~1e-6.
+#include "test_ocl_common.hpp"
+#include <opencv2/explain/gradcam.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+namespace opencv_test { namespace {
+
+double relDiff(InputArray a, InputArray b)
+{
+    Mat x = a.getMat().clone(), y = b.getMat().clone();  // UMats are read back only here
+    return norm(x, y, NORM_L2) / std::max(norm(y, NORM_L2), 1e-12);
+}
+
+const double kTolerance = 1e-5;  // relative L2, as the kernels alone
+
+/** All maps of one class with OpenCL on (UMat results) and off (Mat results), compared. */
+void expectDeviceEqualsHost(dnn::Net net, const Mat& blob, const String& layer, int classId, const std::string& what)
+{
+    net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+    Ptr<GradCAM> cam = GradCAM::create(net, layer);
+    cam->forward(blob);
+    ASSERT_TRUE(cam->getBackprop()->isOnDevice()) << what << ": activations not kept on the device";
+    UMat guidedDev, exactDev, deconvDev, ggcDev;
+    // first: input gradients widen the kept plan, which re-runs the forward pass (cv::dnn's OpenCL
+    // forward then fuses differently, changing activations by ~1e-6); every call below uses that pass
+    cam->inputGradient(classId, guidedDev, RECTIFIER_GUIDED);
+    const size_t copiesBefore = getHostDeviceCopyCount();
+    std::vector<UMat> mapsDev, counterDev;
+    cam->compute(classId, mapsDev, counterDev);
+    cam->inputGradient(classId, guidedDev, RECTIFIER_GUIDED);
+    cam->inputGradient(classId, exactDev, RECTIFIER_EXACT);
+    cam->inputGradient(classId, deconvDev, RECTIFIER_DECONVNET);
+    cam->guidedGradCAM(classId, ggcDev);
+    const size_t copies = getHostDeviceCopyCount() - copiesBefore;
+
+    std::vector<Mat> mapsHost, counterHost;
+    Mat guidedHost, exactHost, deconvHost, ggcHost;
+    ocl::setUseOpenCL(false);
+    cam->compute(classId, mapsHost, counterHost);
+    cam->inputGradient(classId, guidedHost, RECTIFIER_GUIDED);
+    cam->inputGradient(classId, exactHost, RECTIFIER_EXACT);
+    cam->inputGradient(classId, deconvHost, RECTIFIER_DECONVNET);
+    cam->guidedGradCAM(classId, ggcHost);
+    ocl::setUseOpenCL(true);
+
+    // A map is a sum over channels, alpha_k A_k, that cancels: its float32 rounding scales with the
+    // terms, sum_k |alpha_k A_k|, not with the (much smaller) map. The maps are compared relative to that.
+    const String target = layer.empty() ? cam->getLayerName() : layer;
+    Mat seed = Mat::zeros(cam->getScores().size(), CV_32F);
+    seed.col(classId).setTo(1.f);
+    std::vector<Mat> gradAtTarget;
+    cam->getBackprop()->backward({cam->getScoreLayerName()}, {seed}, {target}, gradAtTarget);
+    const Mat act = cam->getBackprop()->getActivation(target);
+    ASSERT_EQ(mapsDev.size(), mapsHost.size());
+    double worst = 0;
+    for (int n = 0; n < (int)mapsDev.size(); n++)
+    {
+        const int k = act.size[1], plane = act.size[2] * act.size[3];
+        Mat a(k, plane, CV_32F, (void*)act.ptr<float>(n)), g(k, plane, CV_32F, gradAtTarget[0].ptr<float>(n)), alpha;
+        reduce(g, alpha, 1, REDUCE_AVG);
+        Mat terms = Mat(abs(alpha)).t() * abs(a);  // 1 x plane
+        const double scale = std::max(norm(terms, NORM_L2), 1e-12);
+        const double dMap = norm(mapsDev[n].getMat(ACCESS_READ).reshape(1, 1), mapsHost[n].reshape(1, 1)) / scale;
+        const double dCounter = norm(counterDev[n].getMat(ACCESS_READ).reshape(1, 1), counterHost[n].reshape(1, 1)) / scale;
+        EXPECT_LE(dMap, kTolerance) << what << " Grad-CAM image " << n;
+        EXPECT_LE(dCounter, kTolerance) << what << " counterfactual image " << n;
+        worst = std::max({worst, dMap, dCounter});
+    }
+    // Guided Grad-CAM: the device's upsampling and products against the CPU's on the same parts (the
+    // maps' own differences are checked above)
+    std::vector<Mat> mapsDevOnHost;
+    for (const UMat& m : mapsDev)
+        mapsDevOnHost.push_back(m.getMat(ACCESS_READ).clone());
+    Mat ggcFromDeviceParts;
+    combineGuidedGradCAM(mapsDevOnHost, guidedDev.getMat(ACCESS_READ).clone(), ggcFromDeviceParts);
+    const double guided = relDiff(guidedDev, guidedHost), exact = relDiff(exactDev, exactHost),
+                 deconv = relDiff(deconvDev, deconvHost), ggc = relDiff(ggcDev, ggcFromDeviceParts);
+    EXPECT_LE(guided, kTolerance) << what << " guided backprop";
+    EXPECT_LE(exact, kTolerance) << what << " exact input gradient";
+    EXPECT_LE(deconv, kTolerance) << what << " deconvnet";
+    EXPECT_LE(ggc, kTolerance) << what << " Guided Grad-CAM";
+    EXPECT_LE(relDiff(ggcHost, ggcFromDeviceParts), 100 * kTolerance) << what << " Guided Grad-CAM, end to end";
+    std::cout << "[ ocl e2e  ] " << what << ": device vs host: maps (rel. to sum |alpha_k A_k|) " << worst << ", guided " << guided
+              << ", exact " << exact << ", deconvnet " << deconv << ", Guided Grad-CAM " << ggc
+              << "; host<->device copies " << copies << " in 6 calls" << std::endl;
+}
+
+Mat imageBlob(const std::string& file, int size)
+{
+    Mat img = imread(file, IMREAD_COLOR);
+    CV_Assert(!img.empty());
+    return dnn::blobFromImage(img, 1.0 / 255, Size(size, size), Scalar(), true);
+}
+
+TEST(OCLEndToEnd, BuiltNetDeviceEqualsHost)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    // conv -> leaky ReLU -> strided conv -> ReLU6 -> max pool -> conv -> BN -> ReLU ("target") -> GAP -> FC
+    RNG rng(741);
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0});
+    dnn::LayerParams leaky;
+    leaky.set("negative_slope", 0.1f);
+    int r1 = addLayer(net, "relu1", "ReLU", leaky, {c1});
+    int c2 = addLayer(net, "conv2", "Convolution", convParams(8, 6, 3, rng, 1, 2, 1), {r1});
+    dnn::LayerParams six;
+    six.set("min_value", 0.f);
+    six.set("max_value", 6.f);
+    int r2 = addLayer(net, "relu6", "ReLU6", six, {c2});
+    dnn::LayerParams mp;
+    mp.set("pool", "max");
+    mp.set("kernel_size", 2);
+    mp.set("stride", 2);
+    int p = addLayer(net, "pool", "Pooling", mp, {r2});
+    int c3 = addLayer(net, "conv3", "Convolution", convParams(8, 8, 3, rng, 1, 1, 1), {p});
+    dnn::LayerParams bn;
+    bn.set("has_weight", true);
+    bn.set("has_bias", true);
+    bn.set("eps", 1e-5f);
+    bn.blobs = {randomBlob({8}, rng), randomBlob({8}, rng, 0.5f, 2.f), randomBlob({8}, rng), randomBlob({8}, rng)};
+    int b3 = addLayer(net, "bn", "BatchNorm", bn, {c3});
+    int r3 = addLayer(net, "target", "ReLU", dnn::LayerParams(), {b3});
+    addGapFcHead(net, r3, 8, 5, rng);
+    Mat x = randomBlob({2, 3, 16, 16}, rng);
+    for (int cls : {0, 3})
+        expectDeviceEqualsHost(net, x, "target", cls, format("built net, class %d", cls));
+}
+
+TEST(OCLEndToEnd, BundledModelDeviceEqualsHost)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    dnn::Net net = dnn::readNet(EXPLAIN_DATA_DIR "/default_model.onnx");
+    Mat x = imageBlob(EXPLAIN_DATA_DIR "/default_image.png", 64);
+    expectDeviceEqualsHost(net, x, String(), 1, "default_model.onnx");
+}
+
+TEST(OCLEndToEnd, ImporterModelDeviceEqualsHost)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    // conv + BN + leaky ReLU, residual sum, concat, nearest upsampling, GAP, FC
+    dnn::Net net = dnn::readNet(EXPLAIN_DATA_DIR "/importers/tiny.onnx");
+    RNG rng(742);
+    Mat x = randomBlob({1, 3, 32, 32}, rng, -1.f, 1.f);
+    expectDeviceEqualsHost(net, x, "onnx_node!/act5/Relu", 0, "importers/tiny.onnx");
+}
+
+}} // namespace opencv_test
