@@ -268,6 +268,9 @@ public:
 
         std::printf("\nexplain perf summary: %d thread(s); x forward = time / plain cv::dnn forward of the same model "
                     "and batch in this run\n", getNumThreads());
+        if (ocl::useOpenCL())
+            std::printf("OpenCL device (\"ocl\" rows): %s, %s, OpenCL C %s\n", ocl::Device::getDefault().name().c_str(),
+                        ocl::Device::getDefault().vendorName().c_str(), ocl::Device::getDefault().OpenCL_C_Version().c_str());
         std::printf("%-22s %-17s %5s %10s %10s %11s %10s %10s\n", "method", "model", "batch", "median ms", "min ms",
                     "median/img", "x forward", "(by min)");
         std::printf("%s\n", std::string(102, '-').c_str());
