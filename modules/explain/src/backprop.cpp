@@ -623,7 +623,7 @@ private:
     {
         const std::vector<float> now = sampleActivations();
         return now.size() == forwardSamples.size() &&
-               std::memcmp(now.data(), forwardSamples.data(), now.size() * sizeof(float)) == 0;
+               (now.empty() || std::memcmp(now.data(), forwardSamples.data(), now.size() * sizeof(float)) == 0);
     }
 
     void readGraph()

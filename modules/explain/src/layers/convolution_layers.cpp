@@ -186,16 +186,38 @@ private:
         }
     }
 
+    /** One channel, row by row of dX: each input row gathers the output rows that read it (at most
+        kh), each shifted by its kw taps. The rows are short (7 to 112 here), so the valid output
+        range of each horizontal tap is computed once per channel, not once per row. */
     void depthwiseBackward(const float* dyp, const float* w, float* dxp) const
     {
-        for (int ky = 0; ky < g.kh; ky++)
+        AutoBuffer<int, 16> range(2 * g.kw);
+        for (int kx = 0; kx < g.kw; kx++)
+            validRange(kx * g.dw - g.pw, g.sw, g.inW, g.outW, range[2 * kx], range[2 * kx + 1]);
+        for (int iy = 0; iy < g.inH; iy++)
         {
-            int oy0, oy1;
-            validRange(ky * g.dh - g.ph, g.sh, g.inH, g.outH, oy0, oy1);
-            for (int kx = 0; kx < g.kw; kx++)
-                for (int oy = oy0; oy < oy1; oy++)
-                    scatterRow(dxp + (size_t)(oy * g.sh - g.ph + ky * g.dh) * g.inW, dyp + (size_t)oy * g.outW,
-                               w[ky * g.kw + kx], kx * g.dw - g.pw, g.sw, g.inW, g.outW);
+            float* row = dxp + (size_t)iy * g.inW;
+            for (int ky = 0; ky < g.kh; ky++)
+            {
+                const int ty = iy + g.ph - ky * g.dh;  // = oy * stride for the output row oy that reads iy
+                if (ty < 0 || ty % g.sh != 0 || ty / g.sh >= g.outH)
+                    continue;
+                const float* src = dyp + (size_t)(ty / g.sh) * g.outW;
+                for (int kx = 0; kx < g.kw; kx++)
+                {
+                    const float scale = w[ky * g.kw + kx];
+                    const int off = kx * g.dw - g.pw, end = range[2 * kx + 1];
+                    if (g.sw == 1)
+                    {
+                        float* dst = row + off;
+                        for (int o = range[2 * kx]; o < end; o++)
+                            dst[o] += scale * src[o];
+                    }
+                    else
+                        for (int o = range[2 * kx]; o < end; o++)
+                            row[o * g.sw + off] += scale * src[o];
+                }
+            }
         }
     }
 
