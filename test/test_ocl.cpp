@@ -192,4 +192,112 @@ TEST(OCL, GuidedBackpropToTheInputStaysOnDevice)
     }
 }
 
+// ---- Device rules against the CPU rules on the same (device) activations ----
+// Turning OpenCL off makes every backwardOCL() decline, so the engine copies the device activations to
+// the host and runs the CPU rules on them: the comparison isolates the rules from the ~1e-6 differences
+// between cv::dnn's OpenCL and CPU forward passes.
+
+/** Turns OpenCL off for a scope (restoring it after), while the Backprop's data stays on the device. */
+struct OpenCLOffScope
+{
+    bool previous = cv::ocl::useOpenCL();
+    OpenCLOffScope() { cv::ocl::setUseOpenCL(false); }
+    ~OpenCLOffScope() { cv::ocl::setUseOpenCL(previous); }
+};
+
+struct DeviceRuleCheck
+{
+    double relDiff = 0, maxAbsDiff = 0;
+    size_t copies = 0;  // host <-> device copies of the device run
+};
+
+/** backward() from `seedLayer` to `wrt` on a device Backprop with its device rules, and with the CPU rules
+    on the same activations. */
+DeviceRuleCheck checkDeviceRule(Backprop& dev, const String& seedLayer, const Mat& seed, const String& wrt,
+                                RectifierMode mode = RECTIFIER_EXACT)
+{
+    DeviceRuleCheck res;
+    std::vector<UMat> gd;
+    const size_t before = getHostDeviceCopyCount();
+    dev.backward({seedLayer}, {seed}, {wrt}, gd, mode);
+    res.copies = getHostDeviceCopyCount() - before;
+    Mat device = gd.at(0).getMat(ACCESS_READ).clone();
+    std::vector<Mat> gc;
+    {
+        OpenCLOffScope off;
+        dev.backward({seedLayer}, {seed}, {wrt}, gc, mode);
+    }
+    EXPECT_EQ(dnn::shape(device), dnn::shape(gc.at(0)));
+    if (dnn::shape(device) != dnn::shape(gc.at(0)))
+        return res;
+    res.relDiff = relDiff(device, gc[0]);
+    res.maxAbsDiff = norm(device, gc[0], NORM_INF);
+    return res;
+}
+
+/** Expects the device rules on the path to match the CPU rules and to make no copy but the seed's. */
+#define EXPECT_DEVICE_RULE_MATCHES(dev, seedLayer, seed, wrt, tolerance)                                      \
+    {                                                                                                          \
+        DeviceRuleCheck check_ = checkDeviceRule(*(dev), seedLayer, seed, wrt);                                \
+        EXPECT_EQ(check_.copies, 1u) << (seedLayer) << " -> '" << (wrt) << "': only the seed goes to the device"; \
+        EXPECT_LE(check_.relDiff, tolerance) << (seedLayer) << " -> '" << (wrt) << "'";                        \
+        RecordProperty(std::string(seedLayer) + "->" + std::string(wrt) + " relDiff", std::to_string(check_.relDiff)); \
+        std::cout << "[ measured ] " << (seedLayer) << " -> '" << (wrt) << "': relative " << check_.relDiff     \
+                  << ", max abs " << check_.maxAbsDiff << std::endl;                                          \
+    }
+
+/** The same Net built twice from one seed, on the CPU and on the OpenCL target, after one forward pass. */
+struct NetPair
+{
+    dnn::Net cpuNet, oclNet;
+    Ptr<Backprop> cpu, dev;
+    RNG rng;  // continues the CPU Net's draws: seeds for backward()
+
+    template <typename Build>
+    NetPair(Build build, uint64 seed, const std::vector<int>& inputShape) : rng(seed)
+    {
+        RNG rngOcl(seed);
+        cpuNet = build(rng);
+        oclNet = build(rngOcl);
+        oclNet.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+        Mat x = randomBlob(inputShape, rng);
+        cpu = Backprop::create(cpuNet);
+        dev = Backprop::create(oclNet);
+        cpu->forward(x);
+        dev->forward(x);
+    }
+
+    /** A random seed of the layer's output shape. */
+    Mat seedFor(const String& layer) { return randomBlob(dnn::shape(cpu->getActivation(layer)), rng); }
+};
+
+TEST(OCL, DepthwiseConvolutionRuleMatchesCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(8, 3, 3, rng, 1, 1, 1), {0});
+        int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+        // MobileNet-style: 3x3, stride 2, pad 1
+        int d1 = addLayer(net, "dw1", "Convolution", convParams(8, 1, 3, rng, 8, 2, 1), {r1});
+        int r2 = addLayer(net, "relu2", "ReLU", dnn::LayerParams(), {d1});
+        // dilated, larger kernel, odd input size
+        addLayer(net, "dw2", "Convolution", convParams(8, 1, 5, rng, 8, 1, 3, 2), {r2});
+        return net;
+    };
+    NetPair p(build, 711, {2, 3, 13, 11});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    Mat s1 = p.seedFor("dw1"), s2 = p.seedFor("dw2");
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "dw1", s1, "relu1", 1e-5);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "dw2", s2, "relu2", 1e-5);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "dw2", s2, "", 1e-5);
+    // The depthwise gradient does not depend on the activations: the CPU Net gives the same.
+    std::vector<Mat> gc;
+    std::vector<UMat> gd;
+    p.cpu->backward({"dw2"}, {s2}, {"relu1"}, gc);
+    p.dev->backward({"dw2"}, {s2}, {"relu1"}, gd);
+    EXPECT_LE(relDiff(gd[0].getMat(ACCESS_READ).clone(), gc[0]), 1e-5);
+}
+
 }} // namespace

@@ -89,6 +89,20 @@ bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int 
         .run(1, &total, nullptr, true);
 }
 
+bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, int planes, int channels, int inH,
+                               int inW, int outH, int outW, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
+                               int dw)
+{
+    if (!ocl::useOpenCL() || !dy.isContinuous() || !weights.isContinuous())
+        return false;
+    dx.create(planes, inH * inW, CV_32F);
+    size_t total = (size_t)planes * inH * inW;
+    return kernel("depthwise_conv_backward", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(weights), ocl::KernelArg::PtrWriteOnly(dx),
+              planes, channels, inH, inW, outH, outW, kh, kw, sh, sw, ph, pw, dh, dw)
+        .run(1, &total, nullptr, true);
+}
+
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
                          int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea)
 {

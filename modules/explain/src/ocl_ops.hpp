@@ -31,6 +31,12 @@ bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, flo
 bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int outH, int outW, int kh, int kw,
                 int sh, int sw, int ph, int pw, int dh, int dw);
 
+/** Depthwise convolution backward: dy (planes x outH x outW) -> dx (planes x inH x inW), planes = images x
+    channels, with one kh x kw filter per channel in `weights` (channels x kh kw). */
+bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, int planes, int channels, int inH,
+                               int inW, int outH, int outW, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
+                               int dw);
+
 /** Pooling backward (max or average) for planes x inH x inW inputs. */
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
                          int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea);

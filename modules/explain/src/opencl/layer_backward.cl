@@ -85,3 +85,33 @@ __kernel void channel_scale(__global const float* dy, __global const float* scal
         return;
     dx[i] = dy[i] * scale[(i / plane) % channels];
 }
+
+// Depthwise convolution (one kh x kw filter per channel): dx[p, iy, ix] = sum over taps (ky, kx) whose
+// output position (oy, ox) exists of w[p % channels, ky, kx] * dy[p, oy, ox], with
+// iy = oy * sh - ph + ky * dh (same for x); p runs over the (image, channel) planes.
+__kernel void depthwise_conv_backward(__global const float* dy, __global const float* w, __global float* dx,
+                                      int planes, int channels, int inH, int inW, int outH, int outW,
+                                      int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw)
+{
+    int i = get_global_id(0);
+    if (i >= planes * inH * inW)
+        return;
+    int ix = i % inW, iy = (i / inW) % inH, p = i / (inW * inH);
+    __global const float* wp = w + (size_t)(p % channels) * kh * kw;
+    __global const float* gp = dy + (size_t)p * outH * outW;
+    float s = 0.f;
+    for (int ky = 0; ky < kh; ky++)
+    {
+        int ty = iy + ph - ky * dh;
+        if (ty < 0 || ty % sh != 0 || ty / sh >= outH)
+            continue;
+        for (int kx = 0; kx < kw; kx++)
+        {
+            int tx = ix + pw - kx * dw;
+            if (tx < 0 || tx % sw != 0 || tx / sw >= outW)
+                continue;
+            s += wp[ky * kw + kx] * gp[(ty / sh) * outW + tx / sw];
+        }
+    }
+    dx[i] = s;
+}
