@@ -300,4 +300,47 @@ TEST(OCL, DepthwiseConvolutionRuleMatchesCPU)
     EXPECT_LE(relDiff(gd[0].getMat(ACCESS_READ).clone(), gc[0]), 1e-5);
 }
 
+TEST(OCL, ConcatSliceSplitRulesMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0});
+        int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+        // one output read twice (device mode needs single-output layers): the engine sums the two gradients
+        int sp = addLayer(net, "split", "Split", dnn::LayerParams(), {r1});
+        int ca = addLayer(net, "convA", "Convolution", convParams(4, 6, 3, rng, 1, 1, 1), {sp});
+        int cb = addLayer(net, "convB", "Convolution", convParams(5, 6, 1, rng), {sp});
+        dnn::LayerParams channels;
+        channels.set("axis", 1);
+        int cat1 = addLayer(net, "cat1", "Concat", channels, {ca, cb});  // 2 x 9 x 10 x 9
+        // a crop in three axes and a corner that overlaps it
+        dnn::LayerParams crop, corner;
+        int cropBegin[] = {0, 1, 2, 1}, cropSize[] = {-1, 6, 7, 7};
+        crop.set("begin", DictValue::arrayInt(cropBegin, 4));
+        crop.set("size", DictValue::arrayInt(cropSize, 4));
+        int cornerBegin[] = {0, 0, 0, 0}, cornerSize[] = {-1, 6, 3, 7};
+        corner.set("begin", DictValue::arrayInt(cornerBegin, 4));
+        corner.set("size", DictValue::arrayInt(cornerSize, 4));
+        int s1 = addLayer(net, "crop", "Slice", crop, {cat1});
+        int s2 = addLayer(net, "corner", "Slice", corner, {cat1});
+        dnn::LayerParams rows;
+        rows.set("axis", 2);
+        addLayer(net, "cat2", "Concat", rows, {s1, s2});  // 2 x 6 x 10 x 7
+        return net;
+    };
+    NetPair p(build, 712, {2, 3, 10, 9});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    ASSERT_EQ(dnn::shape(p.cpu->getActivation("cat2")), dnn::shape(2, 6, 10, 7));
+    Mat s1 = p.seedFor("cat1"), s2 = p.seedFor("crop"), s3 = p.seedFor("cat2");
+    // each rule alone: data movement, so exactly the CPU values
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat1", s1, "convA", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat1", s1, "convB", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "crop", s2, "cat1", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "cat1", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "relu1", 1e-5);  // through the split and two convolutions
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "", 1e-5);
+}
+
 }} // namespace

@@ -103,6 +103,55 @@ bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, in
         .run(1, &total, nullptr, true);
 }
 
+bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const std::vector<Range>& ranges,
+                       bool accumulate)
+{
+    if (!ocl::useOpenCL() || !r.isContinuous() || ranges.size() != inShape.size())
+        return false;
+    // Fold the region into as few axes as possible: an axis taken whole merges into the axis before it,
+    // axes of size 1 vanish. What remains (at most 4 axes) fits the kernel's 4D view.
+    std::vector<int> size, start, len;
+    for (size_t d = 0; d < inShape.size(); d++)
+    {
+        const int s = inShape[d], a = ranges[d] == Range::all() ? 0 : ranges[d].start;
+        const int l = ranges[d] == Range::all() ? s : ranges[d].size();
+        if (a < 0 || l < 0 || a + l > s)
+            return false;
+        if (s == 1)
+            continue;
+        if (!size.empty() && a == 0 && l == s)
+        {
+            size.back() *= s;
+            start.back() *= s;
+            len.back() *= s;
+            continue;
+        }
+        size.push_back(s);
+        start.push_back(a);
+        len.push_back(l);
+    }
+    if (size.size() > 4)
+        return false;
+    while (size.size() < 4)
+    {
+        size.insert(size.begin(), 1);
+        start.insert(start.begin(), 0);
+        len.insert(len.begin(), 1);
+    }
+    if (accumulate)
+        CV_Assert(dx.isContinuous() && dnn::shape(dx) == inShape);
+    else
+        dx.create((int)inShape.size(), inShape.data(), CV_32F);
+    const int total = (int)dx.total();
+    if ((size_t)len[0] * len[1] * len[2] * len[3] != r.total())
+        return false;
+    size_t global = (size_t)total;
+    return kernel("slice_backward", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrReadWrite(dx), total, size[1], size[2], size[3],
+              len[0], len[1], len[2], len[3], start[0], start[1], start[2], start[3], (int)accumulate)
+        .run(1, &global, nullptr, true);
+}
+
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
                          int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea)
 {

@@ -17,6 +17,15 @@ inline UMat as2D(const UMat& u, int rows)
     return u.reshape(1, 2, sz);
 }
 
+/** Product of the dimensions [begin, end) of a UMat (end < 0: up to the last). */
+inline size_t totalOf(const UMat& u, int begin, int end = -1)
+{
+    size_t t = 1;
+    for (int i = begin; i < (end < 0 ? u.dims : end); i++)
+        t *= u.size[i];
+    return t;
+}
+
 /** Whether the T-API path should run: OpenCL is activated and the data is a UMat. */
 bool useOpenCLFor(InputArray data);
 
@@ -36,6 +45,12 @@ bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int 
 bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, int planes, int channels, int inH,
                                int inW, int outH, int outW, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
                                int dw);
+
+/** Slice backward for one output: dx (of shape inShape) gets r in the region `ranges` (Range::all() for
+    whole axes), added to dx's values when `accumulate`, otherwise zero outside the region. False when the
+    region does not fold into 4 dimensions. */
+bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const std::vector<Range>& ranges,
+                       bool accumulate);
 
 /** Pooling backward (max or average) for planes x inH x inW inputs. */
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,

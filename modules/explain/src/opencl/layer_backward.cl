@@ -115,3 +115,19 @@ __kernel void depthwise_conv_backward(__global const float* dy, __global const f
     }
     dx[i] = s;
 }
+
+// Slice backward, one output at a time, in 4D views (ocl_sliceBackward folds other shapes into 4D):
+// dx (d1 x d2 x d3 planes, `total` elements) takes the output gradient r (b0 x b1 x b2 x b3) in the box at
+// (o0, o1, o2, o3), added to its previous value when `accumulate` (later outputs), zero outside otherwise.
+__kernel void slice_backward(__global const float* r, __global float* dx, int total, int d1, int d2, int d3,
+                             int b0, int b1, int b2, int b3, int o0, int o1, int o2, int o3, int accumulate)
+{
+    int i = get_global_id(0);
+    if (i >= total)
+        return;
+    int i3 = i % d3 - o3, i2 = (i / d3) % d2 - o2, i1 = (i / (d3 * d2)) % d1 - o1, i0 = i / (d3 * d2 * d1) - o0;
+    float v = 0.f;
+    if (i0 >= 0 && i0 < b0 && i1 >= 0 && i1 < b1 && i2 >= 0 && i2 < b2 && i3 >= 0 && i3 < b3)
+        v = r[((i0 * b1 + i1) * b2 + i2) * b3 + i3];
+    dx[i] = accumulate ? dx[i] + v : v;
+}
