@@ -343,4 +343,60 @@ TEST(OCL, ConcatSliceSplitRulesMatchCPU)
     EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "", 1e-5);
 }
 
+TEST(OCL, EltwiseAndScaleRulesMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int a = addLayer(net, "relu1", "ReLU", dnn::LayerParams(),
+                         {addLayer(net, "conv1", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0})});
+        dnn::LayerParams clip;  // in [0.5, 2]: a safe denominator
+        clip.set("min_value", 0.5f);
+        clip.set("max_value", 2.f);
+        int b = addLayer(net, "clip", "ReLU6", clip,
+                         {addLayer(net, "conv2", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0})});
+        int c = addLayer(net, "conv3", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0});
+        auto eltwise = [&](const String& name, const String& op, const std::vector<int>& inputs) {
+            dnn::LayerParams lp;
+            lp.set("operation", op);
+            addLayer(net, name, "Eltwise", lp, inputs);
+        };
+        eltwise("prod", "prod", {a, b, c});
+        eltwise("max", "max", {a, c, b});
+        eltwise("div", "div", {c, b, b});
+        // squeeze-excitation: x * w, w (N x C x 1 x 1) from a branch of its own
+        dnn::LayerParams gp;
+        gp.set("pool", "ave");
+        gp.set("global_pooling", true);
+        int gap = addLayer(net, "gap", "Pooling", gp, {0});
+        int w = addLayer(net, "excite", "ReLU6", clip,
+                         {addLayer(net, "squeeze", "Convolution", convParams(6, 3, 1, rng), {gap})});
+        dnn::LayerParams se;
+        se.set("axis", 0);  // N x C weights: the batch and channel axes
+        addLayer(net, "se", "Scale", se, {a, w});
+        // weights and bias blobs, per channel
+        dnn::LayerParams sc;
+        sc.set("axis", 1);
+        sc.set("bias_term", true);
+        sc.blobs = {randomBlob({6}, rng), randomBlob({6}, rng)};
+        addLayer(net, "scale", "Scale", sc, {a});
+        return net;
+    };
+    NetPair p(build, 713, {2, 3, 8, 8});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    for (const char* op : {"prod", "max", "div"})
+    {
+        Mat seed = p.seedFor(op);
+        if (String(op) != "div")
+            EXPECT_DEVICE_RULE_MATCHES(p.dev, op, seed, "relu1", 1e-5);
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, op, seed, "clip", 1e-5);  // div: both denominators
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, op, seed, "conv3", 1e-5);
+    }
+    Mat se = p.seedFor("se"), sc = p.seedFor("scale");
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "se", se, "relu1", 1e-5);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "se", se, "excite", 1e-5);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "scale", sc, "relu1", 1e-5);
+}
+
 }} // namespace

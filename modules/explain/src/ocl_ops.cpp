@@ -178,4 +178,31 @@ bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels)
         .run(1, &global, nullptr, true);
 }
 
+bool ocl_broadcastScale(const UMat& dy, const UMat& scale, UMat& dx, int count, int inner)
+{
+    if (!ocl::useOpenCL() || !dy.isContinuous() || !scale.isContinuous() || (int)scale.total() != count)
+        return false;
+    dx.create(dy.dims, dy.size.p, CV_32F);
+    const int total = (int)dy.total();
+    size_t global = (size_t)total;
+    return kernel("channel_scale", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(scale), ocl::KernelArg::PtrWriteOnly(dx),
+              total, count, inner)
+        .run(1, &global, nullptr, true);
+}
+
+bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, int count, int inner)
+{
+    if (!ocl::useOpenCL() || !r.isContinuous() || (!x.empty() && (!x.isContinuous() || x.total() != r.total())) ||
+        (size_t)outer * count * inner != r.total())
+        return false;
+    dw.create(1, count, CV_32F);
+    const bool withX = !x.empty();
+    size_t global = (size_t)count;
+    return kernel("broadcast_weight_grad", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrReadOnly(withX ? x : r), ocl::KernelArg::PtrWriteOnly(dw),
+              outer, count, inner, (int)withX)
+        .run(1, &global, nullptr, true);
+}
+
 }} // namespace cv::explain

@@ -59,6 +59,13 @@ bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, in
 /** dx = dy * scale[channel] for N x C x ... blobs. */
 bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels);
 
+/** dx = dy * scale[c] for outer x count x inner blobs (scale of `count` values). */
+bool ocl_broadcastScale(const UMat& dy, const UMat& scale, UMat& dx, int count, int inner);
+
+/** dw (1 x count) = sum over the outer and inner positions of r * x, or of r alone when x is empty, for
+    outer x count x inner blobs: the gradient of a broadcast weight (or bias). */
+bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, int count, int inner);
+
 /** Host <-> device copies made by the backward engine since the process started (for tests). */
 size_t hostRoundTrips();
 void countHostRoundTrip(size_t n = 1);

@@ -131,3 +131,24 @@ __kernel void slice_backward(__global const float* r, __global float* dx, int to
         v = r[((i0 * b1 + i1) * b2 + i2) * b3 + i3];
     dx[i] = accumulate ? dx[i] + v : v;
 }
+
+// Gradient of a weight broadcast over x (Scale with a second input): dw[c] = sum over the outer and inner
+// positions of r * x (or of r alone for a bias: withX = 0), x and r being outer x count x inner.
+// One work item per weight.
+__kernel void broadcast_weight_grad(__global const float* r, __global const float* x, __global float* dw,
+                                    int outer, int count, int inner, int withX)
+{
+    int c = get_global_id(0);
+    if (c >= count)
+        return;
+    float total = 0.f;
+    for (int o = 0; o < outer; o++)
+    {
+        size_t base = ((size_t)o * count + c) * inner;
+        float s = 0.f;
+        for (int i = 0; i < inner; i++)
+            s += withX ? r[base + i] * x[base + i] : r[base + i];
+        total += s;
+    }
+    dw[c] = total;
+}
