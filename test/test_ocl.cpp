@@ -399,4 +399,42 @@ TEST(OCL, EltwiseAndScaleRulesMatchCPU)
     EXPECT_DEVICE_RULE_MATCHES(p.dev, "scale", sc, "relu1", 1e-5);
 }
 
+TEST(OCL, SoftmaxRulesMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
+        auto softmax = [&](const String& name, int axis, bool log, int input) {
+            dnn::LayerParams lp;
+            lp.set("axis", axis);
+            lp.set("log_softmax", log);
+            return addLayer(net, name, "Softmax", lp, {input});
+        };
+        softmax("channels", 1, false, c1);
+        softmax("logRows", 2, true, c1);
+        softmax("lastAxis", -1, false, c1);
+        // a classifier's head: N x classes
+        dnn::LayerParams fc;
+        fc.set("num_output", 7);
+        fc.set("bias_term", false);
+        fc.blobs = {randomBlob({7, 4 * 6 * 5}, rng)};
+        int logits = addLayer(net, "fc", "InnerProduct", fc, {c1});
+        softmax("prob", 1, false, logits);
+        softmax("logProb", 1, true, logits);
+        return net;
+    };
+    NetPair p(build, 714, {2, 3, 6, 5});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    for (const char* layer : {"channels", "logRows", "lastAxis"})
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, layer, p.seedFor(layer), "conv1", 1e-5);
+    for (const char* layer : {"prob", "logProb"})
+    {
+        Mat seed = p.seedFor(layer);
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, layer, seed, "fc", 1e-5);
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, layer, seed, "", 1e-5);  // through the fc and the convolution
+    }
+}
+
 }} // namespace

@@ -205,4 +205,17 @@ bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, 
         .run(1, &global, nullptr, true);
 }
 
+bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int count, int inner, bool logSoftmax)
+{
+    if (!ocl::useOpenCL() || !y.isContinuous() || !r.isContinuous() || r.total() != y.total() ||
+        (size_t)outer * count * inner != y.total())
+        return false;
+    dx.create(y.dims, y.size.p, CV_32F);
+    size_t global = (size_t)outer * inner;
+    return kernel("softmax_backward", ocl::explain::softmax_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(y), ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrWriteOnly(dx), outer,
+              count, inner, (int)logSoftmax)
+        .run(1, &global, nullptr, true);
+}
+
 }} // namespace cv::explain

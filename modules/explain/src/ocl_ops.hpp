@@ -66,6 +66,9 @@ bool ocl_broadcastScale(const UMat& dy, const UMat& scale, UMat& dx, int count, 
     outer x count x inner blobs: the gradient of a broadcast weight (or bias). */
 bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, int count, int inner);
 
+/** Softmax (or LogSoftmax) backward along the middle axis of outer x count x inner blobs, from the output y. */
+bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int count, int inner, bool logSoftmax);
+
 /** Host <-> device copies made by the backward engine since the process started (for tests). */
 size_t hostRoundTrips();
 void countHostRoundTrip(size_t n = 1);
