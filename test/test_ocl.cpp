@@ -437,4 +437,36 @@ TEST(OCL, SoftmaxRulesMatchCPU)
     }
 }
 
+TEST(OCL, ResizeRulesMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
+        dnn::LayerParams nearest;  // x2, through cv::resize
+        nearest.set("interpolation", "nearest");
+        nearest.set("zoom_factor", 2);
+        addLayer(net, "nearest", "Resize", nearest, {c1});
+        dnn::LayerParams aligned;  // to an odd size, ResizeLayer's own formula
+        aligned.set("interpolation", "bilinear");
+        aligned.set("align_corners", true);
+        aligned.set("height", 11);
+        aligned.set("width", 7);
+        addLayer(net, "aligned", "Resize", aligned, {c1});
+        dnn::LayerParams down;  // downscaling, half-pixel centres (cv::resize)
+        down.set("interpolation", "opencv_linear");
+        down.set("height", 4);
+        down.set("width", 3);
+        addLayer(net, "down", "Resize", down, {c1});
+        return net;
+    };
+    NetPair p(build, 715, {2, 3, 6, 5});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    for (const char* layer : {"nearest", "aligned", "down"})
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, layer, p.seedFor(layer), "conv1", 1e-5);
+    Mat seed = p.seedFor("aligned");
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "aligned", seed, "", 1e-5);
+}
+
 }} // namespace

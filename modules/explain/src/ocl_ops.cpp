@@ -218,4 +218,20 @@ bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int 
         .run(1, &global, nullptr, true);
 }
 
+bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx, int planes)
+{
+    const int outH = rh.rows, inH = rh.cols, outW = rw.rows, inW = rw.cols;
+    if (!ocl::useOpenCL() || !dy.isContinuous() || dy.total() != (size_t)planes * outH * outW)
+        return false;
+    // the width axis of all planes at once with OpenCV's OpenCL GEMM, then the height axis per plane
+    UMat t;
+    gemm(as2D(dy, planes * outH), rw, 1.0, noArray(), 0.0, t);
+    dx.create(planes, inH * inW, CV_32F);
+    size_t global = (size_t)planes * inH * inW;
+    return kernel("resize_rows_backward", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(t), ocl::KernelArg::PtrReadOnly(rh), ocl::KernelArg::PtrWriteOnly(dx),
+              planes, inH, inW, outH)
+        .run(1, &global, nullptr, true);
+}
+
 }} // namespace cv::explain

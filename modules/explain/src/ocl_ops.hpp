@@ -69,6 +69,10 @@ bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, 
 /** Softmax (or LogSoftmax) backward along the middle axis of outer x count x inner blobs, from the output y. */
 bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int count, int inner, bool logSoftmax);
 
+/** Resize backward dX = Rh^T dY Rw per plane, for dy (planes x outH x outW) and the out x in
+    interpolation matrices rh (outH x inH) and rw (outW x inW); dx is planes x (inH inW). */
+bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx, int planes);
+
 /** Host <-> device copies made by the backward engine since the process started (for tests). */
 size_t hostRoundTrips();
 void countHostRoundTrip(size_t n = 1);

@@ -152,3 +152,23 @@ __kernel void broadcast_weight_grad(__global const float* r, __global const floa
     }
     dw[c] = total;
 }
+
+// Resize backward, dX = Rh^T dY Rw per plane, second step: with t = dY Rw (planes * outH rows of inW),
+// dx[p, iy, ix] = sum_oy rh[oy, iy] * t[p, oy, ix]; rh is the outH x inH interpolation matrix.
+__kernel void resize_rows_backward(__global const float* t, __global const float* rh, __global float* dx,
+                                   int planes, int inH, int inW, int outH)
+{
+    int i = get_global_id(0);
+    if (i >= planes * inH * inW)
+        return;
+    int ix = i % inW, iy = (i / inW) % inH, p = i / (inW * inH);
+    __global const float* tp = t + (size_t)p * outH * inW + ix;
+    float s = 0.f;
+    for (int oy = 0; oy < outH; oy++)
+    {
+        float w = rh[oy * inH + iy];
+        if (w != 0.f)  // rh has at most two non-zeros a row
+            s += w * tp[(size_t)oy * inW];
+    }
+    dx[i] = s;
+}
