@@ -192,4 +192,281 @@ TEST(OCL, GuidedBackpropToTheInputStaysOnDevice)
     }
 }
 
+// ---- Device rules against the CPU rules on the same (device) activations ----
+// Turning OpenCL off makes every backwardOCL() decline, so the engine copies the device activations to
+// the host and runs the CPU rules on them: the comparison isolates the rules from the ~1e-6 differences
+// between cv::dnn's OpenCL and CPU forward passes.
+
+/** Turns OpenCL off for a scope (restoring it after), while the Backprop's data stays on the device. */
+struct OpenCLOffScope
+{
+    bool previous = cv::ocl::useOpenCL();
+    OpenCLOffScope() { cv::ocl::setUseOpenCL(false); }
+    ~OpenCLOffScope() { cv::ocl::setUseOpenCL(previous); }
+};
+
+struct DeviceRuleCheck
+{
+    double relDiff = 0, maxAbsDiff = 0;
+    size_t copies = 0;  // host <-> device copies of the device run
+};
+
+/** backward() from `seedLayer` to `wrt` on a device Backprop with its device rules, and with the CPU rules
+    on the same activations. */
+DeviceRuleCheck checkDeviceRule(Backprop& dev, const String& seedLayer, const Mat& seed, const String& wrt,
+                                RectifierMode mode = RECTIFIER_EXACT)
+{
+    DeviceRuleCheck res;
+    std::vector<UMat> gd;
+    const size_t before = getHostDeviceCopyCount();
+    dev.backward({seedLayer}, {seed}, {wrt}, gd, mode);
+    res.copies = getHostDeviceCopyCount() - before;
+    Mat device = gd.at(0).getMat(ACCESS_READ).clone();
+    std::vector<Mat> gc;
+    {
+        OpenCLOffScope off;
+        dev.backward({seedLayer}, {seed}, {wrt}, gc, mode);
+    }
+    EXPECT_EQ(dnn::shape(device), dnn::shape(gc.at(0)));
+    if (dnn::shape(device) != dnn::shape(gc.at(0)))
+        return res;
+    res.relDiff = relDiff(device, gc[0]);
+    res.maxAbsDiff = norm(device, gc[0], NORM_INF);
+    return res;
+}
+
+/** Expects the device rules on the path to match the CPU rules and to make no copy but the seed's. */
+#define EXPECT_DEVICE_RULE_MATCHES(dev, seedLayer, seed, wrt, tolerance)                                      \
+    {                                                                                                          \
+        DeviceRuleCheck check_ = checkDeviceRule(*(dev), seedLayer, seed, wrt);                                \
+        EXPECT_EQ(check_.copies, 1u) << (seedLayer) << " -> '" << (wrt) << "': only the seed goes to the device"; \
+        EXPECT_LE(check_.relDiff, tolerance) << (seedLayer) << " -> '" << (wrt) << "'";                        \
+        RecordProperty(std::string(seedLayer) + "->" + std::string(wrt) + " relDiff", std::to_string(check_.relDiff)); \
+        std::cout << "[ measured ] " << (seedLayer) << " -> '" << (wrt) << "': relative " << check_.relDiff     \
+                  << ", max abs " << check_.maxAbsDiff << std::endl;                                          \
+    }
+
+/** The same Net built twice from one seed, on the CPU and on the OpenCL target, after one forward pass. */
+struct NetPair
+{
+    dnn::Net cpuNet, oclNet;
+    Ptr<Backprop> cpu, dev;
+    RNG rng;  // continues the CPU Net's draws: seeds for backward()
+
+    template <typename Build>
+    NetPair(Build build, uint64 seed, const std::vector<int>& inputShape) : rng(seed)
+    {
+        RNG rngOcl(seed);
+        cpuNet = build(rng);
+        oclNet = build(rngOcl);
+        oclNet.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+        Mat x = randomBlob(inputShape, rng);
+        cpu = Backprop::create(cpuNet);
+        dev = Backprop::create(oclNet);
+        cpu->forward(x);
+        dev->forward(x);
+    }
+
+    /** A random seed of the layer's output shape. */
+    Mat seedFor(const String& layer) { return randomBlob(dnn::shape(cpu->getActivation(layer)), rng); }
+};
+
+TEST(OCL, DepthwiseConvolutionRuleMatchesCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(8, 3, 3, rng, 1, 1, 1), {0});
+        int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+        // MobileNet-style: 3x3, stride 2, pad 1
+        int d1 = addLayer(net, "dw1", "Convolution", convParams(8, 1, 3, rng, 8, 2, 1), {r1});
+        int r2 = addLayer(net, "relu2", "ReLU", dnn::LayerParams(), {d1});
+        // dilated, larger kernel, odd input size
+        addLayer(net, "dw2", "Convolution", convParams(8, 1, 5, rng, 8, 1, 3, 2), {r2});
+        return net;
+    };
+    NetPair p(build, 711, {2, 3, 13, 11});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    Mat s1 = p.seedFor("dw1"), s2 = p.seedFor("dw2");
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "dw1", s1, "relu1", 1e-5);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "dw2", s2, "relu2", 1e-5);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "dw2", s2, "", 1e-5);
+    // The depthwise gradient does not depend on the activations: the CPU Net gives the same.
+    std::vector<Mat> gc;
+    std::vector<UMat> gd;
+    p.cpu->backward({"dw2"}, {s2}, {"relu1"}, gc);
+    p.dev->backward({"dw2"}, {s2}, {"relu1"}, gd);
+    EXPECT_LE(relDiff(gd[0].getMat(ACCESS_READ).clone(), gc[0]), 1e-5);
+}
+
+TEST(OCL, ConcatSliceSplitRulesMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0});
+        int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+        // one output read twice (device mode needs single-output layers): the engine sums the two gradients
+        int sp = addLayer(net, "split", "Split", dnn::LayerParams(), {r1});
+        int ca = addLayer(net, "convA", "Convolution", convParams(4, 6, 3, rng, 1, 1, 1), {sp});
+        int cb = addLayer(net, "convB", "Convolution", convParams(5, 6, 1, rng), {sp});
+        dnn::LayerParams channels;
+        channels.set("axis", 1);
+        int cat1 = addLayer(net, "cat1", "Concat", channels, {ca, cb});  // 2 x 9 x 10 x 9
+        // a crop in three axes and a corner that overlaps it
+        dnn::LayerParams crop, corner;
+        int cropBegin[] = {0, 1, 2, 1}, cropSize[] = {-1, 6, 7, 7};
+        crop.set("begin", DictValue::arrayInt(cropBegin, 4));
+        crop.set("size", DictValue::arrayInt(cropSize, 4));
+        int cornerBegin[] = {0, 0, 0, 0}, cornerSize[] = {-1, 6, 3, 7};
+        corner.set("begin", DictValue::arrayInt(cornerBegin, 4));
+        corner.set("size", DictValue::arrayInt(cornerSize, 4));
+        int s1 = addLayer(net, "crop", "Slice", crop, {cat1});
+        int s2 = addLayer(net, "corner", "Slice", corner, {cat1});
+        dnn::LayerParams rows;
+        rows.set("axis", 2);
+        addLayer(net, "cat2", "Concat", rows, {s1, s2});  // 2 x 6 x 10 x 7
+        return net;
+    };
+    NetPair p(build, 712, {2, 3, 10, 9});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    ASSERT_EQ(dnn::shape(p.cpu->getActivation("cat2")), dnn::shape(2, 6, 10, 7));
+    Mat s1 = p.seedFor("cat1"), s2 = p.seedFor("crop"), s3 = p.seedFor("cat2");
+    // each rule alone: data movement, so exactly the CPU values
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat1", s1, "convA", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat1", s1, "convB", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "crop", s2, "cat1", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "cat1", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "relu1", 1e-5);  // through the split and two convolutions
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "", 1e-5);
+}
+
+TEST(OCL, EltwiseAndScaleRulesMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int a = addLayer(net, "relu1", "ReLU", dnn::LayerParams(),
+                         {addLayer(net, "conv1", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0})});
+        dnn::LayerParams clip;  // in [0.5, 2]: a safe denominator
+        clip.set("min_value", 0.5f);
+        clip.set("max_value", 2.f);
+        int b = addLayer(net, "clip", "ReLU6", clip,
+                         {addLayer(net, "conv2", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0})});
+        int c = addLayer(net, "conv3", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0});
+        auto eltwise = [&](const String& name, const String& op, const std::vector<int>& inputs) {
+            dnn::LayerParams lp;
+            lp.set("operation", op);
+            addLayer(net, name, "Eltwise", lp, inputs);
+        };
+        eltwise("prod", "prod", {a, b, c});
+        eltwise("max", "max", {a, c, b});
+        eltwise("div", "div", {c, b, b});
+        // squeeze-excitation: x * w, w (N x C x 1 x 1) from a branch of its own
+        dnn::LayerParams gp;
+        gp.set("pool", "ave");
+        gp.set("global_pooling", true);
+        int gap = addLayer(net, "gap", "Pooling", gp, {0});
+        int w = addLayer(net, "excite", "ReLU6", clip,
+                         {addLayer(net, "squeeze", "Convolution", convParams(6, 3, 1, rng), {gap})});
+        dnn::LayerParams se;
+        se.set("axis", 0);  // N x C weights: the batch and channel axes
+        addLayer(net, "se", "Scale", se, {a, w});
+        // weights and bias blobs, per channel
+        dnn::LayerParams sc;
+        sc.set("axis", 1);
+        sc.set("bias_term", true);
+        sc.blobs = {randomBlob({6}, rng), randomBlob({6}, rng)};
+        addLayer(net, "scale", "Scale", sc, {a});
+        return net;
+    };
+    NetPair p(build, 713, {2, 3, 8, 8});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    for (const char* op : {"prod", "max", "div"})
+    {
+        Mat seed = p.seedFor(op);
+        if (String(op) != "div")
+            EXPECT_DEVICE_RULE_MATCHES(p.dev, op, seed, "relu1", 1e-5);
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, op, seed, "clip", 1e-5);  // div: both denominators
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, op, seed, "conv3", 1e-5);
+    }
+    Mat se = p.seedFor("se"), sc = p.seedFor("scale");
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "se", se, "relu1", 1e-5);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "se", se, "excite", 1e-5);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "scale", sc, "relu1", 1e-5);
+}
+
+TEST(OCL, SoftmaxRulesMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
+        auto softmax = [&](const String& name, int axis, bool log, int input) {
+            dnn::LayerParams lp;
+            lp.set("axis", axis);
+            lp.set("log_softmax", log);
+            return addLayer(net, name, "Softmax", lp, {input});
+        };
+        softmax("channels", 1, false, c1);
+        softmax("logRows", 2, true, c1);
+        softmax("lastAxis", -1, false, c1);
+        // a classifier's head: N x classes
+        dnn::LayerParams fc;
+        fc.set("num_output", 7);
+        fc.set("bias_term", false);
+        fc.blobs = {randomBlob({7, 4 * 6 * 5}, rng)};
+        int logits = addLayer(net, "fc", "InnerProduct", fc, {c1});
+        softmax("prob", 1, false, logits);
+        softmax("logProb", 1, true, logits);
+        return net;
+    };
+    NetPair p(build, 714, {2, 3, 6, 5});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    for (const char* layer : {"channels", "logRows", "lastAxis"})
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, layer, p.seedFor(layer), "conv1", 1e-5);
+    for (const char* layer : {"prob", "logProb"})
+    {
+        Mat seed = p.seedFor(layer);
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, layer, seed, "fc", 1e-5);
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, layer, seed, "", 1e-5);  // through the fc and the convolution
+    }
+}
+
+TEST(OCL, ResizeRulesMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
+        dnn::LayerParams nearest;  // x2, through cv::resize
+        nearest.set("interpolation", "nearest");
+        nearest.set("zoom_factor", 2);
+        addLayer(net, "nearest", "Resize", nearest, {c1});
+        dnn::LayerParams aligned;  // to an odd size, ResizeLayer's own formula
+        aligned.set("interpolation", "bilinear");
+        aligned.set("align_corners", true);
+        aligned.set("height", 11);
+        aligned.set("width", 7);
+        addLayer(net, "aligned", "Resize", aligned, {c1});
+        dnn::LayerParams down;  // downscaling, half-pixel centres (cv::resize)
+        down.set("interpolation", "opencv_linear");
+        down.set("height", 4);
+        down.set("width", 3);
+        addLayer(net, "down", "Resize", down, {c1});
+        return net;
+    };
+    NetPair p(build, 715, {2, 3, 6, 5});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    for (const char* layer : {"nearest", "aligned", "down"})
+        EXPECT_DEVICE_RULE_MATCHES(p.dev, layer, p.seedFor(layer), "conv1", 1e-5);
+    Mat seed = p.seedFor("aligned");
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "aligned", seed, "", 1e-5);
+}
+
 }} // namespace

@@ -89,6 +89,69 @@ bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int 
         .run(1, &total, nullptr, true);
 }
 
+bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, int planes, int channels, int inH,
+                               int inW, int outH, int outW, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
+                               int dw)
+{
+    if (!ocl::useOpenCL() || !dy.isContinuous() || !weights.isContinuous())
+        return false;
+    dx.create(planes, inH * inW, CV_32F);
+    size_t total = (size_t)planes * inH * inW;
+    return kernel("depthwise_conv_backward", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(weights), ocl::KernelArg::PtrWriteOnly(dx),
+              planes, channels, inH, inW, outH, outW, kh, kw, sh, sw, ph, pw, dh, dw)
+        .run(1, &total, nullptr, true);
+}
+
+bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const std::vector<Range>& ranges,
+                       bool accumulate)
+{
+    if (!ocl::useOpenCL() || !r.isContinuous() || ranges.size() != inShape.size())
+        return false;
+    // Fold the region into as few axes as possible: an axis taken whole merges into the axis before it,
+    // axes of size 1 vanish. What remains (at most 4 axes) fits the kernel's 4D view.
+    std::vector<int> size, start, len;
+    for (size_t d = 0; d < inShape.size(); d++)
+    {
+        const int s = inShape[d], a = ranges[d] == Range::all() ? 0 : ranges[d].start;
+        const int l = ranges[d] == Range::all() ? s : ranges[d].size();
+        if (a < 0 || l < 0 || a + l > s)
+            return false;
+        if (s == 1)
+            continue;
+        if (!size.empty() && a == 0 && l == s)
+        {
+            size.back() *= s;
+            start.back() *= s;
+            len.back() *= s;
+            continue;
+        }
+        size.push_back(s);
+        start.push_back(a);
+        len.push_back(l);
+    }
+    if (size.size() > 4)
+        return false;
+    while (size.size() < 4)
+    {
+        size.insert(size.begin(), 1);
+        start.insert(start.begin(), 0);
+        len.insert(len.begin(), 1);
+    }
+    if (accumulate)
+        CV_Assert(dx.isContinuous() && dnn::shape(dx) == inShape);
+    else
+        dx.create((int)inShape.size(), inShape.data(), CV_32F);
+    const int total = (int)dx.total();
+    if ((size_t)len[0] * len[1] * len[2] * len[3] != r.total())
+        return false;
+    size_t global = (size_t)total;
+    return kernel("slice_backward", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrReadWrite(dx), total, size[1], size[2], size[3],
+              len[0], len[1], len[2], len[3], start[0], start[1], start[2], start[3], (int)accumulate)
+        .run(1, &global, nullptr, true);
+}
+
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
                          int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea)
 {
@@ -112,6 +175,62 @@ bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels)
     return kernel("channel_scale", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(scale), ocl::KernelArg::PtrWriteOnly(dx),
               total, channels, plane)
+        .run(1, &global, nullptr, true);
+}
+
+bool ocl_broadcastScale(const UMat& dy, const UMat& scale, UMat& dx, int count, int inner)
+{
+    if (!ocl::useOpenCL() || !dy.isContinuous() || !scale.isContinuous() || (int)scale.total() != count)
+        return false;
+    dx.create(dy.dims, dy.size.p, CV_32F);
+    const int total = (int)dy.total();
+    size_t global = (size_t)total;
+    return kernel("channel_scale", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(scale), ocl::KernelArg::PtrWriteOnly(dx),
+              total, count, inner)
+        .run(1, &global, nullptr, true);
+}
+
+bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, int count, int inner)
+{
+    if (!ocl::useOpenCL() || !r.isContinuous() || (!x.empty() && (!x.isContinuous() || x.total() != r.total())) ||
+        (size_t)outer * count * inner != r.total())
+        return false;
+    dw.create(1, count, CV_32F);
+    const bool withX = !x.empty();
+    size_t global = (size_t)count;
+    return kernel("broadcast_weight_grad", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrReadOnly(withX ? x : r), ocl::KernelArg::PtrWriteOnly(dw),
+              outer, count, inner, (int)withX)
+        .run(1, &global, nullptr, true);
+}
+
+bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int count, int inner, bool logSoftmax)
+{
+    if (!ocl::useOpenCL() || !y.isContinuous() || !r.isContinuous() || r.total() != y.total() ||
+        (size_t)outer * count * inner != y.total())
+        return false;
+    dx.create(y.dims, y.size.p, CV_32F);
+    size_t global = (size_t)outer * inner;
+    return kernel("softmax_backward", ocl::explain::softmax_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(y), ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrWriteOnly(dx), outer,
+              count, inner, (int)logSoftmax)
+        .run(1, &global, nullptr, true);
+}
+
+bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx, int planes)
+{
+    const int outH = rh.rows, inH = rh.cols, outW = rw.rows, inW = rw.cols;
+    if (!ocl::useOpenCL() || !dy.isContinuous() || dy.total() != (size_t)planes * outH * outW)
+        return false;
+    // the width axis of all planes at once with OpenCV's OpenCL GEMM, then the height axis per plane
+    UMat t;
+    gemm(as2D(dy, planes * outH), rw, 1.0, noArray(), 0.0, t);
+    dx.create(planes, inH * inW, CV_32F);
+    size_t global = (size_t)planes * inH * inW;
+    return kernel("resize_rows_backward", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(t), ocl::KernelArg::PtrReadOnly(rh), ocl::KernelArg::PtrWriteOnly(dx),
+              planes, inH, inW, outH)
         .run(1, &global, nullptr, true);
 }
 

@@ -17,6 +17,15 @@ inline UMat as2D(const UMat& u, int rows)
     return u.reshape(1, 2, sz);
 }
 
+/** Product of the dimensions [begin, end) of a UMat (end < 0: up to the last). */
+inline size_t totalOf(const UMat& u, int begin, int end = -1)
+{
+    size_t t = 1;
+    for (int i = begin; i < (end < 0 ? u.dims : end); i++)
+        t *= u.size[i];
+    return t;
+}
+
 /** Whether the T-API path should run: OpenCL is activated and the data is a UMat. */
 bool useOpenCLFor(InputArray data);
 
@@ -31,12 +40,38 @@ bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, flo
 bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int outH, int outW, int kh, int kw,
                 int sh, int sw, int ph, int pw, int dh, int dw);
 
+/** Depthwise convolution backward: dy (planes x outH x outW) -> dx (planes x inH x inW), planes = images x
+    channels, with one kh x kw filter per channel in `weights` (channels x kh kw). */
+bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, int planes, int channels, int inH,
+                               int inW, int outH, int outW, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
+                               int dw);
+
+/** Slice backward for one output: dx (of shape inShape) gets r in the region `ranges` (Range::all() for
+    whole axes), added to dx's values when `accumulate`, otherwise zero outside the region. False when the
+    region does not fold into 4 dimensions. */
+bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const std::vector<Range>& ranges,
+                       bool accumulate);
+
 /** Pooling backward (max or average) for planes x inH x inW inputs. */
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
                          int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea);
 
 /** dx = dy * scale[channel] for N x C x ... blobs. */
 bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels);
+
+/** dx = dy * scale[c] for outer x count x inner blobs (scale of `count` values). */
+bool ocl_broadcastScale(const UMat& dy, const UMat& scale, UMat& dx, int count, int inner);
+
+/** dw (1 x count) = sum over the outer and inner positions of r * x, or of r alone when x is empty, for
+    outer x count x inner blobs: the gradient of a broadcast weight (or bias). */
+bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, int count, int inner);
+
+/** Softmax (or LogSoftmax) backward along the middle axis of outer x count x inner blobs, from the output y. */
+bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int count, int inner, bool logSoftmax);
+
+/** Resize backward dX = Rh^T dY Rw per plane, for dy (planes x outH x outW) and the out x in
+    interpolation matrices rh (outH x inH) and rw (outW x inW); dx is planes x (inH inW). */
+bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx, int planes);
 
 /** Host <-> device copies made by the backward engine since the process started (for tests). */
 size_t hostRoundTrips();

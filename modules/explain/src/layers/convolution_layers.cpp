@@ -117,15 +117,18 @@ public:
     }
 
     /** On the device: cols = W_g^T dY_g with OpenCV's OpenCL GEMM, then a col2im gather kernel.
-        Depthwise convolutions stay on the CPU (one tiny GEMM per channel would not pay). */
+        Depthwise convolutions use a gather kernel of their own instead (one tiny GEMM per channel
+        would not pay). */
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups, kk = g.kh * g.kw;
-        if (cinG == 1 && coutG == 1)
+        if (!useOpenCLFor(outputGrads[0]))
             return false;
         if (!need[0])
             return true;
+        if (cinG == 1 && coutG == 1)
+            return depthwiseBackwardOCL(inputs[0], outputGrads[0], inputGrads[0]);
         if (weightsT.empty())  // per group, W_g^T: (cinG kk) x coutG, once per rule
             for (int grp = 0; grp < g.groups; grp++)
             {
@@ -153,6 +156,18 @@ public:
     }
 
 private:
+    bool depthwiseBackwardOCL(const UMat& x, const UMat& dy, UMat& dx)
+    {
+        if (deviceWeights.empty())  // channels x (kh kw), once per rule
+            weights.copyTo(deviceWeights);
+        UMat planes;
+        if (!ocl_depthwiseConvBackward(dy, deviceWeights, planes, x.size[0] * g.inC, g.inC, g.inH, g.inW, g.outH,
+                                       g.outW, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw))
+            return false;
+        dx = planes.reshape(1, x.dims, x.size.p);
+        return true;
+    }
+
     void groupBackward(const float* dyp, int grp, int c0, int c1, float* dxp, std::vector<float>& cols) const
     {
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
@@ -224,6 +239,7 @@ private:
     ConvGeometry g;
     Mat weights;
     std::vector<UMat> weightsT;
+    UMat deviceWeights;  // depthwise: the filters as they are, one row per channel
 };
 
 Ptr<BackwardRule> createConvolution(const LayerInfo& info)

@@ -120,28 +120,85 @@ public:
         }
     }
 
-    /** On the device: sums (with coefficients) only. */
+    /** On the device: the same arithmetic on 1 x total views (where OpenCV's element-wise functions take
+        their OpenCL path), in the CPU rule's order of operations. */
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>& outputs,
                      const std::vector<UMat>& outputGrads, const std::vector<bool>& need, RectifierMode,
                      std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
-        if (!known || op != ELT_SUM)
+        if (!known || !useOpenCLFor(outputGrads[0]))
+            return false;  // an unknown operation is inferred from the values by the CPU rule
+        const UMat& y = outputs[0];
+        if (!outputGrads[0].isContinuous() || !y.isContinuous())
             return false;
+        std::vector<UMat> x;
         for (const UMat& in : inputs)
-            if (dnn::shape(in) != dnn::shape(outputs[0]))
-                return false;
+        {
+            if (dnn::shape(in) != dnn::shape(y) || !in.isContinuous())
+                return false;  // broadcasting: the CPU rule reports it
+            x.push_back(as2D(in, 1));
+        }
+        const UMat r = as2D(outputGrads[0], 1);
         for (size_t i = 0; i < inputs.size(); i++)
-            if (need[i])
+        {
+            if (!need[i])
+                continue;
+            UMat g;
+            switch (op)
             {
+            case ELT_SUM:
                 if (coeffs.empty() || coeffs.at(i) == 1.f)
-                    inputGrads[i] = outputGrads[0];
+                    g = r;
+                else
+                    r.convertTo(g, CV_32F, coeffs.at(i));
+                break;
+            case ELT_PROD:
+                g = r;
+                for (size_t j = 0; j < x.size(); j++)
+                    if (j != i)
+                    {
+                        UMat t;  // a new buffer each time: g may be the shared output gradient
+                        multiply(g, x[j], t);
+                        g = t;
+                    }
+                break;
+            case ELT_MAX:
+            {
+                // The first input holding the maximum gets the gradient (ties go to the lowest index).
+                UMat mask(1, (int)r.total(), CV_8U, Scalar(255)), greater;
+                for (size_t j = 0; j < x.size(); j++)
+                    if (j != i)
+                    {
+                        compare(x[i], x[j], greater, j < i ? CMP_GT : CMP_GE);
+                        bitwise_and(mask, greater, mask);
+                    }
+                g = UMat(1, (int)r.total(), CV_32F, Scalar(0));
+                r.copyTo(g, mask);
+                break;
+            }
+            case ELT_DIV:
+                // y = x0 / x1 / x2 ...: dy/dx0 = 1/(x1 x2 ...), dy/dxj = -y / xj.
+                if (i == 0)
+                {
+                    UMat denom = x.size() > 1 ? x[1] : UMat(1, (int)r.total(), CV_32F, Scalar(1));
+                    for (size_t j = 2; j < x.size(); j++)
+                    {
+                        UMat t;
+                        multiply(denom, x[j], t);
+                        denom = t;
+                    }
+                    divide(r, denom, g);
+                }
                 else
                 {
-                    UMat scaled;  // 2D, where convertTo has its OpenCL path
-                    as2D(outputGrads[0], 1).convertTo(scaled, CV_32F, coeffs.at(i));
-                    inputGrads[i] = scaled.reshape(1, outputGrads[0].dims, outputGrads[0].size.p);
+                    UMat t;
+                    multiply(r, as2D(y, 1), t, -1.0);
+                    divide(t, x[i], g);
                 }
+                break;
             }
+            inputGrads[i] = g.reshape(1, y.dims, y.size.p);
+        }
         return true;
     }
 
@@ -208,6 +265,54 @@ public:
             inputGrads[1] = reduceToWeights(r.mul(x), count, x, ax, endAxis).reshape(1, inputs[1].dims, inputs[1].size.p);
     }
 
+    /** On the device: dx = r * w broadcast and dw = sum of r * x (or of r for a bias given as the second
+        input), with the CPU rule's broadcast axes. */
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+                     const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        if (!useOpenCLFor(outputGrads[0]))
+            return false;
+        const UMat& x = inputs[0];
+        const UMat& r = outputGrads[0];
+        const bool secondInput = inputs.size() == 2 && info.layer->blobs.empty();
+        if (!hasWeights && !secondInput)  // y = x + b, b a blob
+        {
+            if (need[0])
+                inputGrads[0] = r;
+            return true;
+        }
+        const size_t count = secondInput ? inputs[1].total() : weights.total();
+        if (!x.isContinuous() || !r.isContinuous() || r.total() != x.total())
+            return false;
+        int ax = normalizeAxis(axis, x.dims), endAxis = ax + 1;
+        while (endAxis <= x.dims && totalOf(x, ax, endAxis) != count)
+            endAxis++;
+        if (ax < 0 || endAxis > x.dims)
+            return false;  // the CPU rule reports it
+        const int outer = (int)totalOf(x, 0, ax), inner = (int)totalOf(x, endAxis);
+        if (need[0])
+        {
+            if (!hasWeights)
+                inputGrads[0] = r;  // y = x + b
+            else
+            {
+                if (!secondInput && deviceWeights.empty())
+                    weights.copyTo(deviceWeights);
+                UMat w = secondInput ? as2D(inputs[1], 1) : deviceWeights;
+                if (!ocl_broadcastScale(r, w, inputGrads[0], (int)count, inner))
+                    return false;
+            }
+        }
+        if (secondInput && need[1])
+        {
+            UMat dw;
+            if (!ocl_broadcastWeightGrad(r, hasWeights ? x : UMat(), dw, outer, (int)count, inner))
+                return false;
+            inputGrads[1] = dw.reshape(1, inputs[1].dims, inputs[1].size.p);
+        }
+        return true;
+    }
+
 private:
     /** Sums a blob of x's shape over everything but the broadcast axes [ax, endAxis). */
     Mat reduceToWeights(const Mat& m, size_t count, const Mat& x, int ax = -1, int endAxis = -1) const
@@ -239,6 +344,7 @@ private:
     int axis;
     bool hasBias, hasWeights;
     Mat weights;
+    UMat deviceWeights;
 };
 
 /** BatchNorm at inference: y = x * scale_c + shift_c along axis 1. */

@@ -1,5 +1,6 @@
 // Backward rules of normalizing layers: Softmax / LogSoftmax (any axis) and LRN across channels.
 #include "layer_utils.hpp"
+#include "../ocl_ops.hpp"
 #include <cmath>
 
 namespace cv {
@@ -80,7 +81,38 @@ void lrnBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const st
     inputGrads[0] = dx;
 }
 
-Ptr<BackwardRule> createSoftmax(const LayerInfo& info) { return makePtr<FunctionRule>(info, softmaxBackward); }
+/** Softmax with its device version: one work item per position along the other axes. */
+class SoftmaxRule CV_FINAL : public FunctionRule
+{
+public:
+    explicit SoftmaxRule(const LayerInfo& info_) : FunctionRule(info_, softmaxBackward), info(info_) {}
+
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>& outputs,
+                     const std::vector<UMat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                     std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        if (!useOpenCLFor(outputGrads[0]))
+            return false;
+        if (!need[0])
+            return true;
+        const bool logSoftmax = layerAs<dnn::SoftmaxLayer>(info)->logSoftMax;
+        const UMat& y = outputs[0];
+        const int axis = normalizeAxis(info.hasParams ? info.params.get<int>("axis", 1) : 1, y.dims);
+        if (axis < 0 || axis >= y.dims || y.total() != inputs[0].total())
+            return false;
+        UMat dx;
+        if (!ocl_softmaxBackward(y, outputGrads[0], dx, (int)totalOf(y, 0, axis), y.size[axis],
+                                 (int)totalOf(y, axis + 1), logSoftmax))
+            return false;
+        inputGrads[0] = dx.reshape(1, inputs[0].dims, inputs[0].size.p);
+        return true;
+    }
+
+private:
+    LayerInfo info;
+};
+
+Ptr<BackwardRule> createSoftmax(const LayerInfo& info) { return makePtr<SoftmaxRule>(info); }
 Ptr<BackwardRule> createLRN(const LayerInfo& info) { return makePtr<FunctionRule>(info, lrnBackward); }
 
 } // namespace

@@ -5,6 +5,7 @@
 // centres) follow ResizeLayer's index formulas.
 #include "layer_utils.hpp"
 #include "gemm_kernels.hpp"
+#include "../ocl_ops.hpp"
 #include <opencv2/imgproc.hpp>
 #include <cmath>
 
@@ -76,6 +77,34 @@ public:
         inputGrads[0] = dx;
     }
 
+    /** On the device: the same products, the width axis with OpenCV's OpenCL GEMM, the height axis with
+        a kernel. */
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+                     const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        if (!useOpenCLFor(outputGrads[0]))
+            return false;
+        if (!need[0])
+            return true;
+        const UMat& x = inputs[0];
+        const UMat& dy = outputGrads[0];
+        if (sameSize)
+        {
+            inputGrads[0] = dy.reshape(1, x.dims, x.size.p);
+            return true;
+        }
+        if (deviceRh.empty())  // once per rule
+        {
+            rh.copyTo(deviceRh);
+            rw.copyTo(deviceRw);
+        }
+        UMat dx;
+        if (!ocl_resizeBackward(dy, deviceRh, deviceRw, dx, x.size[0] * x.size[1]))
+            return false;
+        inputGrads[0] = dx.reshape(1, x.dims, x.size.p);
+        return true;
+    }
+
 private:
     /** The out x in matrix of cv::resize along one axis: cv::resize of an identity, the other axis kept. */
     static Mat resizedIdentity(int in, int out, int mode)
@@ -112,6 +141,7 @@ private:
     }
 
     Mat rh, rw;  // out x in interpolation matrices of the height and width axes
+    UMat deviceRh, deviceRw;
     bool sameSize;
 };
 

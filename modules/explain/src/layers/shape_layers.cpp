@@ -1,6 +1,7 @@
 // Backward rules of layers that only move data: Concat, Slice, Split, Flatten, Reshape, Permute,
 // Padding, ShuffleChannel, Identity/Dropout. Each gradient is the inverse data movement.
 #include "layer_utils.hpp"
+#include "../ocl_ops.hpp"
 #include <numeric>
 
 namespace cv {
@@ -220,6 +221,95 @@ public:
 
 Ptr<BackwardRule> createPassThrough(const LayerInfo&) { return makePtr<PassThroughRule>(); }
 
+// Device versions of Concat, Slice and Split: the same data movement on UMats (2D views, whose ROI copies
+// and sums OpenCV runs on the device, or a kernel). They return false, for the CPU rule to run, for
+// whatever they do not handle.
+
+bool concatBackwardOCL(const LayerInfo& info, const std::vector<UMat>& inputs, const std::vector<UMat>& outputGrads,
+                       const std::vector<bool>& need, std::vector<UMat>& inputGrads)
+{
+    const UMat& r = outputGrads[0];
+    const int axis = normalizeAxis(layerAs<dnn::ConcatLayer>(info)->axis, r.dims);
+    if (!r.isContinuous() || axis < 0 || axis >= r.dims)
+        return false;
+    for (const UMat& in : inputs)
+        for (int d = 0; d < r.dims; d++)
+            if (in.dims != r.dims || (d != axis && in.size[d] != r.size[d]))
+                return false;  // padded concatenation: the CPU rule reports it
+    // outer x (axis size * inner) views: each input is a block of columns
+    const int outer = (int)totalOf(r, 0, axis), inner = (int)totalOf(r, axis + 1);
+    UMat rows = as2D(r, outer);
+    int offset = 0;
+    for (size_t i = 0; i < inputs.size(); i++)
+    {
+        const int cols = inputs[i].size[axis] * inner;
+        if (need[i])
+        {
+            UMat g;
+            rows.colRange(offset, offset + cols).copyTo(g);
+            inputGrads[i] = g.reshape(1, inputs[i].dims, inputs[i].size.p);
+        }
+        offset += cols;
+    }
+    return true;
+}
+
+bool sliceBackwardOCL(const LayerInfo& info, const std::vector<UMat>& inputs, const std::vector<UMat>& outputGrads,
+                      const std::vector<bool>& need, std::vector<UMat>& inputGrads)
+{
+    if (!need[0])
+        return true;
+    Ptr<dnn::SliceLayer> l = layerAs<dnn::SliceLayer>(info);
+    const MatShape inShape = dnn::shape(inputs[0]);
+    std::vector<MatShape> outShapes;
+    for (const UMat& g : outputGrads)
+        outShapes.push_back(dnn::shape(g));
+    UMat dx;
+    for (size_t o = 0; o < outputGrads.size(); o++)  // later outputs add to the earlier ones, as on the CPU
+        if (!ocl_sliceBackward(outputGrads[o], dx, inShape, sliceRangesOf(*l, inShape, outShapes, o), o > 0))
+            return false;
+    inputGrads[0] = dx;
+    return true;
+}
+
+bool splitBackwardOCL(const LayerInfo&, const std::vector<UMat>& inputs, const std::vector<UMat>& outputGrads,
+                      const std::vector<bool>& need, std::vector<UMat>& inputGrads)
+{
+    if (!need[0])
+        return true;
+    for (const UMat& g : outputGrads)
+        if (!g.isContinuous() || g.total() != inputs[0].total())
+            return false;
+    UMat sum = as2D(outputGrads[0], 1);
+    for (size_t i = 1; i < outputGrads.size(); i++)
+    {
+        UMat next;  // a new buffer: the output gradients may be shared
+        add(sum, as2D(outputGrads[i], 1), next);
+        sum = next;
+    }
+    inputGrads[0] = sum.reshape(1, inputs[0].dims, inputs[0].size.p);
+    return true;
+}
+
+/** A FunctionRule with a device version of its function. */
+class DeviceFunctionRule CV_FINAL : public FunctionRule
+{
+public:
+    typedef bool (*DeviceFn)(const LayerInfo&, const std::vector<UMat>&, const std::vector<UMat>&,
+                             const std::vector<bool>&, std::vector<UMat>&);
+    DeviceFunctionRule(const LayerInfo& info_, Fn fn, DeviceFn deviceFn_)
+        : FunctionRule(info_, fn), info(info_), deviceFn(deviceFn_) {}
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+                     const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
+    {
+        return useOpenCLFor(outputGrads.at(0)) && deviceFn(info, inputs, outputGrads, need, inputGrads);
+    }
+
+private:
+    LayerInfo info;
+    DeviceFn deviceFn;
+};
+
 /** PriorBox and other layers whose output depends only on their inputs' shapes: constants, no gradient. */
 void constantBackward(const LayerInfo&, const std::vector<Mat>& inputs, const std::vector<Mat>&,
                       const std::vector<Mat>&, const std::vector<bool>& need, RectifierMode,
@@ -232,9 +322,12 @@ void constantBackward(const LayerInfo&, const std::vector<Mat>& inputs, const st
 
 #define EXPLAIN_FUNCTION_RULE(name, fn) \
     Ptr<BackwardRule> name(const LayerInfo& info) { return makePtr<FunctionRule>(info, fn); }
-EXPLAIN_FUNCTION_RULE(createSplit, splitBackward)
-EXPLAIN_FUNCTION_RULE(createConcat, concatBackward)
-EXPLAIN_FUNCTION_RULE(createSlice, sliceBackward)
+#define EXPLAIN_DEVICE_FUNCTION_RULE(name, fn, deviceFn) \
+    Ptr<BackwardRule> name(const LayerInfo& info) { return makePtr<DeviceFunctionRule>(info, fn, deviceFn); }
+EXPLAIN_DEVICE_FUNCTION_RULE(createSplit, splitBackward, splitBackwardOCL)
+EXPLAIN_DEVICE_FUNCTION_RULE(createConcat, concatBackward, concatBackwardOCL)
+EXPLAIN_DEVICE_FUNCTION_RULE(createSlice, sliceBackward, sliceBackwardOCL)
+#undef EXPLAIN_DEVICE_FUNCTION_RULE
 EXPLAIN_FUNCTION_RULE(createPermute, permuteBackward)
 EXPLAIN_FUNCTION_RULE(createPadding, paddingBackward)
 EXPLAIN_FUNCTION_RULE(createShuffleChannel, shuffleChannelBackward)

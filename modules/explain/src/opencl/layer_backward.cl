@@ -85,3 +85,90 @@ __kernel void channel_scale(__global const float* dy, __global const float* scal
         return;
     dx[i] = dy[i] * scale[(i / plane) % channels];
 }
+
+// Depthwise convolution (one kh x kw filter per channel): dx[p, iy, ix] = sum over taps (ky, kx) whose
+// output position (oy, ox) exists of w[p % channels, ky, kx] * dy[p, oy, ox], with
+// iy = oy * sh - ph + ky * dh (same for x); p runs over the (image, channel) planes.
+__kernel void depthwise_conv_backward(__global const float* dy, __global const float* w, __global float* dx,
+                                      int planes, int channels, int inH, int inW, int outH, int outW,
+                                      int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw)
+{
+    int i = get_global_id(0);
+    if (i >= planes * inH * inW)
+        return;
+    int ix = i % inW, iy = (i / inW) % inH, p = i / (inW * inH);
+    __global const float* wp = w + (size_t)(p % channels) * kh * kw;
+    __global const float* gp = dy + (size_t)p * outH * outW;
+    float s = 0.f;
+    for (int ky = 0; ky < kh; ky++)
+    {
+        int ty = iy + ph - ky * dh;
+        if (ty < 0 || ty % sh != 0 || ty / sh >= outH)
+            continue;
+        for (int kx = 0; kx < kw; kx++)
+        {
+            int tx = ix + pw - kx * dw;
+            if (tx < 0 || tx % sw != 0 || tx / sw >= outW)
+                continue;
+            s += wp[ky * kw + kx] * gp[(ty / sh) * outW + tx / sw];
+        }
+    }
+    dx[i] = s;
+}
+
+// Slice backward, one output at a time, in 4D views (ocl_sliceBackward folds other shapes into 4D):
+// dx (d1 x d2 x d3 planes, `total` elements) takes the output gradient r (b0 x b1 x b2 x b3) in the box at
+// (o0, o1, o2, o3), added to its previous value when `accumulate` (later outputs), zero outside otherwise.
+__kernel void slice_backward(__global const float* r, __global float* dx, int total, int d1, int d2, int d3,
+                             int b0, int b1, int b2, int b3, int o0, int o1, int o2, int o3, int accumulate)
+{
+    int i = get_global_id(0);
+    if (i >= total)
+        return;
+    int i3 = i % d3 - o3, i2 = (i / d3) % d2 - o2, i1 = (i / (d3 * d2)) % d1 - o1, i0 = i / (d3 * d2 * d1) - o0;
+    float v = 0.f;
+    if (i0 >= 0 && i0 < b0 && i1 >= 0 && i1 < b1 && i2 >= 0 && i2 < b2 && i3 >= 0 && i3 < b3)
+        v = r[((i0 * b1 + i1) * b2 + i2) * b3 + i3];
+    dx[i] = accumulate ? dx[i] + v : v;
+}
+
+// Gradient of a weight broadcast over x (Scale with a second input): dw[c] = sum over the outer and inner
+// positions of r * x (or of r alone for a bias: withX = 0), x and r being outer x count x inner.
+// One work item per weight.
+__kernel void broadcast_weight_grad(__global const float* r, __global const float* x, __global float* dw,
+                                    int outer, int count, int inner, int withX)
+{
+    int c = get_global_id(0);
+    if (c >= count)
+        return;
+    float total = 0.f;
+    for (int o = 0; o < outer; o++)
+    {
+        size_t base = ((size_t)o * count + c) * inner;
+        float s = 0.f;
+        for (int i = 0; i < inner; i++)
+            s += withX ? r[base + i] * x[base + i] : r[base + i];
+        total += s;
+    }
+    dw[c] = total;
+}
+
+// Resize backward, dX = Rh^T dY Rw per plane, second step: with t = dY Rw (planes * outH rows of inW),
+// dx[p, iy, ix] = sum_oy rh[oy, iy] * t[p, oy, ix]; rh is the outH x inH interpolation matrix.
+__kernel void resize_rows_backward(__global const float* t, __global const float* rh, __global float* dx,
+                                   int planes, int inH, int inW, int outH)
+{
+    int i = get_global_id(0);
+    if (i >= planes * inH * inW)
+        return;
+    int ix = i % inW, iy = (i / inW) % inH, p = i / (inW * inH);
+    __global const float* tp = t + (size_t)p * outH * inW + ix;
+    float s = 0.f;
+    for (int oy = 0; oy < outH; oy++)
+    {
+        float w = rh[oy * inH + iy];
+        if (w != 0.f)  // rh has at most two non-zeros a row
+            s += w * tp[(size_t)oy * inW];
+    }
+    dx[i] = s;
+}
