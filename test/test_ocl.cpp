@@ -1,37 +1,9 @@
 // The OpenCL path (T-API) against the CPU path: the kernels, and Grad-CAM end to end on a Net running
 // on DNN_TARGET_OPENCL, which must keep its data on the device. On PoCL (Debian's pocl-opencl-icd) set
 // OPENCV_OPENCL_DEVICE=:CPU: and OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 (scripts/test.sh does).
-#include "test_common.hpp"
-#include <opencv2/core/ocl.hpp>
-#include <cstdlib>
+#include "test_ocl_common.hpp"
 
 namespace opencv_test { namespace {
-
-/** Turns OpenCL on for one test and restores the previous setting. */
-struct OpenCLScope
-{
-    bool previous = cv::ocl::useOpenCL();
-    bool ready = false;
-    OpenCLScope()
-    {
-        if (cv::ocl::haveOpenCL())
-        {
-            cv::ocl::setUseOpenCL(true);
-            ready = cv::ocl::useOpenCL();
-        }
-    }
-    ~OpenCLScope() { cv::ocl::setUseOpenCL(previous); }
-};
-
-#define EXPLAIN_REQUIRE_OPENCL(scope)                                                                          \
-    if (!scope.ready)                                                                                          \
-    {                                                                                                          \
-        const char* req = std::getenv("EXPLAIN_REQUIRE_OPENCL");                                               \
-        if (req && std::string(req) == "1")                                                                    \
-            FAIL() << "EXPLAIN_REQUIRE_OPENCL=1 but no OpenCL device is in use";                               \
-        GTEST_SKIP() << "no OpenCL device (with PoCL: OPENCV_OPENCL_DEVICE=:CPU: "                             \
-                        "OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1)";                                              \
-    }
 
 double relDiff(const Mat& a, const Mat& b)
 {

@@ -12,6 +12,10 @@ namespace {
 
 std::atomic<size_t> roundTrips(0);
 
+// Kernels are enqueued without waiting for them: the OpenCL queue runs them in order, OpenCV keeps
+// their UMat arguments alive until they finish, and reading a UMat on the host waits for its writers.
+const bool kWaitForKernels = false;
+
 /** The kernel, or an error naming it and the device: a kernel that does not compile must not hide. */
 ocl::Kernel kernel(const char* name, const ocl::ProgramSource& source)
 {
@@ -53,7 +57,7 @@ bool ocl_gradcamMaps(const UMat& a, const UMat& g, UMat& maps, UMat& counterfact
     size_t weightsSize = (size_t)n * k;
     if (!kernel("cam_channel_weights", ocl::explain::cam_oclsrc)
              .args(ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(alpha), plane, n * k)
-             .run(1, &weightsSize, nullptr, true))
+             .run(1, &weightsSize, nullptr, kWaitForKernels))
         return false;
     maps.create(n, plane, CV_32F);
     counterfactual.create(n, plane, CV_32F);
@@ -61,7 +65,7 @@ bool ocl_gradcamMaps(const UMat& a, const UMat& g, UMat& maps, UMat& counterfact
     return kernel("cam_weighted_sum", ocl::explain::cam_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(alpha), ocl::KernelArg::PtrWriteOnly(maps),
               ocl::KernelArg::PtrWriteOnly(counterfactual), k, plane, n)
-        .run(2, global, nullptr, true);
+        .run(2, global, nullptr, kWaitForKernels);
 }
 
 bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, float hi, float slope, RectifierMode mode)
@@ -73,7 +77,7 @@ bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, flo
     return kernel("rectifier_backward", ocl::explain::rectifier_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(x), ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrWriteOnly(dx),
               (int)total, lo, hi, slope, (int)mode)
-        .run(1, &total, nullptr, true);
+        .run(1, &total, nullptr, kWaitForKernels);
 }
 
 bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int outH, int outW, int kh, int kw,
@@ -86,7 +90,7 @@ bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int 
     return kernel("col2im_gather", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(cols), ocl::KernelArg::PtrWriteOnly(dx), channels, inH, inW, outH, outW,
               kh, kw, sh, sw, ph, pw, dh, dw)
-        .run(1, &total, nullptr, true);
+        .run(1, &total, nullptr, kWaitForKernels);
 }
 
 bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, int planes, int channels, int inH,
@@ -100,7 +104,7 @@ bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, in
     return kernel("depthwise_conv_backward", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(weights), ocl::KernelArg::PtrWriteOnly(dx),
               planes, channels, inH, inW, outH, outW, kh, kw, sh, sw, ph, pw, dh, dw)
-        .run(1, &total, nullptr, true);
+        .run(1, &total, nullptr, kWaitForKernels);
 }
 
 bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const std::vector<Range>& ranges,
@@ -149,7 +153,7 @@ bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const s
     return kernel("slice_backward", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrReadWrite(dx), total, size[1], size[2], size[3],
               len[0], len[1], len[2], len[3], start[0], start[1], start[2], start[3], (int)accumulate)
-        .run(1, &global, nullptr, true);
+        .run(1, &global, nullptr, kWaitForKernels);
 }
 
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
@@ -162,7 +166,7 @@ bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, in
     return kernel("pooling_backward", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(x), ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrWriteOnly(dx),
               planes, inH, inW, outH, outW, kh, kw, sh, sw, pt, pl, pb, pr, (int)isMax, (int)paddedArea)
-        .run(1, &total, nullptr, true);
+        .run(1, &total, nullptr, kWaitForKernels);
 }
 
 bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels)
@@ -175,7 +179,7 @@ bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels)
     return kernel("channel_scale", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(scale), ocl::KernelArg::PtrWriteOnly(dx),
               total, channels, plane)
-        .run(1, &global, nullptr, true);
+        .run(1, &global, nullptr, kWaitForKernels);
 }
 
 bool ocl_broadcastScale(const UMat& dy, const UMat& scale, UMat& dx, int count, int inner)
@@ -188,7 +192,7 @@ bool ocl_broadcastScale(const UMat& dy, const UMat& scale, UMat& dx, int count, 
     return kernel("channel_scale", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(scale), ocl::KernelArg::PtrWriteOnly(dx),
               total, count, inner)
-        .run(1, &global, nullptr, true);
+        .run(1, &global, nullptr, kWaitForKernels);
 }
 
 bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, int count, int inner)
@@ -202,7 +206,7 @@ bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, 
     return kernel("broadcast_weight_grad", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrReadOnly(withX ? x : r), ocl::KernelArg::PtrWriteOnly(dw),
               outer, count, inner, (int)withX)
-        .run(1, &global, nullptr, true);
+        .run(1, &global, nullptr, kWaitForKernels);
 }
 
 bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int count, int inner, bool logSoftmax)
@@ -215,7 +219,7 @@ bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int 
     return kernel("softmax_backward", ocl::explain::softmax_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(y), ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrWriteOnly(dx), outer,
               count, inner, (int)logSoftmax)
-        .run(1, &global, nullptr, true);
+        .run(1, &global, nullptr, kWaitForKernels);
 }
 
 bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx, int planes)
@@ -231,7 +235,7 @@ bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx
     return kernel("resize_rows_backward", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(t), ocl::KernelArg::PtrReadOnly(rh), ocl::KernelArg::PtrWriteOnly(dx),
               planes, inH, inW, outH)
-        .run(1, &global, nullptr, true);
+        .run(1, &global, nullptr, kWaitForKernels);
 }
 
 }} // namespace cv::explain
