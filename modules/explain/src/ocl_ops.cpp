@@ -227,15 +227,31 @@ bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx
     const int outH = rh.rows, inH = rh.cols, outW = rw.rows, inW = rw.cols;
     if (!ocl::useOpenCL() || !dy.isContinuous() || dy.total() != (size_t)planes * outH * outW)
         return false;
-    // the width axis of all planes at once with OpenCV's OpenCL GEMM, then the height axis per plane
+    // the width axis of all planes at once with one GEMM, then the height axis per plane
     UMat t;
-    gemm(as2D(dy, planes * outH), rw, 1.0, noArray(), 0.0, t);
+    if (!ocl_gemm(as2D(dy, planes * outH), rw, t))
+        return false;
     dx.create(planes, inH * inW, CV_32F);
     size_t global = (size_t)planes * inH * inW;
     return kernel("resize_rows_backward", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(t), ocl::KernelArg::PtrReadOnly(rh), ocl::KernelArg::PtrWriteOnly(dx),
               planes, inH, inW, outH)
         .run(1, &global, nullptr, kWaitForKernels);
+}
+
+bool ocl_gemm(const UMat& a, const UMat& b, UMat& c)
+{
+    if (!ocl::useOpenCL() || a.dims != 2 || b.dims != 2 || a.type() != CV_32F || b.type() != CV_32F || a.cols != b.rows)
+        return false;
+    const int m = a.rows, n = b.cols, k = a.cols;
+    if (c.rows != m || c.cols != n || c.type() != CV_32F)
+        c.create(m, n, CV_32F);
+    const size_t tile = 16;
+    size_t global[2] = {(n + tile - 1) / tile * tile, (m + tile - 1) / tile * tile}, local[2] = {tile, tile};
+    return kernel("gemm_nn", ocl::explain::gemm_oclsrc)
+        .args(ocl::KernelArg::ReadOnlyNoSize(a), ocl::KernelArg::ReadOnlyNoSize(b), ocl::KernelArg::WriteOnlyNoSize(c),
+              m, n, k)
+        .run(2, global, local, kWaitForKernels);
 }
 
 }} // namespace cv::explain

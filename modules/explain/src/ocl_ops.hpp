@@ -73,6 +73,10 @@ bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int 
     interpolation matrices rh (outH x inH) and rw (outW x inW); dx is planes x (inH inW). */
 bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx, int planes);
 
+/** C = A B for 2D float32 UMats (row ranges allowed): A is M x K, B is K x N; C is created M x N unless
+    it already has that size (then it is written in place, e.g. a row range of a larger UMat). */
+bool ocl_gemm(const UMat& a, const UMat& b, UMat& c);
+
 /** Host <-> device copies made by the backward engine since the process started (for tests). */
 size_t hostRoundTrips();
 void countHostRoundTrip(size_t n = 1);

@@ -116,7 +116,8 @@ public:
         inputGrads[0] = dx;
     }
 
-    /** On the device: cols = W_g^T dY_g with OpenCV's OpenCL GEMM, then a col2im gather kernel.
+    /** On the device: cols = W_g^T dY_g with a tiled OpenCL GEMM (gemm.cl), then a col2im gather kernel
+        (none for 1x1 stride-1 convolutions, whose cols are dX).
         Depthwise convolutions use a gather kernel of their own instead (one tiny GEMM per channel
         would not pay). */
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
@@ -137,21 +138,28 @@ public:
                 weightsT.push_back(t);
             }
         const int n = inputs[0].size[0], inPlane = g.inH * g.inW;
+        const bool pointwise = kk == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.outH == g.inH &&
+                               g.outW == g.inW;
         UMat dy = as2D(outputGrads[0], n * g.outC), dx(n * g.inC, inPlane, CV_32F);
         for (int img = 0; img < n; img++)
             for (int grp = 0; grp < g.groups; grp++)
             {
                 UMat cols, block;
                 const int dyRow = img * g.outC + grp * coutG, dxRow = img * g.inC + grp * cinG;
-                gemm(weightsT[grp], dy.rowRange(dyRow, dyRow + coutG), 1.0, noArray(), 0.0, cols);
-                if (!ocl_col2im(cols, block, cinG, g.inH, g.inW, g.outH, g.outW, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
+                UMat dst = dx.rowRange(dxRow, dxRow + cinG);
+                if (pointwise)  // cols are dX itself
+                {
+                    if (!ocl_gemm(weightsT[grp], dy.rowRange(dyRow, dyRow + coutG), dst))
+                        return false;
+                    continue;
+                }
+                if (!ocl_gemm(weightsT[grp], dy.rowRange(dyRow, dyRow + coutG), cols) ||
+                    !ocl_col2im(cols, block, cinG, g.inH, g.inW, g.outH, g.outW, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
                                 g.dh, g.dw))
                     return false;
-                UMat dst = dx.rowRange(dxRow, dxRow + cinG);
                 block.copyTo(dst);
             }
         inputGrads[0] = dx.reshape(1, inputs[0].dims, inputs[0].size.p);
-        (void)kk;
         return true;
     }
 

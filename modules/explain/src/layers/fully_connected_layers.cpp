@@ -53,7 +53,8 @@ public:
         if (deviceWeights.empty())
             weights.reshape(1, numOutput).copyTo(deviceWeights);  // once per rule
         UMat dx;
-        gemm(as2D(outputGrads[0], outer), deviceWeights, 1.0, noArray(), 0.0, dx);  // OpenCL GEMM
+        if (!ocl_gemm(as2D(outputGrads[0], outer), deviceWeights, dx))
+            return false;
         inputGrads[0] = dx.reshape(1, x.dims, x.size.p);
         return true;
     }

@@ -77,7 +77,7 @@ public:
         inputGrads[0] = dx;
     }
 
-    /** On the device: the same products, the width axis with OpenCV's OpenCL GEMM, the height axis with
+    /** On the device: the same products, the width axis with our OpenCL GEMM, the height axis with
         a kernel. */
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
