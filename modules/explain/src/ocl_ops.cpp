@@ -48,23 +48,31 @@ void countHostRoundTrip(size_t n)
     roundTrips += n;
 }
 
-bool ocl_gradcamMaps(const UMat& a, const UMat& g, UMat& maps, UMat& counterfactual)
+bool ocl_camMaps(int method, const UMat& a, const UMat& g, UMat& maps)
 {
-    if (!ocl::useOpenCL() || a.dims != 4 || !a.isContinuous() || !g.isContinuous())
+    const bool channelWeights = method == CAM_GRADCAM || method == CAM_GRADCAM_PLUS_PLUS || method == CAM_XGRADCAM;
+    const bool elementwise = method == CAM_HIRESCAM || method == CAM_GRADCAM_ELEMENTWISE || method == CAM_LAYERCAM;
+    if (!ocl::useOpenCL() || (!channelWeights && !elementwise) || a.dims != 4 || !a.isContinuous() ||
+        !g.isContinuous() || g.total() != a.total())
         return false;
     const int n = a.size[0], k = a.size[1], plane = a.size[2] * a.size[3];
-    UMat alpha(n, k, CV_32F);
+    maps.create(n, plane, CV_32F);
+    size_t global[2] = {(size_t)plane, (size_t)n};
+    if (elementwise)
+        return kernel("cam_elementwise_sum", ocl::explain::cam_oclsrc)
+            .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(maps),
+                  k, plane, n, method)
+            .run(2, global, nullptr, kWaitForKernels);
+    UMat w(n, k, CV_32F);
     size_t weightsSize = (size_t)n * k;
     if (!kernel("cam_channel_weights", ocl::explain::cam_oclsrc)
-             .args(ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(alpha), plane, n * k)
+             .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(w),
+                   plane, n * k, method)
              .run(1, &weightsSize, nullptr, kWaitForKernels))
         return false;
-    maps.create(n, plane, CV_32F);
-    counterfactual.create(n, plane, CV_32F);
-    size_t global[2] = {(size_t)plane, (size_t)n};
     return kernel("cam_weighted_sum", ocl::explain::cam_oclsrc)
-        .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(alpha), ocl::KernelArg::PtrWriteOnly(maps),
-              ocl::KernelArg::PtrWriteOnly(counterfactual), k, plane, n)
+        .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(w), ocl::KernelArg::PtrWriteOnly(maps), k,
+              plane, n)
         .run(2, global, nullptr, kWaitForKernels);
 }
 
