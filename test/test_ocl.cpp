@@ -406,6 +406,43 @@ TEST(OCL, ConcatSliceSplitRulesMatchCPU)
     EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "", 1e-5);
 }
 
+TEST(OCL, PermutePaddingRulesMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0});
+        int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+        dnn::LayerParams perm;
+        int order[] = {0, 2, 3, 1};
+        perm.set("order", DictValue::arrayInt(order, 4));
+        int pe = addLayer(net, "perm", "Permute", perm, {r1});  // 2 x 5 x 7 x 6
+        dnn::LayerParams pad;
+        int paddings[] = {0, 0, 1, 2, 2, 0, 1, 3};  // (before, after) of each axis
+        pad.set("paddings", DictValue::arrayInt(paddings, 8));
+        pad.set("type", "constant");
+        pad.set("value", 0.5f);
+        int pd = addLayer(net, "pad", "Padding", pad, {pe});  // 2 x 8 x 9 x 10
+        dnn::LayerParams back;
+        int orderBack[] = {0, 3, 1, 2};
+        back.set("order", DictValue::arrayInt(orderBack, 4));
+        addLayer(net, "perm2", "Permute", back, {pd});  // 2 x 10 x 8 x 9
+        return net;
+    };
+    NetPair p(build, 713, {2, 3, 5, 7});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    ASSERT_EQ(dnn::shape(p.cpu->getActivation("pad")), dnn::shape(2, 8, 9, 10));
+    ASSERT_EQ(dnn::shape(p.cpu->getActivation("perm2")), dnn::shape(2, 10, 8, 9));
+    Mat s1 = p.seedFor("perm"), s2 = p.seedFor("pad"), s3 = p.seedFor("perm2");
+    // each rule alone: data movement, so exactly the CPU values
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "perm", s1, "relu1", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "pad", s2, "perm", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "perm2", s3, "pad", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "perm2", s3, "relu1", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "perm2", s3, "", 1e-5);  // and through the convolution
+}
+
 TEST(OCL, EltwiseAndScaleRulesMatchCPU)
 {
     OpenCLScope ocl;

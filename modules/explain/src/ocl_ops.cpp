@@ -164,6 +164,28 @@ bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const s
         .run(1, &global, nullptr, kWaitForKernels);
 }
 
+bool ocl_stridedGather(const UMat& src, UMat& dst, const MatShape& dstShape, const std::vector<int>& srcStrides,
+                       int base)
+{
+    if (!ocl::useOpenCL() || !src.isContinuous() || dstShape.empty() || dstShape.size() > 6 ||
+        srcStrides.size() != dstShape.size())
+        return false;
+    // leading axes of size 1 fill the kernel's six
+    std::vector<int> d(6, 1), s(6, 0);
+    const size_t lead = 6 - dstShape.size();
+    std::copy(dstShape.begin(), dstShape.end(), d.begin() + lead);
+    std::copy(srcStrides.begin(), srcStrides.end(), s.begin() + lead);
+    dst.create((int)dstShape.size(), dstShape.data(), CV_32F);
+    const int total = (int)dst.total();
+    if (total == 0)
+        return true;
+    size_t global = (size_t)total;
+    return kernel("strided_gather", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(src), ocl::KernelArg::PtrWriteOnly(dst), total, base, d[1], d[2], d[3], d[4],
+              d[5], s[0], s[1], s[2], s[3], s[4], s[5])
+        .run(1, &global, nullptr, kWaitForKernels);
+}
+
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
                          int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea)
 {

@@ -53,6 +53,11 @@ bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, in
 bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const std::vector<Range>& ranges,
                        bool accumulate);
 
+/** dst (of dstShape, at most 6 axes) gathered from the continuous src: dst[idx] = src[base + sum_d idx_d *
+    srcStrides[d]] (Permute and Padding backward). */
+bool ocl_stridedGather(const UMat& src, UMat& dst, const MatShape& dstShape, const std::vector<int>& srcStrides,
+                       int base);
+
 /** Pooling backward (max or average) for planes x inH x inW inputs. */
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
                          int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea);
