@@ -88,6 +88,97 @@ TEST(OCL, GradCAMOnOpenCLTargetMatchesCPUAndStaysOnDevice)
     }
 }
 
+struct DeviceCAMMethod
+{
+    int method;
+    const char* name;
+};
+
+// the methods with OpenCL kernels (cam.cl); Eigen-CAM and EigenGrad-CAM stay on the CPU
+const DeviceCAMMethod kDeviceCAMMethods[] = {
+    {CAM_GRADCAM, "Grad-CAM"}, {CAM_GRADCAM_PLUS_PLUS, "Grad-CAM++"}, {CAM_XGRADCAM, "XGrad-CAM"},
+    {CAM_HIRESCAM, "HiResCAM"}, {CAM_GRADCAM_ELEMENTWISE, "Grad-CAM element-wise"}, {CAM_LAYERCAM, "LayerCAM"}};
+
+TEST(OCL, CAMMethodKernelsMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    RNG rng(704);
+    // K = 7 channels of 5 x 7: no size a multiple of 4; activations >= 0 (post-ReLU), signed gradients
+    // with exact zeros (Grad-CAM++'s g == 0 case)
+    Mat a = randomBlob({3, 7, 5, 7}, rng, 0.f, 2.f), g = randomBlob({3, 7, 5, 7}, rng);
+    for (size_t i = 0; i < g.total(); i += 5)
+        g.ptr<float>()[i] = 0.f;
+    UMat ua, ug;
+    a.copyTo(ua);
+    g.copyTo(ug);
+    for (const DeviceCAMMethod& m : kDeviceCAMMethods)
+    {
+        std::vector<Mat> cpu;
+        computeCAM(m.method, a, g, cpu);
+        std::vector<UMat> device;
+        const size_t before = getHostDeviceCopyCount();
+        computeCAM(m.method, ua, ug, device);
+        // the CPU path would download the UMats (and upload the maps)
+        EXPECT_EQ(getHostDeviceCopyCount() - before, 0u) << m.name << ": not computed on the device";
+        ASSERT_EQ(device.size(), 3u) << m.name;
+        double worst = 0;
+        for (int n = 0; n < 3; n++)
+        {
+            Mat d = device[n].getMat(ACCESS_READ).clone();
+            ASSERT_EQ(d.size(), cpu[n].size()) << m.name;
+            ASSERT_GT(norm(cpu[n], NORM_L2), 0.) << m.name << " image " << n << ": an empty map proves little";
+            const double diff = relDiff(d, cpu[n]);
+            EXPECT_LE(diff, 1e-5) << m.name << " image " << n;
+            worst = std::max(worst, diff);
+        }
+        std::cout << "[ measured ] computeCAM " << m.name << ": device vs CPU, max relative L2 " << worst << std::endl;
+    }
+}
+
+TEST(OCL, CAMMethodsOnOpenCLTargetStayOnDevice)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    RNG rng(705);
+    dnn::Net net = makeNet(rng);
+    net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+    Mat x = randomBlob({2, 3, 7, 9}, rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "target");
+    cam->forward(x);
+    ASSERT_TRUE(cam->getBackprop()->isOnDevice());
+    for (const DeviceCAMMethod& m : kDeviceCAMMethods)
+    {
+        cam->setMethod(m.method);
+        double worst = 0;
+        for (int cls : {0, 3})
+        {
+            std::vector<UMat> md, cd;
+            const size_t before = getHostDeviceCopyCount();
+            cam->compute(cls, md, cd);
+            // only the class seed goes to the device
+            EXPECT_EQ(getHostDeviceCopyCount() - before, 1u) << m.name << " class " << cls;
+            // the same call from the same forward pass with the CPU rules and the CPU maps
+            std::vector<Mat> mh, ch;
+            ocl::setUseOpenCL(false);
+            cam->compute(cls, mh, ch);
+            ocl::setUseOpenCL(true);
+            ASSERT_EQ(md.size(), 2u);
+            ASSERT_EQ(mh.size(), 2u);
+            for (int n = 0; n < 2; n++)
+            {
+                const double dm = relDiff(md[n].getMat(ACCESS_READ).clone(), mh[n]);
+                const double dc = relDiff(cd[n].getMat(ACCESS_READ).clone(), ch[n]);
+                EXPECT_LE(dm, 1e-5) << m.name << " class " << cls << " image " << n;
+                EXPECT_LE(dc, 1e-5) << m.name << " counterfactual, class " << cls << " image " << n;
+                worst = std::max({worst, dm, dc});
+            }
+        }
+        std::cout << "[ measured ] GradCAM::compute " << m.name << " on DNN_TARGET_OPENCL: OpenCL on vs off, "
+                  << "max relative L2 " << worst << std::endl;
+    }
+}
+
 TEST(OCL, RectifierRulesMatchCPUInEveryMode)
 {
     OpenCLScope ocl;
@@ -313,6 +404,43 @@ TEST(OCL, ConcatSliceSplitRulesMatchCPU)
     EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "cat1", 0);
     EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "relu1", 1e-5);  // through the split and two convolutions
     EXPECT_DEVICE_RULE_MATCHES(p.dev, "cat2", s3, "", 1e-5);
+}
+
+TEST(OCL, PermutePaddingRulesMatchCPU)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    auto build = [](RNG& rng) {
+        dnn::Net net;
+        int c1 = addLayer(net, "conv1", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0});
+        int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+        dnn::LayerParams perm;
+        int order[] = {0, 2, 3, 1};
+        perm.set("order", DictValue::arrayInt(order, 4));
+        int pe = addLayer(net, "perm", "Permute", perm, {r1});  // 2 x 5 x 7 x 6
+        dnn::LayerParams pad;
+        int paddings[] = {0, 0, 1, 2, 2, 0, 1, 3};  // (before, after) of each axis
+        pad.set("paddings", DictValue::arrayInt(paddings, 8));
+        pad.set("type", "constant");
+        pad.set("value", 0.5f);
+        int pd = addLayer(net, "pad", "Padding", pad, {pe});  // 2 x 8 x 9 x 10
+        dnn::LayerParams back;
+        int orderBack[] = {0, 3, 1, 2};
+        back.set("order", DictValue::arrayInt(orderBack, 4));
+        addLayer(net, "perm2", "Permute", back, {pd});  // 2 x 10 x 8 x 9
+        return net;
+    };
+    NetPair p(build, 713, {2, 3, 5, 7});
+    ASSERT_TRUE(p.dev->isOnDevice());
+    ASSERT_EQ(dnn::shape(p.cpu->getActivation("pad")), dnn::shape(2, 8, 9, 10));
+    ASSERT_EQ(dnn::shape(p.cpu->getActivation("perm2")), dnn::shape(2, 10, 8, 9));
+    Mat s1 = p.seedFor("perm"), s2 = p.seedFor("pad"), s3 = p.seedFor("perm2");
+    // each rule alone: data movement, so exactly the CPU values
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "perm", s1, "relu1", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "pad", s2, "perm", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "perm2", s3, "pad", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "perm2", s3, "relu1", 0);
+    EXPECT_DEVICE_RULE_MATCHES(p.dev, "perm2", s3, "", 1e-5);  // and through the convolution
 }
 
 TEST(OCL, EltwiseAndScaleRulesMatchCPU)

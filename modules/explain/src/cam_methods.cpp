@@ -2,6 +2,7 @@
 // layer are combined (channel weights, or element-wise), summed over channels and rectified.
 #include "precomp.hpp"
 #include "ocl_ops.hpp"
+#include <opencv2/core/ocl.hpp>
 
 namespace cv {
 namespace explain {
@@ -113,16 +114,17 @@ Mat camForImage(int method, const Mat& a, const Mat& g, bool eigenSmooth)
 
 } // namespace
 
-/** Grad-CAM on the OpenCL device for UMat data; maps come back as UMats when the output is a
-    std::vector<UMat>, otherwise as Mats. */
+/** The CAM methods with OpenCL kernels (channel weights or element-wise terms, see cam.cl) on the device
+    for UMat data; maps come back as UMats when the output is a std::vector<UMat>, otherwise as Mats.
+    Eigen-CAM and EigenGrad-CAM (an SVD per image) stay on the CPU. */
 static bool ocl_computeCAM(int method, InputArray _activations, InputArray _gradients, OutputArrayOfArrays _maps)
 {
-    if (method != CAM_GRADCAM || !useOpenCLFor(_activations) || !_gradients.isUMat())
+    if (!useOpenCLFor(_activations) || !_gradients.isUMat())
         return false;
-    UMat a = _activations.getUMat(), g = _gradients.getUMat(), maps, counter;
+    UMat a = _activations.getUMat(), g = _gradients.getUMat(), maps;
     if (a.dims != 4 || a.depth() != CV_32F || dnn::shape(g) != dnn::shape(a) || g.depth() != CV_32F)
         return false;
-    if (!ocl_gradcamMaps(a, g, maps, counter))
+    if (!ocl_camMaps(method, a, g, maps))
         return false;
     const int n = a.size[0], h = a.size[2];
     _maps.create(n, 1, CV_32F, -1);
@@ -140,6 +142,7 @@ static bool ocl_computeCAM(int method, InputArray _activations, InputArray _grad
         for (int b = 0; b < n; b++)
             out.push_back(host.row(b).reshape(1, h).clone());
         _maps.assign(out);
+        countHostRoundTrip();
     }
     return true;
 }
@@ -149,6 +152,11 @@ void computeCAM(int method, InputArray _activations, InputArray _gradients, Outp
 {
     if (!eigenSmooth && ocl_computeCAM(method, _activations, _gradients, _maps))
         return;
+    // device data on the CPU path goes down (and its maps back up): counted, so that tests see it
+    const bool fromDevice = ocl::useOpenCL() && (_activations.isUMat() || _gradients.isUMat());
+    if (fromDevice)
+        countHostRoundTrip((_activations.isUMat() ? 1 : 0) + (_gradients.isUMat() ? 1 : 0) +
+                           (_maps.kind() == _InputArray::STD_VECTOR_UMAT ? 1 : 0));
     Mat a = _activations.getMat(), g = _gradients.getMat();
     if (a.dims != 4 || a.depth() != CV_32F)
         CV_Error(Error::StsBadArg, "explain: computeCAM expects float32 N x K x H x W activations");

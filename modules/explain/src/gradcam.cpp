@@ -73,9 +73,12 @@ void GradCAMImpl::computeFromGradient(const String& outputLayer, InputArray outp
         if (method == CAM_EIGENCAM && counterfactual.needed())
             CV_Error(Error::StsBadArg, "explain: Eigen-CAM does not depend on the target, so it has no "
                                        "counterfactual map");
-        if (bp->isOnDevice() && method == CAM_GRADCAM && !eigenSmooth)
+        // the methods with kernels in cam.cl; Eigen-CAM, EigenGrad-CAM and eigenSmooth need an SVD (CPU)
+        const bool deviceMethod = method >= CAM_GRADCAM && method <= CAM_LAYERCAM && !eigenSmooth;
+        if (bp->isOnDevice() && deviceMethod)
         {
-            // Net on DNN_TARGET_OPENCL: gradients, weights and maps stay on the device
+            // Net on DNN_TARGET_OPENCL: gradients, weights and maps stay on the device; the
+            // counterfactual is the same method with negated gradients
             std::vector<UMat> grads;
             bp->backward({outputLayer}, {outputGrad.getMat()}, {layerName}, grads, RECTIFIER_EXACT);
             UMat ua = bp->getDeviceActivation(layerName), neg;

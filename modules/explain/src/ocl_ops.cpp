@@ -48,23 +48,31 @@ void countHostRoundTrip(size_t n)
     roundTrips += n;
 }
 
-bool ocl_gradcamMaps(const UMat& a, const UMat& g, UMat& maps, UMat& counterfactual)
+bool ocl_camMaps(int method, const UMat& a, const UMat& g, UMat& maps)
 {
-    if (!ocl::useOpenCL() || a.dims != 4 || !a.isContinuous() || !g.isContinuous())
+    const bool channelWeights = method == CAM_GRADCAM || method == CAM_GRADCAM_PLUS_PLUS || method == CAM_XGRADCAM;
+    const bool elementwise = method == CAM_HIRESCAM || method == CAM_GRADCAM_ELEMENTWISE || method == CAM_LAYERCAM;
+    if (!ocl::useOpenCL() || (!channelWeights && !elementwise) || a.dims != 4 || !a.isContinuous() ||
+        !g.isContinuous() || g.total() != a.total())
         return false;
     const int n = a.size[0], k = a.size[1], plane = a.size[2] * a.size[3];
-    UMat alpha(n, k, CV_32F);
+    maps.create(n, plane, CV_32F);
+    size_t global[2] = {(size_t)plane, (size_t)n};
+    if (elementwise)
+        return kernel("cam_elementwise_sum", ocl::explain::cam_oclsrc)
+            .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(maps),
+                  k, plane, n, method)
+            .run(2, global, nullptr, kWaitForKernels);
+    UMat w(n, k, CV_32F);
     size_t weightsSize = (size_t)n * k;
     if (!kernel("cam_channel_weights", ocl::explain::cam_oclsrc)
-             .args(ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(alpha), plane, n * k)
+             .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(w),
+                   plane, n * k, method)
              .run(1, &weightsSize, nullptr, kWaitForKernels))
         return false;
-    maps.create(n, plane, CV_32F);
-    counterfactual.create(n, plane, CV_32F);
-    size_t global[2] = {(size_t)plane, (size_t)n};
     return kernel("cam_weighted_sum", ocl::explain::cam_oclsrc)
-        .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(alpha), ocl::KernelArg::PtrWriteOnly(maps),
-              ocl::KernelArg::PtrWriteOnly(counterfactual), k, plane, n)
+        .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(w), ocl::KernelArg::PtrWriteOnly(maps), k,
+              plane, n)
         .run(2, global, nullptr, kWaitForKernels);
 }
 
@@ -153,6 +161,28 @@ bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const s
     return kernel("slice_backward", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrReadWrite(dx), total, size[1], size[2], size[3],
               len[0], len[1], len[2], len[3], start[0], start[1], start[2], start[3], (int)accumulate)
+        .run(1, &global, nullptr, kWaitForKernels);
+}
+
+bool ocl_stridedGather(const UMat& src, UMat& dst, const MatShape& dstShape, const std::vector<int>& srcStrides,
+                       int base)
+{
+    if (!ocl::useOpenCL() || !src.isContinuous() || dstShape.empty() || dstShape.size() > 6 ||
+        srcStrides.size() != dstShape.size())
+        return false;
+    // leading axes of size 1 fill the kernel's six
+    std::vector<int> d(6, 1), s(6, 0);
+    const size_t lead = 6 - dstShape.size();
+    std::copy(dstShape.begin(), dstShape.end(), d.begin() + lead);
+    std::copy(srcStrides.begin(), srcStrides.end(), s.begin() + lead);
+    dst.create((int)dstShape.size(), dstShape.data(), CV_32F);
+    const int total = (int)dst.total();
+    if (total == 0)
+        return true;
+    size_t global = (size_t)total;
+    return kernel("strided_gather", ocl::explain::layer_backward_oclsrc)
+        .args(ocl::KernelArg::PtrReadOnly(src), ocl::KernelArg::PtrWriteOnly(dst), total, base, d[1], d[2], d[3], d[4],
+              d[5], s[0], s[1], s[2], s[3], s[4], s[5])
         .run(1, &global, nullptr, kWaitForKernels);
 }
 

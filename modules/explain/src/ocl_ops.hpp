@@ -29,8 +29,9 @@ inline size_t totalOf(const UMat& u, int begin, int end = -1)
 /** Whether the T-API path should run: OpenCL is activated and the data is a UMat. */
 bool useOpenCLFor(InputArray data);
 
-/** Grad-CAM and counterfactual maps (N x HW rows) from N x K x H x W activations and gradients. */
-bool ocl_gradcamMaps(const UMat& activations, const UMat& gradients, UMat& maps, UMat& counterfactual);
+/** Maps (N x HW rows, after the ReLU) of Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM, Grad-CAM element-wise
+    or LayerCAM from N x K x H x W activations and gradients; false for the other methods. */
+bool ocl_camMaps(int method, const UMat& activations, const UMat& gradients, UMat& maps);
 
 /** Backward of ReLU/LeakyReLU (lo = 0, hi = +inf, slope) and ReLU6/Clip (lo, hi, slope = 0). */
 bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, float hi, float slope,
@@ -51,6 +52,11 @@ bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, in
     region does not fold into 4 dimensions. */
 bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const std::vector<Range>& ranges,
                        bool accumulate);
+
+/** dst (of dstShape, at most 6 axes) gathered from the continuous src: dst[idx] = src[base + sum_d idx_d *
+    srcStrides[d]] (Permute and Padding backward). */
+bool ocl_stridedGather(const UMat& src, UMat& dst, const MatShape& dstShape, const std::vector<int>& srcStrides,
+                       int base);
 
 /** Pooling backward (max or average) for planes x inH x inW inputs. */
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,

@@ -107,6 +107,20 @@ Mat permuteBlob(const Mat& src, const std::vector<int>& order)
     return dst;
 }
 
+/** Permute's order from its captured parameters (the identity without "order"). */
+std::vector<int> permuteOrderOf(const LayerInfo& info, int dims)
+{
+    std::vector<int> order(dims);
+    std::iota(order.begin(), order.end(), 0);
+    if (info.hasParams && info.params.has("order"))
+    {
+        DictValue o = info.params.get("order");
+        for (int i = 0; i < o.size() && i < dims; i++)
+            order[i] = normalizeAxis(o.get<int>(i), dims);
+    }
+    return order;
+}
+
 void permuteBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
                      const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
                      std::vector<Mat>& inputGrads)
@@ -114,15 +128,8 @@ void permuteBackward(const LayerInfo& info, const std::vector<Mat>& inputs, cons
     if (!need[0])
         return;
     const Mat& x = inputs[0];
-    std::vector<int> order(x.dims);
-    std::iota(order.begin(), order.end(), 0);
-    if (info.hasParams && info.params.has("order"))
-    {
-        DictValue o = info.params.get("order");
-        for (int i = 0; i < o.size() && i < x.dims; i++)
-            order[i] = normalizeAxis(o.get<int>(i), x.dims);
-    }
-    else if (!info.hasParams)
+    std::vector<int> order = permuteOrderOf(info, x.dims);
+    if (!info.hasParams)
     {
         // Parameters not captured: accept the order only if the values prove it.
         std::sort(order.begin(), order.end());
@@ -144,6 +151,22 @@ void permuteBackward(const LayerInfo& info, const std::vector<Mat>& inputs, cons
     inputGrads[0] = permuteBlob(r, inverse);
 }
 
+/** Where the input starts in Padding's output, per axis, from its captured parameters. */
+std::vector<int> paddingBeginOf(const LayerInfo& info, int dims)
+{
+    std::vector<int> begin(dims, 0);
+    if (info.hasParams && info.params.has("paddings"))
+    {
+        DictValue p = info.params.get("paddings");
+        const int padded = p.size() / 2;
+        const int inputDims = info.params.get<int>("input_dims", -1);
+        const int shift = (inputDims != -1 && inputDims != dims) ? 1 : 0;  // Torch-style: batch dim first
+        for (int i = 0; i < padded && i + shift < dims; i++)
+            begin[i + shift] = p.get<int>(2 * i);
+    }
+    return begin;
+}
+
 void paddingBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
                      const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
                      std::vector<Mat>& inputGrads)
@@ -156,17 +179,8 @@ void paddingBackward(const LayerInfo& info, const std::vector<Mat>& inputs, cons
     if (type != "constant")
         CV_Error(Error::StsNotImplemented, "explain: padding type '" + type + "' of " + describeLayer(info) +
                                                " has no backward rule yet (constant is supported)");
-    std::vector<int> begin(x.dims, 0);
-    if (info.hasParams && info.params.has("paddings"))
-    {
-        DictValue p = info.params.get("paddings");
-        const int padded = p.size() / 2;
-        const int inputDims = info.params.get<int>("input_dims", -1);
-        const int shift = (inputDims != -1 && inputDims != x.dims) ? 1 : 0;  // Torch-style: batch dim first
-        for (int i = 0; i < padded && i + shift < x.dims; i++)
-            begin[i + shift] = p.get<int>(2 * i);
-    }
-    else if (!info.hasParams)
+    std::vector<int> begin = paddingBeginOf(info, x.dims);
+    if (!info.hasParams)
         CV_Error(Error::StsNotImplemented, "explain: the paddings of " + describeLayer(info) +
                                                " were not captured (Net read before the explain library was loaded)");
     std::vector<Range> ranges(x.dims);
@@ -221,9 +235,9 @@ public:
 
 Ptr<BackwardRule> createPassThrough(const LayerInfo&) { return makePtr<PassThroughRule>(); }
 
-// Device versions of Concat, Slice and Split: the same data movement on UMats (2D views, whose ROI copies
-// and sums OpenCV runs on the device, or a kernel). They return false, for the CPU rule to run, for
-// whatever they do not handle.
+// Device versions of Concat, Slice, Split, Permute and Padding: the same data movement on UMats (2D
+// views, whose ROI copies and sums OpenCV runs on the device, or a kernel). They return false, for the
+// CPU rule to run, for whatever they do not handle.
 
 bool concatBackwardOCL(const LayerInfo& info, const std::vector<UMat>& inputs, const std::vector<UMat>& outputGrads,
                        const std::vector<bool>& need, std::vector<UMat>& inputGrads)
@@ -291,6 +305,73 @@ bool splitBackwardOCL(const LayerInfo&, const std::vector<UMat>& inputs, const s
     return true;
 }
 
+/** Row-major strides of a shape. */
+std::vector<int> stridesOf(const MatShape& shape)
+{
+    std::vector<int> strides(shape.size());
+    int stride = 1;
+    for (int d = (int)shape.size() - 1; d >= 0; d--)
+    {
+        strides[d] = stride;
+        stride *= shape[d];
+    }
+    return strides;
+}
+
+bool permuteBackwardOCL(const LayerInfo& info, const std::vector<UMat>& inputs, const std::vector<UMat>& outputGrads,
+                        const std::vector<bool>& need, std::vector<UMat>& inputGrads)
+{
+    if (!need[0])
+        return true;
+    const MatShape inShape = dnn::shape(inputs[0]);
+    const int dims = (int)inShape.size();
+    if (!info.hasParams || dims > 6 || outputGrads[0].total() != inputs[0].total())
+        return false;  // an order found from the values: the CPU rule searches it
+    // the output gradient has the shape out[d] = in[order[d]]; dx[idx] = r at the position whose axis d is
+    // idx[order[d]], so input axis a strides by r's stride of the output axis that holds it
+    std::vector<int> order = permuteOrderOf(info, dims);
+    MatShape outShape(dims);
+    for (int d = 0; d < dims; d++)
+        outShape[d] = inShape[order[d]];
+    const std::vector<int> outStrides = stridesOf(outShape);
+    std::vector<int> srcStrides(dims);
+    for (int d = 0; d < dims; d++)
+        srcStrides[order[d]] = outStrides[d];
+    UMat dx;
+    if (!ocl_stridedGather(outputGrads[0], dx, inShape, srcStrides, 0))
+        return false;
+    inputGrads[0] = dx;
+    return true;
+}
+
+bool paddingBackwardOCL(const LayerInfo& info, const std::vector<UMat>& inputs, const std::vector<UMat>& outputGrads,
+                        const std::vector<bool>& need, std::vector<UMat>& inputGrads)
+{
+    if (!need[0])
+        return true;
+    const UMat& x = inputs[0];
+    const UMat& r = outputGrads[0];
+    if (!info.hasParams || info.params.get<String>("type", "constant") != "constant" || r.dims != x.dims ||
+        x.dims > 6)
+        return false;  // the CPU rule reports what it does not support
+    // the gradient is the crop of the output gradient where the input sits
+    const std::vector<int> begin = paddingBeginOf(info, x.dims);
+    const MatShape inShape = dnn::shape(x), outShape = dnn::shape(r);
+    const std::vector<int> strides = stridesOf(outShape);
+    int base = 0;
+    for (int d = 0; d < x.dims; d++)
+    {
+        if (begin[d] < 0 || begin[d] + inShape[d] > outShape[d])
+            return false;
+        base += begin[d] * strides[d];
+    }
+    UMat dx;
+    if (!ocl_stridedGather(r, dx, inShape, strides, base))
+        return false;
+    inputGrads[0] = dx;
+    return true;
+}
+
 /** A FunctionRule with a device version of its function. */
 class DeviceFunctionRule CV_FINAL : public FunctionRule
 {
@@ -327,9 +408,9 @@ void constantBackward(const LayerInfo&, const std::vector<Mat>& inputs, const st
 EXPLAIN_DEVICE_FUNCTION_RULE(createSplit, splitBackward, splitBackwardOCL)
 EXPLAIN_DEVICE_FUNCTION_RULE(createConcat, concatBackward, concatBackwardOCL)
 EXPLAIN_DEVICE_FUNCTION_RULE(createSlice, sliceBackward, sliceBackwardOCL)
+EXPLAIN_DEVICE_FUNCTION_RULE(createPermute, permuteBackward, permuteBackwardOCL)
+EXPLAIN_DEVICE_FUNCTION_RULE(createPadding, paddingBackward, paddingBackwardOCL)
 #undef EXPLAIN_DEVICE_FUNCTION_RULE
-EXPLAIN_FUNCTION_RULE(createPermute, permuteBackward)
-EXPLAIN_FUNCTION_RULE(createPadding, paddingBackward)
 EXPLAIN_FUNCTION_RULE(createShuffleChannel, shuffleChannelBackward)
 EXPLAIN_FUNCTION_RULE(createConstant, constantBackward)
 #undef EXPLAIN_FUNCTION_RULE

@@ -172,3 +172,22 @@ __kernel void resize_rows_backward(__global const float* t, __global const float
     }
     dx[i] = s;
 }
+
+// dst[i] = src[base + sum_d idx_d * s_d] with idx the position of i in the (up to 6D) dst shape d0..d5:
+// the backward of Permute (permuted strides) and of constant Padding (the crop of the output gradient).
+__kernel void strided_gather(__global const float* src, __global float* dst, int total, int base, int d1, int d2,
+                             int d3, int d4, int d5, int s0, int s1, int s2, int s3, int s4, int s5)
+{
+    int i = get_global_id(0);
+    if (i >= total)
+        return;
+    int r = i;
+    size_t off = (size_t)base;
+    off += (size_t)(r % d5) * s5; r /= d5;
+    off += (size_t)(r % d4) * s4; r /= d4;
+    off += (size_t)(r % d3) * s3; r /= d3;
+    off += (size_t)(r % d2) * s2; r /= d2;
+    off += (size_t)(r % d1) * s1; r /= d1;
+    off += (size_t)r * s0;
+    dst[i] = src[off];
+}
