@@ -123,6 +123,51 @@ TEST(OCLEndToEnd, BuiltNetDeviceEqualsHost)
         expectDeviceEqualsHost(net, x, "target", cls, format("built net, class %d", cls));
 }
 
+TEST(OCLEndToEnd, SlicedNetStaysOnDeviceAndEqualsHost)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    // ShuffleNet's channel split: conv -> ReLU -> Slice into equal halves (which half feeds which layer
+    // is found by replaying a consumer) -> conv on one half, ReLU on the other -> Concat -> conv ->
+    // ReLU ("target") -> GAP -> FC. Slice has two outputs: the UMat forward pass returns only the
+    // first, the engine recomputes both on the device.
+    RNG rng(744);
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(8, 3, 3, rng, 1, 1, 1), {0});
+    int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+    dnn::LayerParams sl;
+    sl.set("axis", 1);
+    sl.set("num_split", 2);
+    int slice = addLayer(net, "slice", "Slice", sl, {r1});
+    int b = addLayer(net, "b", "Convolution", convParams(4, 4, 3, rng, 1, 1, 1), {slice}, {1});
+    int a = addLayer(net, "a", "ReLU", dnn::LayerParams(), {slice}, {0});
+    dnn::LayerParams cp;
+    cp.set("axis", 1);
+    int cat = addLayer(net, "concat", "Concat", cp, {a, b});
+    int c2 = addLayer(net, "conv2", "Convolution", convParams(6, 8, 3, rng, 1, 1, 1), {cat});
+    int r2 = addLayer(net, "target", "ReLU", dnn::LayerParams(), {c2});
+    addGapFcHead(net, r2, 6, 5, rng);
+    Mat x = randomBlob({2, 3, 10, 10}, rng);
+    expectDeviceEqualsHost(net, x, "target", 2, "sliced net");
+
+    // the recomputed halves are the layer's outputs, and they feed the right consumers
+    net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->keepAll();
+    bp->forward(x);
+    ASSERT_TRUE(bp->isOnDevice());
+    const int sliceId = net.getLayerId("slice");
+    EXPECT_EQ(bp->getLayerInputPins("a")[0], std::make_pair(sliceId, 0));
+    EXPECT_EQ(bp->getLayerInputPins("b")[0], std::make_pair(sliceId, 1));
+    const Mat relu1 = bp->getActivation("relu1");
+    for (int o = 0; o < 2; o++)
+    {
+        std::vector<Range> half(4, Range::all());
+        half[1] = Range(4 * o, 4 * o + 4);
+        EXPECT_EQ(norm(bp->getActivation("slice", o), Mat(relu1(half).clone()), NORM_INF), 0.0) << "output " << o;
+    }
+}
+
 TEST(OCLEndToEnd, BundledModelDeviceEqualsHost)
 {
     OpenCLScope ocl;

@@ -359,19 +359,23 @@ private:
                 names.push_back(nodes[id].info.name);
                 ids.push_back(id);
             }
-        // Device mode: the Net runs on OpenCL and no kept layer has several outputs (the UMat forward
-        // returns first outputs only); activations then stay on the device.
+        // Device mode: the Net runs on OpenCL; activations then stay on the device. The UMat forward
+        // returns first outputs only: the layers with several outputs must be Slice or Split, whose
+        // outputs are recomputed from their input (recomputeSliceOutputs).
         // Layers learn the Net's target when it is set up, i.e. in the first forward pass: if that
         // one ran on the host but the Net turns out to run on OpenCL, it runs again on the device.
         auto wantsDevice = [&]() {
-            bool openclTarget = false, singleOutputs = true;
+            bool openclTarget = false, outputsKnown = true;
             for (int id : ids)
             {
-                openclTarget = openclTarget || nodes[id].info.layer->preferableTarget == dnn::DNN_TARGET_OPENCL;
-                singleOutputs = singleOutputs && nodes[id].info.outputShapes.size() <= 1;
+                const Node& node = nodes[id];
+                openclTarget = openclTarget || node.info.layer->preferableTarget == dnn::DNN_TARGET_OPENCL;
+                outputsKnown = outputsKnown && (node.info.outputShapes.size() <= 1 ||
+                                                (node.producers.size() == 1 &&
+                                                 (node.info.type == "Slice" || node.info.type == "Split")));
             }
             // ocl::useOpenCL() loads the OpenCL runtime (~60 MB): ask only for Nets on an OpenCL target
-            return openclTarget && singleOutputs && ocl::useOpenCL();
+            return openclTarget && outputsKnown && ocl::useOpenCL();
         };
         onDevice = wantsDevice();
         std::vector<std::vector<Mat> > outs;
@@ -405,7 +409,8 @@ private:
             for (size_t i = 0; i < ids.size(); i++)
             {
                 deviceActs[ids[i]].push_back(deviceOuts[i].clone());
-                acts[ids[i]].push_back(Mat());  // copied to the host only if a CPU rule needs it
+                // host copies are made only if a CPU rule needs them
+                acts[ids[i]].assign(std::max<size_t>(1, nodes[ids[i]].info.outputShapes.size()), Mat());
             }
             for (const Mat& m : inputs)
             {
@@ -727,7 +732,7 @@ private:
                 }
                 std::vector<int> candidates;
                 for (size_t o = 0; o < outputs; o++)
-                    if (j < node.info.inputShapes.size() && dnn::shape(acts[p][o]) == node.info.inputShapes[j])
+                    if (j < node.info.inputShapes.size() && outputShape(Pin(p, (int)o)) == node.info.inputShapes[j])
                         candidates.push_back((int)o);
                 if (candidates.empty())
                     CV_Error(Error::StsInternal, "explain: no output of " + describeLayer(nodes[p].info) +
@@ -759,18 +764,18 @@ private:
         double bestErr = DBL_MAX, secondErr = DBL_MAX;
         for (int c : candidates)
         {
-            if (c != candidates[0] && norm(acts[p][c], acts[p][candidates[0]], NORM_INF) == 0)
+            if (c != candidates[0] && norm(hostAct(Pin(p, c)), hostAct(Pin(p, candidates[0])), NORM_INF) == 0)
                 continue;  // equal values: either choice gives the same gradients
             std::vector<Mat> inputs;
             for (size_t k = 0; k < node.producers.size(); k++)
             {
                 const int q = node.producers[k];
                 if (k == j)
-                    inputs.push_back(acts[p][c].clone());
+                    inputs.push_back(hostAct(Pin(p, c)).clone());
                 else if (k < node.inputPins.size() && !acts[node.inputPins[k].first].empty())
-                    inputs.push_back(acts[node.inputPins[k].first][node.inputPins[k].second].clone());
+                    inputs.push_back(hostAct(node.inputPins[k]).clone());
                 else if (!acts[q].empty())  // a later input, still unresolved: its first output
-                    inputs.push_back(acts[q][0].clone());
+                    inputs.push_back(hostAct(Pin(q, 0)).clone());
                 else
                     return candidates[0];  // not on a planned path: any choice will do
             }
@@ -791,7 +796,7 @@ private:
             {
                 continue;
             }
-            const double err = norm(outputs[0].reshape(1, 1), acts[id][0].reshape(1, 1), NORM_L2);
+            const double err = norm(outputs[0].reshape(1, 1), hostAct(Pin(id, 0)).reshape(1, 1), NORM_L2);
             if (err < bestErr)
             {
                 secondErr = bestErr;
@@ -809,27 +814,56 @@ private:
         return best;
     }
 
+    /** The shape of a layer output (or net input) in the last forward pass. */
+    MatShape outputShape(const Pin& p) const
+    {
+        return p.first == 0 ? dnn::shape(acts[0].at(p.second)) : nodes[p.first].info.outputShapes.at(p.second);
+    }
+
     /** cv::dnn protects only output 0 of a layer from in-place consumers: recompute Slice and Split
-        outputs from their input so that every recorded output is the layer's true output. */
+        outputs from their input so that every recorded output is the layer's true output. In device
+        mode this also gives the outputs after the first, which the UMat forward pass does not return. */
     void recomputeSliceOutputs(const Node& node)
     {
         const int id = node.info.id;
-        if (acts[id].size() < 2 || node.inputPins.size() != 1 || acts[node.inputPins[0].first].empty())
+        const Pin input = node.inputPins.empty() ? Pin(-1, 0) : node.inputPins[0];
+        if (acts[id].size() < 2 || node.inputPins.size() != 1 || acts[input.first].empty())
             return;
-        const Mat& in = acts[node.inputPins[0].first][node.inputPins[0].second];
-        if (Ptr<dnn::SliceLayer> slice = node.info.layer.dynamicCast<dnn::SliceLayer>())
+        Ptr<dnn::SliceLayer> slice = node.info.layer.dynamicCast<dnn::SliceLayer>();
+        if (!slice && node.info.type != "Split")
+            return;
+        const MatShape inShape = outputShape(input);
+        const std::vector<MatShape>& outShapes = node.info.outputShapes;
+        if (onDevice)
         {
-            std::vector<MatShape> outShapes;
-            for (const Mat& m : acts[id])
-                outShapes.push_back(dnn::shape(m));
+            const UMat in = deviceAct(input);
+            deviceActs[id].assign(acts[id].size(), UMat());
             for (size_t o = 0; o < acts[id].size(); o++)
-                acts[id][o] = in(sliceRangesOf(*slice, dnn::shape(in), outShapes, o)).clone();
+            {
+                if (!slice)
+                {
+                    deviceActs[id][o] = in;  // read-only from here on: one buffer serves every output
+                    continue;
+                }
+                // the slice as a strided gather from the continuous input
+                const std::vector<Range> ranges = sliceRangesOf(*slice, inShape, outShapes, o);
+                std::vector<int> strides(inShape.size(), 1);
+                for (int d = (int)inShape.size() - 2; d >= 0; d--)
+                    strides[d] = strides[d + 1] * inShape[d + 1];
+                int base = 0;
+                for (size_t d = 0; d < ranges.size(); d++)
+                    base += (ranges[d] == Range::all() ? 0 : ranges[d].start) * strides[d];
+                if (!ocl_stridedGather(in, deviceActs[id][o], outShapes[o], strides, base))
+                {
+                    hostAct(input)(ranges).copyTo(deviceActs[id][o]);  // more than 6 axes: via the host
+                    countHostRoundTrip();
+                }
+            }
+            return;
         }
-        else if (node.info.type == "Split")
-        {
-            for (size_t o = 0; o < acts[id].size(); o++)
-                acts[id][o] = in.clone();
-        }
+        const Mat& in = acts[input.first][input.second];
+        for (size_t o = 0; o < acts[id].size(); o++)
+            acts[id][o] = slice ? Mat(in(sliceRangesOf(*slice, inShape, outShapes, o)).clone()) : in.clone();
     }
 
     /** Shapes of every layer for this input shape (from cv::dnn's shape inference, so also for
