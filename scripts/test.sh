@@ -43,7 +43,9 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEXPLAIN_SANITIZE=ON -DEXPLAI
 cmake --build build-asan -j2
 # LeakSanitizer's tracer occasionally crashes at process exit here ("Tracer caught signal 11") after a
 # test has passed: a failing test is run once more, so a real sanitizer error still fails twice.
+# (the OpenCL tests too, on PoCL)
 (cd build-asan && env -u EXPLAIN_REFERENCE_DIR -u EXPLAIN_CAM_REFERENCE_DIR -u EXPLAIN_REQUIRE_REFERENCES \
+   OPENCV_OPENCL_DEVICE=:CPU: OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 EXPLAIN_REQUIRE_OPENCL=1 \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j2 --repeat until-pass:2)
 
 echo "== find_package(opencv_explain) from an installed tree"
