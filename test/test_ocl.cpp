@@ -2,12 +2,33 @@
 // on DNN_TARGET_OPENCL, which must keep its data on the device. On PoCL (Debian's pocl-opencl-icd) set
 // OPENCV_OPENCL_DEVICE=:CPU: and OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 (scripts/test.sh does).
 #include "test_ocl_common.hpp"
+#include "../modules/explain/src/ocl_ops.hpp"  // compileKernel, internal
 
 namespace opencv_test { namespace {
 
 double relDiff(const Mat& a, const Mat& b)
 {
     return norm(a, b, NORM_L2) / std::max(norm(b, NORM_L2), 1e-12);
+}
+
+TEST(OCL, EveryProgramCompiles)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    std::vector<String> files;
+    glob(EXPLAIN_SOURCE_DIR "/modules/explain/src/opencl/*.cl", files);
+    ASSERT_FALSE(files.empty());
+    EXPECT_EQ(checkOpenCLKernels(), (int)files.size()) << "a program in src/opencl is not checked";
+}
+
+TEST(OCL, AKernelThatDoesNotCompileIsAnError)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    // never an empty kernel (which would make the caller fall back to the CPU without a word)
+    const ocl::ProgramSource broken("__kernel void broken_kernel(__global float* x) { x[0] = no_such_function(); }");
+    expectError([&] { compileKernel("broken_kernel", broken); },
+                "explain: the OpenCL kernel 'broken_kernel' does not compile on " + ocl::Device::getDefault().name());
 }
 
 TEST(OCL, GradCAMKernelsMatchCPU)

@@ -16,8 +16,14 @@ std::atomic<size_t> roundTrips(0);
 // their UMat arguments alive until they finish, and reading a UMat on the host waits for its writers.
 const bool kWaitForKernels = false;
 
-/** The kernel, or an error naming it and the device: a kernel that does not compile must not hide. */
 ocl::Kernel kernel(const char* name, const ocl::ProgramSource& source)
+{
+    return compileKernel(name, source);
+}
+
+} // namespace
+
+ocl::Kernel compileKernel(const char* name, const ocl::ProgramSource& source)
 {
     ocl::Kernel k(name, source);
     if (k.empty())
@@ -26,7 +32,28 @@ ocl::Kernel kernel(const char* name, const ocl::ProgramSource& source)
     return k;
 }
 
-} // namespace
+int checkOpenCLKernels()
+{
+    if (!ocl::useOpenCL())
+        return 0;
+    // one entry per file in src/opencl (the test OCL.EveryProgramCompiles counts them)
+    const std::pair<const char*, const ocl::ProgramSource*> programs[] = {
+        {"cam.cl", &ocl::explain::cam_oclsrc},
+        {"gemm.cl", &ocl::explain::gemm_oclsrc},
+        {"layer_backward.cl", &ocl::explain::layer_backward_oclsrc},
+        {"rectifier.cl", &ocl::explain::rectifier_oclsrc},
+        {"softmax.cl", &ocl::explain::softmax_oclsrc}};
+    for (const auto& p : programs)
+    {
+        String log;
+        ocl::Program program(*p.second, String(), log);
+        if (program.ptr() == nullptr)
+            CV_Error(Error::OpenCLApiCallError, std::string("explain: the OpenCL program ") + p.first +
+                                                    " does not compile on " + ocl::Device::getDefault().name() +
+                                                    ": " + log);
+    }
+    return (int)(sizeof(programs) / sizeof(programs[0]));
+}
 
 bool useOpenCLFor(InputArray data)
 {

@@ -5,6 +5,7 @@
 #define OPENCV_EXPLAIN_OCL_OPS_HPP
 
 #include "precomp.hpp"
+#include <opencv2/core/ocl.hpp>
 
 namespace cv {
 namespace explain {
@@ -25,6 +26,10 @@ inline size_t totalOf(const UMat& u, int begin, int end = -1)
         t *= u.size[i];
     return t;
 }
+
+/** The kernel `name` of `source` for the current device; one that does not compile is a cv::Exception
+    naming the kernel and the device, never an empty kernel that would make the caller fall back. */
+ocl::Kernel compileKernel(const char* name, const ocl::ProgramSource& source);
 
 /** Whether the T-API path should run: OpenCL is activated and the data is a UMat. */
 bool useOpenCLFor(InputArray data);

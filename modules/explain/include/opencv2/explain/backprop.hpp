@@ -174,6 +174,13 @@ since the process started: a diagnostic, e.g. to check that a Grad-CAM on DNN_TA
 data on the device (only the class seed goes up). */
 CV_EXPORTS size_t getHostDeviceCopyCount();
 
+/** @brief Compiles the module's OpenCL programs for the current OpenCL device, e.g. at start-up to fail
+early instead of at the first explanation on the device.
+@return the number of programs compiled; 0 when OpenCL is not in use (cv::ocl::useOpenCL()).
+@throws cv::Exception naming the program, the device and the build log when one does not compile.
+*/
+CV_EXPORTS int checkOpenCLKernels();
+
 //! @}
 
 }} // namespace cv::explain
