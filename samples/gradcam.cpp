@@ -14,6 +14,7 @@
 //       5.. class logits) or N x B x (5 + K) (one row per box)
 //   --input2=<file> --input-names=image,question   multi-input nets: the second input is held fixed
 #include <opencv2/core.hpp>
+#include <opencv2/core/ocl.hpp>
 #include <opencv2/core/utility.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -50,7 +51,8 @@ static const char* keys =
     "{ cell           |     | --target=box: grid cell <row>,<col> of an N x (5+K) x H x W head }"
     "{ box            | -1  | --target=box: the detection ranked <index> by objectness (channel 0); default 0 without --cell }"
     "{ input2         |     | second net input, held fixed: a text file of numbers (a 1 x n blob) or a FileStorage file (.yml, .yaml, .json, .xml, optionally .gz) whose first node is the blob }"
-    "{ input-names    |     | net input names, comma list: the image's (explained) first, then --input2's }";
+    "{ input-names    |     | net input names, comma list: the image's (explained) first, then --input2's }"
+    "{ device         | cpu | cpu, or opencl: the Net on DNN_TARGET_OPENCL and the explanation on the OpenCL device (cv::dnn uses non-Intel devices only with OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1; PoCL: OPENCV_OPENCL_DEVICE=:CPU:) }";
 
 static std::vector<std::string> splitList(const std::string& s)
 {
@@ -320,6 +322,7 @@ int main(int argc, char** argv)
     const int boxIndex = parser.get<int>("box");
     const std::string input2Path = parser.get<std::string>("input2");
     const std::vector<std::string> inputNames = splitList(parser.get<std::string>("input-names"));
+    const std::string device = parser.get<std::string>("device");
     if (!parser.check())
     {
         parser.printErrors();
@@ -345,6 +348,11 @@ int main(int argc, char** argv)
             std::cerr << "error: unknown method '" << m << "' in --methods; choose from gradcam,counterfactual,guided,guided_gradcam\n";
             return 1;
         }
+    if (device != "cpu" && device != "opencl")
+    {
+        std::cerr << "error: unknown --device=" << device << "; choose cpu or opencl\n";
+        return 1;
+    }
     if (target != "class" && target != "mask" && target != "box")
     {
         std::cerr << "error: unknown --target=" << target << "; choose class, mask or box\n";
@@ -410,9 +418,21 @@ int main(int argc, char** argv)
         TickMeter tm;
         tm.start();
         dnn::Net net = dnn::readNet(modelPath, configPath);
+        if (device == "opencl")
+        {
+            if (!ocl::useOpenCL())
+            {
+                std::cerr << "error: --device=opencl, but no OpenCL device is in use (cv::ocl::useOpenCL() is false)\n";
+                return 1;
+            }
+            net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+            explain::checkOpenCLKernels();  // fail here, not in the middle, if a kernel does not compile
+        }
         Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, layer, outputArg);
         tm.stop();
         std::cout << "model:   " << modelPath << " (read in " << tm.getTimeMilli() << " ms)\n";
+        if (device == "opencl")
+            std::cout << "device:  OpenCL, " << ocl::Device::getDefault().name() << "\n";
 
         Mat blob = dnn::blobFromImage(image, scale, Size(width, height), mean, rgb, false);
         Mat scores;
@@ -430,6 +450,9 @@ int main(int argc, char** argv)
         std::cout << "layer:   " << cam->getLayerName() << " (" << (target == "class" ? "scores" : "output") << ": "
                   << output << ")\n";
         std::cout << "forward: " << tm.getTimeMilli() << " ms\n";
+        if (device == "opencl")
+            std::cout << "on the device: " << (cam->getBackprop()->isOnDevice() ? "yes" : "no (cv::dnn fell back to the CPU)")
+                      << "\n";
         if (target != "class" && layer.empty() && cam->getLayerName() == output)
             std::cout << "note:    the Grad-CAM layer is the output itself; pass --layer (e.g. the encoder's last block)\n";
 
