@@ -209,6 +209,31 @@ TEST(GradCAM, ResultsSurviveAForwardPassRequestingTheSameOutputs)
 }
 
 /** One rectifier fed by the input: the rule in each mode against its definition. */
+// Element-wise rules compute in place in the output gradient's buffer when nothing else holds it: a
+// gradient the caller asked for (here at relu2's and relu1's outputs) must come back untouched.
+TEST(Backprop, WantedGradientsSurviveInPlaceRules)
+{
+    RNG rng(208);
+    dnn::Net net = makeCamNet(rng);
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->forward(randomBlob({2, 3, 9, 9}, rng));
+    Mat seed = Mat::zeros(2, 5, CV_32F);
+    seed.at<float>(0, 1) = 1.f;
+    seed.at<float>(1, 3) = 1.f;
+    for (RectifierMode mode : {RECTIFIER_EXACT, RECTIFIER_GUIDED})
+    {
+        std::vector<Mat> alone, together;
+        bp->backward({"fc"}, {seed}, {"relu2"}, alone, mode);
+        const Mat atRelu2 = alone[0].clone();
+        bp->backward({"fc"}, {seed}, {"relu1"}, alone, mode);
+        const Mat atRelu1 = alone[0].clone();
+        bp->backward({"fc"}, {seed}, {"relu2", "relu1", ""}, together, mode);
+        EXPECT_EQ(norm(together[0], atRelu2, NORM_INF), 0.0) << "mode " << mode;
+        EXPECT_EQ(norm(together[1], atRelu1, NORM_INF), 0.0) << "mode " << mode;
+        EXPECT_GT(norm(atRelu1, NORM_INF), 0.0);
+    }
+}
+
 TEST(RectifierModes, MatchDefinitions)
 {
     struct Case { const char* type; float slope; float lo, hi; };

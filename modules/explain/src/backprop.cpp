@@ -576,11 +576,20 @@ private:
         std::vector<Mat> in, out, grads, inGrads(n);
         for (const Pin& p : node.inputPins)
             in.push_back(hostAct(p));
+        // When nothing else holds the output gradient (not a wanted result, not shared), its buffer is
+        // offered as the input gradient: element-wise rules then work in place (less memory traffic).
+        const Mat& g0 = outGrads.empty() ? Mat() : outGrads[0].host;
+        const bool offerBuffer = n == 1 && outGrads.size() == 1 && dynamic_cast<InPlaceCapable*>(node.rule.get()) &&
+                                 !outGrads[0].onDevice() && g0.u &&
+                                 g0.u->refcount == 1 && g0.isContinuous() && g0.type() == CV_32F &&
+                                 g0.total() == (size_t)dnn::total(node.info.inputShapes.at(0));
         for (size_t o = 0; o < outGrads.size(); o++)
         {
             out.push_back(hostAct(Pin(id, (int)o)));
             grads.push_back(outGrads[o].mat());
         }
+        if (offerBuffer)
+            inGrads[0] = grads[0].reshape(1, node.info.inputShapes[0]);
         node.rule->backward(in, out, grads, need, mode, inGrads);
         for (size_t j = 0; j < n; j++)
             result[j].host = inGrads[j];

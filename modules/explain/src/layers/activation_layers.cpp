@@ -31,12 +31,24 @@ inline void planeBackward(const float* __restrict xp, const float* __restrict yp
         dp[i] = grad(xp[i], yp[i], rp[i], channel);
 }
 
-/** Applies `grad(x, y, r, channel)` element-wise, channel = index along axis 1. */
+/** The same in place: r[i] = grad(x[i], y[i], r[i], channel). */
+template <typename Grad>
+inline void planeBackwardInPlace(const float* __restrict xp, const float* __restrict yp, float* rp, size_t len,
+                                 int channel, const Grad& grad)
+{
+    for (size_t i = 0; i < len; i++)
+        rp[i] = grad(xp[i], yp[i], rp[i], channel);
+}
+
+/** Applies `grad(x, y, r, channel)` element-wise, channel = index along axis 1. When dx comes in as
+    r's own buffer (the engine offers it when nothing else holds r), it is computed in place. */
 template <typename Grad>
 void elementwiseBackward(const Mat& x, const Mat& y, const Mat& r, Mat& dx, const Grad& grad)
 {
     CV_Assert(x.isContinuous() && y.isContinuous() && r.isContinuous());
-    dx.create(x.dims, x.size.p, CV_32F);
+    const bool inPlace = dx.data == r.data && dx.total() == x.total() && dx.type() == CV_32F;
+    if (!inPlace)
+        dx.create(x.dims, x.size.p, CV_32F);
     const int n = x.dims > 0 ? x.size[0] : 1;
     const int channels = x.dims > 1 ? x.size[1] : 1;
     const size_t plane = x.total() / std::max(1, n * channels);
@@ -48,7 +60,10 @@ void elementwiseBackward(const Mat& x, const Mat& y, const Mat& r, Mat& dx, cons
         for (int nc = range.start; nc < range.end; nc++)
         {
             const size_t at = (size_t)nc * plane;
-            planeBackward(xp + at, yp + at, rp + at, dp + at, plane, nc % channels, grad);
+            if (inPlace)
+                planeBackwardInPlace(xp + at, yp + at, dp + at, plane, nc % channels, grad);
+            else
+                planeBackward(xp + at, yp + at, rp + at, dp + at, plane, nc % channels, grad);
         }
     });
 }
@@ -73,7 +88,7 @@ struct ClipRectifier
 };
 
 template <typename Fn>
-class ActivationRule CV_FINAL : public BackwardRule
+class ActivationRule CV_FINAL : public BackwardRule, public InPlaceCapable
 {
 public:
     explicit ActivationRule(const Fn& fn_, const ClipRectifier& clip_ = ClipRectifier()) : fn(fn_), clip(clip_) {}

@@ -18,6 +18,14 @@ Ptr<T> layerAs(const LayerInfo& info)
     return l;
 }
 
+/** Marks the element-wise rules that compute in place when the engine offers the output gradient's
+    buffer as the input gradient (inputGrads[0] coming in with outputGrads[0]'s data). Other rules,
+    the user's among them, are never offered a buffer. */
+struct InPlaceCapable
+{
+    virtual ~InPlaceCapable() {}
+};
+
 inline Mat zerosLike(const Mat& m)
 {
     return Mat::zeros(m.dims, m.size.p, CV_32F);
