@@ -11,6 +11,41 @@ double relDiff(const Mat& a, const Mat& b)
     return norm(a, b, NORM_L2) / std::max(norm(b, NORM_L2), 1e-12);
 }
 
+/** conv-relu-conv-relu6 ("target") -> GAP -> flatten -> fc(5). */
+dnn::Net makeNet(RNG& rng);
+
+// Asking whether OpenCL is in use loads the OpenCL runtime (~60 MB resident, measured with PoCL): an
+// explanation of a Net on the CPU target must never ask, whatever method it uses.
+TEST(CPUPath, NeverAsksForOpenCL)
+{
+    RNG rng(709);
+    dnn::Net net = makeNet(rng);
+    Ptr<GradCAM> cam = GradCAM::create(net, "target");
+    Mat x = randomBlob({2, 3, 8, 8}, rng);
+    const size_t before = openclQueries();
+    cam->forward(x);
+    for (int method = CAM_GRADCAM; method <= CAM_ABLATIONCAM; method++)
+    {
+        cam->setMethod(method);
+        std::vector<Mat> maps, counter;
+        if (method == CAM_EIGENCAM || method == CAM_ABLATIONCAM)
+            cam->compute(1, maps);
+        else
+            cam->compute(1, maps, counter);
+        Mat shown;
+        resizeMap(maps[0], Size(32, 32), shown);
+    }
+    cam->setMethod(CAM_GRADCAM);
+    Mat g, ggc, combined;
+    for (int mode : {RECTIFIER_EXACT, RECTIFIER_GUIDED, RECTIFIER_DECONVNET})
+        cam->inputGradient(2, g, mode);
+    cam->guidedGradCAM(2, ggc);
+    std::vector<Mat> maps;
+    cam->compute(2, maps);
+    combineGuidedGradCAM(maps, g, combined);
+    EXPECT_EQ(openclQueries(), before) << "the CPU path asked cv::ocl::useOpenCL()";
+}
+
 TEST(OCL, EveryProgramCompiles)
 {
     OpenCLScope ocl;

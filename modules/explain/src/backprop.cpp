@@ -374,8 +374,8 @@ private:
                                                 (node.producers.size() == 1 &&
                                                  (node.info.type == "Slice" || node.info.type == "Split")));
             }
-            // ocl::useOpenCL() loads the OpenCL runtime (~60 MB): ask only for Nets on an OpenCL target
-            return openclTarget && outputsKnown && ocl::useOpenCL();
+            // asking whether OpenCL is in use loads its runtime (~60 MB): ask only for Nets on an OpenCL target
+            return openclTarget && outputsKnown && openclInUse();
         };
         onDevice = wantsDevice();
         std::vector<std::vector<Mat> > outs;

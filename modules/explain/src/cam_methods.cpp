@@ -153,7 +153,7 @@ void computeCAM(int method, InputArray _activations, InputArray _gradients, Outp
     if (!eigenSmooth && ocl_computeCAM(method, _activations, _gradients, _maps))
         return;
     // device data on the CPU path goes down (and its maps back up): counted, so that tests see it
-    const bool fromDevice = ocl::useOpenCL() && (_activations.isUMat() || _gradients.isUMat());
+    const bool fromDevice = (_activations.isUMat() || _gradients.isUMat()) && openclInUse();
     if (fromDevice)
         countHostRoundTrip((_activations.isUMat() ? 1 : 0) + (_gradients.isUMat() ? 1 : 0) +
                            (_maps.kind() == _InputArray::STD_VECTOR_UMAT ? 1 : 0));

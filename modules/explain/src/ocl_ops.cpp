@@ -11,6 +11,7 @@ namespace explain {
 namespace {
 
 std::atomic<size_t> roundTrips(0);
+std::atomic<size_t> openclQueryCount(0);
 
 // Kernels are enqueued without waiting for them: the OpenCL queue runs them in order, OpenCV keeps
 // their UMat arguments alive until they finish, and reading a UMat on the host waits for its writers.
@@ -34,7 +35,7 @@ ocl::Kernel compileKernel(const char* name, const ocl::ProgramSource& source)
 
 int checkOpenCLKernels()
 {
-    if (!ocl::useOpenCL())
+    if (!openclInUse())
         return 0;
     // one entry per file in src/opencl (the test OCL.EveryProgramCompiles counts them)
     const std::pair<const char*, const ocl::ProgramSource*> programs[] = {
@@ -55,9 +56,20 @@ int checkOpenCLKernels()
     return (int)(sizeof(programs) / sizeof(programs[0]));
 }
 
+bool openclInUse()
+{
+    openclQueryCount++;
+    return ocl::useOpenCL();
+}
+
+size_t openclQueries()
+{
+    return openclQueryCount.load();
+}
+
 bool useOpenCLFor(InputArray data)
 {
-    return data.isUMat() && ocl::useOpenCL();
+    return data.isUMat() && openclInUse();
 }
 
 size_t hostRoundTrips()
@@ -79,7 +91,7 @@ bool ocl_camMaps(int method, const UMat& a, const UMat& g, UMat& maps)
 {
     const bool channelWeights = method == CAM_GRADCAM || method == CAM_GRADCAM_PLUS_PLUS || method == CAM_XGRADCAM;
     const bool elementwise = method == CAM_HIRESCAM || method == CAM_GRADCAM_ELEMENTWISE || method == CAM_LAYERCAM;
-    if (!ocl::useOpenCL() || (!channelWeights && !elementwise) || a.dims != 4 || !a.isContinuous() ||
+    if (!openclInUse() || (!channelWeights && !elementwise) || a.dims != 4 || !a.isContinuous() ||
         !g.isContinuous() || g.total() != a.total())
         return false;
     const int n = a.size[0], k = a.size[1], plane = a.size[2] * a.size[3];
@@ -105,7 +117,7 @@ bool ocl_camMaps(int method, const UMat& a, const UMat& g, UMat& maps)
 
 bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, float hi, float slope, RectifierMode mode)
 {
-    if (!ocl::useOpenCL() || !x.isContinuous() || !r.isContinuous())
+    if (!openclInUse() || !x.isContinuous() || !r.isContinuous())
         return false;
     dx.create(x.dims, x.size.p, CV_32F);
     size_t total = x.total();
@@ -118,7 +130,7 @@ bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, flo
 bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int outH, int outW, int kh, int kw,
                 int sh, int sw, int ph, int pw, int dh, int dw)
 {
-    if (!ocl::useOpenCL())
+    if (!openclInUse())
         return false;
     dx.create(channels, inH * inW, CV_32F);
     size_t total = (size_t)channels * inH * inW;
@@ -132,7 +144,7 @@ bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, in
                                int inW, int outH, int outW, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
                                int dw)
 {
-    if (!ocl::useOpenCL() || !dy.isContinuous() || !weights.isContinuous())
+    if (!openclInUse() || !dy.isContinuous() || !weights.isContinuous())
         return false;
     dx.create(planes, inH * inW, CV_32F);
     size_t total = (size_t)planes * inH * inW;
@@ -145,7 +157,7 @@ bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, in
 bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const std::vector<Range>& ranges,
                        bool accumulate)
 {
-    if (!ocl::useOpenCL() || !r.isContinuous() || ranges.size() != inShape.size())
+    if (!openclInUse() || !r.isContinuous() || ranges.size() != inShape.size())
         return false;
     // Fold the region into as few axes as possible: an axis taken whole merges into the axis before it,
     // axes of size 1 vanish. What remains (at most 4 axes) fits the kernel's 4D view.
@@ -194,7 +206,7 @@ bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const s
 bool ocl_stridedGather(const UMat& src, UMat& dst, const MatShape& dstShape, const std::vector<int>& srcStrides,
                        int base)
 {
-    if (!ocl::useOpenCL() || !src.isContinuous() || dstShape.empty() || dstShape.size() > 6 ||
+    if (!openclInUse() || !src.isContinuous() || dstShape.empty() || dstShape.size() > 6 ||
         srcStrides.size() != dstShape.size())
         return false;
     // leading axes of size 1 fill the kernel's six
@@ -216,7 +228,7 @@ bool ocl_stridedGather(const UMat& src, UMat& dst, const MatShape& dstShape, con
 bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
                          int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea)
 {
-    if (!ocl::useOpenCL() || !x.isContinuous() || !dy.isContinuous())
+    if (!openclInUse() || !x.isContinuous() || !dy.isContinuous())
         return false;
     dx.create(x.dims, x.size.p, CV_32F);
     size_t total = (size_t)planes * inH * inW;
@@ -228,7 +240,7 @@ bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, in
 
 bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels)
 {
-    if (!ocl::useOpenCL() || !dy.isContinuous() || dy.dims < 2)
+    if (!openclInUse() || !dy.isContinuous() || dy.dims < 2)
         return false;
     dx.create(dy.dims, dy.size.p, CV_32F);
     const int total = (int)dy.total(), plane = (int)(dy.total() / ((size_t)dy.size[0] * channels));
@@ -241,7 +253,7 @@ bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels)
 
 bool ocl_broadcastScale(const UMat& dy, const UMat& scale, UMat& dx, int count, int inner)
 {
-    if (!ocl::useOpenCL() || !dy.isContinuous() || !scale.isContinuous() || (int)scale.total() != count)
+    if (!openclInUse() || !dy.isContinuous() || !scale.isContinuous() || (int)scale.total() != count)
         return false;
     dx.create(dy.dims, dy.size.p, CV_32F);
     const int total = (int)dy.total();
@@ -254,7 +266,7 @@ bool ocl_broadcastScale(const UMat& dy, const UMat& scale, UMat& dx, int count, 
 
 bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, int count, int inner)
 {
-    if (!ocl::useOpenCL() || !r.isContinuous() || (!x.empty() && (!x.isContinuous() || x.total() != r.total())) ||
+    if (!openclInUse() || !r.isContinuous() || (!x.empty() && (!x.isContinuous() || x.total() != r.total())) ||
         (size_t)outer * count * inner != r.total())
         return false;
     dw.create(1, count, CV_32F);
@@ -268,7 +280,7 @@ bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, 
 
 bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int count, int inner, bool logSoftmax)
 {
-    if (!ocl::useOpenCL() || !y.isContinuous() || !r.isContinuous() || r.total() != y.total() ||
+    if (!openclInUse() || !y.isContinuous() || !r.isContinuous() || r.total() != y.total() ||
         (size_t)outer * count * inner != y.total())
         return false;
     dx.create(y.dims, y.size.p, CV_32F);
@@ -282,7 +294,7 @@ bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int 
 bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx, int planes)
 {
     const int outH = rh.rows, inH = rh.cols, outW = rw.rows, inW = rw.cols;
-    if (!ocl::useOpenCL() || !dy.isContinuous() || dy.total() != (size_t)planes * outH * outW)
+    if (!openclInUse() || !dy.isContinuous() || dy.total() != (size_t)planes * outH * outW)
         return false;
     // the width axis of all planes at once with one GEMM, then the height axis per plane
     UMat t;
@@ -298,7 +310,7 @@ bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx
 
 bool ocl_gemm(const UMat& a, const UMat& b, UMat& c)
 {
-    if (!ocl::useOpenCL() || a.dims != 2 || b.dims != 2 || a.type() != CV_32F || b.type() != CV_32F || a.cols != b.rows)
+    if (!openclInUse() || a.dims != 2 || b.dims != 2 || a.type() != CV_32F || b.type() != CV_32F || a.cols != b.rows)
         return false;
     const int m = a.rows, n = b.cols, k = a.cols;
     if (c.rows != m || c.cols != n || c.type() != CV_32F)

@@ -31,6 +31,11 @@ inline size_t totalOf(const UMat& u, int begin, int end = -1)
     naming the kernel and the device, never an empty kernel that would make the caller fall back. */
 ocl::Kernel compileKernel(const char* name, const ocl::ProgramSource& source);
 
+/** cv::ocl::useOpenCL(), counted: its first call loads the OpenCL runtime (tens of MB), so the CPU
+    path must never ask (test CPU.ExplainingNeverAsksForOpenCL). */
+bool openclInUse();
+size_t openclQueries();
+
 /** Whether the T-API path should run: OpenCL is activated and the data is a UMat. */
 bool useOpenCLFor(InputArray data);
 
