@@ -34,8 +34,21 @@ public:
         if ((int)weights.total() != numOutput * inner || (int)outputGrads[0].total() != outer * numOutput)
             CV_Error(Error::StsBadArg, "explain: InnerProduct weights do not fit the recorded input");
         Mat dx(x.dims, x.size.p, CV_32F);
-        gemmAB(outputGrads[0].ptr<float>(), numOutput, weights.ptr<float>(), inner, dx.ptr<float>(), inner,
-               outer, inner, numOutput);
+        const Mat dy = outputGrads[0].reshape(1, outer);
+        if (countNonZero(dy) <= outer * 4)
+        {
+            // a class score's gradient is one-hot: dX = sum over the nonzero dY_o of dY_o W_o reads a few
+            // rows of W instead of all of it (ResNet-50's classifier is 8 MB)
+            Mat rows = dx.reshape(1, outer), w = weights.reshape(1, numOutput);
+            rows.setTo(Scalar::all(0));
+            for (int r = 0; r < outer; r++)
+                for (int o = 0; o < numOutput; o++)
+                    if (const float g = dy.at<float>(r, o))
+                        scaleAdd(w.row(o), g, rows.row(r), rows.row(r));
+        }
+        else
+            gemmAB(dy.ptr<float>(), numOutput, weights.ptr<float>(), inner, dx.ptr<float>(), inner, outer, inner,
+                   numOutput);
         inputGrads[0] = dx;
     }
 

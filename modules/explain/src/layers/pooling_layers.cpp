@@ -67,6 +67,8 @@ public:
         const Mat& dy = outputGrads[0];
         Mat dx = zerosLike(x);
         const int planes = x.size[0] * x.size[1];
+        // stripes of at least ~32K inputs: a global pooling at 7 x 7 is too little work to share
+        const double stripes = std::max(1.0, (double)x.total() / 32768);
         parallel_for_(Range(0, planes), [&](const Range& r) {
             for (int p = r.start; p < r.end; p++)
             {
@@ -77,7 +79,7 @@ public:
                     for (int ox = 0; ox < outW; ox++)
                         backwardWindow(xp, gp[oy * outW + ox], oy, ox, dp);
             }
-        });
+        }, stripes);
         inputGrads[0] = dx;
     }
 
