@@ -2,6 +2,7 @@
 // layer are combined (channel weights, or element-wise), summed over channels and rectified.
 #include "precomp.hpp"
 #include "ocl_ops.hpp"
+#include "layers/gemm_kernels.hpp"
 #include <opencv2/core/ocl.hpp>
 
 namespace cv {
@@ -105,7 +106,11 @@ Mat camForImage(int method, const Mat& a, const Mat& g, bool eigenSmooth)
     {
         Mat w = channelWeights(method, a, g);
         if (!w.empty())
-            combined = w.t() * a;
+        {
+            // sum_k w_k A_k with Eigen (cv::gemm goes to the reference BLAS here)
+            combined.create(1, a.cols, CV_32F);
+            gemmAB(w.ptr<float>(), a.rows, a.ptr<float>(), a.cols, combined.ptr<float>(), a.cols, 1, a.cols, a.rows);
+        }
         else
             reduce(contributions(method, a, g), combined, 0, REDUCE_SUM);
     }

@@ -65,8 +65,18 @@ public:
             return;
         const Mat& x = inputs[0];
         const Mat& dy = outputGrads[0];
-        Mat dx = zerosLike(x);
         const int planes = x.size[0] * x.size[1];
+        if (type == POOL_AVE && outH == 1 && outW == 1 && kernel[0] == inH && kernel[1] == inW &&
+            padBegin[0] == 0 && padBegin[1] == 0 && padEnd[0] == 0 && padEnd[1] == 0)
+        {
+            // global average pooling (every classifier head): each input gets its plane's share
+            Mat dx(x.dims, x.size.p, CV_32F);
+            for (int p = 0; p < planes; p++)
+                std::fill_n(dx.ptr<float>() + (size_t)p * inH * inW, inH * inW, dy.ptr<float>()[p] / (inH * inW));
+            inputGrads[0] = dx;
+            return;
+        }
+        Mat dx = zerosLike(x);
         // stripes of at least ~32K inputs: a global pooling at 7 x 7 is too little work to share
         const double stripes = std::max(1.0, (double)x.total() / 32768);
         parallel_for_(Range(0, planes), [&](const Range& r) {
