@@ -2,7 +2,7 @@
 // layer are combined (channel weights, or element-wise), summed over channels and rectified.
 #include "precomp.hpp"
 #include "ocl_ops.hpp"
-#include "layers/gemm_kernels.hpp"
+#include "layers/cpu_kernels.hpp"
 #include <opencv2/core/ocl.hpp>
 
 namespace cv {

@@ -5,7 +5,7 @@
 // each task writes its own slice of dX. 1x1 stride-1 convolutions skip col2im; depthwise ones use a
 // direct loop.
 #include "layer_utils.hpp"
-#include "gemm_kernels.hpp"
+#include "cpu_kernels.hpp"
 #include "../ocl_ops.hpp"
 
 namespace cv {
@@ -17,6 +17,12 @@ struct ConvGeometry
 {
     int inC, inH, inW, outC, outH, outW, groups;
     int kh, kw, sh, sw, dh, dw, ph, pw;
+
+    /** A 1x1 stride-1 convolution without padding: its GEMM output is dX itself, no col2im. */
+    bool pointwise() const
+    {
+        return kh * kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && outH == inH && outW == inW;
+    }
 };
 
 /** The outputs o in [begin, end) whose tap at offset `off` (= k * dilation - pad) reads an input
@@ -93,9 +99,11 @@ public:
             return;
         const Mat& dy = outputGrads[0];
         const int n = inputs[0].size[0];
-        Mat dx = Mat::zeros(inputs[0].dims, inputs[0].size.p, CV_32F);
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
         const bool depthwise = cinG == 1 && coutG == 1;
+        // depthwise planes and 1x1 stride-1 GEMM outputs are written whole; col2im accumulates
+        Mat dx = depthwise || g.pointwise() ? Mat(inputs[0].dims, inputs[0].size.p, CV_32F)
+                                        : Mat::zeros(inputs[0].dims, inputs[0].size.p, CV_32F);
         // Tasks: (image, group, block of input channels); blocks give two threads work at batch 1.
         const int blocks = depthwise ? 1 : std::min(cinG, std::max(1, 4 / std::max(1, n * g.groups)));
         const int tasks = n * g.groups * blocks;
@@ -123,7 +131,7 @@ public:
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
-        const int cinG = g.inC / g.groups, coutG = g.outC / g.groups, kk = g.kh * g.kw;
+        const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
         if (!useOpenCLFor(outputGrads[0]))
             return false;
         if (!need[0])
@@ -138,8 +146,7 @@ public:
                 weightsT.push_back(t);
             }
         const int n = inputs[0].size[0], inPlane = g.inH * g.inW;
-        const bool pointwise = kk == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.outH == g.inH &&
-                               g.outW == g.inW;
+        const bool pointwise = g.pointwise();
         UMat dy = as2D(outputGrads[0], n * g.outC), dx(n * g.inC, inPlane, CV_32F);
         for (int img = 0; img < n; img++)
             for (int grp = 0; grp < g.groups; grp++)
@@ -183,8 +190,7 @@ private:
         const int rows = (c1 - c0) * kk;
         // cols (rows x outPlane) = W_g[:, block]^T (rows x coutG) * dY_g (coutG x outPlane)
         const float* w = weights.ptr<float>(grp * coutG) + c0 * kk;
-        const bool pointwise = kk == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
-                               g.outH == g.inH && g.outW == g.inW;
+        const bool pointwise = g.pointwise();
         if (pointwise)
         {
             gemmAtB(w, cinG * kk, dyp, outPlane, dxp, outPlane, rows, outPlane, coutG);
@@ -209,39 +215,10 @@ private:
         }
     }
 
-    /** One channel, row by row of dX: each input row gathers the output rows that read it (at most
-        kh), each shifted by its kw taps. The rows are short (7 to 112 here), so the valid output
-        range of each horizontal tap is computed once per channel, not once per row. */
     void depthwiseBackward(const float* dyp, const float* w, float* dxp) const
     {
-        AutoBuffer<int, 16> range(2 * g.kw);
-        for (int kx = 0; kx < g.kw; kx++)
-            validRange(kx * g.dw - g.pw, g.sw, g.inW, g.outW, range[2 * kx], range[2 * kx + 1]);
-        for (int iy = 0; iy < g.inH; iy++)
-        {
-            float* row = dxp + (size_t)iy * g.inW;
-            for (int ky = 0; ky < g.kh; ky++)
-            {
-                const int ty = iy + g.ph - ky * g.dh;  // = oy * stride for the output row oy that reads iy
-                if (ty < 0 || ty % g.sh != 0 || ty / g.sh >= g.outH)
-                    continue;
-                const float* src = dyp + (size_t)(ty / g.sh) * g.outW;
-                for (int kx = 0; kx < g.kw; kx++)
-                {
-                    const float scale = w[ky * g.kw + kx];
-                    const int off = kx * g.dw - g.pw, end = range[2 * kx + 1];
-                    if (g.sw == 1)
-                    {
-                        float* dst = row + off;
-                        for (int o = range[2 * kx]; o < end; o++)
-                            dst[o] += scale * src[o];
-                    }
-                    else
-                        for (int o = range[2 * kx]; o < end; o++)
-                            row[o * g.sw + off] += scale * src[o];
-                }
-            }
-        }
+        const ConvPlaneGeometry plane = {g.inH, g.inW, g.outH, g.outW, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw};
+        depthwiseBackwardPlane(dyp, w, dxp, plane);  // AVX2+FMA where the CPU has it
     }
 
     ConvGeometry g;

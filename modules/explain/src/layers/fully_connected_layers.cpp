@@ -1,7 +1,7 @@
 // Backward rule of InnerProduct: y = x W^T + b over the axes from `axis` on, so dX = dY W.
 #include "layer_utils.hpp"
 #include "../ocl_ops.hpp"
-#include "gemm_kernels.hpp"
+#include "cpu_kernels.hpp"
 
 namespace cv {
 namespace explain {

@@ -4,7 +4,7 @@
 // the other modes (nearest with align_corners/half-pixel rounding, bilinear without half-pixel
 // centres) follow ResizeLayer's index formulas.
 #include "layer_utils.hpp"
-#include "gemm_kernels.hpp"
+#include "cpu_kernels.hpp"
 #include "../ocl_ops.hpp"
 #include <opencv2/imgproc.hpp>
 #include <cmath>

@@ -1,0 +1,78 @@
+// The CPU kernels, compiled once per instruction set into namespace EXPLAIN_KERNELS_NAMESPACE.
+#include "cpu_kernels.hpp"
+#include <Eigen/Core>
+#include <algorithm>
+
+namespace cv {
+namespace explain {
+namespace EXPLAIN_KERNELS_NAMESPACE {
+
+typedef Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> RowMatrix;
+typedef Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<> > ConstMap;
+typedef Eigen::Map<RowMatrix, 0, Eigen::OuterStride<> > MutableMap;
+
+void gemmAtB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k)
+{
+    MutableMap(c, m, n, Eigen::OuterStride<>(ldc)).noalias() =
+        ConstMap(a, k, m, Eigen::OuterStride<>(lda)).transpose() * ConstMap(b, k, n, Eigen::OuterStride<>(ldb));
+}
+
+void gemmAB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k)
+{
+    MutableMap(c, m, n, Eigen::OuterStride<>(ldc)).noalias() =
+        ConstMap(a, m, k, Eigen::OuterStride<>(lda)) * ConstMap(b, k, n, Eigen::OuterStride<>(ldb));
+}
+
+/** The outputs o in [begin, end) whose tap at offset `off` reads an input inside [0, size):
+    0 <= o * stride + off < size. (As in convolution_layers.cpp: code here must not share inline
+    functions with the baseline units, or the linker could keep the AVX2 copy for both.) */
+static inline void validRange(int off, int stride, int size, int outSize, int& begin, int& end)
+{
+    begin = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    end = size - off <= 0 ? 0 : std::min(outSize, (size - off + stride - 1) / stride);
+    if (end < begin)
+        end = begin;
+}
+
+// Row by row of dX: each input row gathers the output rows that read it (at most kh), each shifted
+// by its kw taps, so the row stays in L1; the taps' valid ranges are computed once per plane.
+void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g)
+{
+    int range[2 * 16];
+    const int taps = std::min(g.kw, 16);
+    for (int kx = 0; kx < taps; kx++)
+        validRange(kx * g.dw - g.pw, g.sw, g.inW, g.outW, range[2 * kx], range[2 * kx + 1]);
+    for (int iy = 0; iy < g.inH; iy++)
+    {
+        float* row = dx + (size_t)iy * g.inW;
+        std::fill_n(row, g.inW, 0.f);  // dX needs no zeros beforehand: each row starts here, in cache
+        for (int ky = 0; ky < g.kh; ky++)
+        {
+            const int ty = iy + g.ph - ky * g.dh;  // = oy * stride for the output row oy that reads iy
+            if (ty < 0 || ty % g.sh != 0 || ty / g.sh >= g.outH)
+                continue;
+            const float* src = dy + (size_t)(ty / g.sh) * g.outW;
+            for (int kx = 0; kx < g.kw; kx++)
+            {
+                const float scale = w[ky * g.kw + kx];
+                const int off = kx * g.dw - g.pw;
+                int begin, end;
+                if (kx < taps)
+                    begin = range[2 * kx], end = range[2 * kx + 1];
+                else
+                    validRange(off, g.sw, g.inW, g.outW, begin, end);
+                if (g.sw == 1)
+                {
+                    float* dst = row + off;
+                    for (int o = begin; o < end; o++)
+                        dst[o] += scale * src[o];
+                }
+                else
+                    for (int o = begin; o < end; o++)
+                        row[o * g.sw + off] += scale * src[o];
+            }
+        }
+    }
+}
+
+}}} // namespace cv::explain::EXPLAIN_KERNELS_NAMESPACE
