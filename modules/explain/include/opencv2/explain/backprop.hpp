@@ -153,7 +153,8 @@ public:
                           RectifierMode mode = RECTIFIER_EXACT) = 0;
 
     /** @brief Whether the last forward() kept the activations on the OpenCL device: OpenCL is in use
-    (cv::ocl::useOpenCL()), the Net's target is DNN_TARGET_OPENCL and no kept layer has several outputs. */
+    (cv::ocl::useOpenCL()), the Net's target is DNN_TARGET_OPENCL and every kept layer with several outputs
+    is a Slice or Split (whose outputs are then recomputed on the device). */
     virtual bool isOnDevice() const = 0;
 
     /** @brief A layer's output 0 as a UMat: on the device without a copy in device mode. */
