@@ -13,6 +13,13 @@ using namespace cv;
 using namespace cv::explain;
 using cv::dnn::DictValue;
 
+/** Relative L2 difference |a - b| / |b| (UMats are read back to the host). */
+inline double relDiff(InputArray a, InputArray b)
+{
+    const Mat x = a.getMat(), y = b.getMat();
+    return norm(x, y, NORM_L2) / std::max(norm(y, NORM_L2), 1e-12);
+}
+
 inline Mat randomBlob(const std::vector<int>& shape, RNG& rng, float lo = -1.f, float hi = 1.f)
 {
     Mat m(shape, CV_32F);

@@ -31,11 +31,6 @@ dnn::Net makeCamNet(RNG& rng, bool withSoftmax = false)
     return net;
 }
 
-double relDiff(const Mat& a, const Mat& b)
-{
-    return norm(a, b, NORM_L2) / std::max(norm(b, NORM_L2), 1e-12);
-}
-
 TEST(GradCAM, EqualsCAMOverZOnGapFcHead)
 {
     RNG rng(201);

@@ -6,11 +6,6 @@
 
 namespace opencv_test { namespace {
 
-double relDiff(const Mat& a, const Mat& b)
-{
-    return norm(a, b, NORM_L2) / std::max(norm(b, NORM_L2), 1e-12);
-}
-
 /** conv-relu-conv-relu6 ("target") -> GAP -> flatten -> fc(5). */
 dnn::Net makeNet(RNG& rng);
 

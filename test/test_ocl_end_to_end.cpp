@@ -8,12 +8,6 @@
 
 namespace opencv_test { namespace {
 
-double relDiff(InputArray a, InputArray b)
-{
-    Mat x = a.getMat().clone(), y = b.getMat().clone();  // UMats are read back only here
-    return norm(x, y, NORM_L2) / std::max(norm(y, NORM_L2), 1e-12);
-}
-
 const double kTolerance = 1e-5;  // relative L2, as the kernels alone
 
 /** All maps of one class with OpenCL on (UMat results) and off (Mat results), compared. */

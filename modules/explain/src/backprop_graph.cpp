@@ -216,6 +216,7 @@ void BackpropImpl::recomputeSliceOutputs(const Node& node)
     if (onDevice)
     {
         const UMat in = deviceAct(input);
+        const std::vector<int> strides = stridesOf(inShape);
         deviceActs[id].assign(acts[id].size(), UMat());
         for (size_t o = 0; o < acts[id].size(); o++)
         {
@@ -226,9 +227,6 @@ void BackpropImpl::recomputeSliceOutputs(const Node& node)
             }
             // the slice as a strided gather from the continuous input
             const std::vector<Range> ranges = sliceRangesOf(*slice, inShape, outShapes, o);
-            std::vector<int> strides(inShape.size(), 1);
-            for (int d = (int)inShape.size() - 2; d >= 0; d--)
-                strides[d] = strides[d + 1] * inShape[d + 1];
             int base = 0;
             for (size_t d = 0; d < ranges.size(); d++)
                 base += (ranges[d] == Range::all() ? 0 : ranges[d].start) * strides[d];

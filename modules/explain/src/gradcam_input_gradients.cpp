@@ -15,16 +15,15 @@ void GradCAMImpl::inputGradientFromGradient(const String& outputLayer, InputArra
                                int mode)
 {
     requireForward();
-    if (grad.isUMat())  // stays on the OpenCL device when the Net runs there
-    {
-        std::vector<UMat> grads;
+    // UMat results stay on the OpenCL device when the Net runs there
+    auto run = [&](auto grads) {
         bp->backward({outputLayer}, {outputGrad.getMat()}, {String()}, grads, (RectifierMode)mode);
         grads[0].copyTo(grad);
-        return;
-    }
-    std::vector<Mat> grads;
-    bp->backward({outputLayer}, {outputGrad.getMat()}, {String()}, grads, (RectifierMode)mode);
-    grads[0].copyTo(grad);
+    };
+    if (grad.isUMat())
+        run(std::vector<UMat>());
+    else
+        run(std::vector<Mat>());
 }
 
 void GradCAMImpl::inputTimesGradient(int classId, OutputArray dst)
@@ -94,20 +93,16 @@ void GradCAMImpl::integratedGradients(int classId, OutputArray dst, int steps, I
 void GradCAMImpl::guidedGradCAM(int classId, OutputArray dst)
 {
     Mat seed = classSeed(classId);
-    if (dst.isUMat())  // maps, gradient and product stay on the OpenCL device when the Net runs there
-    {
-        std::vector<UMat> maps;
+    // with UMats, maps, gradient and product stay on the OpenCL device when the Net runs there
+    auto run = [&](auto maps, auto guided) {
         computeFromGradient(scoreLayerName, seed, maps, noArray());
-        UMat guided;
         inputGradientFromGradient(scoreLayerName, seed, guided, RECTIFIER_GUIDED);
         combineGuidedGradCAM(maps, guided, dst);
-        return;
-    }
-    std::vector<Mat> maps;
-    computeFromGradient(scoreLayerName, seed, maps, noArray());
-    Mat guided;
-    inputGradientFromGradient(scoreLayerName, seed, guided, RECTIFIER_GUIDED);
-    combineGuidedGradCAM(maps, guided, dst);
+    };
+    if (dst.isUMat())
+        run(std::vector<UMat>(), UMat());
+    else
+        run(std::vector<Mat>(), Mat());
 }
 
 Mat GradCAMImpl::imageOf(const Mat& blob, int b)

@@ -17,11 +17,6 @@ std::atomic<size_t> openclQueryCount(0);
 // their UMat arguments alive until they finish, and reading a UMat on the host waits for its writers.
 const bool kWaitForKernels = false;
 
-ocl::Kernel kernel(const char* name, const ocl::ProgramSource& source)
-{
-    return compileKernel(name, source);
-}
-
 } // namespace
 
 ocl::Kernel compileKernel(const char* name, const ocl::ProgramSource& source)
@@ -98,18 +93,18 @@ bool ocl_camMaps(int method, const UMat& a, const UMat& g, UMat& maps)
     maps.create(n, plane, CV_32F);
     size_t global[2] = {(size_t)plane, (size_t)n};
     if (elementwise)
-        return kernel("cam_elementwise_sum", ocl::explain::cam_oclsrc)
+        return compileKernel("cam_elementwise_sum", ocl::explain::cam_oclsrc)
             .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(maps),
                   k, plane, n, method)
             .run(2, global, nullptr, kWaitForKernels);
     UMat w(n, k, CV_32F);
     size_t weightsSize = (size_t)n * k;
-    if (!kernel("cam_channel_weights", ocl::explain::cam_oclsrc)
+    if (!compileKernel("cam_channel_weights", ocl::explain::cam_oclsrc)
              .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(w),
                    plane, n * k, method)
              .run(1, &weightsSize, nullptr, kWaitForKernels))
         return false;
-    return kernel("cam_weighted_sum", ocl::explain::cam_oclsrc)
+    return compileKernel("cam_weighted_sum", ocl::explain::cam_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(w), ocl::KernelArg::PtrWriteOnly(maps), k,
               plane, n)
         .run(2, global, nullptr, kWaitForKernels);
@@ -121,7 +116,7 @@ bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, flo
         return false;
     dx.create(x.dims, x.size.p, CV_32F);
     size_t total = x.total();
-    return kernel("rectifier_backward", ocl::explain::rectifier_oclsrc)
+    return compileKernel("rectifier_backward", ocl::explain::rectifier_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(x), ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrWriteOnly(dx),
               (int)total, lo, hi, slope, (int)mode)
         .run(1, &total, nullptr, kWaitForKernels);
@@ -134,7 +129,7 @@ bool ocl_col2im(const UMat& cols, UMat& dx, int channels, int inH, int inW, int 
         return false;
     dx.create(channels, inH * inW, CV_32F);
     size_t total = (size_t)channels * inH * inW;
-    return kernel("col2im_gather", ocl::explain::layer_backward_oclsrc)
+    return compileKernel("col2im_gather", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(cols), ocl::KernelArg::PtrWriteOnly(dx), channels, inH, inW, outH, outW,
               kh, kw, sh, sw, ph, pw, dh, dw)
         .run(1, &total, nullptr, kWaitForKernels);
@@ -148,7 +143,7 @@ bool ocl_depthwiseConvBackward(const UMat& dy, const UMat& weights, UMat& dx, in
         return false;
     dx.create(planes, inH * inW, CV_32F);
     size_t total = (size_t)planes * inH * inW;
-    return kernel("depthwise_conv_backward", ocl::explain::layer_backward_oclsrc)
+    return compileKernel("depthwise_conv_backward", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(weights), ocl::KernelArg::PtrWriteOnly(dx),
               planes, channels, inH, inW, outH, outW, kh, kw, sh, sw, ph, pw, dh, dw)
         .run(1, &total, nullptr, kWaitForKernels);
@@ -197,7 +192,7 @@ bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const s
     if ((size_t)len[0] * len[1] * len[2] * len[3] != r.total())
         return false;
     size_t global = (size_t)total;
-    return kernel("slice_backward", ocl::explain::layer_backward_oclsrc)
+    return compileKernel("slice_backward", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrReadWrite(dx), total, size[1], size[2], size[3],
               len[0], len[1], len[2], len[3], start[0], start[1], start[2], start[3], (int)accumulate)
         .run(1, &global, nullptr, kWaitForKernels);
@@ -219,7 +214,7 @@ bool ocl_stridedGather(const UMat& src, UMat& dst, const MatShape& dstShape, con
     if (total == 0)
         return true;
     size_t global = (size_t)total;
-    return kernel("strided_gather", ocl::explain::layer_backward_oclsrc)
+    return compileKernel("strided_gather", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(src), ocl::KernelArg::PtrWriteOnly(dst), total, base, d[1], d[2], d[3], d[4],
               d[5], s[0], s[1], s[2], s[3], s[4], s[5])
         .run(1, &global, nullptr, kWaitForKernels);
@@ -232,7 +227,7 @@ bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, in
         return false;
     dx.create(x.dims, x.size.p, CV_32F);
     size_t total = (size_t)planes * inH * inW;
-    return kernel("pooling_backward", ocl::explain::layer_backward_oclsrc)
+    return compileKernel("pooling_backward", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(x), ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrWriteOnly(dx),
               planes, inH, inW, outH, outW, kh, kw, sh, sw, pt, pl, pb, pr, (int)isMax, (int)paddedArea)
         .run(1, &total, nullptr, kWaitForKernels);
@@ -245,7 +240,7 @@ bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels)
     dx.create(dy.dims, dy.size.p, CV_32F);
     const int total = (int)dy.total(), plane = (int)(dy.total() / ((size_t)dy.size[0] * channels));
     size_t global = (size_t)total;
-    return kernel("channel_scale", ocl::explain::layer_backward_oclsrc)
+    return compileKernel("channel_scale", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(scale), ocl::KernelArg::PtrWriteOnly(dx),
               total, channels, plane)
         .run(1, &global, nullptr, kWaitForKernels);
@@ -258,7 +253,7 @@ bool ocl_broadcastScale(const UMat& dy, const UMat& scale, UMat& dx, int count, 
     dx.create(dy.dims, dy.size.p, CV_32F);
     const int total = (int)dy.total();
     size_t global = (size_t)total;
-    return kernel("channel_scale", ocl::explain::layer_backward_oclsrc)
+    return compileKernel("channel_scale", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrReadOnly(scale), ocl::KernelArg::PtrWriteOnly(dx),
               total, count, inner)
         .run(1, &global, nullptr, kWaitForKernels);
@@ -272,7 +267,7 @@ bool ocl_broadcastWeightGrad(const UMat& r, const UMat& x, UMat& dw, int outer, 
     dw.create(1, count, CV_32F);
     const bool withX = !x.empty();
     size_t global = (size_t)count;
-    return kernel("broadcast_weight_grad", ocl::explain::layer_backward_oclsrc)
+    return compileKernel("broadcast_weight_grad", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrReadOnly(withX ? x : r), ocl::KernelArg::PtrWriteOnly(dw),
               outer, count, inner, (int)withX)
         .run(1, &global, nullptr, kWaitForKernels);
@@ -285,7 +280,7 @@ bool ocl_softmaxBackward(const UMat& y, const UMat& r, UMat& dx, int outer, int 
         return false;
     dx.create(y.dims, y.size.p, CV_32F);
     size_t global = (size_t)outer * inner;
-    return kernel("softmax_backward", ocl::explain::softmax_oclsrc)
+    return compileKernel("softmax_backward", ocl::explain::softmax_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(y), ocl::KernelArg::PtrReadOnly(r), ocl::KernelArg::PtrWriteOnly(dx), outer,
               count, inner, (int)logSoftmax)
         .run(1, &global, nullptr, kWaitForKernels);
@@ -302,7 +297,7 @@ bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx
         return false;
     dx.create(planes, inH * inW, CV_32F);
     size_t global = (size_t)planes * inH * inW;
-    return kernel("resize_rows_backward", ocl::explain::layer_backward_oclsrc)
+    return compileKernel("resize_rows_backward", ocl::explain::layer_backward_oclsrc)
         .args(ocl::KernelArg::PtrReadOnly(t), ocl::KernelArg::PtrReadOnly(rh), ocl::KernelArg::PtrWriteOnly(dx),
               planes, inH, inW, outH)
         .run(1, &global, nullptr, kWaitForKernels);
@@ -317,7 +312,7 @@ bool ocl_gemm(const UMat& a, const UMat& b, UMat& c)
         c.create(m, n, CV_32F);
     const size_t tile = 16;
     size_t global[2] = {(n + tile - 1) / tile * tile, (m + tile - 1) / tile * tile}, local[2] = {tile, tile};
-    return kernel("gemm_nn", ocl::explain::gemm_oclsrc)
+    return compileKernel("gemm_nn", ocl::explain::gemm_oclsrc)
         .args(ocl::KernelArg::ReadOnlyNoSize(a), ocl::KernelArg::ReadOnlyNoSize(b), ocl::KernelArg::WriteOnlyNoSize(c),
               m, n, k)
         .run(2, global, local, kWaitForKernels);

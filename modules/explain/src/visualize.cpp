@@ -89,60 +89,54 @@ void gradientToSaliency(InputArray _blob, OutputArray dst, int index)
     sal.copyTo(dst);
 }
 
+/** out = each image's map, upsampled, times every channel of its guided gradient, on (N C) x (H W)
+    row views: row n * C + c is channel c of image n. With UMats (T-API) it runs on the OpenCL device. */
+template <typename M>
+static void multiplyByUpsampledMaps(const std::vector<M>& maps, const M& guidedRows, int channels, Size size,
+                                    M& outRows)
+{
+    for (size_t n = 0; n < maps.size(); n++)
+    {
+        M up;
+        resizeMap(maps[n], size, up, false);
+        up = up.reshape(1, 1);
+        for (int c = 0; c < channels; c++)
+        {
+            M dst = outRows.row((int)n * channels + c);
+            multiply(up, guidedRows.row((int)n * channels + c), dst);
+        }
+    }
+}
+
 void combineGuidedGradCAM(InputArrayOfArrays _maps, InputArray _guided, OutputArray dst)
 {
-    const int dims = _guided.dims();
-    if (dims != 4 || _guided.depth() != CV_32F)
+    int shape[4];
+    if (_guided.dims() != 4 || _guided.depth() != CV_32F)
         CV_Error(Error::StsBadArg, "explain: combineGuidedGradCAM expects a float32 N x C x H x W guided gradient");
+    _guided.sizend(shape);
     const int count = (int)_maps.total();
-    std::vector<int> shape(4);
-    if (_guided.isUMat())
-    {
-        UMat g = _guided.getUMat();
-        shape.assign(g.size.p, g.size.p + 4);
-    }
-    else
-    {
-        Mat g = _guided.getMat();
-        shape.assign(g.size.p, g.size.p + 4);
-    }
     if (count != shape[0])
         CV_Error(Error::StsBadArg, format("explain: combineGuidedGradCAM got %d maps for a batch of %d",
                                           count, shape[0]));
-    const int channels = shape[1], h = shape[2], w = shape[3];
+    const int rows = shape[0] * shape[1];
+    const Size size(shape[3], shape[2]);
     if (_guided.isUMat() && _maps.isUMatVector())
     {
-        // On the OpenCL device (T-API): rows of (N C) x (H W) views, row n * C + c is channel c of image n
         std::vector<UMat> maps;
         _maps.getUMatVector(maps);
-        UMat guided = as2D(_guided.getUMat(), shape[0] * channels), out(shape[0] * channels, h * w, CV_32F);
-        for (int n = 0; n < count; n++)
-        {
-            UMat up;
-            resizeMap(maps[n], Size(w, h), up, false);
-            up = up.reshape(1, 1);
-            for (int c = 0; c < channels; c++)
-                multiply(up, guided.row(n * channels + c), out.row(n * channels + c));
-        }
-        out.reshape(1, 4, shape.data()).copyTo(dst);
+        UMat out(rows, size.area(), CV_32F);
+        UMat guided = _guided.getUMat();
+        multiplyByUpsampledMaps(maps, as2D(guided.isContinuous() ? guided : guided.clone(), rows), shape[1], size, out);
+        out.reshape(1, 4, shape).copyTo(dst);
         return;
     }
     std::vector<Mat> maps;
     _maps.getMatVector(maps);
+    Mat out(rows, size.area(), CV_32F);
     Mat guided = _guided.getMat();
-    Mat out(4, shape.data(), CV_32F);
-    for (int n = 0; n < count; n++)
-    {
-        Mat up;
-        resizeMap(maps[n], Size(w, h), up, false);
-        for (int c = 0; c < channels; c++)
-        {
-            Mat src(h, w, CV_32F, guided.ptr<float>(n, c));
-            Mat o(h, w, CV_32F, out.ptr<float>(n, c));
-            multiply(up, src, o);
-        }
-    }
-    out.copyTo(dst);
+    multiplyByUpsampledMaps(maps, Mat(guided.isContinuous() ? guided : guided.clone()).reshape(1, rows), shape[1], size,
+                            out);
+    out.reshape(1, 4, shape).copyTo(dst);
 }
 
 }} // namespace cv::explain

@@ -26,6 +26,19 @@ struct InPlaceCapable
     virtual ~InPlaceCapable() {}
 };
 
+/** Row-major strides of a shape, in elements. */
+inline std::vector<int> stridesOf(const MatShape& shape)
+{
+    std::vector<int> strides(shape.size());
+    int stride = 1;
+    for (int d = (int)shape.size() - 1; d >= 0; d--)
+    {
+        strides[d] = stride;
+        stride *= shape[d];
+    }
+    return strides;
+}
+
 inline Mat zerosLike(const Mat& m)
 {
     return Mat::zeros(m.dims, m.size.p, CV_32F);

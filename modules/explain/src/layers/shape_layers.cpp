@@ -305,19 +305,6 @@ bool splitBackwardOCL(const LayerInfo&, const std::vector<UMat>& inputs, const s
     return true;
 }
 
-/** Row-major strides of a shape. */
-std::vector<int> stridesOf(const MatShape& shape)
-{
-    std::vector<int> strides(shape.size());
-    int stride = 1;
-    for (int d = (int)shape.size() - 1; d >= 0; d--)
-    {
-        strides[d] = stride;
-        stride *= shape[d];
-    }
-    return strides;
-}
-
 bool permuteBackwardOCL(const LayerInfo& info, const std::vector<UMat>& inputs, const std::vector<UMat>& outputGrads,
                         const std::vector<bool>& need, std::vector<UMat>& inputGrads)
 {
