@@ -7,29 +7,12 @@
 
 #include "precomp.hpp"
 #include "ocl_ops.hpp"
-#include <sstream>
 
 namespace cv {
 namespace explain {
 namespace detail {
 
 typedef std::pair<int, int> Pin;  // (layer id, output index)
-
-inline std::string shapeToString(const MatShape& shape)
-{
-    std::ostringstream s;
-    s << "[";
-    for (size_t i = 0; i < shape.size(); i++)
-        s << (i ? " x " : "") << shape[i];
-    s << "]";
-    return s.str();
-}
-
-inline void checkFinite(const Mat& m, const std::string& what)
-{
-    if (!checkRange(m, true, nullptr, -FLT_MAX, FLT_MAX))
-        CV_Error(Error::StsOutOfRange, "explain: " + what + " contains NaN or Inf values");
-}
 
 /** An activation or gradient, on the host (Mat) or on the OpenCL device (UMat); copies between the
     two are counted (ocl_ops.hpp), so that tests can check the device path makes none it should not. */

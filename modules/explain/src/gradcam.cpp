@@ -137,14 +137,6 @@ std::vector<int> GradCAMImpl::classesFor(int classId) const
     return classes;
 }
 
-std::string GradCAMImpl::shapeText(const MatShape& s)
-{
-    std::string t = "[";
-    for (size_t i = 0; i < s.size(); i++)
-        t += (i ? " x " : "") + std::to_string(s[i]);
-    return t + "]";
-}
-
 Mat GradCAMImpl::classSeed(int classId) const
 {
     requireForward();
@@ -171,7 +163,7 @@ String GradCAMImpl::defaultScoreLayer() const
         CV_Error(Error::StsError, "explain: the Net has no output layer");
     int id = outs.back();
     Ptr<dnn::Layer> l = net.getLayer(id);
-    if (isSoftmax(l))
+    if (isSoftmaxLayer(*l))
     {
         std::vector<Ptr<dnn::Layer> > in = net.getLayerInputs(id);
         if (in.size() == 1 && net.getLayerId(in[0]->name) > 0)

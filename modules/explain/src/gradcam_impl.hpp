@@ -19,11 +19,6 @@ inline void assignMaps(OutputArrayOfArrays out, const std::vector<Mat>& maps)
     out.assign(maps);
 }
 
-inline bool isSoftmax(const Ptr<dnn::Layer>& l)
-{
-    return l->type == "Softmax" || l->type == "SoftMax" || l->type == "LogSoftmax";
-}
-
 class GradCAMImpl CV_FINAL : public GradCAM
 {
 public:
@@ -90,8 +85,6 @@ private:
 
     /** The class of each image: classId, or each image's top class for -1. */
     std::vector<int> classesFor(int classId) const;
-
-    static std::string shapeText(const MatShape& s);
 
     /** Image b of a blob as a 1 x C x H x W view. */
     static Mat imageOf(const Mat& blob, int b);

@@ -71,7 +71,7 @@ void GradCAMImpl::integratedGradients(int classId, OutputArray dst, int steps, I
     if (!baseline.empty() && (baseline.depth() != CV_32F ||
                               (baseline.total() != input.total() && baseline.total() != perImage)))
         CV_Error(Error::StsBadArg, "explain: the Integrated Gradients baseline must be float32, of the input "
-                                   "blob's shape " + shapeText(dnn::shape(input)) + " or of one image");
+                                   "blob's shape " + shapeToString(dnn::shape(input)) + " or of one image");
     const std::vector<int> classes = classesFor(classId);
     Mat out(input.dims, input.size.p, CV_32F);
     for (int b = 0; b < input.size[0]; b++)

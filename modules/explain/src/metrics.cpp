@@ -44,8 +44,9 @@ public:
         }
         Ptr<dnn::Layer> l = net.getLayer(id);
         layer = l->name;
+        // already probabilities (a LogSoftmax output still goes through softmax, which undoes the log)
         if (l->type == "Softmax" || l->type == "SoftMax")
-            softmax = false;  // already probabilities
+            softmax = false;
     }
 
     /** Scores (count x classes, CV_64F) of `count` images of `shape` (1 x C x H x W); fill(i, dst)

@@ -9,7 +9,9 @@
 #include <opencv2/dnn/shape_utils.hpp>
 #include "opencv2/explain.hpp"
 
+#include <cfloat>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,30 @@ void registerResamplingRules(RuleMap& rules);
 
 /** "layer 'conv1' (Convolution)" for error messages. */
 std::string describeLayer(const LayerInfo& info);
+
+/** "[1 x 3 x 224 x 224]" for error messages. */
+inline std::string shapeToString(const MatShape& shape)
+{
+    std::ostringstream s;
+    s << "[";
+    for (size_t i = 0; i < shape.size(); i++)
+        s << (i ? " x " : "") << shape[i];
+    s << "]";
+    return s.str();
+}
+
+/** Throws naming `what` when m holds a NaN or an infinity. */
+inline void checkFinite(const Mat& m, const std::string& what)
+{
+    if (!checkRange(m, true, nullptr, -FLT_MAX, FLT_MAX))
+        CV_Error(Error::StsOutOfRange, "explain: " + what + " contains NaN or Inf values");
+}
+
+/** Whether a layer turns scores into probabilities (the scores to explain are its input). */
+inline bool isSoftmaxLayer(const dnn::Layer& l)
+{
+    return l.type == "Softmax" || l.type == "SoftMax" || l.type == "LogSoftmax";
+}
 
 }} // namespace cv::explain
 
