@@ -126,10 +126,10 @@ TEST(OCL, GradCAMOnOpenCLTargetMatchesCPUAndStaysOnDevice)
         std::vector<Mat> mc, cc;
         std::vector<UMat> md, cd;
         cpu->compute(cls, mc, cc);
-        const size_t before = getHostDeviceCopyCount();
+        const size_t before = hostRoundTrips();
         dev->compute(cls, md, cd);
         // only the class seed goes to the device; maps, gradients and activations stay there
-        EXPECT_EQ(getHostDeviceCopyCount() - before, 1u) << "class " << cls;
+        EXPECT_EQ(hostRoundTrips() - before, 1u) << "class " << cls;
         ASSERT_EQ(md.size(), 2u);
         for (int n = 0; n < 2; n++)
         {
@@ -168,10 +168,10 @@ TEST(OCL, CAMMethodKernelsMatchCPU)
         std::vector<Mat> cpu;
         computeCAM(m.method, a, g, cpu);
         std::vector<UMat> device;
-        const size_t before = getHostDeviceCopyCount();
+        const size_t before = hostRoundTrips();
         computeCAM(m.method, ua, ug, device);
         // the CPU path would download the UMats (and upload the maps)
-        EXPECT_EQ(getHostDeviceCopyCount() - before, 0u) << m.name << ": not computed on the device";
+        EXPECT_EQ(hostRoundTrips() - before, 0u) << m.name << ": not computed on the device";
         ASSERT_EQ(device.size(), 3u) << m.name;
         double worst = 0;
         for (int n = 0; n < 3; n++)
@@ -205,10 +205,10 @@ TEST(OCL, CAMMethodsOnOpenCLTargetStayOnDevice)
         for (int cls : {0, 3})
         {
             std::vector<UMat> md, cd;
-            const size_t before = getHostDeviceCopyCount();
+            const size_t before = hostRoundTrips();
             cam->compute(cls, md, cd);
             // only the class seed goes to the device
-            EXPECT_EQ(getHostDeviceCopyCount() - before, 1u) << m.name << " class " << cls;
+            EXPECT_EQ(hostRoundTrips() - before, 1u) << m.name << " class " << cls;
             // the same call from the same forward pass with the CPU rules and the CPU maps
             std::vector<Mat> mh, ch;
             ocl::setUseOpenCL(false);
@@ -299,9 +299,9 @@ TEST(OCL, GuidedBackpropToTheInputStaysOnDevice)
         std::vector<Mat> gc;
         std::vector<UMat> gd;
         cpu->backward({"fc"}, {seed}, {String()}, gc, (RectifierMode)mode);
-        const size_t before = getHostDeviceCopyCount();
+        const size_t before = hostRoundTrips();
         dev->backward({"fc"}, {seed}, {String()}, gd, (RectifierMode)mode);
-        EXPECT_EQ(getHostDeviceCopyCount() - before, 1u) << "mode " << mode << ": only the seed goes up";
+        EXPECT_EQ(hostRoundTrips() - before, 1u) << "mode " << mode << ": only the seed goes up";
         EXPECT_LE(relDiff(gd[0].getMat(ACCESS_READ).clone(), gc[0]), 1e-4) << "mode " << mode;
     }
 }
@@ -332,9 +332,9 @@ DeviceRuleCheck checkDeviceRule(Backprop& dev, const String& seedLayer, const Ma
 {
     DeviceRuleCheck res;
     std::vector<UMat> gd;
-    const size_t before = getHostDeviceCopyCount();
+    const size_t before = hostRoundTrips();
     dev.backward({seedLayer}, {seed}, {wrt}, gd, mode);
-    res.copies = getHostDeviceCopyCount() - before;
+    res.copies = hostRoundTrips() - before;
     Mat device = gd.at(0).getMat(ACCESS_READ).clone();
     std::vector<Mat> gc;
     {

@@ -5,6 +5,7 @@
 // OpenCL forward, which differs from its CPU forward by ~1e-6.
 #include "test_ocl_common.hpp"
 #include <opencv2/explain/gradcam.hpp>
+#include "../modules/explain/src/ocl_ops.hpp"  // hostRoundTrips, internal
 
 namespace opencv_test { namespace {
 
@@ -21,14 +22,14 @@ void expectDeviceEqualsHost(dnn::Net net, const Mat& blob, const String& layer, 
     // first: input gradients widen the kept plan, which re-runs the forward pass (cv::dnn's OpenCL
     // forward then fuses differently, changing activations by ~1e-6); every call below uses that pass
     cam->inputGradient(classId, guidedDev, RECTIFIER_GUIDED);
-    const size_t copiesBefore = getHostDeviceCopyCount();
+    const size_t copiesBefore = hostRoundTrips();
     std::vector<UMat> mapsDev, counterDev;
     cam->compute(classId, mapsDev, counterDev);
     cam->inputGradient(classId, guidedDev, RECTIFIER_GUIDED);
     cam->inputGradient(classId, exactDev, RECTIFIER_EXACT);
     cam->inputGradient(classId, deconvDev, RECTIFIER_DECONVNET);
     cam->guidedGradCAM(classId, ggcDev);
-    const size_t copies = getHostDeviceCopyCount() - copiesBefore;
+    const size_t copies = hostRoundTrips() - copiesBefore;
 
     std::vector<Mat> mapsHost, counterHost;
     Mat guidedHost, exactHost, deconvHost, ggcHost;

@@ -187,11 +187,12 @@ GradCAMImpl::SubNet GradCAMImpl::buildSubNet(const String& outputLayer)
         const LayerInfo& info = bp->getLayerInfo(n);
         if (!down.count(info.id) || !up.count(info.id))
             continue;
-        if (!info.hasParams)
+        const CapturedParams captured(info);
+        if (!captured.known)
             CV_Error(Error::StsNotImplemented, "explain: Ablation-CAM re-runs " + describeLayer(info) +
                                                    " but its parameters were not captured (its type is not captured, or the Net "
                                                    "was read before the explain library was loaded)");
-        dnn::LayerParams lp = info.params;
+        dnn::LayerParams lp = captured.params;
         for (const Mat& b : info.layer->blobs)
             lp.blobs.push_back(b.clone());
         const int id = sub.net.addLayer(n, info.type, lp);

@@ -72,11 +72,6 @@ size_t hostRoundTrips()
     return roundTrips.load();
 }
 
-size_t getHostDeviceCopyCount()
-{
-    return hostRoundTrips();
-}
-
 void countHostRoundTrip(size_t n)
 {
     roundTrips += n;

@@ -93,7 +93,9 @@ bool ocl_resizeBackward(const UMat& dy, const UMat& rh, const UMat& rw, UMat& dx
     it already has that size (then it is written in place, e.g. a row range of a larger UMat). */
 bool ocl_gemm(const UMat& a, const UMat& b, UMat& c);
 
-/** Host <-> device copies made by the backward engine since the process started (for tests). */
+/** Host <-> device copies made by the backward engine and the maps since the process started: a
+    diagnostic for tests, e.g. that a Grad-CAM on DNN_TARGET_OPENCL keeps its data on the device (only
+    the class seed goes up). */
 size_t hostRoundTrips();
 void countHostRoundTrip(size_t n = 1);
 

@@ -24,6 +24,15 @@ using dnn::DictValue;
     (see param_capture.cpp). Returns false when the layer was created before the module was loaded. */
 bool getCapturedParams(const Ptr<dnn::Layer>& layer, dnn::LayerParams& params);
 
+/** The captured hyperparameters of a layer, if any (`known` false: the layer was created before the
+    module was loaded, and rules fall back to what the layer's public members tell). */
+struct CapturedParams
+{
+    explicit CapturedParams(const LayerInfo& info) { known = getCapturedParams(info.layer, params); }
+    bool known = false;
+    dnn::LayerParams params;
+};
+
 /** Creates the registered rule for a layer, or throws naming the layer, its type and the remedy. */
 Ptr<BackwardRule> createBackwardRule(const LayerInfo& info);
 

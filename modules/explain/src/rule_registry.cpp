@@ -13,6 +13,11 @@ bool BackwardRule::backwardOCL(const std::vector<UMat>&, const std::vector<UMat>
     return false;
 }
 
+bool BackwardRule::computesInPlace() const
+{
+    return false;
+}
+
 namespace {
 
 std::mutex& registryMutex()

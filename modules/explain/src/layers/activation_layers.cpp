@@ -88,10 +88,12 @@ struct ClipRectifier
 };
 
 template <typename Fn>
-class ActivationRule CV_FINAL : public BackwardRule, public InPlaceCapable
+class ActivationRule CV_FINAL : public BackwardRule
 {
 public:
     explicit ActivationRule(const Fn& fn_, const ClipRectifier& clip_ = ClipRectifier()) : fn(fn_), clip(clip_) {}
+
+    bool computesInPlace() const CV_OVERRIDE { return true; }
 
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode mode, std::vector<UMat>& inputGrads) CV_OVERRIDE

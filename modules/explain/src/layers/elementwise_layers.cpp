@@ -39,11 +39,13 @@ EltwiseOp inferEltwise(const std::vector<Mat>& in, const Mat& out, std::vector<f
 class EltwiseRule CV_FINAL : public BackwardRule
 {
 public:
-    explicit EltwiseRule(const LayerInfo& info_) : info(info_), op(ELT_SUM), known(info_.hasParams)
+    explicit EltwiseRule(const LayerInfo& info_) : info(info_), op(ELT_SUM)
     {
+        const CapturedParams captured(info);
+        known = captured.known;
         if (!known)
             return;
-        String operation = toLowerCase(info.params.get<String>("operation", "sum"));
+        String operation = toLowerCase(captured.params.get<String>("operation", "sum"));
         if (operation == "sum") op = ELT_SUM;
         else if (operation == "prod") op = ELT_PROD;
         else if (operation == "max") op = ELT_MAX;
@@ -51,9 +53,9 @@ public:
         else
             CV_Error(Error::StsNotImplemented, "explain: Eltwise operation '" + operation + "' of " +
                                                    describeLayer(info) + " has no backward rule");
-        if (info.params.has("coeff"))
+        if (captured.params.has("coeff"))
         {
-            DictValue c = info.params.get("coeff");
+            DictValue c = captured.params.get("coeff");
             for (int i = 0; i < c.size(); i++)
                 coeffs.push_back(c.get<float>(i));
         }

@@ -18,14 +18,6 @@ Ptr<T> layerAs(const LayerInfo& info)
     return l;
 }
 
-/** Marks the element-wise rules that compute in place when the engine offers the output gradient's
-    buffer as the input gradient (inputGrads[0] coming in with outputGrads[0]'s data). Other rules,
-    the user's among them, are never offered a buffer. */
-struct InPlaceCapable
-{
-    virtual ~InPlaceCapable() {}
-};
-
 /** Row-major strides of a shape, in elements. */
 inline std::vector<int> stridesOf(const MatShape& shape)
 {

@@ -8,6 +8,13 @@ namespace explain {
 
 namespace {
 
+/** Softmax's axis from its captured parameters (1 when they were not captured). */
+int softmaxAxis(const LayerInfo& info, int dims)
+{
+    const CapturedParams captured(info);
+    return normalizeAxis(captured.known ? captured.params.get<int>("axis", 1) : 1, dims);
+}
+
 void softmaxBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
                      const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
                      std::vector<Mat>& inputGrads)
@@ -16,8 +23,7 @@ void softmaxBackward(const LayerInfo& info, const std::vector<Mat>& inputs, cons
         return;
     const bool logSoftmax = layerAs<dnn::SoftmaxLayer>(info)->logSoftMax;
     const Mat& y = outputs[0];
-    int axis = info.hasParams ? info.params.get<int>("axis", 1) : 1;
-    axis = normalizeAxis(axis, y.dims);
+    const int axis = softmaxAxis(info, y.dims);
     const size_t outer = totalOf(y, 0, axis), count = y.size[axis], inner = totalOf(y, axis + 1);
     Mat dx(inputs[0].dims, inputs[0].size.p, CV_32F);
     const float* yp = y.ptr<float>();
@@ -97,7 +103,7 @@ public:
             return true;
         const bool logSoftmax = layerAs<dnn::SoftmaxLayer>(info)->logSoftMax;
         const UMat& y = outputs[0];
-        const int axis = normalizeAxis(info.hasParams ? info.params.get<int>("axis", 1) : 1, y.dims);
+        const int axis = softmaxAxis(info, y.dims);
         if (axis < 0 || axis >= y.dims || y.total() != inputs[0].total())
             return false;
         UMat dx;

@@ -23,12 +23,13 @@ public:
         bool alignCorners = true, halfPixel = false;
         if (info.type == "Resize")
         {
-            if (!info.hasParams)
+            const CapturedParams captured(info);
+            if (!captured.known)
                 CV_Error(Error::StsNotImplemented, "explain: the parameters of " + describeLayer(info) +
                                                        " were not captured (Net read before the explain library was loaded)");
-            interpolation = info.params.get<String>("interpolation", "nearest");
-            alignCorners = info.params.get<bool>("align_corners", false);
-            halfPixel = info.params.get<bool>("half_pixel_centers", false) || interpolation == "opencv_linear";
+            interpolation = captured.params.get<String>("interpolation", "nearest");
+            alignCorners = captured.params.get<bool>("align_corners", false);
+            halfPixel = captured.params.get<bool>("half_pixel_centers", false) || interpolation == "opencv_linear";
         }
         const MatShape& in = info.inputShapes.at(0);
         const MatShape& out = info.outputShapes.at(0);

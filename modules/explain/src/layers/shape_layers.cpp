@@ -112,9 +112,10 @@ std::vector<int> permuteOrderOf(const LayerInfo& info, int dims)
 {
     std::vector<int> order(dims);
     std::iota(order.begin(), order.end(), 0);
-    if (info.hasParams && info.params.has("order"))
+    const CapturedParams captured(info);
+    if (captured.known && captured.params.has("order"))
     {
-        DictValue o = info.params.get("order");
+        DictValue o = captured.params.get("order");
         for (int i = 0; i < o.size() && i < dims; i++)
             order[i] = normalizeAxis(o.get<int>(i), dims);
     }
@@ -129,7 +130,7 @@ void permuteBackward(const LayerInfo& info, const std::vector<Mat>& inputs, cons
         return;
     const Mat& x = inputs[0];
     std::vector<int> order = permuteOrderOf(info, x.dims);
-    if (!info.hasParams)
+    if (!CapturedParams(info).known)
     {
         // Parameters not captured: accept the order only if the values prove it.
         std::sort(order.begin(), order.end());
@@ -155,11 +156,12 @@ void permuteBackward(const LayerInfo& info, const std::vector<Mat>& inputs, cons
 std::vector<int> paddingBeginOf(const LayerInfo& info, int dims)
 {
     std::vector<int> begin(dims, 0);
-    if (info.hasParams && info.params.has("paddings"))
+    const CapturedParams captured(info);
+    if (captured.known && captured.params.has("paddings"))
     {
-        DictValue p = info.params.get("paddings");
+        DictValue p = captured.params.get("paddings");
         const int padded = p.size() / 2;
-        const int inputDims = info.params.get<int>("input_dims", -1);
+        const int inputDims = captured.params.get<int>("input_dims", -1);
         const int shift = (inputDims != -1 && inputDims != dims) ? 1 : 0;  // Torch-style: batch dim first
         for (int i = 0; i < padded && i + shift < dims; i++)
             begin[i + shift] = p.get<int>(2 * i);
@@ -175,12 +177,13 @@ void paddingBackward(const LayerInfo& info, const std::vector<Mat>& inputs, cons
         return;
     const Mat& x = inputs[0];
     const Mat& y = outputs[0];
-    String type = info.hasParams ? info.params.get<String>("type", "constant") : String("constant");
+    const CapturedParams captured(info);
+    String type = captured.known ? captured.params.get<String>("type", "constant") : String("constant");
     if (type != "constant")
         CV_Error(Error::StsNotImplemented, "explain: padding type '" + type + "' of " + describeLayer(info) +
                                                " has no backward rule yet (constant is supported)");
     std::vector<int> begin = paddingBeginOf(info, x.dims);
-    if (!info.hasParams)
+    if (!captured.known)
         CV_Error(Error::StsNotImplemented, "explain: the paddings of " + describeLayer(info) +
                                                " were not captured (Net read before the explain library was loaded)");
     std::vector<Range> ranges(x.dims);
@@ -312,7 +315,7 @@ bool permuteBackwardOCL(const LayerInfo& info, const std::vector<UMat>& inputs, 
         return true;
     const MatShape inShape = dnn::shape(inputs[0]);
     const int dims = (int)inShape.size();
-    if (!info.hasParams || dims > 6 || outputGrads[0].total() != inputs[0].total())
+    if (!CapturedParams(info).known || dims > 6 || outputGrads[0].total() != inputs[0].total())
         return false;  // an order found from the values: the CPU rule searches it
     // the output gradient has the shape out[d] = in[order[d]]; dx[idx] = r at the position whose axis d is
     // idx[order[d]], so input axis a strides by r's stride of the output axis that holds it
@@ -338,7 +341,8 @@ bool paddingBackwardOCL(const LayerInfo& info, const std::vector<UMat>& inputs, 
         return true;
     const UMat& x = inputs[0];
     const UMat& r = outputGrads[0];
-    if (!info.hasParams || info.params.get<String>("type", "constant") != "constant" || r.dims != x.dims ||
+    const CapturedParams captured(info);
+    if (!captured.known || captured.params.get<String>("type", "constant") != "constant" || r.dims != x.dims ||
         x.dims > 6)
         return false;  // the CPU rule reports what it does not support
     // the gradient is the crop of the output gradient where the input sits

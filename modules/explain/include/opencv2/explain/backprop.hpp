@@ -36,8 +36,6 @@ struct CV_EXPORTS LayerInfo
     String name;                    //!< layer name
     String type;                    //!< Layer::type, e.g. "Convolution"
     Ptr<dnn::Layer> layer;          //!< the Net's own layer instance (weights in `blobs`)
-    dnn::LayerParams params;        //!< hyperparameters as the importer gave them (see hasParams)
-    bool hasParams = false;         //!< false when the layer was created before the module was loaded
     std::vector<dnn::MatShape> inputShapes;   //!< shapes of the layer inputs in the last forward pass
     std::vector<dnn::MatShape> outputShapes;  //!< shapes of the layer outputs in the last forward pass
 };
@@ -71,6 +69,11 @@ public:
     virtual bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>& outputs,
                              const std::vector<UMat>& outputGrads, const std::vector<bool>& needInputGrad,
                              RectifierMode mode, std::vector<UMat>& inputGrads);
+
+    /** @brief Whether backward() can compute inputGrads[0] in the buffer of outputGrads[0] (element-wise
+    rules with one input and one output). When it returns true, the engine may pass inputGrads[0]
+    already set to that buffer whenever nothing else holds it; false (the default) never does. */
+    virtual bool computesInPlace() const;
 };
 
 /** @brief Creates the backward rule for one layer; may throw cv::Exception for unsupported settings. */
@@ -131,8 +134,9 @@ public:
     virtual void keepAll() = 0;
 
     /** @brief The output `outputIndex` of a layer from the last forward pass. No copy is made: it shares
-    the Net's buffer and may change with the next forward pass on this Net; clone() it to keep it. */
-    virtual Mat getActivation(const String& layerName, int outputIndex = 0) const = 0;
+    the Net's buffer and may change with the next forward pass on this Net; clone() it to keep it.
+    When another forward pass on the Net replaced the activations, this one runs again first. */
+    virtual Mat getActivation(const String& layerName, int outputIndex = 0) = 0;
 
     /** @brief Gradients of a target with respect to layer outputs (or the net input).
     @param seedLayers layers whose outputs carry the target's gradient (output 0 of each).
@@ -167,13 +171,8 @@ public:
     virtual std::vector<String> getLayerNames() const = 0;
 
     /** @brief Producers of a layer's inputs as (layer id, output index) pairs, in input order. */
-    virtual std::vector<std::pair<int, int> > getLayerInputPins(const String& layerName) const = 0;
+    virtual std::vector<std::pair<int, int> > getLayerInputPins(const String& layerName) = 0;
 };
-
-/** @brief Copies between the host and the OpenCL device made by the backward engine and the maps
-since the process started: a diagnostic, e.g. to check that a Grad-CAM on DNN_TARGET_OPENCL keeps its
-data on the device (only the class seed goes up). */
-CV_EXPORTS size_t getHostDeviceCopyCount();
 
 /** @brief Compiles the module's OpenCL programs for the current OpenCL device, e.g. at start-up to fail
 early instead of at the first explanation on the device.

@@ -1,0 +1,52 @@
+// The keep plan of a forward pass (see keep_plan.hpp).
+#include "keep_plan.hpp"
+#include <algorithm>
+
+namespace cv {
+namespace explain {
+namespace detail {
+
+std::vector<char> widenKeepPlan(const NetGraph& graph, const std::vector<int>& outputCounts,
+                                const std::vector<char>& current, const std::vector<int>& seeds,
+                                const std::vector<Pin>& wanted)
+{
+    const std::vector<std::vector<Pin> > pins = graph.producerPins();
+    std::vector<char> onPath = graph.layersBetween(pins, wanted, seeds);
+    const std::vector<char> feedsSeeds = graph.layersBetween(pins, {}, seeds);
+    for (const Pin& w : wanted)
+        onPath[w.first] = onPath[w.first] || (w.first > 0 && feedsSeeds[w.first]);
+
+    std::vector<char> keep = current;
+    std::vector<int> stack;
+    auto add = [&](int id) {
+        if (id > 0 && !keep[id])
+        {
+            keep[id] = 1;
+            stack.push_back(id);
+        }
+    };
+    for (int s : seeds)
+        add(s);
+    for (const Pin& w : wanted)
+        add(w.first);
+    for (int id : graph.order())
+        if (onPath[id])
+        {
+            add(id);
+            for (int p : graph.layer(id).producers)
+                add(p);
+        }
+    // the fusion closure
+    while (!stack.empty())
+    {
+        const int id = stack.back();
+        stack.pop_back();
+        const bool multiOutput = outputCounts[id] > 1;
+        for (int p : graph.layer(id).producers)
+            if (p > 0 && (multiOutput || graph.consumerCount(p) == 1))
+                add(p);
+    }
+    return keep;
+}
+
+}}} // namespace cv::explain::detail

@@ -1,0 +1,62 @@
+// The layer graph of a loaded cv::dnn::Net, read once and never changed: layers, their producers in
+// input order, a topological order, and the one reachability function every part of the module uses
+// to find "the layers between A and B".
+#ifndef OPENCV_EXPLAIN_NET_GRAPH_HPP
+#define OPENCV_EXPLAIN_NET_GRAPH_HPP
+
+#include "precomp.hpp"
+
+namespace cv {
+namespace explain {
+namespace detail {
+
+typedef std::pair<int, int> Pin;  // (layer id, output index); id 0 is the net input
+const int ANY_OUTPUT = -1;        // a pin whose output index is not known (yet)
+
+struct GraphLayer
+{
+    bool valid = false;          // cv::dnn ids may leave gaps
+    String name, type;
+    Ptr<dnn::Layer> layer;
+    std::vector<int> producers;  // producer layer ids, in input order
+};
+
+class NetGraph
+{
+public:
+    explicit NetGraph(const dnn::Net& net);
+
+    /** Layer ids in topological order, the net input (id 0) excluded. */
+    const std::vector<int>& order() const { return topo; }
+    /** One past the largest layer id. */
+    int size() const { return (int)layers.size(); }
+    const GraphLayer& layer(int id) const { return layers.at(id); }
+    /** The id of a layer by name, or an error naming it. */
+    int find(const String& name) const;
+    bool has(const String& name) const { return idByName.count(name) > 0; }
+    /** Consumers of any output of a layer. */
+    int consumerCount(int id) const { return consumers[id]; }
+
+    /** The producer outputs feeding each layer's inputs as far as the graph alone tells: the producer
+        with ANY_OUTPUT (cv::dnn does not say which output of a multi-output producer is meant). */
+    std::vector<std::vector<Pin> > producerPins() const;
+
+    /** Marks the layers that lie on a path from a source to a sink: those with an input fed by a source
+        pin (or by a layer so marked) that feed a sink (or are one). `inputPins[id]` are layer id's input
+        pins (producerPins() or resolved ones); a pin with ANY_OUTPUT matches every output of its producer.
+        An empty `sources` drops the first condition (every layer that feeds a sink). */
+    std::vector<char> layersBetween(const std::vector<std::vector<Pin> >& inputPins,
+                                    const std::vector<Pin>& sources, const std::vector<int>& sinks) const;
+
+private:
+    void sortTopologically();
+
+    std::vector<GraphLayer> layers;
+    std::map<String, int> idByName;
+    std::vector<int> topo;
+    std::vector<int> consumers;
+};
+
+}}} // namespace cv::explain::detail
+
+#endif
