@@ -1,0 +1,176 @@
+// The backward engine's stages, each alone: the layer graph and its reachability, the keep plan, and
+// the activation store's record of forward passes on a shared Net.
+#include "test_common.hpp"
+#include "../modules/explain/src/activation_store.hpp"
+#include "../modules/explain/src/keep_plan.hpp"
+#include <thread>
+
+namespace opencv_test {
+namespace {
+
+using namespace cv;
+using namespace cv::explain;
+using cv::explain::detail::ANY_OUTPUT;
+using cv::explain::detail::NetGraph;
+using cv::explain::detail::NetRecord;
+using cv::explain::detail::Pin;
+using cv::explain::detail::widenKeepPlan;
+
+/** conv_a -> relu_a -> add <- relu_b <- conv_b (both convolutions on the input), then add -> conv_c
+    -> gap -> fc; and a side branch relu_a -> side (feeding nothing). */
+dnn::Net makeBranchedNet(RNG& rng)
+{
+    dnn::Net net;
+    const int ca = addLayer(net, "conv_a", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
+    const int ra = addLayer(net, "relu_a", "ReLU", dnn::LayerParams(), {ca});
+    const int cb = addLayer(net, "conv_b", "Convolution", convParams(4, 3, 1, rng), {0});
+    const int rb = addLayer(net, "relu_b", "ReLU", dnn::LayerParams(), {cb});
+    dnn::LayerParams sum;
+    sum.set("operation", "sum");
+    const int add = addLayer(net, "add", "Eltwise", sum, {ra, rb});
+    addLayer(net, "side", "ReLU", dnn::LayerParams(), {ra});
+    const int cc = addLayer(net, "conv_c", "Convolution", convParams(5, 4, 3, rng, 1, 1, 1), {add});
+    addGapFcHead(net, cc, 5, 3, rng);
+    return net;
+}
+
+std::set<String> namesOf(const NetGraph& g, const std::vector<char>& marks)
+{
+    std::set<String> names;
+    for (int id : g.order())
+        if (marks[id])
+            names.insert(g.layer(id).name);
+    return names;
+}
+
+TEST(NetGraph, OrderAndLayersBetween)
+{
+    RNG rng(301);
+    dnn::Net net = makeBranchedNet(rng);
+    NetGraph g(net);
+    std::vector<String> order;
+    for (int id : g.order())
+        order.push_back(g.layer(id).name);
+    auto before = [&](const String& a, const String& b) {
+        return std::find(order.begin(), order.end(), a) < std::find(order.begin(), order.end(), b);
+    };
+    EXPECT_EQ(order.size(), 9u);
+    EXPECT_TRUE(before("relu_a", "add") && before("relu_b", "add") && before("add", "conv_c") && before("gap", "fc"));
+    EXPECT_EQ(g.consumerCount(g.find("relu_a")), 2);
+    EXPECT_EQ(g.consumerCount(0), 2);
+
+    const auto pins = g.producerPins();
+    const int fc = g.find("fc");
+    // from the net input to the scores: everything but the side branch
+    EXPECT_EQ(namesOf(g, g.layersBetween(pins, {Pin(0, ANY_OUTPUT)}, {fc})),
+              (std::set<String>{"conv_a", "relu_a", "conv_b", "relu_b", "add", "conv_c", "gap", "fc"}));
+    // strictly after a source layer's output, up to and including the sink
+    EXPECT_EQ(namesOf(g, g.layersBetween(pins, {Pin(g.find("relu_a"), 0)}, {g.find("conv_c")})),
+              (std::set<String>{"add", "conv_c"}));
+    // no sources: every layer that feeds the sink
+    EXPECT_EQ(namesOf(g, g.layersBetween(pins, {}, {g.find("add")})),
+              (std::set<String>{"conv_a", "relu_a", "conv_b", "relu_b", "add"}));
+    // a source that does not reach the sink
+    EXPECT_EQ(namesOf(g, g.layersBetween(pins, {Pin(g.find("side"), 0)}, {fc})), std::set<String>());
+    expectError([&] { g.find("nope"); }, "explain: the Net has no layer named 'nope'");
+}
+
+TEST(KeepPlan, GradCamPathWithFusionClosure)
+{
+    RNG rng(302);
+    dnn::Net net = makeBranchedNet(rng);
+    NetGraph g(net);
+    const std::vector<int> oneOutput(g.size(), 1);
+    const std::vector<char> nothing(g.size(), 0);
+    const int fc = g.find("fc");
+    // Grad-CAM at conv_c: the layers after it, conv_c and its producer add; then add's producers
+    // only through single-consumer links (relu_b -> conv_b; relu_a has two consumers, so it stops there)
+    std::vector<char> plan = widenKeepPlan(g, oneOutput, nothing, {fc}, {Pin(g.find("conv_c"), ANY_OUTPUT)});
+    EXPECT_EQ(namesOf(g, plan), (std::set<String>{"conv_c", "add", "gap", "fc", "relu_b", "conv_b"}));
+    // widening to the input adds the rest of the path, never the side branch
+    std::vector<char> wide = widenKeepPlan(g, oneOutput, plan, {fc}, {Pin(0, ANY_OUTPUT)});
+    EXPECT_EQ(namesOf(g, wide),
+              (std::set<String>{"conv_a", "relu_a", "conv_b", "relu_b", "add", "conv_c", "gap", "fc"}));
+    // a pure function: the plan it started from is unchanged
+    EXPECT_EQ(namesOf(g, plan).size(), 6u);
+    EXPECT_EQ(widenKeepPlan(g, oneOutput, wide, {fc}, {Pin(0, ANY_OUTPUT)}), wide);
+}
+
+TEST(NetRecord, OnePerNetCountingPassesPerRequest)
+{
+    RNG rng(303);
+    dnn::Net a = makeBranchedNet(rng), b = makeBranchedNet(rng);
+    std::shared_ptr<NetRecord> ra = NetRecord::of(a), ra2 = NetRecord::of(dnn::Net(a)), rb = NetRecord::of(b);
+    EXPECT_EQ(ra.get(), ra2.get());
+    EXPECT_NE(ra.get(), rb.get());
+    EXPECT_EQ(ra->countPass({"fc"}), 1u);
+    EXPECT_EQ(ra->countPass({"fc"}), 2u);
+    EXPECT_EQ(ra->countPass({"gap", "fc"}), 1u);
+    EXPECT_EQ(ra->passes({"fc"}), 2u);
+    EXPECT_EQ(rb->passes({"fc"}), 0u);
+}
+
+/** The first input pixel (as flat index) whose change alters conv's output only where no sampled value
+    of the kept outputs lies (8 values spread over each blob), or -1. */
+int pixelHiddenFromSamples(dnn::Net& net, const Mat& x, const std::vector<String>& kept)
+{
+    std::vector<Mat> base;
+    net.setInput(x);
+    net.forward(base, kept);
+    std::vector<Mat> before;
+    for (const Mat& m : base)
+        before.push_back(m.clone());
+    for (int i = 0; i < (int)x.total(); i++)
+    {
+        Mat y = x.clone();
+        y.ptr<float>()[i] += 0.5f;
+        std::vector<Mat> outs;
+        net.setInput(y);
+        net.forward(outs, kept);
+        bool hidden = true, changed = false;
+        for (size_t k = 0; k < outs.size(); k++)
+        {
+            const size_t total = outs[k].total();
+            changed = changed || norm(outs[k], before[k], NORM_INF) > 0;
+            for (size_t s = 0; s < 8; s++)
+            {
+                const size_t at = (total - 1) * s / 7;
+                hidden = hidden && outs[k].ptr<float>()[at] == before[k].ptr<float>()[at];
+            }
+        }
+        if (hidden && changed)
+            return i;
+    }
+    return -1;
+}
+
+// Two explainers with the same plan on one Net share cv::dnn's output buffers; the second's forward
+// pass must never leave the first with its activations, even where a spot check of values cannot see it.
+TEST(ActivationStore, AnotherExplainersPassIsNoticedWhereSampledValuesAgree)
+{
+    RNG rng(304);
+    dnn::Net net;
+    const int conv = addLayer(net, "conv", "Convolution", convParams(2, 1, 3, rng, 1, 1, 1), {0});
+    addLayer(net, "relu", "ReLU", dnn::LayerParams(), {conv});
+    Mat x1 = randomBlob({1, 1, 12, 12}, rng);
+    const int pixel = pixelHiddenFromSamples(net, x1, {"conv", "relu"});
+    ASSERT_GE(pixel, 0) << "no input pixel whose effect the sampled values miss";
+    Mat x2 = x1.clone();
+    x2.ptr<float>()[pixel] += 0.5f;
+
+    Ptr<Backprop> a = Backprop::create(net), b = Backprop::create(net);
+    a->forward(x1);
+    const Mat expected = a->getActivation("conv").clone();
+    b->forward(x2);  // the same request: cv::dnn writes the same buffers
+    EXPECT_GT(norm(b->getActivation("conv"), expected, NORM_INF), 0.0);
+    EXPECT_EQ(norm(a->getActivation("conv"), expected, NORM_INF), 0.0);
+    // the input gradient through the ReLU depends on the activations
+    Mat seed = randomBlob({1, 2, 12, 12}, rng);
+    std::vector<Mat> grads, expectedGrads;
+    a->backward({"relu"}, {seed}, {""}, expectedGrads);
+    b->forward(x2);
+    a->backward({"relu"}, {seed}, {""}, grads);
+    EXPECT_EQ(norm(grads[0], expectedGrads[0], NORM_INF), 0.0);
+}
+
+}} // namespace opencv_test
