@@ -78,7 +78,6 @@ inline float rectify(float r, float d, float deconv, RectifierMode mode)
     return mode == RECTIFIER_GUIDED ? v * (float)(r > 0.f) : v;
 }
 
-/** A rule for a one-input activation; Fn computes dx from (x, y, r, channel, mode). */
 /** The clipping rectifiers (ReLU, LeakyReLU, ReLU6) also have an OpenCL kernel: f'(x) = 1 inside
     (lo, hi), `slope` below lo, 0 above hi. */
 struct ClipRectifier
@@ -87,17 +86,21 @@ struct ClipRectifier
     float lo = 0.f, hi = FLT_MAX, slope = 0.f;
 };
 
-template <typename Fn>
+/** The rule of every one-input element-wise activation, as cv::dnn's ElementWiseLayer<Func>: the
+    functor Grad is made from the layer and computes dx from (x, y, r, channel, mode); its `clip`
+    member says whether the OpenCL rectifier kernel applies. */
+template <typename Grad>
 class ActivationRule CV_FINAL : public BackwardRule
 {
 public:
-    explicit ActivationRule(const Fn& fn_, const ClipRectifier& clip_ = ClipRectifier()) : fn(fn_), clip(clip_) {}
+    explicit ActivationRule(const LayerInfo& info) : grad(info) {}
 
     bool computesInPlace() const CV_OVERRIDE { return true; }
 
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode mode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
+        const ClipRectifier& clip = grad.clip;
         if (!clip.enabled || !need[0])
             return clip.enabled;
         return ocl_rectifierBackward(inputs[0], outputGrads[0], inputGrads[0], clip.lo, clip.hi, clip.slope, mode);
@@ -110,7 +113,7 @@ public:
         if (!need[0])
             return;
         // One loop per mode, so that the mode is a constant inside it and the loop can vectorize.
-        const Fn f = fn;
+        const Grad f = grad;
         const Mat &x = inputs[0], &y = outputs[0], &r = outputGrads[0];
         switch (mode)
         {
@@ -132,158 +135,199 @@ public:
     }
 
 private:
-    Fn fn;
+    Grad grad;
+};
+
+/** The activations whose gradient needs nothing from the layer. */
+struct StatelessGrad
+{
+    explicit StatelessGrad(const LayerInfo&) {}
     ClipRectifier clip;
 };
 
-template <typename Fn>
-Ptr<BackwardRule> makeActivationRule(const Fn& fn, const ClipRectifier& clip = ClipRectifier())
+struct ReLUGrad
 {
-    return makePtr<ActivationRule<Fn> >(fn, clip);
-}
-
-Ptr<BackwardRule> createReLU(const LayerInfo& info)
-{
-    const float slope = layerAs<dnn::ReLULayer>(info)->negativeSlope;
-    ClipRectifier clip;
-    clip.enabled = true;
-    clip.slope = slope;
-    return makeActivationRule([slope](float x, float, float r, int, RectifierMode mode) {
+    explicit ReLUGrad(const LayerInfo& info) : slope(layerAs<dnn::ReLULayer>(info)->negativeSlope)
+    {
+        clip.enabled = true;
+        clip.slope = slope;
+    }
+    float operator()(float x, float, float r, int, RectifierMode mode) const
+    {
         const float pos = (float)(x > 0.f), rpos = (float)(r > 0.f);
         const float d = pos + (1.f - pos) * slope;
         return rectify(r, d, r * (rpos + (1.f - rpos) * slope), mode);
-    }, clip);
-}
-
-Ptr<BackwardRule> createReLU6(const LayerInfo& info)
-{
-    Ptr<dnn::ReLU6Layer> l = layerAs<dnn::ReLU6Layer>(info);
-    const float lo = l->minValue, hi = l->maxValue;
+    }
+    float slope;
     ClipRectifier clip;
-    clip.enabled = true;
-    clip.lo = lo;
-    clip.hi = hi;
-    return makeActivationRule([lo, hi](float x, float, float r, int, RectifierMode mode) {
+};
+
+struct ReLU6Grad
+{
+    explicit ReLU6Grad(const LayerInfo& info)
+    {
+        Ptr<dnn::ReLU6Layer> l = layerAs<dnn::ReLU6Layer>(info);
+        clip.enabled = true;
+        clip.lo = lo = l->minValue;
+        clip.hi = hi = l->maxValue;
+    }
+    float operator()(float x, float, float r, int, RectifierMode mode) const
+    {
         const float d = (float)((x > lo) & (x < hi));
         return rectify(r, d, r * (float)(r > 0.f), mode);
-    }, clip);
-}
+    }
+    float lo, hi;
+    ClipRectifier clip;
+};
 
-Ptr<BackwardRule> createPReLU(const LayerInfo& info)
+struct PReLUGrad
 {
-    if (info.layer->blobs.empty())
-        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has no slope blob");
-    Mat slopes = info.layer->blobs[0].reshape(1, 1).clone();
-    const int channels = info.inputShapes.empty() || info.inputShapes[0].size() < 2 ? 1 : info.inputShapes[0][1];
-    if ((int)slopes.total() != channels && slopes.total() != 1)
-        CV_Error(Error::StsNotImplemented, format("explain: %s has %d slopes for %d channels",
-                                                  describeLayer(info).c_str(), (int)slopes.total(), channels));
-    return makeActivationRule([slopes](float x, float, float r, int c, RectifierMode mode) {
+    explicit PReLUGrad(const LayerInfo& info)
+    {
+        if (info.layer->blobs.empty())
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has no slope blob");
+        slopes = info.layer->blobs[0].reshape(1, 1).clone();
+        const int channels = info.inputShapes.empty() || info.inputShapes[0].size() < 2 ? 1 : info.inputShapes[0][1];
+        if ((int)slopes.total() != channels && slopes.total() != 1)
+            CV_Error(Error::StsNotImplemented, format("explain: %s has %d slopes for %d channels",
+                                                      describeLayer(info).c_str(), (int)slopes.total(), channels));
+    }
+    float operator()(float x, float, float r, int c, RectifierMode mode) const
+    {
         const float a = slopes.total() == 1 ? slopes.at<float>(0) : slopes.at<float>(c);
         return rectify(r, x > 0.f ? 1.f : a, r > 0.f ? r : a * r, mode);
-    });
-}
+    }
+    Mat slopes;
+    ClipRectifier clip;
+};
 
-Ptr<BackwardRule> createELU(const LayerInfo& info)
+struct ELUGrad
 {
-    const float alpha = layerAs<dnn::ELULayer>(info)->alpha;
-    return makeActivationRule([alpha](float x, float, float r, int, RectifierMode mode) {
+    explicit ELUGrad(const LayerInfo& info) : alpha(layerAs<dnn::ELULayer>(info)->alpha) {}
+    float operator()(float x, float, float r, int, RectifierMode mode) const
+    {
         const float d = x > 0.f ? 1.f : alpha * std::exp(x);
         return rectify(r, d, r > 0.f ? r : 0.f, mode);
-    });
-}
+    }
+    float alpha;
+    ClipRectifier clip;
+};
 
-Ptr<BackwardRule> createSwish(const LayerInfo&)
+struct SwishGrad : StatelessGrad
 {
-    return makeActivationRule([](float x, float, float r, int, RectifierMode mode) {
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode mode) const
+    {
         const float s = sigmoid(x);
         return rectify(r, s * (1.f + x * (1.f - s)), r > 0.f ? r : 0.f, mode);
-    });
-}
+    }
+};
 
-Ptr<BackwardRule> createMish(const LayerInfo&)
+struct MishGrad : StatelessGrad
 {
-    return makeActivationRule([](float x, float, float r, int, RectifierMode mode) {
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode mode) const
+    {
         const float sp = x > 20.f ? x : std::log1p(std::exp(x));
         const float t = std::tanh(sp);
         return rectify(r, t + x * sigmoid(x) * (1.f - t * t), r > 0.f ? r : 0.f, mode);
-    });
-}
+    }
+};
 
-Ptr<BackwardRule> createHardSwish(const LayerInfo&)
+struct HardSwishGrad : StatelessGrad
 {
-    return makeActivationRule([](float x, float, float r, int, RectifierMode mode) {
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode mode) const
+    {
         const float d = x < -3.f ? 0.f : (x > 3.f ? 1.f : x / 3.f + 0.5f);
         return rectify(r, d, r > 0.f ? r : 0.f, mode);
-    });
-}
+    }
+};
 
-Ptr<BackwardRule> createSigmoid(const LayerInfo&)
+struct SigmoidGrad : StatelessGrad
 {
-    return makeActivationRule([](float, float y, float r, int, RectifierMode) { return r * y * (1.f - y); });
-}
+    using StatelessGrad::StatelessGrad;
+    float operator()(float, float y, float r, int, RectifierMode) const { return r * y * (1.f - y); }
+};
 
-Ptr<BackwardRule> createTanH(const LayerInfo&)
+struct TanHGrad : StatelessGrad
 {
-    return makeActivationRule([](float, float y, float r, int, RectifierMode) { return r * (1.f - y * y); });
-}
+    using StatelessGrad::StatelessGrad;
+    float operator()(float, float y, float r, int, RectifierMode) const { return r * (1.f - y * y); }
+};
 
-Ptr<BackwardRule> createHardSigmoid(const LayerInfo& info)
+struct HardSigmoidGrad
 {
-    Ptr<dnn::HardSigmoidLayer> l = layerAs<dnn::HardSigmoidLayer>(info);
-    const float alpha = l->alpha, beta = l->beta;
-    return makeActivationRule([alpha, beta](float x, float, float r, int, RectifierMode) {
+    explicit HardSigmoidGrad(const LayerInfo& info)
+    {
+        Ptr<dnn::HardSigmoidLayer> l = layerAs<dnn::HardSigmoidLayer>(info);
+        alpha = l->alpha;
+        beta = l->beta;
+    }
+    float operator()(float x, float, float r, int, RectifierMode) const
+    {
         const float z = alpha * x + beta;
         return (z > 0.f && z < 1.f) ? r * alpha : 0.f;
-    });
-}
+    }
+    float alpha, beta;
+    ClipRectifier clip;
+};
 
-Ptr<BackwardRule> createPower(const LayerInfo& info)
+struct PowerGrad
 {
-    Ptr<dnn::PowerLayer> l = layerAs<dnn::PowerLayer>(info);
-    const float p = l->power, a = l->scale, b = l->shift;
-    return makeActivationRule([p, a, b](float x, float, float r, int, RectifierMode) {
+    explicit PowerGrad(const LayerInfo& info)
+    {
+        Ptr<dnn::PowerLayer> l = layerAs<dnn::PowerLayer>(info);
+        p = l->power;
+        a = l->scale;
+        b = l->shift;
+    }
+    float operator()(float x, float, float r, int, RectifierMode) const
+    {
         if (p == 1.f)
             return r * a;
         return r * p * a * std::pow(a * x + b, p - 1.f);
-    });
-}
+    }
+    float p, a, b;
+    ClipRectifier clip;
+};
 
-Ptr<BackwardRule> createAbs(const LayerInfo&)
+struct AbsGrad : StatelessGrad
 {
-    return makeActivationRule([](float x, float, float r, int, RectifierMode) {
-        return x > 0.f ? r : (x < 0.f ? -r : 0.f);
-    });
-}
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return x > 0.f ? r : (x < 0.f ? -r : 0.f); }
+};
 
-Ptr<BackwardRule> createExp(const LayerInfo& info)
+struct ExpGrad
 {
-    Ptr<dnn::ExpLayer> l = layerAs<dnn::ExpLayer>(info);
-    const float lnBase = l->base == -1.f ? 1.f : std::log(l->base);
-    const float scale = l->scale;
-    return makeActivationRule([lnBase, scale](float, float y, float r, int, RectifierMode) {
-        return r * y * lnBase * scale;
-    });
-}
-
+    explicit ExpGrad(const LayerInfo& info)
+    {
+        Ptr<dnn::ExpLayer> l = layerAs<dnn::ExpLayer>(info);
+        lnBase = l->base == -1.f ? 1.f : std::log(l->base);
+        scale = l->scale;
+    }
+    float operator()(float, float y, float r, int, RectifierMode) const { return r * y * lnBase * scale; }
+    float lnBase, scale;
+    ClipRectifier clip;
+};
 
 } // namespace
 
 void registerActivationRules(RuleMap& rules)
 {
-    rules["ReLU"] = createReLU;
-    rules["ReLU6"] = createReLU6;
-    rules["PReLU"] = createPReLU;
-    rules["ELU"] = createELU;
-    rules["Swish"] = createSwish;
-    rules["Mish"] = createMish;
-    rules["HardSwish"] = createHardSwish;
-    rules["Sigmoid"] = createSigmoid;
-    rules["TanH"] = createTanH;
-    rules["HardSigmoid"] = createHardSigmoid;
-    rules["Power"] = createPower;
-    rules["AbsVal"] = createAbs;
-    rules["Exp"] = createExp;
+    EXPLAIN_REGISTER_RULE(rules, "ReLU", ActivationRule<ReLUGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "ReLU6", ActivationRule<ReLU6Grad>);
+    EXPLAIN_REGISTER_RULE(rules, "PReLU", ActivationRule<PReLUGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "ELU", ActivationRule<ELUGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Swish", ActivationRule<SwishGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Mish", ActivationRule<MishGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "HardSwish", ActivationRule<HardSwishGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Sigmoid", ActivationRule<SigmoidGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "TanH", ActivationRule<TanHGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "HardSigmoid", ActivationRule<HardSigmoidGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Power", ActivationRule<PowerGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "AbsVal", ActivationRule<AbsGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Exp", ActivationRule<ExpGrad>);
 }
 
 }} // namespace cv::explain

@@ -227,11 +227,6 @@ private:
     UMat deviceWeights;  // depthwise: the filters as they are, one row per channel
 };
 
-Ptr<BackwardRule> createConvolution(const LayerInfo& info)
-{
-    return makePtr<ConvolutionRule>(info);
-}
-
 /** Deconvolution (transposed convolution, weights Cin x Cout/g x kh x kw): its input gradient is the
     ordinary convolution of dY with the same weights, dX_g = W_g * im2col(dY_g), with the deconvolution's
     stride, padding and dilation read from the input side. */
@@ -308,17 +303,12 @@ private:
     Mat weights;
 };
 
-Ptr<BackwardRule> createDeconvolution(const LayerInfo& info)
-{
-    return makePtr<DeconvolutionRule>(info);
-}
-
 } // namespace
 
 void registerConvolutionRules(RuleMap& rules)
 {
-    rules["Convolution"] = createConvolution;
-    rules["Deconvolution"] = createDeconvolution;
+    EXPLAIN_REGISTER_RULE(rules, "Convolution", ConvolutionRule);
+    EXPLAIN_REGISTER_RULE(rules, "Deconvolution", DeconvolutionRule);
 }
 
 }} // namespace cv::explain

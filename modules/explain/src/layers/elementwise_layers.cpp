@@ -399,17 +399,13 @@ private:
     UMat deviceScale;
 };
 
-Ptr<BackwardRule> createEltwise(const LayerInfo& info) { return makePtr<EltwiseRule>(info); }
-Ptr<BackwardRule> createScale(const LayerInfo& info) { return makePtr<ScaleRule>(info); }
-Ptr<BackwardRule> createBatchNorm(const LayerInfo& info) { return makePtr<BatchNormRule>(info); }
-
 } // namespace
 
 void registerElementwiseRules(RuleMap& rules)
 {
-    rules["Eltwise"] = createEltwise;
-    rules["Scale"] = createScale;
-    rules["BatchNorm"] = createBatchNorm;
+    EXPLAIN_REGISTER_RULE(rules, "Eltwise", EltwiseRule);
+    EXPLAIN_REGISTER_RULE(rules, "Scale", ScaleRule);
+    EXPLAIN_REGISTER_RULE(rules, "BatchNorm", BatchNormRule);
 }
 
 }} // namespace cv::explain

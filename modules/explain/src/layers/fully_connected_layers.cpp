@@ -78,16 +78,11 @@ private:
     int axis;
 };
 
-Ptr<BackwardRule> createInnerProduct(const LayerInfo& info)
-{
-    return makePtr<InnerProductRule>(info);
-}
-
 } // namespace
 
 void registerFullyConnectedRules(RuleMap& rules)
 {
-    rules["InnerProduct"] = createInnerProduct;
+    EXPLAIN_REGISTER_RULE(rules, "InnerProduct", InnerProductRule);
 }
 
 }} // namespace cv::explain

@@ -83,24 +83,17 @@ inline std::vector<Range> sliceRangesOf(const dnn::SliceLayer& l, const MatShape
     return ranges;
 }
 
-/** A rule object made from a function: for layers that need no prepared state. */
-class FunctionRule : public BackwardRule
+/** The factory of a rule class constructed from the layer's LayerInfo. */
+template <typename Rule>
+Ptr<BackwardRule> createRule(const LayerInfo& info)
 {
-public:
-    typedef void (*Fn)(const LayerInfo&, const std::vector<Mat>&, const std::vector<Mat>&,
-                       const std::vector<Mat>&, const std::vector<bool>&, RectifierMode, std::vector<Mat>&);
-    FunctionRule(const LayerInfo& info_, Fn fn_) : info(info_), fn(fn_) {}
-    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
-                  const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode mode,
-                  std::vector<Mat>& inputGrads) CV_OVERRIDE
-    {
-        fn(info, inputs, outputs, outputGrads, need, mode, inputGrads);
-    }
+    return makePtr<Rule>(info);
+}
 
-private:
-    LayerInfo info;
-    Fn fn;
-};
+/** Every built-in rule is one class (a CPU backward() and, where it has one, a backwardOCL()),
+    constructed from the layer's LayerInfo, and registered in its family's register function with:
+    EXPLAIN_REGISTER_RULE(rules, "LayerType", RuleClass); */
+#define EXPLAIN_REGISTER_RULE(rules, type, ...) (rules)[type] = &::cv::explain::createRule<__VA_ARGS__>
 
 }} // namespace cv::explain
 

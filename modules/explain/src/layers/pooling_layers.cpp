@@ -137,89 +137,87 @@ private:
     int kernel[2], stride[2], padBegin[2], padEnd[2];
 };
 
-Ptr<BackwardRule> createPooling(const LayerInfo& info)
-{
-    return makePtr<PoolingRule>(info);
-}
-
 // cv::dnn 4.6's Reduce reduces each contiguous group of prod(reduceDims) values (the importer moves
 // the reduced axes last); reduceType follows its private enum.
 enum { RED_MAX, RED_MIN, RED_AVE, RED_SUM, RED_L1, RED_L2, RED_PROD, RED_SUM_SQUARE, RED_LOG_SUM, RED_LOG_SUM_EXP };
 
-void reduceBackward(const LayerInfo& info, const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
-                    const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
-                    std::vector<Mat>& inputGrads)
+class ReduceRule CV_FINAL : public BackwardRule
 {
-    if (!need[0])
-        return;
-    if (inputs.size() != 1)
-        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " with two inputs has no backward rule");
-    Ptr<dnn::ReduceLayer> l = layerAs<dnn::ReduceLayer>(info);
-    const Mat& x = inputs[0];
-    size_t group = 1;
-    for (size_t d : l->reduceDims)
-        group *= d;
-    if (group == 0 || x.total() != group * outputs[0].total())
-        CV_Error(Error::StsBadArg, "explain: the reduced dimensions of " + describeLayer(info) + " do not fit its shapes");
-    const int type = l->reduceType;
-    Mat dx(x.dims, x.size.p, CV_32F);
-    const float* xp = x.ptr<float>();
-    const float* yp = outputs[0].ptr<float>();
-    const float* rp = outputGrads[0].ptr<float>();
-    float* dp = dx.ptr<float>();
-    for (size_t o = 0, n = outputs[0].total(); o < n; o++)
-    {
-        const float* xs = xp + o * group;
-        float* ds = dp + o * group;
-        const float y = yp[o], r = rp[o];
-        size_t best = 0;
-        for (size_t i = 1; i < group; i++)
-            if (type == RED_MAX ? xs[i] > xs[best] : xs[i] < xs[best])
-                best = i;
-        for (size_t i = 0; i < group; i++)
-        {
-            const float v = xs[i];
-            float g = 0.f;
-            switch (type)
-            {
-            case RED_MAX: case RED_MIN: g = i == best ? r : 0.f; break;
-            case RED_AVE: g = r / group; break;
-            case RED_SUM: g = r; break;
-            case RED_SUM_SQUARE: g = 2.f * v * r; break;
-            case RED_L1: g = v > 0 ? r : (v < 0 ? -r : 0.f); break;
-            case RED_L2: g = y > 0 ? r * v / y : 0.f; break;
-            case RED_LOG_SUM: g = r / std::exp(y); break;
-            case RED_LOG_SUM_EXP: g = r * std::exp(v - y); break;
-            case RED_PROD:
-            {
-                double others = 1;
-                for (size_t j = 0; j < group; j++)
-                    if (j != i)
-                        others *= xs[j];
-                g = (float)(r * others);
-                break;
-            }
-            default:
-                CV_Error(Error::StsNotImplemented, format("explain: reduce type %d of %s has no backward rule",
-                                                          type, describeLayer(info).c_str()));
-            }
-            ds[i] = g;
-        }
-    }
-    inputGrads[0] = dx;
-}
+public:
+    explicit ReduceRule(const LayerInfo& info_) : info(info_) {}
 
-Ptr<BackwardRule> createReduce(const LayerInfo& info)
-{
-    return makePtr<FunctionRule>(info, reduceBackward);
-}
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        if (inputs.size() != 1)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " with two inputs has no backward rule");
+        Ptr<dnn::ReduceLayer> l = layerAs<dnn::ReduceLayer>(info);
+        const Mat& x = inputs[0];
+        size_t group = 1;
+        for (size_t d : l->reduceDims)
+            group *= d;
+        if (group == 0 || x.total() != group * outputs[0].total())
+            CV_Error(Error::StsBadArg, "explain: the reduced dimensions of " + describeLayer(info) + " do not fit its shapes");
+        const int type = l->reduceType;
+        Mat dx(x.dims, x.size.p, CV_32F);
+        const float* xp = x.ptr<float>();
+        const float* yp = outputs[0].ptr<float>();
+        const float* rp = outputGrads[0].ptr<float>();
+        float* dp = dx.ptr<float>();
+        for (size_t o = 0, n = outputs[0].total(); o < n; o++)
+        {
+            const float* xs = xp + o * group;
+            float* ds = dp + o * group;
+            const float y = yp[o], r = rp[o];
+            size_t best = 0;
+            for (size_t i = 1; i < group; i++)
+                if (type == RED_MAX ? xs[i] > xs[best] : xs[i] < xs[best])
+                    best = i;
+            for (size_t i = 0; i < group; i++)
+            {
+                const float v = xs[i];
+                float g = 0.f;
+                switch (type)
+                {
+                case RED_MAX: case RED_MIN: g = i == best ? r : 0.f; break;
+                case RED_AVE: g = r / group; break;
+                case RED_SUM: g = r; break;
+                case RED_SUM_SQUARE: g = 2.f * v * r; break;
+                case RED_L1: g = v > 0 ? r : (v < 0 ? -r : 0.f); break;
+                case RED_L2: g = y > 0 ? r * v / y : 0.f; break;
+                case RED_LOG_SUM: g = r / std::exp(y); break;
+                case RED_LOG_SUM_EXP: g = r * std::exp(v - y); break;
+                case RED_PROD:
+                {
+                    double others = 1;
+                    for (size_t j = 0; j < group; j++)
+                        if (j != i)
+                            others *= xs[j];
+                    g = (float)(r * others);
+                    break;
+                }
+                default:
+                    CV_Error(Error::StsNotImplemented, format("explain: reduce type %d of %s has no backward rule",
+                                                              type, describeLayer(info).c_str()));
+                }
+                ds[i] = g;
+            }
+        }
+        inputGrads[0] = dx;
+    }
+
+private:
+    LayerInfo info;
+};
 
 } // namespace
 
 void registerPoolingRules(RuleMap& rules)
 {
-    rules["Pooling"] = createPooling;
-    rules["Reduce"] = createReduce;
+    EXPLAIN_REGISTER_RULE(rules, "Pooling", PoolingRule);
+    EXPLAIN_REGISTER_RULE(rules, "Reduce", ReduceRule);
 }
 
 }} // namespace cv::explain

@@ -146,14 +146,12 @@ private:
     bool sameSize;
 };
 
-Ptr<BackwardRule> createResize(const LayerInfo& info) { return makePtr<ResizeRule>(info); }
-
 } // namespace
 
 void registerResamplingRules(RuleMap& rules)
 {
-    rules["Resize"] = createResize;
-    rules["Interp"] = createResize;
+    EXPLAIN_REGISTER_RULE(rules, "Resize", ResizeRule);
+    EXPLAIN_REGISTER_RULE(rules, "Interp", ResizeRule);
 }
 
 }} // namespace cv::explain
