@@ -95,6 +95,124 @@ double median(std::vector<double> v)
     return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/** The input blob: `input` from a FileStorage, or N(0,1) 1x3x224x224; empty on error (printed). */
+Mat loadInput(const std::string& inputPath)
+{
+    Mat blob;
+    if (inputPath.empty())
+    {
+        blob.create(std::vector<int>{1, 3, 224, 224}, CV_32F);
+        RNG rng(0x5eed);
+        rng.fill(blob, RNG::NORMAL, 0., 1.);
+        return blob;
+    }
+    FileStorage fs(inputPath, FileStorage::READ);
+    fs["input"] >> blob;
+    if (blob.empty() || blob.dims != 4 || blob.type() != CV_32F)
+    {
+        std::fprintf(stderr, "error: %s has no 4D float32 `input`\n", inputPath.c_str());
+        return Mat();
+    }
+    return blob;
+}
+
+/** One Method per name of the comma-separated list, each on its own Net, warmed up; false on error. */
+bool makeMethods(const std::string& methodList, const std::string& modelPath, const Mat& blob,
+                 std::vector<Method>& methods)
+{
+    std::stringstream ss(methodList);
+    std::string name;
+    while (std::getline(ss, name, ','))
+    {
+        if (name.empty())
+            continue;
+        Method m;
+        m.name = name;
+        m.net = dnn::readNet(modelPath);
+        if (name == "backprop_forward")
+            m.bp = explain::Backprop::create(m.net);
+        else if (name != "forward")
+        {
+            m.cam = explain::GradCAM::create(m.net);
+            if (name == "gradcampp")
+                m.cam->setMethod(explain::CAM_GRADCAM_PLUS_PLUS);
+        }
+        try
+        {
+            runOnce(m, blob);  // warm-up: net setup, plan widening, rule creation
+            runOnce(m, blob);
+        }
+        catch (const cv::Exception& e)
+        {
+            std::fprintf(stderr, "error: %s: %s\n", name.c_str(), e.what());
+            return false;
+        }
+        methods.push_back(m);
+    }
+    return true;
+}
+
+/** "run NAME N": N timings of one method. */
+void runCommand(std::stringstream& ss, std::vector<Method>& methods, const Mat& blob)
+{
+    std::string name;
+    int n = 1;
+    ss >> name >> n;
+    auto it = std::find_if(methods.begin(), methods.end(), [&](const Method& m) { return m.name == name; });
+    if (it == methods.end())
+    {
+        std::printf("error unknown method %s\n", name.c_str());
+        return;
+    }
+    std::string reply = "times " + name;
+    for (int i = 0; i < n; i++)
+        reply += format(" %.3f", timeOnce(*it, blob));
+    std::printf("%s\n", reply.c_str());
+}
+
+/** "dump PATH": every method's output to a FileStorage. */
+void dumpCommand(std::stringstream& ss, std::vector<Method>& methods, const Mat& blob)
+{
+    std::string path;
+    ss >> path;
+    FileStorage fs(path, FileStorage::WRITE);
+    for (Method& m : methods)
+    {
+        runOnce(m, blob);
+        if (m.name == "gradcam")
+        {
+            Mat scores = m.cam->getScores();
+            Point top;
+            minMaxLoc(scores.row(0), nullptr, nullptr, nullptr, &top);
+            fs << "class_id" << top.x << "layer" << m.cam->getLayerName() << "gradcam" << m.out;
+        }
+        else if (m.name == "gradcampp" || m.name == "guided" || m.name == "guided_gradcam")
+            fs << m.name << m.out;
+    }
+    std::printf("dumped\n");
+}
+
+/** Commands from stdin, one per line: run NAME N, dump PATH, quit. */
+void serve(std::vector<Method>& methods, const Mat& blob)
+{
+    std::string line;
+    while (std::getline(std::cin, line))
+    {
+        std::stringstream ss(line);
+        std::string cmd;
+        ss >> cmd;
+        if (cmd == "quit")
+            break;
+        if (cmd == "run")
+            runCommand(ss, methods, blob);
+        else if (cmd == "dump")
+            dumpCommand(ss, methods, blob);
+        else
+            std::printf("error unknown command %s\n", cmd.c_str());
+        std::fflush(stdout);
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -120,63 +238,17 @@ int main(int argc, char** argv)
     const int threads = parser.get<int>("threads");
     const int samples = parser.get<int>("samples");
     const std::string methodList = parser.get<String>("methods");
-    const bool serve = parser.get<bool>("serve");
+    const bool serveMode = parser.get<bool>("serve");
     if (!parser.check())
     {
         parser.printErrors();
         return 2;
     }
     setNumThreads(threads);
-
-    Mat blob;
-    if (!inputPath.empty())
-    {
-        FileStorage fs(inputPath, FileStorage::READ);
-        fs["input"] >> blob;
-        if (blob.empty() || blob.dims != 4 || blob.type() != CV_32F)
-        {
-            std::fprintf(stderr, "error: %s has no 4D float32 `input`\n", inputPath.c_str());
-            return 2;
-        }
-    }
-    else
-    {
-        blob.create(std::vector<int>{1, 3, 224, 224}, CV_32F);
-        RNG rng(0x5eed);
-        rng.fill(blob, RNG::NORMAL, 0., 1.);
-    }
-
+    const Mat blob = loadInput(inputPath);
     std::vector<Method> methods;
-    {
-        std::stringstream ss(methodList);
-        std::string name;
-        while (std::getline(ss, name, ','))
-            if (!name.empty())
-            {
-                Method m;
-                m.name = name;
-                m.net = dnn::readNet(modelPath);
-                if (name == "backprop_forward")
-                    m.bp = explain::Backprop::create(m.net);
-                else if (name != "forward")
-                {
-                    m.cam = explain::GradCAM::create(m.net);
-                    if (name == "gradcampp")
-                        m.cam->setMethod(explain::CAM_GRADCAM_PLUS_PLUS);
-                }
-                try
-                {
-                    runOnce(m, blob);  // warm-up: net setup, plan widening, rule creation
-                    runOnce(m, blob);
-                }
-                catch (const cv::Exception& e)
-                {
-                    std::fprintf(stderr, "error: %s: %s\n", name.c_str(), e.what());
-                    return 2;
-                }
-                methods.push_back(m);
-            }
-    }
+    if (blob.empty() || !makeMethods(methodList, modelPath, blob, methods))
+        return 2;
     if (methods.empty())
     {
         std::fprintf(stderr, "error: no methods (known: %s)\n", kAll);
@@ -185,70 +257,16 @@ int main(int argc, char** argv)
     std::printf("ready threads=%d methods=%d input=%dx%dx%dx%d\n", getNumThreads(), (int)methods.size(),
                 blob.size[0], blob.size[1], blob.size[2], blob.size[3]);
     std::fflush(stdout);
-
-    if (!serve)
+    if (serveMode)
     {
-        std::map<std::string, std::vector<double> > times;
-        for (int i = 0; i < samples; i++)
-            for (Method& m : methods)
-                times[m.name].push_back(timeOnce(m, blob));
-        for (Method& m : methods)
-            std::printf("median %s %.3f\n", m.name.c_str(), median(times[m.name]));
+        serve(methods, blob);
         return 0;
     }
-
-    std::string line;
-    while (std::getline(std::cin, line))
-    {
-        std::stringstream ss(line);
-        std::string cmd;
-        ss >> cmd;
-        if (cmd == "quit")
-            break;
-        if (cmd == "run")
-        {
-            std::string name;
-            int n = 1;
-            ss >> name >> n;
-            auto it = std::find_if(methods.begin(), methods.end(), [&](const Method& m) { return m.name == name; });
-            if (it == methods.end())
-            {
-                std::printf("error unknown method %s\n", name.c_str());
-                std::fflush(stdout);
-                continue;
-            }
-            std::string reply = "times " + name;
-            for (int i = 0; i < n; i++)
-                reply += format(" %.3f", timeOnce(*it, blob));
-            std::printf("%s\n", reply.c_str());
-        }
-        else if (cmd == "dump")
-        {
-            std::string path;
-            ss >> path;
-            FileStorage fs(path, FileStorage::WRITE);
-            for (Method& m : methods)
-            {
-                runOnce(m, blob);
-                if (m.name == "gradcam")
-                {
-                    Mat scores = m.cam->getScores();
-                    Point top;
-                    minMaxLoc(scores.row(0), nullptr, nullptr, nullptr, &top);
-                    fs << "class_id" << top.x << "layer" << m.cam->getLayerName() << "gradcam" << m.out;
-                }
-                else if (m.name == "gradcampp")
-                    fs << "gradcampp" << m.out;
-                else if (m.name == "guided")
-                    fs << "guided" << m.out;
-                else if (m.name == "guided_gradcam")
-                    fs << "guided_gradcam" << m.out;
-            }
-            std::printf("dumped\n");
-        }
-        else
-            std::printf("error unknown command %s\n", cmd.c_str());
-        std::fflush(stdout);
-    }
+    std::map<std::string, std::vector<double> > times;
+    for (int i = 0; i < samples; i++)
+        for (Method& m : methods)
+            times[m.name].push_back(timeOnce(m, blob));
+    for (Method& m : methods)
+        std::printf("median %s %.3f\n", m.name.c_str(), median(times[m.name]));
     return 0;
 }

@@ -214,92 +214,111 @@ PERF_TEST_P(Explain, guided_gradcam, CASES(1))
 // The ratio table, printed once at the end of the program. With --gtest_repeat, each row takes the
 // smallest median (and smallest min) over the iterations: on a shared machine that is the least
 // disturbed measurement.
+struct RatioRow
+{
+    std::string method, model;
+    int batch = 1, runs = 0;
+    double median = 0, min = 0;  // ms
+};
+
+/** One row per (method, model, batch), in run order. */
+std::vector<RatioRow> collectRatioRows()
+{
+    std::vector<RatioRow> rows;
+    for (const perf::Record& r : perf::records())
+    {
+        if (!r.tags.count("method") || !r.tags.count("model") || !r.tags.count("batch"))
+            continue;
+        RatioRow x;
+        x.method = r.tags.at("method");
+        x.model = r.tags.at("model");
+        x.batch = std::atoi(r.tags.at("batch").c_str());
+        x.runs = 1;
+        x.median = r.metrics.ms(r.metrics.median);
+        x.min = r.metrics.ms(r.metrics.min);
+        auto it = std::find_if(rows.begin(), rows.end(), [&](const RatioRow& y) {
+            return y.method == x.method && y.model == x.model && y.batch == x.batch;
+        });
+        if (it == rows.end())
+            rows.push_back(x);
+        else
+        {
+            it->runs++;
+            it->median = std::min(it->median, x.median);
+            it->min = std::min(it->min, x.min);
+        }
+    }
+    return rows;
+}
+
+const RatioRow* findRow(const std::vector<RatioRow>& rows, const std::string& method, const std::string& model, int batch)
+{
+    for (const RatioRow& y : rows)
+        if (y.method == method && y.model == model && y.batch == batch)
+            return &y;
+    return nullptr;
+}
+
+void printRatios(const std::vector<RatioRow>& rows, const std::vector<std::string>& models)
+{
+    auto ratio = [](double a, double b) { return b > 0 ? format("%.2f", a / b) : std::string("n/a"); };
+    std::printf("\nexplain perf summary: %d thread(s); x forward = time / plain cv::dnn forward of the same model "
+                "and batch in this run\n", getNumThreads());
+    if (ocl::useOpenCL())
+        std::printf("OpenCL device (\"ocl\" rows): %s, %s, OpenCL C %s\n", ocl::Device::getDefault().name().c_str(),
+                    ocl::Device::getDefault().vendorName().c_str(), ocl::Device::getDefault().OpenCL_C_Version().c_str());
+    std::printf("%-22s %-17s %5s %10s %10s %11s %10s %10s\n", "method", "model", "batch", "median ms", "min ms",
+                "median/img", "x forward", "(by min)");
+    std::printf("%s\n", std::string(102, '-').c_str());
+    for (const std::string& model : models)
+        for (int pass = 0; pass < 2; pass++)  // the plain forward first
+            for (const RatioRow& x : rows)
+            {
+                if (x.model != model || (pass == 0) != (x.method == "dnn forward"))
+                    continue;
+                const RatioRow* base = findRow(rows, "dnn forward", x.model, x.batch);
+                std::printf("%-22s %-17s %5d %10.1f %10.1f %11.1f %10s %10s\n", x.method.c_str(), x.model.c_str(),
+                            x.batch, x.median, x.min, x.median / x.batch,
+                            base ? ratio(x.median, base->median).c_str() : "n/a",
+                            base ? ratio(x.min, base->min).c_str() : "n/a");
+            }
+}
+
+void printBatchScaling(const std::vector<RatioRow>& rows, const std::vector<std::string>& models)
+{
+    bool header = false;
+    for (const std::string& model : models)
+        for (const char* method : {"dnn forward", "Grad-CAM"})
+        {
+            const RatioRow* one = findRow(rows, method, model, 1);
+            const RatioRow* eight = findRow(rows, method, model, 8);
+            if (!one || !eight || one->median <= 0)
+                continue;
+            if (!header)
+                std::printf("\nper-image time, batch 8 / batch 1 (medians):\n");
+            header = true;
+            std::printf("  %-12s %-17s %.2f  (%.1f ms/image at batch 8, %.1f at batch 1)\n", method, model.c_str(),
+                        eight->median / 8 / one->median, eight->median / 8, one->median);
+        }
+}
+
 class RatioTable : public ::testing::EmptyTestEventListener
 {
 public:
     void OnTestProgramEnd(const ::testing::UnitTest&) override
     {
-        struct Row
-        {
-            std::string method, model;
-            int batch = 1, runs = 0;
-            double median = 0, min = 0;  // ms
-        };
-        std::vector<Row> rows;  // in run order
-        for (const perf::Record& r : perf::records())
-        {
-            if (!r.tags.count("method") || !r.tags.count("model") || !r.tags.count("batch"))
-                continue;
-            Row x;
-            x.method = r.tags.at("method");
-            x.model = r.tags.at("model");
-            x.batch = std::atoi(r.tags.at("batch").c_str());
-            x.runs = 1;
-            x.median = r.metrics.ms(r.metrics.median);
-            x.min = r.metrics.ms(r.metrics.min);
-            auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& y) {
-                return y.method == x.method && y.model == x.model && y.batch == x.batch;
-            });
-            if (it == rows.end())
-                rows.push_back(x);
-            else
-            {
-                it->runs++;
-                it->median = std::min(it->median, x.median);
-                it->min = std::min(it->min, x.min);
-            }
-        }
+        const std::vector<RatioRow> rows = collectRatioRows();
         if (rows.empty())
         {
             std::printf("\nexplain perf: no measurements (models missing? see EXPLAIN_PERF_MODELS)\n");
             return;
         }
-        auto find = [&](const std::string& method, const std::string& model, int batch) -> const Row* {
-            for (const Row& y : rows)
-                if (y.method == method && y.model == model && y.batch == batch)
-                    return &y;
-            return nullptr;
-        };
-        auto ratio = [](double a, double b) { return b > 0 ? format("%.2f", a / b) : std::string("n/a"); };
         std::vector<std::string> models;
-        for (const Row& x : rows)
+        for (const RatioRow& x : rows)
             if (std::find(models.begin(), models.end(), x.model) == models.end())
                 models.push_back(x.model);
-
-        std::printf("\nexplain perf summary: %d thread(s); x forward = time / plain cv::dnn forward of the same model "
-                    "and batch in this run\n", getNumThreads());
-        if (ocl::useOpenCL())
-            std::printf("OpenCL device (\"ocl\" rows): %s, %s, OpenCL C %s\n", ocl::Device::getDefault().name().c_str(),
-                        ocl::Device::getDefault().vendorName().c_str(), ocl::Device::getDefault().OpenCL_C_Version().c_str());
-        std::printf("%-22s %-17s %5s %10s %10s %11s %10s %10s\n", "method", "model", "batch", "median ms", "min ms",
-                    "median/img", "x forward", "(by min)");
-        std::printf("%s\n", std::string(102, '-').c_str());
-        for (const std::string& model : models)
-            for (int pass = 0; pass < 2; pass++)  // the plain forward first
-                for (const Row& x : rows)
-                {
-                    if (x.model != model || (pass == 0) != (x.method == "dnn forward"))
-                        continue;
-                    const Row* base = find("dnn forward", x.model, x.batch);
-                    std::printf("%-22s %-17s %5d %10.1f %10.1f %11.1f %10s %10s\n", x.method.c_str(), x.model.c_str(),
-                                x.batch, x.median, x.min, x.median / x.batch,
-                                base ? ratio(x.median, base->median).c_str() : "n/a",
-                                base ? ratio(x.min, base->min).c_str() : "n/a");
-                }
-        bool header = false;
-        for (const std::string& model : models)
-            for (const char* method : {"dnn forward", "Grad-CAM"})
-            {
-                const Row* one = find(method, model, 1);
-                const Row* eight = find(method, model, 8);
-                if (!one || !eight || one->median <= 0)
-                    continue;
-                if (!header)
-                    std::printf("\nper-image time, batch 8 / batch 1 (medians):\n");
-                header = true;
-                std::printf("  %-12s %-17s %.2f  (%.1f ms/image at batch 8, %.1f at batch 1)\n", method, model.c_str(),
-                            eight->median / 8 / one->median, eight->median / 8, one->median);
-            }
+        printRatios(rows, models);
+        printBatchScaling(rows, models);
         if (rows.front().runs > 1)
             std::printf("(%d repeats: smallest median and min of each)\n", rows.front().runs);
         std::printf("\n");

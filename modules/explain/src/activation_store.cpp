@@ -68,17 +68,22 @@ uint64 NetRecord::passes(const std::vector<String>& outputs) const
     return it == passCount.end() ? 0 : it->second;
 }
 
-void ActivationStore::setHost(const std::vector<int>& ids, const std::vector<std::vector<Mat> >& outs,
-                              const std::vector<Mat>& inputs)
+void ActivationStore::reset(const std::vector<Mat>& inputs, bool onDevice)
 {
-    CV_Assert(outs.size() == ids.size());
-    device = false;
+    device = onDevice;
     for (auto& a : acts)
         a.clear();
     for (auto& a : deviceActs)
         a.clear();
     deviceInputs.clear();
     acts[0] = inputs;
+}
+
+void ActivationStore::setHost(const std::vector<int>& ids, const std::vector<std::vector<Mat> >& outs,
+                              const std::vector<Mat>& inputs)
+{
+    CV_Assert(outs.size() == ids.size());
+    reset(inputs, false);
     for (size_t i = 0; i < ids.size(); i++)
         acts[ids[i]] = outs[i];
 }
@@ -87,19 +92,13 @@ void ActivationStore::setDevice(const std::vector<int>& ids, const std::vector<U
                                 const std::vector<Mat>& inputs, const std::vector<int>& outputCounts)
 {
     CV_Assert(outs.size() == ids.size());
-    device = true;
-    for (auto& a : acts)
-        a.clear();
-    for (auto& a : deviceActs)
-        a.clear();
-    acts[0] = inputs;
+    reset(inputs, true);
     for (size_t i = 0; i < ids.size(); i++)
     {
         deviceActs[ids[i]].push_back(outs[i].clone());
         // host copies are made only if a CPU rule needs them
         acts[ids[i]].assign(std::max(1, outputCounts[ids[i]]), Mat());
     }
-    deviceInputs.clear();
     for (const Mat& m : inputs)
     {
         UMat u;

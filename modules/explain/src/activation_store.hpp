@@ -85,6 +85,7 @@ public:
     bool isCurrent(const NetRecord& record) const;
 
 private:
+    void reset(const std::vector<Mat>& inputs, bool onDevice);
     std::vector<float> sampleValues() const;
 
     mutable std::vector<std::vector<Mat> > acts;  // host; in device mode copies made on demand
