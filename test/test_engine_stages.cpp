@@ -174,3 +174,58 @@ TEST(ActivationStore, AnotherExplainersPassIsNoticedWhereSampledValuesAgree)
 }
 
 }} // namespace opencv_test
+
+namespace opencv_test {
+namespace {
+
+// Explainers on one Net in several threads: each call takes the Net's lock and re-runs its own forward
+// pass when another one replaced the activations, so every result is that of its own input.
+TEST(ActivationStore, ExplainersShareOneNetAcrossThreads)
+{
+    RNG rng(305);
+    dnn::Net net = makeBranchedNet(rng);
+    const int threads = 3, cycles = 30;
+    std::vector<Mat> inputs, expected(threads);
+    for (int t = 0; t < threads; t++)
+        inputs.push_back(randomBlob({1, 3, 8, 8}, rng));
+    Mat seed = Mat::zeros(1, 3, CV_32F);
+    seed.at<float>(0, 1) = 1.f;
+    for (int t = 0; t < threads; t++)
+    {
+        Ptr<Backprop> bp = Backprop::create(net);
+        bp->forward(inputs[t]);
+        std::vector<Mat> grads;
+        bp->backward({"fc"}, {seed}, {""}, grads, RECTIFIER_GUIDED);
+        expected[t] = grads[0].clone();
+    }
+    std::vector<int> wrong(threads, 0);
+    std::vector<std::string> errors(threads);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; t++)
+        workers.emplace_back([&, t] {
+            try
+            {
+                Ptr<Backprop> bp = Backprop::create(net);
+                for (int c = 0; c < cycles; c++)
+                {
+                    bp->forward(inputs[t]);
+                    std::vector<Mat> grads;
+                    bp->backward({"fc"}, {seed}, {""}, grads, RECTIFIER_GUIDED);
+                    wrong[t] += norm(grads[0], expected[t], NORM_INF) != 0;
+                }
+            }
+            catch (const cv::Exception& e)
+            {
+                errors[t] = e.what();
+            }
+        });
+    for (std::thread& w : workers)
+        w.join();
+    for (int t = 0; t < threads; t++)
+    {
+        EXPECT_EQ(wrong[t], 0) << "thread " << t;
+        EXPECT_EQ(errors[t], "") << "thread " << t;
+    }
+}
+
+}} // namespace opencv_test
