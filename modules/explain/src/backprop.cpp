@@ -163,7 +163,50 @@ std::vector<Blob> BackpropImpl::backwardBlobs(const std::vector<String>& seedLay
     std::vector<Pin> wanted;
     for (const String& name : wrtLayers)
         wanted.push_back(wrtPin(name));
-    return BackwardPass(graph, infos, inputPins, store, rules).run(seeds, wanted, mode);
+    checkFiniteSeeds(seeds);
+    std::vector<Blob> results = BackwardPass(graph, infos, inputPins, store, rules).run(seeds, wanted, mode);
+    checkFiniteResults(seeds, wanted, mode, results);
+    return results;
+}
+
+void BackpropImpl::checkFiniteSeeds(const std::vector<Seed>& seeds)
+{
+    if (store.onDevice())
+        return;  // the device path makes no host copies to check
+    for (const Seed& s : seeds)
+        if (!checkRange(store.host(Pin(s.layer, 0)), true, nullptr, -FLT_MAX, FLT_MAX))
+            reportNonFiniteActivations();
+}
+
+void BackpropImpl::checkFiniteResults(const std::vector<Seed>& seeds, const std::vector<Pin>& wanted,
+                                      RectifierMode mode, std::vector<Blob>& results)
+{
+    for (Blob& r : results)
+        if (!r.onDevice() && !checkRange(r.host, true, nullptr, -FLT_MAX, FLT_MAX))
+        {
+            reportNonFiniteActivations();
+            BackwardPass(graph, infos, inputPins, store, rules).run(seeds, wanted, mode, true);
+            CV_Error(Error::StsOutOfRange, "explain: the gradient holds NaN or Inf values");  // not located
+        }
+}
+
+void BackpropImpl::reportNonFiniteActivations()
+{
+    const bool keptAll = keep.empty();
+    if (!keptAll)
+    {
+        keep.clear();
+        run(store.inputs());
+    }
+    for (int id : graph.order())
+        for (size_t o = 0; o < store.outputCount(id); o++)
+        {
+            const Mat& m = store.host(Pin(id, (int)o));
+            if (!m.empty() && m.depth() == CV_32F && !checkRange(m, true, nullptr, -FLT_MAX, FLT_MAX))
+                CV_Error(Error::StsOutOfRange, "explain: the forward pass gives NaN or Inf values, first at the output "
+                                               "of " + describeLayer(infos[id]) + "; check the input blob's scale and "
+                                               "the model's weights");
+        }
 }
 
 std::vector<Seed> BackpropImpl::makeSeeds(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads) const

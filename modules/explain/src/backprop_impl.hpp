@@ -40,6 +40,16 @@ private:
 
     std::vector<Seed> makeSeeds(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads) const;
 
+    /** Throws naming the first layer (in topological order) whose output holds NaN or Inf, running
+        the forward pass again keeping every layer when the plan kept fewer; returns when there is none. */
+    void reportNonFiniteActivations();
+
+    /** Host mode: the seeds' activations (the outputs the target is computed from) and the results
+        must be finite; otherwise the error names where NaN or Inf first appeared. */
+    void checkFiniteSeeds(const std::vector<Seed>& seeds);
+    void checkFiniteResults(const std::vector<Seed>& seeds, const std::vector<Pin>& wanted, RectifierMode mode,
+                            std::vector<Blob>& results);
+
     /** Runs the Net, requesting the outputs of the planned layers (cv::dnn then keeps each in a buffer
         of its own until the next forward pass with the same request). */
     void run(std::vector<Mat> inputs);  // a copy: the store it may come from is replaced

@@ -28,8 +28,11 @@ public:
                  std::vector<Ptr<BackwardRule> >& rules)
         : graph(graph), infos(infos), inputPins(inputPins), store(store), rules(rules) {}
 
-    /** The gradients of the target at the wanted pins (zero where it does not depend on them). */
-    std::vector<Blob> run(const std::vector<Seed>& seeds, const std::vector<Pin>& wanted, RectifierMode mode);
+    /** The gradients of the target at the wanted pins (zero where it does not depend on them).
+        @param checkEachStep check every rule's input gradients for NaN and Inf and throw naming the
+               first layer whose backward step produced one (a diagnosis: it reads every gradient). */
+    std::vector<Blob> run(const std::vector<Seed>& seeds, const std::vector<Pin>& wanted, RectifierMode mode,
+                          bool checkEachStep = false);
 
 private:
     /** Runs a layer's rule: its OpenCL version when everything is on the device and it has one,
