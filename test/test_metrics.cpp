@@ -454,9 +454,9 @@ TEST(MetricsErrors, Messages)
     expectError([&] { deletionInsertion(c.net, c.blob, map, 0); },
                 "explain: deletionInsertion expects a saliency map of the blob's 1 x 4 (H x W) pixels, got 4 x 4; "
                 "upsample it with resizeMap()");
-    expectError([&] { deletionInsertion(c.net, c.blob, c.saliency, 1); },
+    expectError([&] { deletionInsertion(c.net, c.blob, c.saliency, 1, "", 4); },
                 "explain: class index 1 is out of range [0, 1) of the scores of layer 'fc'");
-    expectError([&] { deletionInsertion(c.net, c.blob, c.saliency, -1); },
+    expectError([&] { deletionInsertion(c.net, c.blob, c.saliency, -1, "", 4); },
                 "explain: class index -1 is out of range [0, 1) of the scores of layer 'fc'");
     expectError([&] { deletionInsertion(c.net, c.blob, c.saliency, 0, "", 0); },
                 "explain: deletionInsertion needs steps >= 1, got 0");
@@ -464,10 +464,10 @@ TEST(MetricsErrors, Messages)
                 "explain: deletionInsertion needs batchSize >= 1, got 0");
     expectError([&] { deletionInsertion(c.net, c.blob, c.saliency, 0, "", 4, true, blobOf({1, 1, 1, 3}, 0.f)); },
                 "explain: deletionInsertion expects a float32 baseline blob of the input blob's shape");
-    expectError([&] { deletionInsertion(c.net, c.blob, c.saliency, 0, "scores"); },
+    expectError([&] { deletionInsertion(c.net, c.blob, c.saliency, 0, "scores", 4); },
                 "explain: the Net has no layer named 'scores'");
     dnn::Net empty;
-    expectError([&] { deletionInsertion(empty, c.blob, c.saliency, 0); },
+    expectError([&] { deletionInsertion(empty, c.blob, c.saliency, 0, "", 4); },
                 "explain: the Net is empty; read a model (e.g. cv::dnn::readNet) first");
 
     double d, i;

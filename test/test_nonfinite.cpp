@@ -70,3 +70,100 @@ TEST(NonFinite, GradientsThatTurnNaNAreReportedWithTheLayer)
 }
 
 }} // namespace
+
+namespace opencv_test { namespace {
+
+/** One InnerProduct layer "fc" on a 1 x 1 x 2 x 2 input, two classes. */
+dnn::Net linearScores()
+{
+    dnn::Net net;
+    dnn::LayerParams fc;
+    fc.set("num_output", 2);
+    fc.set("bias_term", false);
+    fc.blobs = {(Mat_<float>(2, 4) << 1, 2, 3, 4, -1, 0, 1, 0)};
+    addLayer(net, "fc", "InnerProduct", fc, {0});
+    return net;
+}
+
+// Maps, saliency and gradients with NaN or Inf are refused by every function that reads them, instead
+// of all-black images, zero drops or a "perfect" correlation.
+TEST(NonFinite, MapsAndMetricsRefuseNaN)
+{
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    Mat map = (Mat_<float>(2, 2) << 0.1f, nan, 0.3f, 0.2f);
+    Mat image(2, 2, CV_8UC3, Scalar::all(100)), out;
+    expectError([&] { resizeMap(map, Size(4, 4), out); }, "explain: the map given to resizeMap contains NaN or Inf values");
+    expectError([&] { applyMapOverlay(image, map, out); }, "explain: the map given to resizeMap contains NaN or Inf values");
+    Mat grad(std::vector<int>{1, 3, 2, 2}, CV_32F, Scalar(0.5));
+    grad.ptr<float>()[5] = std::numeric_limits<float>::infinity();
+    expectError([&] { gradientToImage(grad, out); }, "explain: the gradient given to gradientToImage contains NaN or Inf values");
+    expectError([&] { gradientToSaliency(grad, out); },
+                "explain: the gradient given to gradientToSaliency contains NaN or Inf values");
+    expectError([&] { mapToBoundingBox(map, Size(4, 4)); }, "explain: the map given to mapToBoundingBox contains NaN or Inf values");
+    expectError([&] { pointingGame(map, Size(4, 4), {Rect(0, 0, 2, 2)}); },
+                "explain: the map given to pointingGame contains NaN or Inf values");
+
+    dnn::Net net = linearScores();
+    Mat blob(std::vector<int>{1, 1, 2, 2}, CV_32F, Scalar(1));
+    expectError([&] { deletionInsertion(net, blob, map, 0); },
+                "explain: the saliency map given to deletionInsertion contains NaN or Inf values");
+    expectError([&] { road(net, blob, map, 0); }, "explain: the saliency map given to road contains NaN or Inf values");
+    expectError([&] { faithfulness(net, blob, map, 0, "", 1); }, "explain: the map given to faithfulness contains NaN or Inf values");
+    double drop = 0, increase = 0;
+    expectError([&] { averageDropIncrease(net, blob, std::vector<Mat>{map}, {0}, drop, increase); },
+                "explain: map 0 given to averageDropIncrease contains NaN or Inf values");
+    expectError([&] { spearmanCorrelation(Mat((Mat_<float>(1, 3) << 1, nan, 2)), Mat((Mat_<float>(1, 3) << 1, 2, 3))); },
+                "explain: the first array given to spearmanCorrelation contains NaN or Inf values");
+    Mat badBlob = blob.clone();
+    badBlob.ptr<float>()[1] = nan;
+    expectError([&] { deletionInsertion(net, badBlob, Mat::ones(2, 2, CV_32F), 0); },
+                "explain: the input blob given to deletionInsertion contains NaN or Inf values");
+}
+
+TEST(NonFinite, ScoresThatOverflowInMetrics)
+{
+    dnn::Net net = linearScores();
+    Mat blob(std::vector<int>{1, 1, 2, 2}, CV_32F, Scalar(3e38f));
+    expectError([&] { deletionInsertion(net, blob, Mat::ones(2, 2, CV_32F), 0, "", 2, true, noArray(), false); },
+                "explain: the output of layer 'fc' in deletionInsertion contains NaN or Inf values");
+}
+
+// Arguments at the edge of their types: clear errors or correct answers, never an overflow or a
+// std::bad_alloc.
+TEST(Arguments, ExtremeToleranceBoxesAndSteps)
+{
+    Mat map = Mat::zeros(8, 8, CV_32F);
+    map.at<float>(1, 1) = 1.f;
+    EXPECT_TRUE(pointingGame(map, Size(8, 8), {Rect(6, 6, 1, 1)}, INT_MAX));
+    EXPECT_FALSE(pointingGame(map, Size(8, 8), {Rect(INT_MAX - 5, 0, 5, 5)}, 3));
+    EXPECT_TRUE(pointingGame(map, Size(8, 8), {Rect(INT_MAX - 5, 0, 5, 5)}, INT_MAX));  // 2^31 - 7 pixels away
+    EXPECT_FALSE(pointingGame(map, Size(8, 8), {Rect(INT_MAX - 5, INT_MAX - 5, 5, 5)}, INT_MAX));
+    Mat mask = Mat::zeros(8, 8, CV_8U);
+    mask.at<uchar>(7, 7) = 255;
+    EXPECT_TRUE(pointingGame(map, mask, INT_MAX));
+    EXPECT_FALSE(pointingGame(map, mask, 1));
+
+    dnn::Net net = linearScores();
+    Mat blob(std::vector<int>{1, 1, 2, 2}, CV_32F, Scalar(1));
+    expectError([&] { deletionInsertion(net, blob, Mat::ones(2, 2, CV_32F), 0, "", INT_MAX); },
+                "explain: deletionInsertion needs steps <= 4 (the blob's H x W pixels), got 2147483647");
+}
+
+// A Net the metrics cannot run (a second input never given): the module's message with cv::dnn's.
+TEST(Arguments, MetricsOnANetTheyCannotRun)
+{
+    dnn::Net net = linearScores();
+    Mat blob(std::vector<int>{1, 1, 3, 3}, CV_32F, Scalar(1));  // 9 values for a layer that takes 4
+    try
+    {
+        deletionInsertion(net, blob, Mat::ones(3, 3, CV_32F), 0, "", 2);
+        ADD_FAILURE() << "no exception";
+    }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_EQ(e.err.rfind("explain: deletionInsertion: the forward pass failed for a batch of shape [3 x 1 x 3 x 3]: ", 0), 0u)
+            << e.err;
+    }
+}
+
+}} // namespace

@@ -12,6 +12,7 @@ Mat checkedMap(InputArray _map, const char* fn)
     Mat map = _map.getMat();
     if (map.empty() || map.dims != 2 || map.channels() != 1)
         CV_Error(Error::StsBadArg, format("explain: %s expects a non-empty single-channel 2D map", fn));
+    checkFinite(map, format("the map given to %s", fn));
     return map;
 }
 
@@ -96,8 +97,9 @@ bool pointingGame(InputArray map, Size imageSize, const std::vector<Rect>& boxes
     {
         if (b.width <= 0 || b.height <= 0)
             continue;
-        const double dx = std::max({b.x - p.x, 0, p.x - (b.x + b.width - 1)});
-        const double dy = std::max({b.y - p.y, 0, p.y - (b.y + b.height - 1)});
+        // in double: a box near INT_MAX must not overflow
+        const double dx = std::max({(double)b.x - p.x, 0.0, (double)p.x - ((double)b.x + b.width - 1)});
+        const double dy = std::max({(double)b.y - p.y, 0.0, (double)p.y - ((double)b.y + b.height - 1)});
         if (dx * dx + dy * dy <= t2)
             return true;
     }
@@ -115,14 +117,15 @@ bool pointingGame(InputArray map, InputArray _mask, int tolerance)
     Point p;
     if (!mapMaximum(map, mask.size(), p, fn))
         return false;
-    const int y0 = std::max(p.y - tolerance, 0), y1 = std::min(p.y + tolerance, mask.rows - 1);
-    const int x0 = std::max(p.x - tolerance, 0), x1 = std::min(p.x + tolerance, mask.cols - 1);
-    const int t2 = tolerance * tolerance;
+    // in 64 bits: a tolerance near INT_MAX must not overflow
+    const int64 t = tolerance;
+    const int y0 = (int)std::max<int64>(p.y - t, 0), y1 = (int)std::min<int64>(p.y + t, mask.rows - 1);
+    const int x0 = (int)std::max<int64>(p.x - t, 0), x1 = (int)std::min<int64>(p.x + t, mask.cols - 1);
     for (int y = y0; y <= y1; y++)
     {
         const uchar* row = mask.ptr<uchar>(y);
         for (int x = x0; x <= x1; x++)
-            if (row[x] && (x - p.x) * (x - p.x) + (y - p.y) * (y - p.y) <= t2)
+            if (row[x] && (int64)(x - p.x) * (x - p.x) + (int64)(y - p.y) * (y - p.y) <= t * t)
                 return true;
     }
     return false;

@@ -61,8 +61,18 @@ public:
             Mat batch(std::vector<int>{m, shape[1], shape[2], shape[3]}, CV_32F);
             for (int i = 0; i < m; i++)
                 fill(k0 + i, batch.ptr<float>() + i * imageSize);
-            net.setInput(batch);
-            Mat out = net.forward(layer);
+            Mat out;
+            try
+            {
+                net.setInput(batch);
+                out = net.forward(layer);
+            }
+            catch (const cv::Exception& e)
+            {
+                CV_Error(Error::StsBadArg, format("explain: %s: the forward pass failed for a batch of shape %s: %s", fn,
+                                                  shapeToString(dnn::shape(batch)).c_str(), e.err.c_str()));
+            }
+            checkFinite(out, format("the output of layer '%s' in %s", layer.c_str(), fn));
             if (out.empty() || out.depth() != CV_32F || out.size[0] != m || out.total() % m != 0)
                 CV_Error(Error::StsError, format("explain: the output of layer '%s' has no row per image for a batch "
                                                  "of %d; if the model takes a fixed batch size, pass batchSize = 1",
@@ -131,6 +141,7 @@ Mat checkedBlob(InputArray _blob, const char* fn, bool anyBatch = false)
     Mat blob = _blob.getMat();
     if (blob.dims != 4 || blob.type() != CV_32FC1 || blob.empty() || (!anyBatch && blob.size[0] != 1))
         CV_Error(Error::StsBadArg, format("explain: %s expects a float32 %s x C x H x W blob", fn, anyBatch ? "N" : "1"));
+    checkFinite(blob, format("the input blob given to %s", fn));
     return blob.isContinuous() ? blob : blob.clone();
 }
 
@@ -146,6 +157,7 @@ Mat checkedSaliency(InputArray _s, const Mat& blob, const char* fn)
                                           "got %d x %d; upsample it with resizeMap()", fn, h, w, s.rows, s.cols));
     Mat f;
     s.convertTo(f, CV_32F);
+    checkFinite(f, format("the saliency map given to %s", fn));
     return f;
 }
 
@@ -210,10 +222,13 @@ DeletionInsertionResult deletionInsertion(dnn::Net& net, InputArray _blob, Input
     const char* fn = "deletionInsertion";
     Mat blob = checkedBlob(_blob, fn);
     Mat saliency = checkedSaliency(_saliency, blob, fn);
-    if (steps < 1)
-        CV_Error(Error::StsOutOfRange, format("explain: deletionInsertion needs steps >= 1, got %d", steps));
     const int channels = blob.size[1], h = blob.size[2], w = blob.size[3];
     const size_t plane = (size_t)h * w;
+    if (steps < 1)
+        CV_Error(Error::StsOutOfRange, format("explain: deletionInsertion needs steps >= 1, got %d", steps));
+    if ((size_t)steps > plane)
+        CV_Error(Error::StsOutOfRange, format("explain: deletionInsertion needs steps <= %d (the blob's H x W pixels), "
+                                              "got %d", (int)plane, steps));
     Mat baseline;
     if (!_baseline.empty())
     {
@@ -290,6 +305,7 @@ void averageDropIncrease(dnn::Net& net, InputArray _blobs, InputArrayOfArrays _m
         if (m.empty() || m.dims != 2 || m.channels() != 1)
             CV_Error(Error::StsBadArg, format("explain: averageDropIncrease expects non-empty single-channel 2D maps "
                                               "(map %d is not)", i));
+        checkFinite(m, format("map %d given to averageDropIncrease", i));
         Mat up;
         resizeMap(m, Size(w, h), up, true);
         for (int c = 0; c < channels; c++)
@@ -463,6 +479,8 @@ double spearmanCorrelation(InputArray _a, InputArray _b)
         _a.total() < 2)
         CV_Error(Error::StsBadArg, "explain: spearmanCorrelation expects two single-channel arrays with the same "
                                    "number (>= 2) of values");
+    checkFinite(_a.getMat(), "the first array given to spearmanCorrelation");
+    checkFinite(_b.getMat(), "the second array given to spearmanCorrelation");
     const std::vector<double> ra = ranks(toVector(_a)), rb = ranks(toVector(_b));
     const int n = (int)ra.size();
     const double mean = 0.5 * (n + 1);  // the mean of ranks 1..n, ties included
@@ -487,6 +505,7 @@ double faithfulness(dnn::Net& net, InputArray _blob, InputArray _map, int classI
     Mat map = _map.getMat();
     if (map.empty() || map.dims != 2 || map.channels() != 1)
         CV_Error(Error::StsBadArg, "explain: faithfulness expects a non-empty single-channel 2D map");
+    checkFinite(map, "the map given to faithfulness");
     const int channels = blob.size[1], h = blob.size[2], w = blob.size[3];
     if (patchSize == 0)
         patchSize = std::max(1, std::min(h, w) / 8);

@@ -32,7 +32,10 @@ void resizeMap(InputArray _map, Size size, OutputArray dst, bool normalize)
     if (_map.isUMat())
         run(_map.getUMat().clone());
     else
+    {
+        checkFinite(_map.getMat(), "the map given to resizeMap");
         run(_map.getMat().clone());
+    }
 }
 
 void applyMapOverlay(InputArray _image, InputArray _map, OutputArray dst, int colormap, double alpha)
@@ -61,6 +64,7 @@ void gradientToImage(InputArray _blob, OutputArray dst, int index, bool swapRB)
         CV_Error(Error::StsBadArg, "explain: gradientToImage expects a float32 N x C x H x W blob with C = 1 or 3");
     if (index < 0 || index >= blob.size[0])
         CV_Error(Error::StsOutOfRange, format("explain: image %d is out of the batch of %d", index, blob.size[0]));
+    checkFinite(blob, "the gradient given to gradientToImage");
     const int channels = blob.size[1], h = blob.size[2], w = blob.size[3];
     std::vector<Mat> planes;
     for (int c = 0; c < channels; c++)
@@ -82,6 +86,7 @@ void gradientToSaliency(InputArray _blob, OutputArray dst, int index)
         CV_Error(Error::StsBadArg, "explain: gradientToSaliency expects a float32 N x C x H x W blob");
     if (index < 0 || index >= blob.size[0])
         CV_Error(Error::StsOutOfRange, format("explain: image %d is out of the batch of %d", index, blob.size[0]));
+    checkFinite(blob, "the gradient given to gradientToSaliency");
     const int h = blob.size[2], w = blob.size[3];
     Mat sal = Mat::zeros(h, w, CV_32F);
     for (int c = 0; c < blob.size[1]; c++)
