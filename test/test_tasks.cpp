@@ -61,6 +61,8 @@ TEST(Tasks, MultiInputGradientsAndGradCAM)
     EXPECT_EQ(dnn::shape(grads[0]), dnn::shape(question));
     try { cam->smoothGrad(0, g); ADD_FAILURE(); }
     catch (const cv::Exception& e) { EXPECT_EQ(e.err, "explain: SmoothGrad needs a single-input Net"); }
+    expectError([&] { cam->forwardInputs(std::vector<Mat>{image, image}, {"image", "image"}); },
+                "explain: the Net input 0 ('image') is given twice");
     try { cam->forwardInputs(std::vector<Mat>{image}, {"image"}); ADD_FAILURE(); }
     catch (const cv::Exception& e)
     {

@@ -67,6 +67,8 @@ static std::vector<Mat> inputsByIndex(const std::vector<Mat>& blobs, const std::
             byIndex.resize(index + 1);
             nameByIndex.resize(index + 1);
         }
+        if (!byIndex[index].empty())
+            CV_Error(Error::StsBadArg, format("explain: the Net input %d ('%s') is given twice", index, name.c_str()));
         byIndex[index] = blobs[i].clone();
         nameByIndex[index] = name;
         if (i == 0)

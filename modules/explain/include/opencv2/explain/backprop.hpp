@@ -96,7 +96,18 @@ number of targets.
 
 The Net is shared with the caller (cv::dnn::Net is a reference-counted handle); its preferable backend,
 target and fusion settings are left as they are. Outputs are requested per layer, so results do not
-depend on the fusion setting.
+depend on the fusion setting. forward() sets the Net's inputs (cv::dnn::Net::setInput): an input the
+caller set before is replaced.
+
+Several explainers may share one Net, also from several threads: every call takes a lock of that Net,
+and an explainer whose activations another forward pass replaced runs its own pass again, so each
+result is that of its own last forward() input. Calls on one explainer object from several threads
+at once are not supported, and neither is the caller's own use of the Net (setInput, forward) from
+another thread while an explainer works on it.
+
+NaN and Inf: the input blobs and seed gradients are checked; on the host, so are the outputs the target
+is computed from and every gradient returned. A non-finite value is a cv::Exception naming the first
+layer whose output (forward pass) or backward step produced it.
 */
 class CV_EXPORTS Backprop
 {
