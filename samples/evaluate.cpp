@@ -15,6 +15,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/explain.hpp>
+#include "sample_common.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -212,9 +213,38 @@ Mat plot(const std::vector<std::string>& methods, const std::vector<Scores>& res
     return img;
 }
 
-} // namespace
+/** The flags, with the defaults of the bundled model filled in. */
+struct Options
+{
+    std::string modelPath, configPath, csvPath, imageDir, layer, target, outDir;
+    std::vector<std::string> methods;
+    BlobOptions blob;
+    int limit = 0, steps = 30, tolerance = 0, batch = 16;
+    double threshold = 0.15, iouMin = 0.5;
+    bool withRoad = false, withFaith = false;
+};
 
-int main(int argc, char** argv)
+/** The methods of --methods: a CAMMethod, or -1 for the centre baseline. */
+const std::map<std::string, int>& knownMethods()
+{
+    static const std::map<std::string, int> known{
+        {"gradcam", explain::CAM_GRADCAM}, {"gradcampp", explain::CAM_GRADCAM_PLUS_PLUS},
+        {"xgradcam", explain::CAM_XGRADCAM}, {"hirescam", explain::CAM_HIRESCAM},
+        {"elementwise", explain::CAM_GRADCAM_ELEMENTWISE}, {"layercam", explain::CAM_LAYERCAM},
+        {"eigencam", explain::CAM_EIGENCAM}, {"eigengradcam", explain::CAM_EIGENGRADCAM},
+        {"scorecam", explain::CAM_SCORECAM}, {"center", -1}};
+    return known;
+}
+
+/** Prints "error: <message>" (on a line of its own after the progress bar) and returns false. */
+bool fail(const std::string& message, bool afterProgress = false)
+{
+    std::cerr << (afterProgress ? "\n" : "") << "error: " << message << "\n";
+    return false;
+}
+
+/** Parses the command line into `o`; returns -1 to go on, or the exit code. */
+int parseOptions(int argc, char** argv, Options& o)
 {
     CommandLineParser parser(argc, argv, keys);
     parser.about("Evaluates CAM methods of cv::explain on a labelled image set (pointing game, localization, "
@@ -225,84 +255,56 @@ int main(int argc, char** argv)
         return 0;
     }
     const bool bundled = !parser.has("model");
-    const std::string modelPath = bundled ? std::string(EXPLAIN_DATA_DIR "/default_model.onnx") : parser.get<std::string>("model");
-    const std::string configPath = parser.get<std::string>("config");
-    const std::string csvPath = parser.get<std::string>("csv");
-    std::string imageDir = parser.get<std::string>("images");
-    const std::string layer = parser.get<std::string>("layer");
-    const std::vector<std::string> methods = splitList(parser.get<std::string>("methods"));
-    const std::string target = parser.get<std::string>("target");
-    int width = parser.get<int>("width"), height = parser.get<int>("height");
-    double scale = parser.get<double>("scale");
-    const std::string meanText = parser.get<std::string>("mean");
-    const bool rgb = parser.has("rgb") || bundled;
-    const int limit = parser.get<int>("limit");
-    const int steps = parser.get<int>("steps");
-    const double threshold = parser.get<double>("threshold");
-    const double iouMin = parser.get<double>("iou");
-    const int tolerance = parser.get<int>("tolerance");
-    const int batch = parser.get<int>("batch");
-    const bool withRoad = parser.has("road"), withFaith = parser.has("faithfulness");
-    const std::string outDir = parser.get<std::string>("out");
+    o.modelPath = bundled ? std::string(EXPLAIN_DATA_DIR "/default_model.onnx") : parser.get<std::string>("model");
+    o.configPath = parser.get<std::string>("config");
+    o.csvPath = parser.get<std::string>("csv");
+    o.imageDir = parser.get<std::string>("images");
+    o.layer = parser.get<std::string>("layer");
+    o.methods = splitList(parser.get<std::string>("methods"));
+    o.target = parser.get<std::string>("target");
+    o.blob.read(parser, bundled);
+    o.limit = parser.get<int>("limit");
+    o.steps = parser.get<int>("steps");
+    o.threshold = parser.get<double>("threshold");
+    o.iouMin = parser.get<double>("iou");
+    o.tolerance = parser.get<int>("tolerance");
+    o.batch = parser.get<int>("batch");
+    o.withRoad = parser.has("road");
+    o.withFaith = parser.has("faithfulness");
+    o.outDir = parser.get<std::string>("out");
     if (!parser.check())
     {
         parser.printErrors();
         return 1;
     }
-    if (csvPath.empty())
-    {
-        std::cerr << "error: --csv is required (a header line, then file,class_id,x,y,w,h per box)\n";
-        return 1;
-    }
-    if (imageDir.empty())
-        imageDir = directoryOf(csvPath);
-    if (width <= 0) width = bundled ? 64 : 224;
-    if (height <= 0) height = bundled ? 64 : 224;
-    if (scale <= 0) scale = bundled ? 1.0 / 255 : 1.0;
-    Scalar mean;
-    {
-        std::stringstream ss(meanText);
-        for (int i = 0; i < 4 && ss >> mean[i]; i++) {}
-    }
-    const std::map<std::string, int> known{
-        {"gradcam", explain::CAM_GRADCAM}, {"gradcampp", explain::CAM_GRADCAM_PLUS_PLUS},
-        {"xgradcam", explain::CAM_XGRADCAM}, {"hirescam", explain::CAM_HIRESCAM},
-        {"elementwise", explain::CAM_GRADCAM_ELEMENTWISE}, {"layercam", explain::CAM_LAYERCAM},
-        {"eigencam", explain::CAM_EIGENCAM}, {"eigengradcam", explain::CAM_EIGENGRADCAM},
-        {"scorecam", explain::CAM_SCORECAM}, {"center", -1}};
-    if (methods.empty())
-    {
-        std::cerr << "error: --methods is empty\n";
-        return 1;
-    }
-    for (const std::string& m : methods)
-        if (!known.count(m))
-        {
-            std::cerr << "error: unknown method '" << m << "' in --methods; choose from gradcam,gradcampp,xgradcam,"
-                         "hirescam,elementwise,layercam,eigencam,eigengradcam,scorecam,center\n";
-            return 1;
-        }
-    if (target != "gt" && target != "top1")
-    {
-        std::cerr << "error: --target must be gt or top1, got '" << target << "'\n";
-        return 1;
-    }
-    if (steps < 1 || batch < 1 || limit < 0 || tolerance < 0 || threshold < 0 || threshold > 1 || iouMin <= 0 || iouMin > 1)
-    {
-        std::cerr << "error: need --steps >= 1, --batch >= 1, --limit >= 0, --tolerance >= 0, --threshold in [0, 1], "
-                     "--iou in (0, 1]\n";
-        return 1;
-    }
-    std::vector<Item> items;
-    std::string error;
-    if (!readCSV(csvPath, items, error))
-    {
-        std::cerr << "error: " << error << "\n";
-        return 1;
-    }
-    if (limit > 0 && (int)items.size() > limit)
-        items.resize(limit);
+    return -1;
+}
 
+/** The flags' values are usable; fills in --images. */
+bool checkOptions(Options& o)
+{
+    if (o.csvPath.empty())
+        return fail("--csv is required (a header line, then file,class_id,x,y,w,h per box)");
+    if (o.imageDir.empty())
+        o.imageDir = directoryOf(o.csvPath);
+    if (o.methods.empty())
+        return fail("--methods is empty");
+    for (const std::string& m : o.methods)
+        if (!knownMethods().count(m))
+            return fail("unknown method '" + m + "' in --methods; choose from gradcam,gradcampp,xgradcam,"
+                        "hirescam,elementwise,layercam,eigencam,eigengradcam,scorecam,center");
+    if (o.target != "gt" && o.target != "top1")
+        return fail("--target must be gt or top1, got '" + o.target + "'");
+    if (o.steps < 1 || o.batch < 1 || o.limit < 0 || o.tolerance < 0 || o.threshold < 0 || o.threshold > 1 ||
+        o.iouMin <= 0 || o.iouMin > 1)
+        return fail("need --steps >= 1, --batch >= 1, --limit >= 0, --tolerance >= 0, --threshold in [0, 1], "
+                    "--iou in (0, 1]");
+    return true;
+}
+
+/** The table's columns: the seven metrics, then ROAD and faithfulness when asked for. */
+std::vector<Metric> makeMetrics(const Options& o)
+{
     std::vector<Metric> metrics{
         {"pointing %", "pointing_game_pct", "Pointing game %", true, true, &Scores::pointing},
         {"loc. acc. %", "localization_pct", "Localization accuracy %", true, true, &Scores::localization},
@@ -311,162 +313,234 @@ int main(int argc, char** argv)
         {"insertion AUC", "insertion_auc", "Insertion AUC", false, true, &Scores::insertion},
         {"avg drop %", "average_drop_pct", "Average Drop %", true, false, &Scores::drop},
         {"incr. conf. %", "increase_confidence_pct", "Increase in Confidence %", true, true, &Scores::increase}};
-    if (withRoad)
+    if (o.withRoad)
     {
         metrics.push_back({"ROAD MoRF", "road_morf", "ROAD MoRF mean score", false, false, &Scores::roadMorf});
         metrics.push_back({"ROAD LeRF", "road_lerf", "ROAD LeRF mean score", false, true, &Scores::roadLerf});
     }
-    if (withFaith)
+    if (o.withFaith)
         metrics.push_back({"faithfulness", "faithfulness", "Faithfulness (rank corr.)", false, true, &Scores::faith});
-    metrics[1].title = format("Localization accuracy %% (IoU >= %g)", iouMin);
+    metrics[1].title = format("Localization accuracy %% (IoU >= %g)", o.iouMin);
+    return metrics;
+}
 
+/** One run: the explainer, each method's sums and time, and per_image.csv. */
+struct Evaluation
+{
+    dnn::Net net;
+    Ptr<explain::GradCAM> cam;
+    std::vector<Scores> results;
+    std::vector<double> seconds;
+    std::ofstream perImage;
+    Mat center = centerMap();
+};
+
+/** One image and class to explain, as the model sees it. */
+struct Sample
+{
+    const Item& item;
+    size_t index;  // in the CSV's order (ROAD's noise seed)
+    Size imageSize;
+    Mat blob;
+    int classId = -1;
+};
+
+/** Reads the image of an item and runs the forward pass; finds the class to explain (--target). */
+bool prepareSample(const Options& o, Evaluation& ev, Sample& s)
+{
+    const std::string path = o.imageDir + "/" + s.item.file;
+    Mat image = imread(path, IMREAD_COLOR);
+    if (image.empty())
+        return fail("cannot read image '" + path + "'", true);
+    s.imageSize = image.size();
+    s.blob = o.blob.blobFromImage(image);
+    Mat scores;
+    ev.cam->forward(s.blob, scores);
+    if (s.index == 0)
+        std::cout << "layer: " << ev.cam->getLayerName() << ", scores: " << ev.cam->getScoreLayerName() << "\n";
+    s.classId = s.item.classId;
+    if (o.target == "top1")
+    {
+        Point p;
+        minMaxLoc(scores.row(0), nullptr, nullptr, nullptr, &p);
+        s.classId = p.x;
+    }
+    if (s.classId >= scores.cols)
+        return fail(format("class %d of '%s' is out of range [0, %d)", s.classId, s.item.file.c_str(), scores.cols), true);
+    return true;
+}
+
+/** The map of a method (a CAMMethod, or -1 for the centre baseline) for the sample's class. */
+Mat methodMap(Evaluation& ev, int method, const Sample& s)
+{
+    if (method < 0)
+        return ev.center;
+    ev.cam->setMethod(method);
+    std::vector<Mat> maps;
+    ev.cam->compute(s.classId, maps);
+    return maps[0];
+}
+
+/** ROAD: the mean score over 10 ... 90 % removed, MoRF and LeRF (noise seeded by the item index). */
+void addRoad(const Options& o, Evaluation& ev, const Sample& s, const Mat& saliency, Scores& sums)
+{
+    for (int morf = 0; morf < 2; morf++)
+    {
+        const explain::ROADResult r = explain::road(ev.net, s.blob, saliency, s.classId, morf == 1, std::vector<double>(),
+                                                    String(), 0.01, (int64)s.index, true, o.batch);
+        double sum = 0;
+        for (double v : r.scores)
+            sum += v;
+        (morf ? sums.roadMorf : sums.roadLerf) += sum / r.scores.size();
+    }
+}
+
+/** Method k on one sample: its map and every metric, added to the method's sums and written to per_image.csv. */
+void evaluateMethod(const Options& o, Evaluation& ev, size_t k, const Sample& s)
+{
+    TickMeter tm;
+    tm.start();
+    const Mat map = methodMap(ev, knownMethods().at(o.methods[k]), s);
+    const Size inputSize(o.blob.width, o.blob.height);
+    Scores& sums = ev.results[k];
+    const bool hit = explain::pointingGame(map, s.imageSize, s.item.boxes, o.tolerance);
+    const Rect box = explain::mapToBoundingBox(map, s.imageSize, o.threshold);
+    double bestIoU = 0;
+    for (const Rect& b : s.item.boxes)
+        bestIoU = std::max(bestIoU, iou(box, b));
+    Mat saliency;
+    explain::resizeMap(map, inputSize, saliency);
+    const explain::DeletionInsertionResult del =
+        explain::deletionInsertion(ev.net, s.blob, saliency, s.classId, String(), o.steps, true, noArray(), true, o.batch);
+    const explain::DeletionInsertionResult ins =
+        explain::deletionInsertion(ev.net, s.blob, saliency, s.classId, String(), o.steps, false, noArray(), true, o.batch);
+    double drop = 0, increase = 0;
+    Mat yo;
+    explain::averageDropIncrease(ev.net, s.blob, std::vector<Mat>{map}, {s.classId}, drop, increase, String(), true,
+                                 o.batch, yo);
+    sums.n++;
+    sums.pointing += hit ? 100.0 : 0.0;
+    sums.localization += bestIoU >= o.iouMin ? 100.0 : 0.0;
+    sums.meanIoU += bestIoU;
+    sums.deletion += del.auc;
+    sums.insertion += ins.auc;
+    sums.drop += drop;
+    sums.increase += increase;
+    if (o.withRoad)
+        addRoad(o, ev, s, saliency, sums);
+    if (o.withFaith)
+        sums.faith += explain::faithfulness(ev.net, s.blob, map, s.classId, String(), 0, 0, 0, true, o.batch);
+    tm.stop();
+    ev.seconds[k] += tm.getTimeSec();
+    ev.perImage << o.methods[k] << "," << s.item.file << "," << s.classId << "," << (hit ? 1 : 0) << "," << bestIoU << ","
+                << del.auc << "," << ins.auc << "," << yo.at<double>(0, 0) << "," << yo.at<double>(0, 1) << "\n";
+}
+
+/** Every method on every item, with a progress bar; the sums become means. */
+bool evaluateAll(const Options& o, const std::vector<Item>& items, const std::vector<Metric>& metrics, Evaluation& ev)
+{
+    ev.results.assign(o.methods.size(), Scores());
+    ev.seconds.assign(o.methods.size(), 0.0);
+    const int64 start = getTickCount();
+    std::cout << "model: " << o.modelPath << ", input " << o.blob.width << "x" << o.blob.height << ", " << items.size()
+              << " items from " << o.csvPath << "\n";
+    for (size_t n = 0; n < items.size(); n++)
+    {
+        Sample s{items[n], n, Size(), Mat()};
+        if (!prepareSample(o, ev, s))
+            return false;
+        for (size_t k = 0; k < o.methods.size(); k++)
+            evaluateMethod(o, ev, k, s);
+        progress((int)n + 1, (int)items.size(), (getTickCount() - start) / getTickFrequency());
+    }
+    for (Scores& s : ev.results)
+        for (const Metric& m : metrics)
+            s.*m.field /= std::max(1, s.n);
+    return true;
+}
+
+/** The table of evaluation.txt: a row per method, a column per metric. */
+std::string formatTable(const std::vector<std::string>& methods, const std::vector<Scores>& results,
+                        const std::vector<Metric>& metrics)
+{
+    std::ostringstream table;
+    table << std::left << std::setw(14) << "method" << std::right << std::setw(7) << "images";
+    for (const Metric& m : metrics)
+        table << std::setw(15) << m.header;
+    table << "\n";
+    for (size_t k = 0; k < methods.size(); k++)
+    {
+        table << std::left << std::setw(14) << methods[k] << std::right << std::setw(7) << results[k].n;
+        for (const Metric& m : metrics)
+            table << std::setw(15) << formatValue(results[k].*m.field, m.percent);
+        table << "\n";
+    }
+    return table.str();
+}
+
+/** Prints the table and the times; writes evaluation.txt, evaluation.csv and evaluation.png. */
+void writeResults(const Options& o, const Evaluation& ev, const std::vector<Metric>& metrics)
+{
+    const std::string table = formatTable(o.methods, ev.results, metrics);
+    std::cout << "\n" << table;
+    std::cout << "time per method (maps + metrics):";
+    for (size_t k = 0; k < o.methods.size(); k++)
+        std::cout << " " << o.methods[k] << format(" %.1f s", ev.seconds[k]) << (k + 1 < o.methods.size() ? "," : "\n");
+    std::ofstream txt(o.outDir + "/evaluation.txt"), csv(o.outDir + "/evaluation.csv");
+    txt << table;
+    csv << "method,images";
+    for (const Metric& m : metrics)
+        csv << "," << m.csv;
+    csv << "\n";
+    for (size_t k = 0; k < o.methods.size(); k++)
+    {
+        csv << o.methods[k] << "," << ev.results[k].n;
+        for (const Metric& m : metrics)
+            csv << "," << format("%.6g", ev.results[k].*m.field);
+        csv << "\n";
+    }
+    const std::string png = o.outDir + "/evaluation.png";
+    if (!imwrite(png, plot(o.methods, ev.results, metrics), {IMWRITE_PNG_COMPRESSION, 9}))
+        CV_Error(Error::StsError, "cannot write '" + png + "'");
+    std::cout << "wrote " << o.outDir << "/evaluation.csv, evaluation.txt, per_image.csv, evaluation.png\n";
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    Options o;
+    const int exitCode = parseOptions(argc, argv, o);
+    if (exitCode >= 0)
+        return exitCode;
+    if (!checkOptions(o))
+        return 1;
+    std::vector<Item> items;
+    std::string error;
+    if (!readCSV(o.csvPath, items, error))
+    {
+        fail(error);
+        return 1;
+    }
+    if (o.limit > 0 && (int)items.size() > o.limit)
+        items.resize(o.limit);
+    const std::vector<Metric> metrics = makeMetrics(o);
     try
     {
-        dnn::Net net = dnn::readNet(modelPath, configPath);
-        Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, layer);
-        utils::fs::createDirectories(outDir);
-        std::ofstream perImage(outDir + "/per_image.csv");
-        if (!perImage)
+        Evaluation ev;
+        ev.net = dnn::readNet(o.modelPath, o.configPath);
+        ev.cam = explain::GradCAM::create(ev.net, o.layer);
+        utils::fs::createDirectories(o.outDir);
+        ev.perImage.open(o.outDir + "/per_image.csv");
+        if (!ev.perImage)
         {
-            std::cerr << "error: cannot write '" << outDir << "/per_image.csv'\n";
+            fail("cannot write '" + o.outDir + "/per_image.csv'");
             return 1;
         }
-        perImage << "method,file,class_id,pointing_hit,iou,deletion_auc,insertion_auc,score,masked_score\n";
-        std::vector<Scores> results(methods.size());
-        std::vector<double> seconds(methods.size(), 0.0);
-        const Mat center = centerMap();
-        const int64 start = getTickCount();
-        std::cout << "model: " << modelPath << ", input " << width << "x" << height << ", " << items.size()
-                  << " items from " << csvPath << "\n";
-        for (size_t n = 0; n < items.size(); n++)
-        {
-            const Item& item = items[n];
-            const std::string path = imageDir + "/" + item.file;
-            Mat image = imread(path, IMREAD_COLOR);
-            if (image.empty())
-            {
-                std::cerr << "\nerror: cannot read image '" << path << "'\n";
-                return 1;
-            }
-            Mat blob = dnn::blobFromImage(image, scale, Size(width, height), mean, rgb, false);
-            Mat scores;
-            cam->forward(blob, scores);
-            if (n == 0)
-                std::cout << "layer: " << cam->getLayerName() << ", scores: " << cam->getScoreLayerName() << "\n";
-            int classId = item.classId;
-            if (target == "top1")
-            {
-                Point p;
-                minMaxLoc(scores.row(0), nullptr, nullptr, nullptr, &p);
-                classId = p.x;
-            }
-            if (classId >= scores.cols)
-            {
-                std::cerr << "\nerror: class " << classId << " of '" << item.file << "' is out of range [0, "
-                          << scores.cols << ")\n";
-                return 1;
-            }
-            for (size_t k = 0; k < methods.size(); k++)
-            {
-                TickMeter tm;
-                tm.start();
-                Mat map;
-                const int method = known.at(methods[k]);
-                if (method < 0)
-                    map = center;
-                else
-                {
-                    cam->setMethod(method);
-                    std::vector<Mat> maps;
-                    cam->compute(classId, maps);
-                    map = maps[0];
-                }
-                Scores& s = results[k];
-                const bool hit = explain::pointingGame(map, image.size(), item.boxes, tolerance);
-                const Rect box = explain::mapToBoundingBox(map, image.size(), threshold);
-                double bestIoU = 0;
-                for (const Rect& b : item.boxes)
-                    bestIoU = std::max(bestIoU, iou(box, b));
-                Mat saliency;
-                explain::resizeMap(map, Size(width, height), saliency);
-                const explain::DeletionInsertionResult del =
-                    explain::deletionInsertion(net, blob, saliency, classId, String(), steps, true, noArray(), true, batch);
-                const explain::DeletionInsertionResult ins =
-                    explain::deletionInsertion(net, blob, saliency, classId, String(), steps, false, noArray(), true, batch);
-                double drop = 0, increase = 0;
-                Mat yo;
-                explain::averageDropIncrease(net, blob, std::vector<Mat>{map}, {classId}, drop, increase, String(),
-                                             true, batch, yo);
-                s.n++;
-                s.pointing += hit ? 100.0 : 0.0;
-                s.localization += bestIoU >= iouMin ? 100.0 : 0.0;
-                s.meanIoU += bestIoU;
-                s.deletion += del.auc;
-                s.insertion += ins.auc;
-                s.drop += drop;
-                s.increase += increase;
-                if (withRoad)
-                {
-                    for (int morf = 0; morf < 2; morf++)
-                    {
-                        const explain::ROADResult r = explain::road(net, blob, saliency, classId, morf == 1,
-                                                                    std::vector<double>(), String(), 0.01, (int64)n,
-                                                                    true, batch);
-                        double sum = 0;
-                        for (double v : r.scores)
-                            sum += v;
-                        (morf ? s.roadMorf : s.roadLerf) += sum / r.scores.size();
-                    }
-                }
-                if (withFaith)
-                    s.faith += explain::faithfulness(net, blob, map, classId, String(), 0, 0, 0, true, batch);
-                tm.stop();
-                seconds[k] += tm.getTimeSec();
-                perImage << methods[k] << "," << item.file << "," << classId << "," << (hit ? 1 : 0) << ","
-                         << bestIoU << "," << del.auc << "," << ins.auc << "," << yo.at<double>(0, 0) << ","
-                         << yo.at<double>(0, 1) << "\n";
-            }
-            progress((int)n + 1, (int)items.size(), (getTickCount() - start) / getTickFrequency());
-        }
-        for (Scores& s : results)
-            for (const Metric& m : metrics)
-                s.*m.field /= std::max(1, s.n);
-
-        // the table
-        std::ostringstream table;
-        table << std::left << std::setw(14) << "method" << std::right << std::setw(7) << "images";
-        for (const Metric& m : metrics)
-            table << std::setw(15) << m.header;
-        table << "\n";
-        for (size_t k = 0; k < methods.size(); k++)
-        {
-            table << std::left << std::setw(14) << methods[k] << std::right << std::setw(7) << results[k].n;
-            for (const Metric& m : metrics)
-                table << std::setw(15) << formatValue(results[k].*m.field, m.percent);
-            table << "\n";
-        }
-        std::cout << "\n" << table.str();
-        std::cout << "time per method (maps + metrics):";
-        for (size_t k = 0; k < methods.size(); k++)
-            std::cout << " " << methods[k] << format(" %.1f s", seconds[k]) << (k + 1 < methods.size() ? "," : "\n");
-
-        std::ofstream txt(outDir + "/evaluation.txt"), csv(outDir + "/evaluation.csv");
-        txt << table.str();
-        csv << "method,images";
-        for (const Metric& m : metrics)
-            csv << "," << m.csv;
-        csv << "\n";
-        for (size_t k = 0; k < methods.size(); k++)
-        {
-            csv << methods[k] << "," << results[k].n;
-            for (const Metric& m : metrics)
-                csv << "," << format("%.6g", results[k].*m.field);
-            csv << "\n";
-        }
-        const std::string png = outDir + "/evaluation.png";
-        if (!imwrite(png, plot(methods, results, metrics), {IMWRITE_PNG_COMPRESSION, 9}))
-            CV_Error(Error::StsError, "cannot write '" + png + "'");
-        std::cout << "wrote " << outDir << "/evaluation.csv, evaluation.txt, per_image.csv, evaluation.png\n";
+        ev.perImage << "method,file,class_id,pointing_hit,iou,deletion_auc,insertion_auc,score,masked_score\n";
+        if (!evaluateAll(o, items, metrics, ev))
+            return 1;
+        writeResults(o, ev, metrics);
     }
     catch (const cv::Exception& e)
     {

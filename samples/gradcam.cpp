@@ -20,6 +20,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/explain.hpp>
+#include "sample_common.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -145,150 +146,45 @@ static bool checkFlagNames(int argc, char** argv)
     return true;
 }
 
-/** The target of --target=mask or --target=box as a gradient of the output (a one-hot seed or the mask). */
-struct OutputTarget
+/** The flags, with the defaults of the bundled model filled in. */
+struct Options
 {
-    Mat seed;          // d(target)/d(output), of the output's shape
-    int classId = -1;
-    double score = 0;  // the target's value
+    bool bundled = true;
+    std::string modelPath, configPath, imagePath, labelsPath, layer, outDir, rawPath;
+    int classArg = -1;
+    std::vector<std::string> methods;
+    BlobOptions blob;
+    std::string target, outputArg, maskPath, cellText, input2Path, device;
+    int boxIndex = -1;
+    std::vector<std::string> inputNames;
+
+    bool wants(const char* method) const { return std::find(methods.begin(), methods.end(), method) != methods.end(); }
 };
 
-/** --target=mask: the sum of class-c logits over the mask's pixels; c defaults to the class that wins
-    (per-pixel argmax) on most of the mask's pixels. */
-static bool maskTarget(const Mat& out, const std::string& maskPath, int classArg,
-                       const std::vector<std::string>& labels, OutputTarget& t)
+/** What is explained: a class score, or the seed gradient of a mask or box target on an output layer. */
+struct Target
 {
-    if (out.dims != 4 || out.size[0] != 1)
-    {
-        std::cerr << "error: --target=mask needs a 1 x C x H x W output; the --output layer gives " << out.size << "\n";
-        return false;
-    }
-    const int C = out.size[1], H = out.size[2], W = out.size[3];
-    Mat mask = imread(maskPath, IMREAD_GRAYSCALE);
-    if (mask.empty())
-    {
-        std::cerr << "error: --mask '" << maskPath << "' is not a readable image\n";
-        return false;
-    }
-    resize(mask, mask, Size(W, H), 0, 0, INTER_NEAREST);
-    const int pixels = countNonZero(mask);
-    if (pixels == 0)
-    {
-        std::cerr << "error: --mask '" << maskPath << "' has no nonzero pixel at the output's " << W << "x" << H << "\n";
-        return false;
-    }
-    std::vector<int> votes(C, 0);
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++)
-            if (mask.at<uchar>(y, x))
-            {
-                int best = 0;
-                for (int c = 1; c < C; c++)
-                    if (out.ptr<float>(0, c, y)[x] > out.ptr<float>(0, best, y)[x])
-                        best = c;
-                votes[best]++;
-            }
-    std::cout << "mask:    " << pixels << " of " << W << "x" << H << " output pixels; classes winning there:";
-    for (int c = 0; c < C; c++)
-        if (votes[c] > 0)
-            std::cout << "  " << c << (c < (int)labels.size() ? " (" + labels[c] + ")" : std::string()) << " " << votes[c];
-    std::cout << "\n";
-    t.classId = classArg >= 0 ? classArg : (int)(std::max_element(votes.begin(), votes.end()) - votes.begin());
-    if (t.classId >= C)
-    {
-        std::cerr << "error: --class " << t.classId << " is out of range [0, " << C << ") for the output's channels\n";
-        return false;
-    }
-    t.seed = Mat(out.dims, out.size.p, CV_32F, Scalar(0));
-    Mat plane(H, W, CV_32F, t.seed.ptr<float>(0, t.classId));
-    plane.setTo(1.f, mask);
-    t.score = Mat(H, W, CV_32F, (void*)out.ptr<float>(0, t.classId)).dot(plane);
-    return true;
+    String output;     // the layer holding the scores (class) or the output the seed is put on
+    int classId = -1;
+    float score = 0.f; // the target's value
+    Mat seed;          // mask and box targets: d(target)/d(output), of the output's shape
+};
+
+/** The maps that were asked for (--methods). */
+struct Maps
+{
+    std::vector<Mat> gradcam, counterfactual;
+    Mat guided, guidedGradCAM;
+};
+
+/** " (name)" of class k when the labels name it. */
+static std::string labelText(const std::vector<std::string>& labels, int k)
+{
+    return k < (int)labels.size() ? " (" + labels[k] + ")" : std::string();
 }
 
-/** --target=box: the class logit of one cell (N x (5+K) x H x W) or row (N x B x (5+K)) of a raw
-    detection head; cells/rows are ranked by objectness (channel 0) for --box. */
-static bool boxTarget(const Mat& out, const std::string& cellText, int boxIndex, int classArg,
-                      const std::vector<std::string>& labels, OutputTarget& t)
-{
-    const bool grid = out.dims == 4;
-    if (!(grid || out.dims == 3) || out.size[0] != 1 || out.size[grid ? 1 : 2] < 6)
-    {
-        std::cerr << "error: --target=box needs a 1 x (5+K) x H x W or 1 x B x (5+K) output (objectness, 4 box "
-                     "values, K class logits); the --output layer gives " << out.size << "\n";
-        return false;
-    }
-    const int V = out.size[grid ? 1 : 2], K = V - 5;
-    const int cells = grid ? out.size[2] * out.size[3] : out.size[1];
-    const int W = grid ? out.size[3] : 1;
-    // value v of cell i
-    auto at = [&](int i, int v) -> float {
-        return grid ? out.ptr<float>(0, v)[i] : out.ptr<float>(0, i)[v];
-    };
-    std::vector<int> order(cells);
-    for (int i = 0; i < cells; i++)
-        order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return at(a, 0) > at(b, 0); });
-    auto where = [&](int i) { return grid ? format("%d,%d", i / W, i % W) : format("%d", i); };
-    auto topClass = [&](int i) {
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (at(i, 5 + k) > at(i, 5 + best))
-                best = k;
-        return best;
-    };
-    std::cout << "detections by objectness (" << (grid ? "cell row,col" : "row") << ": objectness, top class):\n";
-    for (int r = 0; r < std::min(5, cells); r++)
-    {
-        const int i = order[r], k = topClass(i);
-        std::cout << "  " << r << "  " << where(i) << ": " << at(i, 0) << ", " << k
-                  << (k < (int)labels.size() ? " (" + labels[k] + ")" : std::string()) << "\n";
-    }
-    int cell = -1;
-    if (!cellText.empty())
-    {
-        int row = -1, col = -1;
-        char comma = 0, rest = 0;
-        std::stringstream ss(cellText);
-        if (!grid || !(ss >> row >> comma >> col) || comma != ',' || (ss >> rest) || row < 0 || col < 0 ||
-            row >= out.size[2] || col >= out.size[3])
-        {
-            std::cerr << "error: --cell=" << cellText << " is not a cell <row>,<col> of the "
-                      << (grid ? format("%d x %d grid", out.size[2], out.size[3]) : std::string("output (rows of boxes: use --box)"))
-                      << "\n";
-            return false;
-        }
-        cell = row * W + col;
-    }
-    else
-    {
-        if (boxIndex >= cells)
-        {
-            std::cerr << "error: --box " << boxIndex << " is out of range [0, " << cells << ")\n";
-            return false;
-        }
-        cell = order[std::max(boxIndex, 0)];
-    }
-    t.classId = classArg >= 0 ? classArg : topClass(cell);
-    if (t.classId >= K)
-    {
-        std::cerr << "error: --class " << t.classId << " is out of range [0, " << K << ") for the head's classes\n";
-        return false;
-    }
-    t.seed = Mat(out.dims, out.size.p, CV_32F, Scalar(0));
-    if (grid)
-        t.seed.ptr<float>(0, 5 + t.classId)[cell] = 1.f;
-    else
-        t.seed.ptr<float>(0, cell)[5 + t.classId] = 1.f;
-    t.score = at(cell, 5 + t.classId);
-    std::cout << (grid ? "cell:    " : "row:     ") << where(cell) << " (objectness " << at(cell, 0) << ", box values";
-    for (int v = 1; v < 5; v++)
-        std::cout << " " << at(cell, v);
-    std::cout << ")\n";
-    return true;
-}
-
-int main(int argc, char** argv)
+/** Parses the command line into `o`; returns -1 to go on, or the exit code. */
+static int parseOptions(int argc, char** argv, Options& o)
 {
     if (!checkFlagNames(argc, argv))
         return 1;
@@ -299,272 +195,446 @@ int main(int argc, char** argv)
         parser.printMessage();
         return 0;
     }
-    const bool bundled = !parser.has("model");
-    const std::string modelPath = bundled ? std::string(EXPLAIN_DATA_DIR "/default_model.onnx") : parser.get<std::string>("model");
-    const std::string configPath = parser.get<std::string>("config");
-    const std::string imagePath = parser.has("input") ? parser.get<std::string>("input")
-                                                      : std::string(EXPLAIN_DATA_DIR "/default_image.png");
-    const std::string layer = parser.get<std::string>("layer");
-    const int classArg = parser.get<int>("class");
-    const std::vector<std::string> methods = splitList(parser.get<std::string>("methods"));
-    int width = parser.get<int>("width"), height = parser.get<int>("height");
-    double scale = parser.get<double>("scale");
-    const std::string meanText = parser.get<std::string>("mean");
-    const bool rgb = parser.has("rgb") || bundled;
-    std::string labelsPath = parser.has("labels") ? parser.get<std::string>("labels")
-                                                  : (bundled ? std::string(EXPLAIN_DATA_DIR "/default_labels.txt") : std::string());
-    const std::string outDir = parser.get<std::string>("out");
-    const std::string rawPath = parser.get<std::string>("raw");
-    const std::string target = parser.get<std::string>("target");
-    const std::string outputArg = parser.get<std::string>("output");
-    const std::string maskPath = parser.get<std::string>("mask");
-    const std::string cellText = parser.get<std::string>("cell");
-    const int boxIndex = parser.get<int>("box");
-    const std::string input2Path = parser.get<std::string>("input2");
-    const std::vector<std::string> inputNames = splitList(parser.get<std::string>("input-names"));
-    const std::string device = parser.get<std::string>("device");
+    o.bundled = !parser.has("model");
+    o.modelPath = o.bundled ? std::string(EXPLAIN_DATA_DIR "/default_model.onnx") : parser.get<std::string>("model");
+    o.configPath = parser.get<std::string>("config");
+    o.imagePath = parser.has("input") ? parser.get<std::string>("input") : std::string(EXPLAIN_DATA_DIR "/default_image.png");
+    o.layer = parser.get<std::string>("layer");
+    o.classArg = parser.get<int>("class");
+    o.methods = splitList(parser.get<std::string>("methods"));
+    o.blob.read(parser, o.bundled);
+    o.labelsPath = parser.has("labels") ? parser.get<std::string>("labels")
+                                        : (o.bundled ? std::string(EXPLAIN_DATA_DIR "/default_labels.txt") : std::string());
+    o.outDir = parser.get<std::string>("out");
+    o.rawPath = parser.get<std::string>("raw");
+    o.target = parser.get<std::string>("target");
+    o.outputArg = parser.get<std::string>("output");
+    o.maskPath = parser.get<std::string>("mask");
+    o.cellText = parser.get<std::string>("cell");
+    o.boxIndex = parser.get<int>("box");
+    o.input2Path = parser.get<std::string>("input2");
+    o.inputNames = splitList(parser.get<std::string>("input-names"));
+    o.device = parser.get<std::string>("device");
     if (!parser.check())
     {
         parser.printErrors();
         return 1;
     }
-    if (width <= 0) width = bundled ? 64 : 224;
-    if (height <= 0) height = bundled ? 64 : 224;
-    if (scale <= 0) scale = bundled ? 1.0 / 255 : 1.0;
-    Scalar mean;
-    {
-        std::stringstream ss(meanText);
-        for (int i = 0; i < 4 && ss >> mean[i]; i++) {}
-    }
+    return -1;
+}
+
+/** Prints "error: <message>" and returns false. */
+static bool fail(const std::string& message)
+{
+    std::cerr << "error: " << message << "\n";
+    return false;
+}
+
+/** --methods, --device and the flags of --target and --input2 fit together. */
+static bool checkOptions(const Options& o)
+{
+    const std::string choices = "; choose from gradcam,counterfactual,guided,guided_gradcam";
     const std::set<std::string> known{"gradcam", "counterfactual", "guided", "guided_gradcam"};
-    if (methods.empty())
-    {
-        std::cerr << "error: --methods is empty; choose from gradcam,counterfactual,guided,guided_gradcam\n";
-        return 1;
-    }
-    for (const std::string& m : methods)
+    if (o.methods.empty())
+        return fail("--methods is empty" + choices);
+    for (const std::string& m : o.methods)
         if (!known.count(m))
-        {
-            std::cerr << "error: unknown method '" << m << "' in --methods; choose from gradcam,counterfactual,guided,guided_gradcam\n";
-            return 1;
-        }
-    if (device != "cpu" && device != "opencl")
-    {
-        std::cerr << "error: unknown --device=" << device << "; choose cpu or opencl\n";
-        return 1;
-    }
-    if (target != "class" && target != "mask" && target != "box")
-    {
-        std::cerr << "error: unknown --target=" << target << "; choose class, mask or box\n";
-        return 1;
-    }
-    if (target == "mask" && maskPath.empty())
-    {
-        std::cerr << "error: --target=mask needs --mask=<png> (nonzero pixels: the region)\n";
-        return 1;
-    }
-    if (target != "mask" && !maskPath.empty())
-    {
-        std::cerr << "error: --mask is for --target=mask\n";
-        return 1;
-    }
-    if (target != "box" && (!cellText.empty() || boxIndex >= 0))
-    {
-        std::cerr << "error: --cell and --box are for --target=box\n";
-        return 1;
-    }
-    if (!cellText.empty() && boxIndex >= 0)
-    {
-        std::cerr << "error: give either --cell or --box, not both\n";
-        return 1;
-    }
-    if (input2Path.empty() ? inputNames.size() > 1 : inputNames.size() != 2)
-    {
-        std::cerr << "error: " << (input2Path.empty() ? "--input-names lists two inputs but --input2 is not given"
-                                                      : "--input2 needs --input-names=<image input>,<second input>")
-                  << "\n";
-        return 1;
-    }
-    for (const std::string& path : {modelPath, imagePath})
+            return fail("unknown method '" + m + "' in --methods" + choices);
+    if (o.device != "cpu" && o.device != "opencl")
+        return fail("unknown --device=" + o.device + "; choose cpu or opencl");
+    if (o.target != "class" && o.target != "mask" && o.target != "box")
+        return fail("unknown --target=" + o.target + "; choose class, mask or box");
+    if (o.target == "mask" && o.maskPath.empty())
+        return fail("--target=mask needs --mask=<png> (nonzero pixels: the region)");
+    if (o.target != "mask" && !o.maskPath.empty())
+        return fail("--mask is for --target=mask");
+    if (o.target != "box" && (!o.cellText.empty() || o.boxIndex >= 0))
+        return fail("--cell and --box are for --target=box");
+    if (!o.cellText.empty() && o.boxIndex >= 0)
+        return fail("give either --cell or --box, not both");
+    if (o.input2Path.empty() && o.inputNames.size() > 1)
+        return fail("--input-names lists two inputs but --input2 is not given");
+    if (!o.input2Path.empty() && o.inputNames.size() != 2)
+        return fail("--input2 needs --input-names=<image input>,<second input>");
+    return true;
+}
+
+/** The model, the image and the optional files exist. */
+static bool checkFiles(const Options& o)
+{
+    for (const std::string& path : {o.modelPath, o.imagePath})
         if (!fileExists(path))
-        {
-            std::cerr << "error: cannot open '" << path << "'\n";
-            return 1;
-        }
-    for (const std::pair<const char*, std::string>& f : {std::make_pair("config", configPath), std::make_pair("mask", maskPath),
-                                                          std::make_pair("input2", input2Path)})
+            return fail("cannot open '" + path + "'");
+    for (const std::pair<const char*, std::string>& f : {std::make_pair("config", o.configPath), std::make_pair("mask", o.maskPath),
+                                                          std::make_pair("input2", o.input2Path)})
         if (!f.second.empty() && !fileExists(f.second))
-        {
-            std::cerr << "error: cannot open " << f.first << " '" << f.second << "'\n";
-            return 1;
-        }
+            return fail(std::string("cannot open ") + f.first + " '" + f.second + "'");
+    return true;
+}
+
+static std::vector<std::string> readLabels(const std::string& path)
+{
     std::vector<std::string> labels;
-    if (!labelsPath.empty())
+    if (!path.empty())
     {
-        std::ifstream f(labelsPath);
+        std::ifstream f(path);
         for (std::string line; std::getline(f, line);)
             labels.push_back(line);
     }
-    auto want = [&](const char* m) { return std::find(methods.begin(), methods.end(), m) != methods.end(); };
+    return labels;
+}
 
+/** Reads the Net (on DNN_TARGET_OPENCL for --device=opencl) and creates the explainer; empty on error. */
+static Ptr<explain::GradCAM> loadExplainer(const Options& o)
+{
+    TickMeter tm;
+    tm.start();
+    dnn::Net net = dnn::readNet(o.modelPath, o.configPath);
+    if (o.device == "opencl")
+    {
+        if (!ocl::useOpenCL())
+        {
+            fail("--device=opencl, but no OpenCL device is in use (cv::ocl::useOpenCL() is false)");
+            return Ptr<explain::GradCAM>();
+        }
+        net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+        explain::checkOpenCLKernels();  // fail here, not in the middle, if a kernel does not compile
+    }
+    Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, o.layer, o.outputArg);
+    tm.stop();
+    std::cout << "model:   " << o.modelPath << " (read in " << tm.getTimeMilli() << " ms)\n";
+    if (o.device == "opencl")
+        std::cout << "device:  OpenCL, " << ocl::Device::getDefault().name() << "\n";
+    return cam;
+}
+
+/** The forward pass (--input2 held fixed as the second input); prints the layers and where it ran. */
+static Mat forwardImage(const Options& o, explain::GradCAM& cam, const Mat& image)
+{
+    Mat blob = o.blob.blobFromImage(image);
+    Mat scores;
+    TickMeter tm;
+    tm.start();
+    if (!o.input2Path.empty())
+    {
+        Mat second = readSecondInput(o.input2Path);
+        std::cout << "input2:  " << o.input2Path << " (" << second.size << ") as '" << o.inputNames[1] << "'\n";
+        cam.forwardInputs(std::vector<Mat>{blob, second}, {o.inputNames[0], o.inputNames[1]}, scores);
+    }
+    else
+        cam.forward(blob, scores, o.inputNames.empty() ? String() : String(o.inputNames[0]));
+    tm.stop();
+    const String output = cam.getScoreLayerName();
+    std::cout << "layer:   " << cam.getLayerName() << " (" << (o.target == "class" ? "scores" : "output") << ": "
+              << output << ")\n";
+    std::cout << "forward: " << tm.getTimeMilli() << " ms\n";
+    if (o.device == "opencl")
+        std::cout << "on the device: " << (cam.getBackprop()->isOnDevice() ? "yes" : "no (cv::dnn fell back to the CPU)")
+                  << "\n";
+    if (o.target != "class" && o.layer.empty() && cam.getLayerName() == output)
+        std::cout << "note:    the Grad-CAM layer is the output itself; pass --layer (e.g. the encoder's last block)\n";
+    return scores;
+}
+
+/** --target=class: prints the top-5 classes and explains --class, or the top one. */
+static bool chooseClass(const Options& o, const Mat& scores, const std::vector<std::string>& labels, Target& t)
+{
+    std::vector<int> order;
+    sortIdx(scores.row(0), order, SORT_EVERY_ROW | SORT_DESCENDING);
+    std::cout << "top-5:\n";
+    for (int i = 0; i < std::min(5, scores.cols); i++)
+    {
+        const int k = order[i];
+        std::cout << "  " << k << "  " << scores.at<float>(0, k) << (k < (int)labels.size() ? "  " + labels[k] : std::string()) << "\n";
+    }
+    t.classId = o.classArg >= 0 ? o.classArg : order[0];
+    if (t.classId >= scores.cols)
+        return fail(format("--class %d is out of range [0, %d)", t.classId, scores.cols));
+    t.score = scores.at<float>(0, t.classId);
+    return true;
+}
+
+/** How many of the region's pixels each class wins (per-pixel argmax over the channels of a 1 x C x H x W output). */
+static std::vector<int> classVotes(const Mat& out, const Mat& region)
+{
+    const int C = out.size[1], H = out.size[2], W = out.size[3];
+    std::vector<int> votes(C, 0);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            if (region.at<uchar>(y, x))
+            {
+                int best = 0;
+                for (int c = 1; c < C; c++)
+                    if (out.ptr<float>(0, c, y)[x] > out.ptr<float>(0, best, y)[x])
+                        best = c;
+                votes[best]++;
+            }
+    return votes;
+}
+
+/** --target=mask: the sum of class-c logits over the mask's pixels (explain::maskTarget); c defaults to
+    the class that wins (per-pixel argmax) on most of the mask's pixels. */
+static bool chooseMaskTarget(const Options& o, const Mat& out, const std::vector<std::string>& labels, Target& t)
+{
+    if (out.dims != 4 || out.size[0] != 1)
+    {
+        std::cerr << "error: --target=mask needs a 1 x C x H x W output; the --output layer gives " << out.size << "\n";
+        return false;
+    }
+    const int C = out.size[1], H = out.size[2], W = out.size[3];
+    Mat mask = imread(o.maskPath, IMREAD_GRAYSCALE);
+    if (mask.empty())
+        return fail("--mask '" + o.maskPath + "' is not a readable image");
+    Mat region;
+    resize(mask, region, Size(W, H), 0, 0, INTER_NEAREST);
+    const int pixels = countNonZero(region);
+    if (pixels == 0)
+        return fail(format("--mask '%s' has no nonzero pixel at the output's %dx%d", o.maskPath.c_str(), W, H));
+    const std::vector<int> votes = classVotes(out, region);
+    std::cout << "mask:    " << pixels << " of " << W << "x" << H << " output pixels; classes winning there:";
+    for (int c = 0; c < C; c++)
+        if (votes[c] > 0)
+            std::cout << "  " << c << labelText(labels, c) << " " << votes[c];
+    std::cout << "\n";
+    t.classId = o.classArg >= 0 ? o.classArg : (int)(std::max_element(votes.begin(), votes.end()) - votes.begin());
+    if (t.classId >= C)
+        return fail(format("--class %d is out of range [0, %d) for the output's channels", t.classId, C));
+    explain::maskTarget(out, t.classId, mask, t.seed);
+    t.score = (float)out.dot(t.seed);  // the target is linear in the output
+    return true;
+}
+
+/** A raw single-shot detection head, 1 x (5+K) x H x W (a grid of cells) or 1 x B x (5+K) (rows): per
+    cell, objectness (value 0), 4 box values and K class logits. */
+struct DetectionHead
+{
+    const Mat& out;
+    const bool grid;
+    const int K, cells, W;
+
+    explicit DetectionHead(const Mat& m)
+        : out(m), grid(m.dims == 4), K(m.size[grid ? 1 : 2] - 5), cells(grid ? m.size[2] * m.size[3] : m.size[1]),
+          W(grid ? m.size[3] : 1) {}
+
+    /** Whether `m` has one of the two layouts, batch 1 and K >= 1. */
+    static bool fits(const Mat& m) { return (m.dims == 4 || m.dims == 3) && m.size[0] == 1 && m.size[m.dims == 4 ? 1 : 2] >= 6; }
+
+    /** Value v of cell i. */
+    float at(int i, int v) const { return grid ? out.ptr<float>(0, v)[i] : out.ptr<float>(0, i)[v]; }
+
+    /** "row,col" of a grid cell, the row of a box. */
+    std::string where(int i) const { return grid ? format("%d,%d", i / W, i % W) : format("%d", i); }
+
+    int topClass(int i) const
+    {
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (at(i, 5 + k) > at(i, 5 + best))
+                best = k;
+        return best;
+    }
+
+    /** The cells by objectness, highest first (stable). */
+    std::vector<int> byObjectness() const
+    {
+        std::vector<int> order(cells);
+        for (int i = 0; i < cells; i++)
+            order[i] = i;
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return at(a, 0) > at(b, 0); });
+        return order;
+    }
+};
+
+/** --cell=<row>,<col> as a cell index of the grid. */
+static bool parseCell(const std::string& text, const DetectionHead& head, int& cell)
+{
+    const MatSize& size = head.out.size;
+    int row = -1, col = -1;
+    char comma = 0, rest = 0;
+    std::stringstream ss(text);
+    if (!head.grid || !(ss >> row >> comma >> col) || comma != ',' || (ss >> rest) || row < 0 || col < 0 ||
+        row >= size[2] || col >= size[3])
+        return fail("--cell=" + text + " is not a cell <row>,<col> of the " +
+                    (head.grid ? format("%d x %d grid", size[2], size[3]) : std::string("output (rows of boxes: use --box)")));
+    cell = row * head.W + col;
+    return true;
+}
+
+/** --target=box: the class logit of one cell or row of a raw detection head (explain::boxTarget): --cell, or
+    the one ranked --box by objectness; the class defaults to the cell's top class. */
+static bool chooseBoxTarget(const Options& o, const Mat& out, const std::vector<std::string>& labels, Target& t)
+{
+    if (!DetectionHead::fits(out))
+    {
+        std::cerr << "error: --target=box needs a 1 x (5+K) x H x W or 1 x B x (5+K) output (objectness, 4 box "
+                     "values, K class logits); the --output layer gives " << out.size << "\n";
+        return false;
+    }
+    const DetectionHead head(out);
+    const std::vector<int> order = head.byObjectness();
+    std::cout << "detections by objectness (" << (head.grid ? "cell row,col" : "row") << ": objectness, top class):\n";
+    for (int r = 0; r < std::min(5, head.cells); r++)
+    {
+        const int i = order[r], k = head.topClass(i);
+        std::cout << "  " << r << "  " << head.where(i) << ": " << head.at(i, 0) << ", " << k << labelText(labels, k) << "\n";
+    }
+    int cell = -1;
+    if (!o.cellText.empty())
+    {
+        if (!parseCell(o.cellText, head, cell))
+            return false;
+    }
+    else if (o.boxIndex >= head.cells)
+        return fail(format("--box %d is out of range [0, %d)", o.boxIndex, head.cells));
+    else
+        cell = order[std::max(o.boxIndex, 0)];
+    t.classId = o.classArg >= 0 ? o.classArg : head.topClass(cell);
+    if (t.classId >= head.K)
+        return fail(format("--class %d is out of range [0, %d) for the head's classes", t.classId, head.K));
+    explain::boxTarget(out, t.classId, cell, t.seed);
+    t.score = head.at(cell, 5 + t.classId);
+    std::cout << (head.grid ? "cell:    " : "row:     ") << head.where(cell) << " (objectness " << head.at(cell, 0) << ", box values";
+    for (int v = 1; v < 5; v++)
+        std::cout << " " << head.at(cell, v);
+    std::cout << ")\n";
+    return true;
+}
+
+/** The target of --target on the scores or on the --output layer's activation; prints the class. */
+static bool chooseTarget(const Options& o, explain::GradCAM& cam, const Mat& scores,
+                         const std::vector<std::string>& labels, Target& t)
+{
+    t.output = cam.getScoreLayerName();
+    bool ok;
+    if (o.target == "class")
+        ok = chooseClass(o, scores, labels, t);
+    else
+    {
+        const Mat out = cam.getBackprop()->getActivation(t.output);
+        ok = o.target == "mask" ? chooseMaskTarget(o, out, labels, t) : chooseBoxTarget(o, out, labels, t);
+    }
+    if (ok)
+        std::cout << "class:   " << t.classId << labelText(labels, t.classId) << ", score " << t.score
+                  << (o.target == "mask" ? " (sum of the logits over the mask)" : "") << "\n";
+    return ok;
+}
+
+/** The maps of --methods, each step timed. */
+static void computeMaps(const Options& o, explain::GradCAM& cam, const Target& t, Maps& m)
+{
+    const bool byClass = o.target == "class";
+    TickMeter tm;
+    if (o.wants("gradcam") || o.wants("counterfactual") || o.wants("guided_gradcam"))
+    {
+        tm.reset(); tm.start();
+        if (byClass)
+            cam.compute(t.classId, m.gradcam, m.counterfactual);
+        else
+            cam.computeFromGradient(t.output, t.seed, m.gradcam, m.counterfactual);
+        tm.stop();
+        std::cout << "gradcam + counterfactual: " << tm.getTimeMilli() << " ms\n";
+    }
+    if (o.wants("guided") || o.wants("guided_gradcam"))
+    {
+        tm.reset(); tm.start();
+        if (byClass)
+            cam.inputGradient(t.classId, m.guided, explain::RECTIFIER_GUIDED);
+        else
+            cam.inputGradientFromGradient(t.output, t.seed, m.guided, explain::RECTIFIER_GUIDED);
+        tm.stop();
+        std::cout << "guided backprop: " << tm.getTimeMilli() << " ms\n";
+    }
+    if (o.wants("guided_gradcam"))
+    {
+        tm.reset(); tm.start();
+        explain::combineGuidedGradCAM(m.gradcam, m.guided, m.guidedGradCAM);
+        tm.stop();
+        std::cout << "guided grad-cam: " << tm.getTimeMilli() << " ms\n";
+    }
+}
+
+static void saveImage(const Options& o, const std::string& name, const Mat& img)
+{
+    const std::string path = o.outDir + "/" + name + ".png";
+    if (!imwrite(path, img))
+        CV_Error(Error::StsError, "cannot write '" + path + "' (does the --out directory exist?)");
+    std::cout << "wrote " << path << "\n";
+}
+
+/** The PNG images: the CAM maps over the image, the gradients as images. */
+static void saveImages(const Options& o, const Mat& image, const Maps& m)
+{
+    Mat shown, heat;
+    if (o.wants("gradcam"))
+    {
+        explain::resizeMap(m.gradcam[0], image.size(), heat);
+        explain::applyMapOverlay(image, heat, shown);
+        saveImage(o, "gradcam", shown);
+    }
+    if (o.wants("counterfactual"))
+    {
+        explain::resizeMap(m.counterfactual[0], image.size(), heat);
+        explain::applyMapOverlay(image, heat, shown);
+        saveImage(o, "counterfactual", shown);
+    }
+    if (o.wants("guided"))
+    {
+        explain::gradientToImage(m.guided, shown, 0, o.blob.rgb);
+        saveImage(o, "guided", shown);
+    }
+    if (o.wants("guided_gradcam"))
+    {
+        explain::gradientToImage(m.guidedGradCAM, shown, 0, o.blob.rgb);
+        saveImage(o, "guided_gradcam", shown);
+    }
+}
+
+/** --raw: the float maps (batch dimension dropped) and what they explain, in a FileStorage file. */
+static bool writeRaw(const Options& o, const Maps& m, const Target& t, const String& layer)
+{
+    FileStorage fs(o.rawPath, FileStorage::WRITE);
+    if (!fs.isOpened())
+        return fail("cannot write '" + o.rawPath + "'");
+    auto dropBatch = [](const Mat& b) { return b.reshape(1, b.dims - 1, b.size.p + 1); };
+    if (!m.gradcam.empty() && o.wants("gradcam")) fs << "gradcam" << m.gradcam[0];
+    if (!m.counterfactual.empty() && o.wants("counterfactual")) fs << "counterfactual" << m.counterfactual[0];
+    if (!m.guided.empty() && o.wants("guided")) fs << "guided" << dropBatch(m.guided);
+    if (!m.guidedGradCAM.empty()) fs << "guided_gradcam" << dropBatch(m.guidedGradCAM);
+    fs << "class_id" << t.classId << "score" << t.score << "layer" << layer;
+    fs << "target" << o.target << "output" << t.output;
+    std::cout << "wrote " << o.rawPath << "\n";
+    return true;
+}
+
+int main(int argc, char** argv)
+{
+    Options o;
+    const int exitCode = parseOptions(argc, argv, o);
+    if (exitCode >= 0)
+        return exitCode;
+    if (!checkOptions(o) || !checkFiles(o))
+        return 1;
+    const std::vector<std::string> labels = readLabels(o.labelsPath);
     try
     {
-        Mat image = imread(imagePath, IMREAD_COLOR);
+        Mat image = imread(o.imagePath, IMREAD_COLOR);
         if (image.empty())
         {
-            std::cerr << "error: '" << imagePath << "' is not a readable image\n";
+            fail("'" + o.imagePath + "' is not a readable image");
             return 1;
         }
-        TickMeter tm;
-        tm.start();
-        dnn::Net net = dnn::readNet(modelPath, configPath);
-        if (device == "opencl")
-        {
-            if (!ocl::useOpenCL())
-            {
-                std::cerr << "error: --device=opencl, but no OpenCL device is in use (cv::ocl::useOpenCL() is false)\n";
-                return 1;
-            }
-            net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
-            explain::checkOpenCLKernels();  // fail here, not in the middle, if a kernel does not compile
-        }
-        Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, layer, outputArg);
-        tm.stop();
-        std::cout << "model:   " << modelPath << " (read in " << tm.getTimeMilli() << " ms)\n";
-        if (device == "opencl")
-            std::cout << "device:  OpenCL, " << ocl::Device::getDefault().name() << "\n";
-
-        Mat blob = dnn::blobFromImage(image, scale, Size(width, height), mean, rgb, false);
-        Mat scores;
-        tm.reset(); tm.start();
-        if (!input2Path.empty())
-        {
-            Mat second = readSecondInput(input2Path);
-            std::cout << "input2:  " << input2Path << " (" << second.size << ") as '" << inputNames[1] << "'\n";
-            cam->forwardInputs(std::vector<Mat>{blob, second}, {inputNames[0], inputNames[1]}, scores);
-        }
-        else
-            cam->forward(blob, scores, inputNames.empty() ? String() : String(inputNames[0]));
-        tm.stop();
-        const String output = cam->getScoreLayerName();
-        std::cout << "layer:   " << cam->getLayerName() << " (" << (target == "class" ? "scores" : "output") << ": "
-                  << output << ")\n";
-        std::cout << "forward: " << tm.getTimeMilli() << " ms\n";
-        if (device == "opencl")
-            std::cout << "on the device: " << (cam->getBackprop()->isOnDevice() ? "yes" : "no (cv::dnn fell back to the CPU)")
-                      << "\n";
-        if (target != "class" && layer.empty() && cam->getLayerName() == output)
-            std::cout << "note:    the Grad-CAM layer is the output itself; pass --layer (e.g. the encoder's last block)\n";
-
-        int classId = -1;
-        float score = 0.f;
-        OutputTarget t;  // the seed of a mask or box target
-        if (target == "class")
-        {
-            std::vector<int> order;
-            sortIdx(scores.row(0), order, SORT_EVERY_ROW | SORT_DESCENDING);
-            std::cout << "top-5:\n";
-            for (int i = 0; i < std::min(5, scores.cols); i++)
-            {
-                const int k = order[i];
-                std::cout << "  " << k << "  " << scores.at<float>(0, k)
-                          << (k < (int)labels.size() ? "  " + labels[k] : std::string()) << "\n";
-            }
-            classId = classArg >= 0 ? classArg : order[0];
-            if (classId >= scores.cols)
-            {
-                std::cerr << "error: --class " << classId << " is out of range [0, " << scores.cols << ")\n";
-                return 1;
-            }
-            score = scores.at<float>(0, classId);
-        }
-        else
-        {
-            const Mat out = cam->getBackprop()->getActivation(output);
-            if (!(target == "mask" ? maskTarget(out, maskPath, classArg, labels, t)
-                                   : boxTarget(out, cellText, boxIndex, classArg, labels, t)))
-                return 1;
-            classId = t.classId;
-            score = (float)t.score;
-        }
-        std::cout << "class:   " << classId << (classId < (int)labels.size() ? " (" + labels[classId] + ")" : std::string())
-                  << ", score " << score << (target == "mask" ? " (sum of the logits over the mask)" : "") << "\n";
-
-        std::vector<Mat> maps, counter;
-        Mat guided, ggc;
-        if (want("gradcam") || want("counterfactual") || want("guided_gradcam"))
-        {
-            tm.reset(); tm.start();
-            if (target == "class")
-                cam->compute(classId, maps, counter);
-            else
-                cam->computeFromGradient(output, t.seed, maps, counter);
-            tm.stop();
-            std::cout << "gradcam + counterfactual: " << tm.getTimeMilli() << " ms\n";
-        }
-        if (want("guided") || want("guided_gradcam"))
-        {
-            tm.reset(); tm.start();
-            if (target == "class")
-                cam->inputGradient(classId, guided, explain::RECTIFIER_GUIDED);
-            else
-                cam->inputGradientFromGradient(output, t.seed, guided, explain::RECTIFIER_GUIDED);
-            tm.stop();
-            std::cout << "guided backprop: " << tm.getTimeMilli() << " ms\n";
-        }
-        if (want("guided_gradcam"))
-        {
-            tm.reset(); tm.start();
-            explain::combineGuidedGradCAM(maps, guided, ggc);
-            tm.stop();
-            std::cout << "guided grad-cam: " << tm.getTimeMilli() << " ms\n";
-        }
-        auto save = [&](const std::string& name, const Mat& img) {
-            const std::string path = outDir + "/" + name + ".png";
-            if (!imwrite(path, img))
-                CV_Error(Error::StsError, "cannot write '" + path + "' (does the --out directory exist?)");
-            std::cout << "wrote " << path << "\n";
-        };
-        Mat shown, heat;
-        if (want("gradcam"))
-        {
-            explain::resizeMap(maps[0], image.size(), heat);
-            explain::applyMapOverlay(image, heat, shown);
-            save("gradcam", shown);
-        }
-        if (want("counterfactual"))
-        {
-            explain::resizeMap(counter[0], image.size(), heat);
-            explain::applyMapOverlay(image, heat, shown);
-            save("counterfactual", shown);
-        }
-        if (want("guided"))
-        {
-            explain::gradientToImage(guided, shown, 0, rgb);
-            save("guided", shown);
-        }
-        if (want("guided_gradcam"))
-        {
-            explain::gradientToImage(ggc, shown, 0, rgb);
-            save("guided_gradcam", shown);
-        }
-        if (!rawPath.empty())
-        {
-            FileStorage fs(rawPath, FileStorage::WRITE);
-            if (!fs.isOpened())
-            {
-                std::cerr << "error: cannot write '" << rawPath << "'\n";
-                return 1;
-            }
-            auto dropBatch = [](const Mat& b) { return b.reshape(1, b.dims - 1, b.size.p + 1); };
-            if (!maps.empty() && want("gradcam")) fs << "gradcam" << maps[0];
-            if (!counter.empty() && want("counterfactual")) fs << "counterfactual" << counter[0];
-            if (!guided.empty() && want("guided")) fs << "guided" << dropBatch(guided);
-            if (!ggc.empty()) fs << "guided_gradcam" << dropBatch(ggc);
-            fs << "class_id" << classId << "score" << score << "layer" << cam->getLayerName();
-            fs << "target" << target << "output" << output;
-            std::cout << "wrote " << rawPath << "\n";
-        }
+        Ptr<explain::GradCAM> cam = loadExplainer(o);
+        if (!cam)
+            return 1;
+        const Mat scores = forwardImage(o, *cam, image);
+        Target t;
+        if (!chooseTarget(o, *cam, scores, labels, t))
+            return 1;
+        Maps maps;
+        computeMaps(o, *cam, t, maps);
+        saveImages(o, image, maps);
+        if (!o.rawPath.empty() && !writeRaw(o, maps, t, cam->getLayerName()))
+            return 1;
     }
     catch (const cv::Exception& e)
     {

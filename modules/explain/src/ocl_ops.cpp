@@ -32,23 +32,18 @@ int checkOpenCLKernels()
 {
     if (!openclInUse())
         return 0;
-    // one entry per file in src/opencl (the test OCL.EveryProgramCompiles counts them)
-    const std::pair<const char*, const ocl::ProgramSource*> programs[] = {
-        {"cam.cl", &ocl::explain::cam_oclsrc},
-        {"gemm.cl", &ocl::explain::gemm_oclsrc},
-        {"layer_backward.cl", &ocl::explain::layer_backward_oclsrc},
-        {"rectifier.cl", &ocl::explain::rectifier_oclsrc},
-        {"softmax.cl", &ocl::explain::softmax_oclsrc}};
-    for (const auto& p : programs)
+    // every file in src/opencl, listed by cmake/embed_opencl.cmake
+    for (int i = 0; i < ocl::explain::programFileCount; i++)
     {
+        const ocl::explain::ProgramFile& p = ocl::explain::programFiles[i];
         String log;
-        ocl::Program program(*p.second, String(), log);
+        ocl::Program program(*p.source, String(), log);
         if (program.ptr() == nullptr)
-            CV_Error(Error::OpenCLApiCallError, std::string("explain: the OpenCL program ") + p.first +
+            CV_Error(Error::OpenCLApiCallError, std::string("explain: the OpenCL program ") + p.file +
                                                     " does not compile on " + ocl::Device::getDefault().name() +
                                                     ": " + log);
     }
-    return (int)(sizeof(programs) / sizeof(programs[0]));
+    return ocl::explain::programFileCount;
 }
 
 bool openclInUse()

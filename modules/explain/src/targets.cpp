@@ -1,0 +1,108 @@
+// Targets: the gradient of a class score, a class's logits over a mask, or a detection's class logit
+// with respect to the output that holds them (see opencv2/explain/targets.hpp).
+#include "precomp.hpp"
+#include <opencv2/imgproc.hpp>
+
+namespace cv {
+namespace explain {
+
+namespace {
+
+MatShape shapeOf(InputArray a)
+{
+    MatShape shape(CV_MAX_DIM);
+    shape.resize(a.sizend(shape.data()));
+    return shape;
+}
+
+/** Throws unless `a` is a non-empty single-channel array; `what` names it in the message. */
+void requireBlob(const char* fn, const char* what, InputArray a, const char* expected)
+{
+    if (a.empty())
+        CV_Error(Error::StsBadArg, format("explain: %s: empty %s (expected %s)", fn, what, expected));
+    if (a.channels() != 1)
+        CV_Error(Error::StsBadArg, format("explain: %s: %s of %d channels %s; expected a single-channel array", fn,
+                                          what, a.channels(), shapeToString(shapeOf(a)).c_str()));
+}
+
+} // namespace
+
+void classTarget(InputArray scores_, int classId, OutputArray grad)
+{
+    requireBlob("classTarget", "scores", scores_, "N x K, or N x K x ...");
+    const MatShape shape = shapeOf(scores_);
+    const int images = shape[0], classes = dnn::total(shape) / images;
+    if (classId < -1 || classId >= classes)
+        CV_Error(Error::StsOutOfRange,
+                 format("explain: classTarget: class index %d is out of range [0, %d) of the scores %s "
+                        "(-1 picks the top class)", classId, classes, shapeToString(shape).c_str()));
+    Mat scores;
+    if (classId < 0)
+        scores = scores_.getMat().reshape(1, images);
+    Mat g(images, classes, CV_32F, Scalar(0));
+    for (int n = 0; n < images; n++)
+    {
+        Point top(classId, 0);
+        if (classId < 0)
+            minMaxLoc(scores.row(n), nullptr, nullptr, nullptr, &top);
+        g.at<float>(n, top.x) = 1.f;
+    }
+    g.reshape(1, (int)shape.size(), shape.data()).copyTo(grad);
+}
+
+void maskTarget(InputArray output, int classId, InputArray mask_, OutputArray grad)
+{
+    requireBlob("maskTarget", "output", output, "N x C x H x W per-pixel logits");
+    const MatShape shape = shapeOf(output);
+    if (shape.size() != 4)
+        CV_Error(Error::StsBadArg, "explain: maskTarget needs an N x C x H x W output (per-pixel logits); got " +
+                                       shapeToString(shape));
+    const int C = shape[1], H = shape[2], W = shape[3];
+    if (classId < 0 || classId >= C)
+        CV_Error(Error::StsOutOfRange, format("explain: maskTarget: class index %d is out of range [0, %d) of the "
+                                              "channels of the output %s", classId, C, shapeToString(shape).c_str()));
+    requireBlob("maskTarget", "mask", mask_, "a 2-D array, nonzero pixels: the region");
+    if (mask_.dims() != 2)
+        CV_Error(Error::StsBadArg, "explain: maskTarget needs a 2-D mask; got " + shapeToString(shapeOf(mask_)));
+    Mat region, resized;
+    compare(mask_, 0, region, CMP_NE);
+    resize(region, resized, Size(W, H), 0, 0, INTER_NEAREST);
+    if (countNonZero(resized) == 0)
+        CV_Error(Error::StsBadArg, format("explain: maskTarget: the mask (%d x %d, resized nearest to the output's "
+                                          "%d x %d) has no nonzero pixel", region.cols, region.rows, W, H));
+    Mat g(shape, CV_32F, Scalar(0));
+    for (int n = 0; n < shape[0]; n++)
+        Mat(H, W, CV_32F, g.ptr<float>(n, classId)).setTo(1.f, resized);
+    g.copyTo(grad);
+}
+
+void boxTarget(InputArray output, int classId, int box, OutputArray grad)
+{
+    requireBlob("boxTarget", "output", output, "N x (5+K) x H x W or N x B x (5+K)");
+    const MatShape shape = shapeOf(output);
+    const bool grid = shape.size() == 4;
+    if ((!grid && shape.size() != 3) || shape[grid ? 1 : 2] < 6)
+        CV_Error(Error::StsBadArg, "explain: boxTarget needs an N x (5+K) x H x W or N x B x (5+K) output with K >= 1 "
+                                   "(objectness, 4 box values, K class logits); got " + shapeToString(shape));
+    const int K = shape[grid ? 1 : 2] - 5, boxes = grid ? shape[2] * shape[3] : shape[1];
+    if (classId < 0 || classId >= K)
+        CV_Error(Error::StsOutOfRange, format("explain: boxTarget: class index %d is out of range [0, %d) of the "
+                                              "class logits of the output %s", classId, K, shapeToString(shape).c_str()));
+    if (box < 0 || box >= boxes)
+        CV_Error(Error::StsOutOfRange,
+                 grid ? format("explain: boxTarget: cell %d is out of range [0, %d) of the %d x %d grid of the output %s "
+                               "(cell = row * %d + col)", box, boxes, shape[2], shape[3], shapeToString(shape).c_str(), shape[3])
+                      : format("explain: boxTarget: box %d is out of range [0, %d) of the rows of the output %s", box, boxes,
+                               shapeToString(shape).c_str()));
+    Mat g(shape, CV_32F, Scalar(0));
+    for (int n = 0; n < shape[0]; n++)
+    {
+        if (grid)
+            g.ptr<float>(n, 5 + classId)[box] = 1.f;
+        else
+            g.ptr<float>(n, box)[5 + classId] = 1.f;
+    }
+    g.copyTo(grad);
+}
+
+}} // namespace cv::explain
