@@ -55,61 +55,73 @@ void GradCAMImpl::computeFromGradient(const String& outputLayer, InputArray outp
     if (dims != 4)
         CV_Error(Error::StsBadArg, format("explain: the target layer '%s' has a %dD output; Grad-CAM needs a "
                                           "spatial N x K x H x W output", layerName.c_str(), dims));
+    const CamMethodSpec& spec = camMethod(method);
+    checkCounterfactual(spec, counterfactual.needed());
+    if (spec.kind != CamKind::FORWARD_PASSES)
+    {
+        gradientMaps(spec, outputLayer, outputGrad.getMat(), gradcam, counterfactual);
+        return;
+    }
+    PerturbationInputs in;
+    in.bp = bp;
+    in.net = net;
+    in.targetLayer = layerName;
+    in.outputLayer = outputLayer;
+    in.seed = outputGrad.getMat();
+    in.input = input;
+    in.inputName = inputBlobName;
+    in.singleInput = singleInput;
     std::vector<Mat> maps, counter;
-    if (method == CAM_ABLATIONCAM)
+    spec.perturb(in, perturbation, gradcam.needed(), counterfactual.needed(), maps, counter);
+    assignMaps(gradcam, maps);
+    assignMaps(counterfactual, counter);
+}
+
+void GradCAMImpl::gradientMaps(const CamMethodSpec& spec, const String& outputLayer, const Mat& seed,
+                               OutputArrayOfArrays gradcam, OutputArrayOfArrays counterfactual)
+{
+    // the methods with kernels in cam.cl; the principal-component ones and eigenSmooth need an SVD (CPU)
+    if (bp->isOnDevice() && spec.oclName && !eigenSmooth)
     {
+        // Net on DNN_TARGET_OPENCL: gradients, weights and maps stay on the device; the
+        // counterfactual is the same method with negated gradients
+        std::vector<UMat> grads;
+        bp->backward({outputLayer}, {seed}, {layerName}, grads, RECTIFIER_EXACT);
+        UMat ua = bp->getDeviceActivation(layerName), neg;
+        computeCAM(method, ua, grads[0], gradcam);
         if (counterfactual.needed())
-            CV_Error(Error::StsBadArg, "explain: Ablation-CAM's weights do not change when the target is "
-                                       "negated, so it has no counterfactual map");
-        ablationCAM(bp->getActivation(layerName), outputLayer, outputGrad.getMat(), maps);
-    }
-    else if (method == CAM_SCORECAM)
-    {
-        Mat a = bp->getActivation(layerName);
-        scoreCAM(a, outputLayer, outputGrad.getMat(), gradcam.needed(), counterfactual.needed(), maps, counter);
-    }
-    else
-    {
-        if (method == CAM_EIGENCAM && counterfactual.needed())
-            CV_Error(Error::StsBadArg, "explain: Eigen-CAM does not depend on the target, so it has no "
-                                       "counterfactual map");
-        // the methods with kernels in cam.cl; Eigen-CAM, EigenGrad-CAM and eigenSmooth need an SVD (CPU)
-        const bool deviceMethod = method >= CAM_GRADCAM && method <= CAM_LAYERCAM && !eigenSmooth;
-        if (bp->isOnDevice() && deviceMethod)
         {
-            // Net on DNN_TARGET_OPENCL: gradients, weights and maps stay on the device; the
-            // counterfactual is the same method with negated gradients
-            std::vector<UMat> grads;
-            bp->backward({outputLayer}, {outputGrad.getMat()}, {layerName}, grads, RECTIFIER_EXACT);
-            UMat ua = bp->getDeviceActivation(layerName), neg;
-            computeCAM(method, ua, grads[0], gradcam);
-            if (counterfactual.needed())
-            {
-                as2D(grads[0], 1).convertTo(neg, CV_32F, -1.0);
-                computeCAM(method, ua, neg.reshape(1, grads[0].dims, grads[0].size.p), counterfactual);
-            }
-            return;
+            as2D(grads[0], 1).convertTo(neg, CV_32F, -1.0);
+            computeCAM(method, ua, neg.reshape(1, grads[0].dims, grads[0].size.p), counterfactual);
         }
-        Mat a = bp->getActivation(layerName), g;
-        if (method != CAM_EIGENCAM)
-        {
-            std::vector<Mat> grads;
-            bp->backward({outputLayer}, {outputGrad.getMat()}, {layerName}, grads, RECTIFIER_EXACT);
-            g = grads[0];
-        }
-        computeCAM(method, a, g, maps, eigenSmooth);
-        if (counterfactual.needed())
-            computeCAM(method, a, Mat(-g), counter, eigenSmooth);
+        return;
     }
+    Mat a = bp->getActivation(layerName), g;
+    if (spec.needsGradients)
+    {
+        std::vector<Mat> grads;
+        bp->backward({outputLayer}, {seed}, {layerName}, grads, RECTIFIER_EXACT);
+        g = grads[0];
+    }
+    std::vector<Mat> maps, counter;
+    computeCAM(method, a, g, maps, eigenSmooth);
+    if (counterfactual.needed())
+        computeCAM(method, a, Mat(-g), counter, eigenSmooth);
     assignMaps(gradcam, maps);
     assignMaps(counterfactual, counter);
 }
 
 void GradCAMImpl::setMethod(int m)
 {
-    if (m < CAM_GRADCAM || m > CAM_ABLATIONCAM)
-        CV_Error(Error::StsBadArg, format("explain: unknown CAM method %d", m));
+    camMethod(m);  // throws for a value without an entry
     method = m;
+}
+
+void GradCAMImpl::requireGradientMethod(const char* what) const
+{
+    if (camMethod(method).kind == CamKind::FORWARD_PASSES)
+        CV_Error(Error::StsNotImplemented,
+                 std::string("explain: ") + what + " supports the gradient-based methods and Eigen-CAM");
 }
 
 void GradCAMImpl::requireForward() const

@@ -1,23 +1,18 @@
 // The implementation class of cv::explain::GradCAM, shared by its source files:
 // gradcam.cpp (forward, class scores, the CAM pipeline), gradcam_input_gradients.cpp (guided
-// backprop, SmoothGrad, Integrated Gradients) and gradcam_forward_methods.cpp (Score-CAM,
-// Ablation-CAM, test-time augmentation, multi-layer maps).
+// backprop, SmoothGrad, Integrated Gradients) and gradcam_forward_methods.cpp (test-time augmentation,
+// multi-layer maps). The CAM methods are a table (cam_method_table.hpp); Score-CAM and Ablation-CAM
+// are in cam_perturbation.cpp.
 #ifndef OPENCV_EXPLAIN_GRADCAM_IMPL_HPP
 #define OPENCV_EXPLAIN_GRADCAM_IMPL_HPP
 
 #include "precomp.hpp"
+#include "blob_utils.hpp"
+#include "cam_method_table.hpp"
 
 namespace cv {
 namespace explain {
 namespace detail {
-
-inline void assignMaps(OutputArrayOfArrays out, const std::vector<Mat>& maps)
-{
-    if (!out.needed())
-        return;
-    out.create((int)maps.size(), 1, CV_32F, -1);
-    out.assign(maps);
-}
 
 class GradCAMImpl CV_FINAL : public GradCAM
 {
@@ -86,13 +81,6 @@ private:
     /** The class of each image: classId, or each image's top class for -1. */
     std::vector<int> classesFor(int classId) const;
 
-    /** Image b of a blob as a 1 x C x H x W view. */
-    static Mat imageOf(const Mat& blob, int b);
-
-    static Mat repeatImage(const Mat& image, int count);
-
-    static Mat meanOverBatch(const Mat& blob);
-
     /** Input gradients of class `cls` for a stack of inputs, in batches through a second engine (the
         activations of the last forward() stay as they are). */
     Mat batchGradients(const Mat& inputs, int cls, RectifierMode mode, int batchSize);
@@ -100,31 +88,14 @@ private:
     /** One-hot seed on the score layer: class `classId` of every image, or each image's top class. */
     Mat classSeed(int classId) const;
 
-    /** Score-CAM: channel k's activation, upsampled (bilinear, corners aligned as pytorch-grad-cam does)
-        and min-max normalized, masks the input; the target's scores on the K masked inputs, through a
-        softmax, weight the channels. Forward passes run in batches of 16 through the user's Net. */
-    void scoreCAM(const Mat& a, const String& outputLayer, const Mat& seed, bool wantMaps, bool wantCounter,
-                  std::vector<Mat>& maps, std::vector<Mat>& counter);
+    /** Throws for a method that needs forward passes of its own (what computes the maps of several
+        inputs or layers from one backward pass cannot serve them). */
+    void requireGradientMethod(const char* what) const;
 
-    /** The layers between the target and `outputLayer`, rebuilt from their captured parameters and
-        weights as a Net whose input 0 is the target's activation; inputs 1.. are the recorded outputs
-        of layers outside that part that feed it (e.g. skip connections). */
-    struct SubNet
-    {
-        dnn::Net net;
-        std::vector<std::pair<int, int> > externals;  // (layer id, output) fed as inputs 1..
-        String output;
-    };
-
-    SubNet buildSubNet(const String& outputLayer);
-
-    /** Ablation-CAM: the target's score with each channel of the target layer zeroed, from re-runs of
-        only the layers after it (batches of 32 channels), weights w_k = (y - y_k) / y. */
-    void ablationCAM(const Mat& a, const String& outputLayer, const Mat& seed, std::vector<Mat>& maps);
-
-    String nameById(int id) const;
-
-    static Mat upsampleAlignCorners(const Mat& src, int oh, int ow);
+    /** The maps of a gradient-based method from the gradient of `seed` on `outputLayer`, on the OpenCL
+        device when the Net runs there and the method has a kernel, otherwise on the CPU. */
+    void gradientMaps(const CamMethodSpec& spec, const String& outputLayer, const Mat& seed,
+                      OutputArrayOfArrays gradcam, OutputArrayOfArrays counterfactual);
 
     String defaultScoreLayer() const;
 
@@ -134,7 +105,7 @@ private:
     dnn::Net net;
     Ptr<Backprop> bp;
     Ptr<Backprop> aux;      // for the batches of SmoothGrad and Integrated Gradients
-    Ptr<SubNet> ablation;   // the layers after the target, for Ablation-CAM
+    PerturbationCache perturbation;  // what Score-CAM and Ablation-CAM keep between calls
     String layerName, scoreLayerName;
     Mat scores;
     Mat input;              // the last input blob, for the forward passes of Score-CAM

@@ -105,33 +105,6 @@ void GradCAMImpl::guidedGradCAM(int classId, OutputArray dst)
         run(std::vector<Mat>(), Mat());
 }
 
-Mat GradCAMImpl::imageOf(const Mat& blob, int b)
-{
-    std::vector<int> shape(blob.size.p, blob.size.p + blob.dims);
-    shape[0] = 1;
-    return Mat(shape, CV_32F, (void*)blob.ptr<float>(b));
-}
-
-Mat GradCAMImpl::repeatImage(const Mat& image, int count)
-{
-    std::vector<int> shape(image.size.p, image.size.p + image.dims);
-    shape[0] = count;
-    Mat out(shape, CV_32F);
-    for (int i = 0; i < count; i++)
-        image.copyTo(imageOf(out, i));
-    return out;
-}
-
-Mat GradCAMImpl::meanOverBatch(const Mat& blob)
-{
-    const int n = blob.size[0];
-    Mat rows = blob.reshape(1, n), mean;
-    reduce(rows, mean, 0, REDUCE_AVG);
-    std::vector<int> shape(blob.size.p, blob.size.p + blob.dims);
-    shape[0] = 1;
-    return mean.reshape(1, shape);
-}
-
 Mat GradCAMImpl::batchGradients(const Mat& inputs, int cls, RectifierMode mode, int batchSize)
 {
     if (!aux)
