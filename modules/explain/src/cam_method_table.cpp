@@ -121,7 +121,8 @@ const CamMethodSpec& camMethod(int id)
 void checkCounterfactual(const CamMethodSpec& spec, bool wanted)
 {
     if (wanted && !spec.hasCounterfactual())
-        CV_Error(Error::StsBadArg, std::string("explain: ") + spec.noCounterfactual + ", so it has no counterfactual map");
+        CV_Error(Error::StsBadArg,
+                 std::string("explain: ") + spec.noCounterfactual + ", so it has no counterfactual map");
 }
 
 String camKernelOptions(const CamMethodSpec& spec)

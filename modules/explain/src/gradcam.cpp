@@ -1,6 +1,7 @@
-// Grad-CAM and the CAM family on the backward engine: forward pass, class scores, target layers and
-// the maps of the gradient-based methods.
+// Grad-CAM and the CAM family on the backward engine: forward pass, target layer, and the maps of the
+// methods of the CAM method table (by kind: gradient-based here, forward passes in cam_perturbation.cpp).
 #include "gradcam_impl.hpp"
+#include "blob_utils.hpp"
 #include "ocl_ops.hpp"
 #include <opencv2/core/utils/logger.hpp>
 #include <set>
@@ -8,6 +9,15 @@
 namespace cv {
 namespace explain {
 namespace detail {
+
+GradCAMImpl::GradCAMImpl(const dnn::Net& net, const String& layerName_, const String& scoreLayerName)
+    : bp(Backprop::create(net)), layerName(layerName_)  // Backprop::create throws on an empty Net
+{
+    if (!layerName.empty())
+        bp->getLayerInfo(layerName);  // throws on an unknown name
+    fwd = makePtr<ScoredForward>(net, bp, scoreLayerName, "GradCAM");
+    attribution = makePtr<InputAttributionImpl>(fwd);
+}
 
 void GradCAMImpl::forward(InputArray blob, OutputArray scoresOut, const String& inputName)
 {
@@ -27,29 +37,21 @@ void GradCAMImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<Str
     {
         // Grad-CAM needs only the layers between the target and the scores; input gradients widen
         // the plan on first use (see Backprop::keepOnly).
-        bp->keepOnly({scoreLayerName}, {layerName});
+        bp->keepOnly({fwd->scoreLayer()}, {layerName});
         planned = true;
     }
-    bp->forwardInputs(blobs, names);
-    input = blobs[0].clone();
-    inputBlobName = names.empty() ? String() : names[0];
-    singleInput = blobs.size() == 1;
-    Mat s = bp->getActivation(scoreLayerName);
-    const int n = s.dims > 0 ? s.size[0] : 1;
-    scores = s.reshape(1, n).clone();  // s shares the Net's buffer
-    if (scoresOut.needed())
-        scores.copyTo(scoresOut);
+    fwd->forwardInputs(blobs, names, scoresOut);
 }
 
 void GradCAMImpl::compute(int classId, OutputArrayOfArrays gradcam, OutputArrayOfArrays counterfactual)
 {
-    computeFromGradient(scoreLayerName, classSeed(classId), gradcam, counterfactual);
+    computeFromGradient(fwd->scoreLayer(), fwd->classSeed(classId), gradcam, counterfactual);
 }
 
 void GradCAMImpl::computeFromGradient(const String& outputLayer, InputArray outputGrad, OutputArrayOfArrays gradcam,
-                         OutputArrayOfArrays counterfactual)
+                                      OutputArrayOfArrays counterfactual)
 {
-    requireForward();
+    fwd->requireForward();
     const std::vector<MatShape>& shapes = bp->getLayerInfo(layerName).outputShapes;
     const int dims = shapes.empty() ? 0 : (int)shapes[0].size();
     if (dims != 4)
@@ -62,17 +64,9 @@ void GradCAMImpl::computeFromGradient(const String& outputLayer, InputArray outp
         gradientMaps(spec, outputLayer, outputGrad.getMat(), gradcam, counterfactual);
         return;
     }
-    PerturbationInputs in;
-    in.bp = bp;
-    in.net = net;
-    in.targetLayer = layerName;
-    in.outputLayer = outputLayer;
-    in.seed = outputGrad.getMat();
-    in.input = input;
-    in.inputName = inputBlobName;
-    in.singleInput = singleInput;
     std::vector<Mat> maps, counter;
-    spec.perturb(in, perturbation, gradcam.needed(), counterfactual.needed(), maps, counter);
+    spec.perturb(perturbationInputs(outputLayer, outputGrad.getMat()), perturbation, gradcam.needed(),
+                 counterfactual.needed(), maps, counter);
     assignMaps(gradcam, maps);
     assignMaps(counterfactual, counter);
 }
@@ -117,6 +111,35 @@ void GradCAMImpl::setMethod(int m)
     method = m;
 }
 
+PerturbationInputs GradCAMImpl::perturbationInputs(const String& outputLayer, const Mat& seed) const
+{
+    PerturbationInputs in;
+    in.bp = bp;
+    in.net = fwd->net();
+    in.targetLayer = layerName;
+    in.outputLayer = outputLayer;
+    in.seed = seed;
+    in.input = fwd->input();
+    in.inputName = fwd->inputName();
+    in.singleInput = fwd->singleInput();
+    return in;
+}
+
+void GradCAMImpl::guidedGradCAM(int classId, OutputArray dst)
+{
+    Mat seed = fwd->classSeed(classId);
+    // with UMats, maps, gradient and product stay on the OpenCL device when the Net runs there
+    auto run = [&](auto maps, auto guided) {
+        computeFromGradient(fwd->scoreLayer(), seed, maps, noArray());
+        attribution->gradientFromGradient(fwd->scoreLayer(), seed, guided, RECTIFIER_GUIDED);
+        combineGuidedGradCAM(maps, guided, dst);
+    };
+    if (dst.isUMat())
+        run(std::vector<UMat>(), UMat());
+    else
+        run(std::vector<Mat>(), Mat());
+}
+
 void GradCAMImpl::requireGradientMethod(const char* what) const
 {
     if (camMethod(method).kind == CamKind::FORWARD_PASSES)
@@ -124,69 +147,11 @@ void GradCAMImpl::requireGradientMethod(const char* what) const
                  std::string("explain: ") + what + " supports the gradient-based methods and Eigen-CAM");
 }
 
-void GradCAMImpl::requireForward() const
-{
-    if (scores.empty())
-        CV_Error(Error::StsError, "explain: call GradCAM::forward() with an input blob first");
-}
-
-void GradCAMImpl::requireSingleInput(const char* method) const
-{
-    if (!singleInput)
-        CV_Error(Error::StsNotImplemented, std::string("explain: ") + method + " needs a single-input Net");
-}
-
-std::vector<int> GradCAMImpl::classesFor(int classId) const
-{
-    Mat seed = classSeed(classId);  // validates the index
-    std::vector<int> classes;
-    for (int n = 0; n < seed.rows; n++)
-    {
-        Point p;
-        minMaxLoc(seed.row(n), nullptr, nullptr, nullptr, &p);
-        classes.push_back(p.x);
-    }
-    return classes;
-}
-
-Mat GradCAMImpl::classSeed(int classId) const
-{
-    requireForward();
-    const int classes = scores.cols;
-    if (classId < -1 || classId >= classes)
-        CV_Error(Error::StsOutOfRange,
-                 format("explain: class index %d is out of range [0, %d) of the scores of layer '%s' "
-                        "(-1 picks the top class)", classId, classes, scoreLayerName.c_str()));
-    Mat seed = Mat::zeros(scores.size(), CV_32F);
-    for (int n = 0; n < scores.rows; n++)
-    {
-        Point top(classId, 0);
-        if (classId < 0)
-            minMaxLoc(scores.row(n), nullptr, nullptr, nullptr, &top);
-        seed.at<float>(n, top.x) = 1.f;
-    }
-    return seed;
-}
-
-String GradCAMImpl::defaultScoreLayer() const
-{
-    std::vector<int> outs = net.getUnconnectedOutLayers();
-    if (outs.empty())
-        CV_Error(Error::StsError, "explain: the Net has no output layer");
-    int id = outs.back();
-    Ptr<dnn::Layer> l = net.getLayer(id);
-    if (isSoftmaxLayer(*l))
-    {
-        std::vector<Ptr<dnn::Layer> > in = net.getLayerInputs(id);
-        if (in.size() == 1 && net.getLayerId(in[0]->name) > 0)
-            return in[0]->name;
-    }
-    return l->name;
-}
-
 String GradCAMImpl::defaultTargetLayer(const std::vector<Mat>& blobs, const std::vector<String>& names) const
 {
     std::set<String> feeds;
+    const dnn::Net& net = fwd->net();
+    const String& scoreLayerName = fwd->scoreLayer();
     std::vector<String> stack{scoreLayerName};
     while (!stack.empty())
     {

@@ -1,14 +1,15 @@
-// The implementation class of cv::explain::GradCAM, shared by its source files:
-// gradcam.cpp (forward, class scores, the CAM pipeline), gradcam_input_gradients.cpp (guided
-// backprop, SmoothGrad, Integrated Gradients) and gradcam_forward_methods.cpp (test-time augmentation,
-// multi-layer maps). The CAM methods are a table (cam_method_table.hpp); Score-CAM and Ablation-CAM
-// are in cam_perturbation.cpp.
+// The implementation class of cv::explain::GradCAM, shared by its source files: gradcam.cpp (forward
+// pass, target layer, the CAM maps) and gradcam_aggregate.cpp (test-time augmentation, multi-layer
+// maps). What it delegates: the CAM methods are a table (cam_method_table.hpp), Score-CAM and
+// Ablation-CAM are in cam_perturbation.cpp, the input attributions are an InputAttributionImpl on the
+// same forward pass (input_attribution.cpp).
 #ifndef OPENCV_EXPLAIN_GRADCAM_IMPL_HPP
 #define OPENCV_EXPLAIN_GRADCAM_IMPL_HPP
 
 #include "precomp.hpp"
-#include "blob_utils.hpp"
 #include "cam_method_table.hpp"
+#include "input_attribution.hpp"
+#include "scored_forward.hpp"
 
 namespace cv {
 namespace explain {
@@ -17,27 +18,16 @@ namespace detail {
 class GradCAMImpl CV_FINAL : public GradCAM
 {
 public:
-    GradCAMImpl(const dnn::Net& net_, const String& layerName_, const String& scoreLayerName_)
-        : net(net_), layerName(layerName_), scoreLayerName(scoreLayerName_)
-    {
-        bp = Backprop::create(net);  // throws on an empty Net
-        if (!layerName.empty())
-            bp->getLayerInfo(layerName);  // throws on an unknown name
-        if (scoreLayerName.empty())
-            scoreLayerName = defaultScoreLayer();
-        else
-            bp->getLayerInfo(scoreLayerName);
-    }
+    GradCAMImpl(const dnn::Net& net, const String& layerName, const String& scoreLayerName);
 
     String getLayerName() const CV_OVERRIDE { return layerName; }
-    String getScoreLayerName() const CV_OVERRIDE { return scoreLayerName; }
+    String getScoreLayerName() const CV_OVERRIDE { return fwd->scoreLayer(); }
     Ptr<Backprop> getBackprop() const CV_OVERRIDE { return bp; }
+    Mat getScores() const CV_OVERRIDE { return fwd->scores(); }
 
     void forward(InputArray blob, OutputArray scoresOut, const String& inputName) CV_OVERRIDE;
 
     void forwardInputs(InputArrayOfArrays blobs_, const std::vector<String>& names, OutputArray scoresOut) CV_OVERRIDE;
-
-    Mat getScores() const CV_OVERRIDE { return scores; }
 
     void compute(int classId, OutputArrayOfArrays gradcam, OutputArrayOfArrays counterfactual) CV_OVERRIDE;
 
@@ -45,49 +35,47 @@ public:
                              OutputArrayOfArrays counterfactual) CV_OVERRIDE;
 
     void setMethod(int m) CV_OVERRIDE;
-
     int getMethod() const CV_OVERRIDE { return method; }
-
-    void computeAugSmooth(int classId, OutputArrayOfArrays out) CV_OVERRIDE;
 
     void setEigenSmooth(bool enable) CV_OVERRIDE { eigenSmooth = enable; }
     bool getEigenSmooth() const CV_OVERRIDE { return eigenSmooth; }
 
+    void computeAugSmooth(int classId, OutputArrayOfArrays out) CV_OVERRIDE;
+
     void computeLayers(const std::vector<String>& layers, int classId, Size size, OutputArrayOfArrays out) CV_OVERRIDE;
 
-    void inputGradient(int classId, OutputArray grad, int mode) CV_OVERRIDE;
+    // the input attributions, on this GradCAM's forward pass
+
+    void inputGradient(int classId, OutputArray grad, int mode) CV_OVERRIDE
+    {
+        attribution->gradient(classId, grad, mode);
+    }
 
     void inputGradientFromGradient(const String& outputLayer, InputArray outputGrad, OutputArray grad,
-                                   int mode) CV_OVERRIDE;
+                                   int mode) CV_OVERRIDE
+    {
+        attribution->gradientFromGradient(outputLayer, outputGrad, grad, mode);
+    }
 
-    void inputTimesGradient(int classId, OutputArray dst) CV_OVERRIDE;
+    void inputTimesGradient(int classId, OutputArray dst) CV_OVERRIDE
+    {
+        attribution->inputTimesGradient(classId, dst);
+    }
 
     void smoothGrad(int classId, OutputArray dst, int samples, double noiseLevel, int mode, uint64 seed,
-                    int batchSize) CV_OVERRIDE;
+                    int batchSize) CV_OVERRIDE
+    {
+        attribution->smoothGrad(classId, dst, samples, noiseLevel, mode, seed, batchSize);
+    }
 
-    void integratedGradients(int classId, OutputArray dst, int steps, InputArray _baseline, int batchSize) CV_OVERRIDE;
+    void integratedGradients(int classId, OutputArray dst, int steps, InputArray baseline, int batchSize) CV_OVERRIDE
+    {
+        attribution->integratedGradients(classId, dst, steps, baseline, batchSize);
+    }
 
     void guidedGradCAM(int classId, OutputArray dst) CV_OVERRIDE;
 
 private:
-    void requireForward() const;
-
-    void requireSingleInput(const char* method) const;
-
-    /** pytorch-grad-cam's scale_cam_image: min-max normalization (epsilon 1e-7), then a bilinear
-        resize to `size` unless it is empty. */
-    static Mat scaleCam(const Mat& cam, Size size);
-
-    /** The class of each image: classId, or each image's top class for -1. */
-    std::vector<int> classesFor(int classId) const;
-
-    /** Input gradients of class `cls` for a stack of inputs, in batches through a second engine (the
-        activations of the last forward() stay as they are). */
-    Mat batchGradients(const Mat& inputs, int cls, RectifierMode mode, int batchSize);
-
-    /** One-hot seed on the score layer: class `classId` of every image, or each image's top class. */
-    Mat classSeed(int classId) const;
-
     /** Throws for a method that needs forward passes of its own (what computes the maps of several
         inputs or layers from one backward pass cannot serve them). */
     void requireGradientMethod(const char* what) const;
@@ -97,23 +85,24 @@ private:
     void gradientMaps(const CamMethodSpec& spec, const String& outputLayer, const Mat& seed,
                       OutputArrayOfArrays gradcam, OutputArrayOfArrays counterfactual);
 
-    String defaultScoreLayer() const;
+    /** What Score-CAM and Ablation-CAM read for a target seed on `outputLayer`. */
+    PerturbationInputs perturbationInputs(const String& outputLayer, const Mat& seed) const;
+
+    /** pytorch-grad-cam's scale_cam_image: min-max normalization (epsilon 1e-7), then a bilinear
+        resize to `size` unless it is empty. */
+    static Mat scaleCam(const Mat& cam, Size size);
 
     /** The last layer in topological order with a 4D output of more than one pixel that feeds the scores. */
     String defaultTargetLayer(const std::vector<Mat>& blobs, const std::vector<String>& names) const;
 
-    dnn::Net net;
-    Ptr<Backprop> bp;
-    Ptr<Backprop> aux;      // for the batches of SmoothGrad and Integrated Gradients
-    PerturbationCache perturbation;  // what Score-CAM and Ablation-CAM keep between calls
-    String layerName, scoreLayerName;
-    Mat scores;
-    Mat input;              // the last input blob, for the forward passes of Score-CAM
-    String inputBlobName;
+    Ptr<Backprop> bp;                           // the engine of fwd
+    Ptr<ScoredForward> fwd;                     // shared with `attribution`
+    Ptr<InputAttributionImpl> attribution;
+    PerturbationCache perturbation;             // what Score-CAM and Ablation-CAM keep between calls
+    String layerName;
     int method = CAM_GRADCAM;
     bool planned = false;   // whether the Backprop keeps only the Grad-CAM path
     bool eigenSmooth = false;
-    bool singleInput = true;
 };
 
 }}} // namespace cv::explain::detail

@@ -10,6 +10,7 @@ guided backpropagation and Guided Grad-CAM.
 */
 
 #include "opencv2/explain/backprop.hpp"
+#include "opencv2/explain/attribution.hpp"
 #include "opencv2/explain/gradcam.hpp"
 #include "opencv2/explain/metrics.hpp"
 

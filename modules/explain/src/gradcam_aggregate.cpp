@@ -1,20 +1,20 @@
 // Maps combined over several forward passes or layers: test-time augmentation and multi-layer maps.
 #include "gradcam_impl.hpp"
+#include "blob_utils.hpp"
 #include <opencv2/imgproc.hpp>
 
 namespace cv {
 namespace explain {
 namespace detail {
 
-void GradCAMImpl::computeAugSmooth(int classId, OutputArrayOfArrays out)
+namespace {
+
+/** The 6 variants of every image of an N x C x H x W blob as one 6N batch: image b's variant v is
+    flipped horizontally for v >= 3 and scaled by 0.9, 1.0 or 1.1 (v % 3). */
+Mat augmentedBatch(const Mat& input)
 {
-    requireForward();
-    requireSingleInput("computeAugSmooth");
-    requireGradientMethod("computeAugSmooth");
-    const std::vector<int> classes = classesFor(classId);
     const int n = input.size[0], ih = input.size[2], iw = input.size[3];
     const double factors[] = {0.9, 1.0, 1.1};
-    // the 6 variants of every image as one batch: (image, flip, factor)
     Mat batch = repeatImage(imageOf(input, 0), 6 * n);
     for (int b = 0; b < n; b++)
         for (int v = 0; v < 6; v++)
@@ -31,10 +31,24 @@ void GradCAMImpl::computeAugSmooth(int classId, OutputArrayOfArrays out)
                 d *= factors[v % 3];
             }
         }
-    if (!aux)
-        aux = Backprop::create(net);
+    return batch;
+}
+
+} // namespace
+
+void GradCAMImpl::computeAugSmooth(int classId, OutputArrayOfArrays out)
+{
+    fwd->requireForward();
+    fwd->requireSingleInput("computeAugSmooth");
+    requireGradientMethod("computeAugSmooth");
+    const std::vector<int> classes = fwd->classesFor(classId);
+    const Mat& input = fwd->input();
+    const String& scoreLayerName = fwd->scoreLayer();
+    const int n = input.size[0], ih = input.size[2], iw = input.size[3];
+    const Mat batch = augmentedBatch(input);
+    Ptr<Backprop> aux = fwd->auxiliary();
     aux->keepOnly({scoreLayerName}, {layerName});
-    aux->forward(batch, inputBlobName);
+    aux->forward(batch, fwd->inputName());
     const Mat out0 = aux->getActivation(scoreLayerName);
     Mat seed = Mat::zeros(6 * n, (int)(out0.total() / (6 * n)), CV_32F);
     for (int r = 0; r < 6 * n; r++)
@@ -61,7 +75,7 @@ void GradCAMImpl::computeAugSmooth(int classId, OutputArrayOfArrays out)
 
 void GradCAMImpl::computeLayers(const std::vector<String>& layers, int classId, Size size, OutputArrayOfArrays out)
 {
-    requireForward();
+    fwd->requireForward();
     if (layers.empty())
         CV_Error(Error::StsBadArg, "explain: computeLayers needs at least one layer");
     requireGradientMethod("computeLayers");
@@ -72,7 +86,7 @@ void GradCAMImpl::computeLayers(const std::vector<String>& layers, int classId, 
             CV_Error(Error::StsBadArg, "explain: the layer '" + l + "' has no spatial N x K x H x W output");
     }
     std::vector<Mat> grads;
-    bp->backward({scoreLayerName}, {classSeed(classId)}, layers, grads, RECTIFIER_EXACT);  // one pass
+    bp->backward({fwd->scoreLayer()}, {fwd->classSeed(classId)}, layers, grads, RECTIFIER_EXACT);  // one pass
     std::vector<Mat> sums;
     for (size_t i = 0; i < layers.size(); i++)
     {
