@@ -3,24 +3,6 @@
 
 namespace opencv_test { namespace {
 
-/** conv - tanh - conv - sigmoid - GAP - FC(4): smooth, so path integrals converge fast. */
-dnn::Net smoothNet(RNG& rng, bool linear = false)
-{
-    dnn::Net net;
-    int c1 = addLayer(net, "conv1", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {0});
-    int a1 = linear ? c1 : addLayer(net, "tanh", "TanH", dnn::LayerParams(), {c1});
-    int c2 = addLayer(net, "conv2", "Convolution", convParams(4, 4, 3, rng, 1, 1, 1), {a1});
-    int a2 = linear ? c2 : addLayer(net, "sig", "Sigmoid", dnn::LayerParams(), {c2});
-    dnn::LayerParams gp;
-    gp.set("pool", "ave"); gp.set("global_pooling", true);
-    int gap = addLayer(net, "gap", "Pooling", gp, {a2});
-    dnn::LayerParams fc;
-    fc.set("num_output", 4); fc.set("bias_term", true);
-    fc.blobs = {randomBlob({4, 4}, rng, -2.f, 2.f), randomBlob({1, 4}, rng)};
-    addLayer(net, "fc", "InnerProduct", fc, {gap});
-    return net;
-}
-
 double score(dnn::Net& net, const Mat& x, int cls, int image = 0)
 {
     net.setInput(x);

@@ -117,6 +117,26 @@ Mat BackpropImpl::getActivation(const String& layerName, int outputIndex)
     return store.host(Pin(id, outputIndex));
 }
 
+std::vector<String> BackpropImpl::layersBetween(const String& from, const String& to)
+{
+    const int source = graph.find(from), sink = graph.find(to);
+    NetLock lock(record->mutex());
+    requireForward();
+    const std::vector<char> marks = graph.layersBetween(inputPins, {Pin(source, ANY_OUTPUT)}, {sink});
+    std::vector<String> names;
+    for (int id : graph.order())
+        if (marks[id])
+            names.push_back(infos[id].name);
+    return names;
+}
+
+BackpropImpl& BackpropImpl::of(Backprop& bp)
+{
+    BackpropImpl* impl = dynamic_cast<BackpropImpl*>(&bp);
+    CV_Assert(impl && "a Backprop made by Backprop::create()");
+    return *impl;
+}
+
 std::vector<String> BackpropImpl::getLayerNames() const
 {
     std::vector<String> names;

@@ -34,6 +34,13 @@ public:
 
     const NetGraph& getGraph() const { return graph; }
 
+    /** The layers that depend on the output of `from` and feed `to` (to included), in topological
+        order, from the input pins of the last forward pass. */
+    std::vector<String> layersBetween(const String& from, const String& to);
+
+    /** The implementation behind a Backprop made by Backprop::create(). */
+    static BackpropImpl& of(Backprop& bp);
+
 private:
     std::vector<Blob> backwardBlobs(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads,
                                     const std::vector<String>& wrtLayers, RectifierMode mode);

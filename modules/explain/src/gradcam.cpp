@@ -1,6 +1,7 @@
-// Grad-CAM and the CAM family on the backward engine: forward pass, class scores, target layers and
-// the maps of the gradient-based methods.
+// Grad-CAM and the CAM family on the backward engine: forward pass, target layer, and the maps of the
+// methods of the CAM method table (by kind: gradient-based here, forward passes in cam_perturbation.cpp).
 #include "gradcam_impl.hpp"
+#include "blob_utils.hpp"
 #include "ocl_ops.hpp"
 #include <opencv2/core/utils/logger.hpp>
 #include <set>
@@ -8,6 +9,15 @@
 namespace cv {
 namespace explain {
 namespace detail {
+
+GradCAMImpl::GradCAMImpl(const dnn::Net& net, const String& layerName_, const String& scoreLayerName)
+    : bp(Backprop::create(net)), layerName(layerName_)  // Backprop::create throws on an empty Net
+{
+    if (!layerName.empty())
+        bp->getLayerInfo(layerName);  // throws on an unknown name
+    fwd = makePtr<ScoredForward>(net, bp, scoreLayerName, "GradCAM");
+    attribution = makePtr<InputAttributionImpl>(fwd);
+}
 
 void GradCAMImpl::forward(InputArray blob, OutputArray scoresOut, const String& inputName)
 {
@@ -27,154 +37,121 @@ void GradCAMImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<Str
     {
         // Grad-CAM needs only the layers between the target and the scores; input gradients widen
         // the plan on first use (see Backprop::keepOnly).
-        bp->keepOnly({scoreLayerName}, {layerName});
+        bp->keepOnly({fwd->scoreLayer()}, {layerName});
         planned = true;
     }
-    bp->forwardInputs(blobs, names);
-    input = blobs[0].clone();
-    inputBlobName = names.empty() ? String() : names[0];
-    singleInput = blobs.size() == 1;
-    Mat s = bp->getActivation(scoreLayerName);
-    const int n = s.dims > 0 ? s.size[0] : 1;
-    scores = s.reshape(1, n).clone();  // s shares the Net's buffer
-    if (scoresOut.needed())
-        scores.copyTo(scoresOut);
+    fwd->forwardInputs(blobs, names, scoresOut);
 }
 
 void GradCAMImpl::compute(int classId, OutputArrayOfArrays gradcam, OutputArrayOfArrays counterfactual)
 {
-    computeFromGradient(scoreLayerName, classSeed(classId), gradcam, counterfactual);
+    computeFromGradient(fwd->scoreLayer(), fwd->classSeed(classId), gradcam, counterfactual);
 }
 
 void GradCAMImpl::computeFromGradient(const String& outputLayer, InputArray outputGrad, OutputArrayOfArrays gradcam,
-                         OutputArrayOfArrays counterfactual)
+                                      OutputArrayOfArrays counterfactual)
 {
-    requireForward();
+    fwd->requireForward();
     const std::vector<MatShape>& shapes = bp->getLayerInfo(layerName).outputShapes;
     const int dims = shapes.empty() ? 0 : (int)shapes[0].size();
     if (dims != 4)
         CV_Error(Error::StsBadArg, format("explain: the target layer '%s' has a %dD output; Grad-CAM needs a "
                                           "spatial N x K x H x W output", layerName.c_str(), dims));
+    const CamMethodSpec& spec = camMethod(method);
+    checkCounterfactual(spec, counterfactual.needed());
+    if (spec.kind != CamKind::FORWARD_PASSES)
+    {
+        gradientMaps(spec, outputLayer, outputGrad.getMat(), gradcam, counterfactual);
+        return;
+    }
     std::vector<Mat> maps, counter;
-    if (method == CAM_ABLATIONCAM)
+    spec.perturb(perturbationInputs(outputLayer, outputGrad.getMat()), perturbation, gradcam.needed(),
+                 counterfactual.needed(), maps, counter);
+    assignMaps(gradcam, maps);
+    assignMaps(counterfactual, counter);
+}
+
+void GradCAMImpl::gradientMaps(const CamMethodSpec& spec, const String& outputLayer, const Mat& seed,
+                               OutputArrayOfArrays gradcam, OutputArrayOfArrays counterfactual)
+{
+    // the methods with kernels in cam.cl; the principal-component ones and eigenSmooth need an SVD (CPU)
+    if (bp->isOnDevice() && spec.oclName && !eigenSmooth)
     {
+        // Net on DNN_TARGET_OPENCL: gradients, weights and maps stay on the device; the
+        // counterfactual is the same method with negated gradients
+        std::vector<UMat> grads;
+        bp->backward({outputLayer}, {seed}, {layerName}, grads, RECTIFIER_EXACT);
+        UMat ua = bp->getDeviceActivation(layerName), neg;
+        computeCAM(method, ua, grads[0], gradcam);
         if (counterfactual.needed())
-            CV_Error(Error::StsBadArg, "explain: Ablation-CAM's weights do not change when the target is "
-                                       "negated, so it has no counterfactual map");
-        ablationCAM(bp->getActivation(layerName), outputLayer, outputGrad.getMat(), maps);
-    }
-    else if (method == CAM_SCORECAM)
-    {
-        Mat a = bp->getActivation(layerName);
-        scoreCAM(a, outputLayer, outputGrad.getMat(), gradcam.needed(), counterfactual.needed(), maps, counter);
-    }
-    else
-    {
-        if (method == CAM_EIGENCAM && counterfactual.needed())
-            CV_Error(Error::StsBadArg, "explain: Eigen-CAM does not depend on the target, so it has no "
-                                       "counterfactual map");
-        // the methods with kernels in cam.cl; Eigen-CAM, EigenGrad-CAM and eigenSmooth need an SVD (CPU)
-        const bool deviceMethod = method >= CAM_GRADCAM && method <= CAM_LAYERCAM && !eigenSmooth;
-        if (bp->isOnDevice() && deviceMethod)
         {
-            // Net on DNN_TARGET_OPENCL: gradients, weights and maps stay on the device; the
-            // counterfactual is the same method with negated gradients
-            std::vector<UMat> grads;
-            bp->backward({outputLayer}, {outputGrad.getMat()}, {layerName}, grads, RECTIFIER_EXACT);
-            UMat ua = bp->getDeviceActivation(layerName), neg;
-            computeCAM(method, ua, grads[0], gradcam);
-            if (counterfactual.needed())
-            {
-                as2D(grads[0], 1).convertTo(neg, CV_32F, -1.0);
-                computeCAM(method, ua, neg.reshape(1, grads[0].dims, grads[0].size.p), counterfactual);
-            }
-            return;
+            as2D(grads[0], 1).convertTo(neg, CV_32F, -1.0);
+            computeCAM(method, ua, neg.reshape(1, grads[0].dims, grads[0].size.p), counterfactual);
         }
-        Mat a = bp->getActivation(layerName), g;
-        if (method != CAM_EIGENCAM)
-        {
-            std::vector<Mat> grads;
-            bp->backward({outputLayer}, {outputGrad.getMat()}, {layerName}, grads, RECTIFIER_EXACT);
-            g = grads[0];
-        }
-        computeCAM(method, a, g, maps, eigenSmooth);
-        if (counterfactual.needed())
-            computeCAM(method, a, Mat(-g), counter, eigenSmooth);
+        return;
     }
+    Mat a = bp->getActivation(layerName), g;
+    if (spec.needsGradients)
+    {
+        std::vector<Mat> grads;
+        bp->backward({outputLayer}, {seed}, {layerName}, grads, RECTIFIER_EXACT);
+        g = grads[0];
+    }
+    std::vector<Mat> maps, counter;
+    computeCAM(method, a, g, maps, eigenSmooth);
+    if (counterfactual.needed())
+        computeCAM(method, a, Mat(-g), counter, eigenSmooth);
     assignMaps(gradcam, maps);
     assignMaps(counterfactual, counter);
 }
 
 void GradCAMImpl::setMethod(int m)
 {
-    if (m < CAM_GRADCAM || m > CAM_ABLATIONCAM)
-        CV_Error(Error::StsBadArg, format("explain: unknown CAM method %d", m));
+    camMethod(m);  // throws for a value without an entry
     method = m;
 }
 
-void GradCAMImpl::requireForward() const
+PerturbationInputs GradCAMImpl::perturbationInputs(const String& outputLayer, const Mat& seed) const
 {
-    if (scores.empty())
-        CV_Error(Error::StsError, "explain: call GradCAM::forward() with an input blob first");
+    PerturbationInputs in;
+    in.bp = bp;
+    in.net = fwd->net();
+    in.targetLayer = layerName;
+    in.outputLayer = outputLayer;
+    in.seed = seed;
+    in.input = fwd->input();
+    in.inputName = fwd->inputName();
+    in.singleInput = fwd->singleInput();
+    return in;
 }
 
-void GradCAMImpl::requireSingleInput(const char* method) const
+void GradCAMImpl::guidedGradCAM(int classId, OutputArray dst)
 {
-    if (!singleInput)
-        CV_Error(Error::StsNotImplemented, std::string("explain: ") + method + " needs a single-input Net");
+    Mat seed = fwd->classSeed(classId);
+    // with UMats, maps, gradient and product stay on the OpenCL device when the Net runs there
+    auto run = [&](auto maps, auto guided) {
+        computeFromGradient(fwd->scoreLayer(), seed, maps, noArray());
+        attribution->gradientFromGradient(fwd->scoreLayer(), seed, guided, RECTIFIER_GUIDED);
+        combineGuidedGradCAM(maps, guided, dst);
+    };
+    if (dst.isUMat())
+        run(std::vector<UMat>(), UMat());
+    else
+        run(std::vector<Mat>(), Mat());
 }
 
-std::vector<int> GradCAMImpl::classesFor(int classId) const
+void GradCAMImpl::requireGradientMethod(const char* what) const
 {
-    Mat seed = classSeed(classId);  // validates the index
-    std::vector<int> classes;
-    for (int n = 0; n < seed.rows; n++)
-    {
-        Point p;
-        minMaxLoc(seed.row(n), nullptr, nullptr, nullptr, &p);
-        classes.push_back(p.x);
-    }
-    return classes;
-}
-
-Mat GradCAMImpl::classSeed(int classId) const
-{
-    requireForward();
-    const int classes = scores.cols;
-    if (classId < -1 || classId >= classes)
-        CV_Error(Error::StsOutOfRange,
-                 format("explain: class index %d is out of range [0, %d) of the scores of layer '%s' "
-                        "(-1 picks the top class)", classId, classes, scoreLayerName.c_str()));
-    Mat seed = Mat::zeros(scores.size(), CV_32F);
-    for (int n = 0; n < scores.rows; n++)
-    {
-        Point top(classId, 0);
-        if (classId < 0)
-            minMaxLoc(scores.row(n), nullptr, nullptr, nullptr, &top);
-        seed.at<float>(n, top.x) = 1.f;
-    }
-    return seed;
-}
-
-String GradCAMImpl::defaultScoreLayer() const
-{
-    std::vector<int> outs = net.getUnconnectedOutLayers();
-    if (outs.empty())
-        CV_Error(Error::StsError, "explain: the Net has no output layer");
-    int id = outs.back();
-    Ptr<dnn::Layer> l = net.getLayer(id);
-    if (isSoftmaxLayer(*l))
-    {
-        std::vector<Ptr<dnn::Layer> > in = net.getLayerInputs(id);
-        if (in.size() == 1 && net.getLayerId(in[0]->name) > 0)
-            return in[0]->name;
-    }
-    return l->name;
+    if (camMethod(method).kind == CamKind::FORWARD_PASSES)
+        CV_Error(Error::StsNotImplemented,
+                 std::string("explain: ") + what + " supports the gradient-based methods and Eigen-CAM");
 }
 
 String GradCAMImpl::defaultTargetLayer(const std::vector<Mat>& blobs, const std::vector<String>& names) const
 {
     std::set<String> feeds;
+    const dnn::Net& net = fwd->net();
+    const String& scoreLayerName = fwd->scoreLayer();
     std::vector<String> stack{scoreLayerName};
     while (!stack.empty())
     {

@@ -1,5 +1,6 @@
 // OpenCL (T-API) versions of the hot operations; kernels in src/opencl/*.cl.
 #include "ocl_ops.hpp"
+#include "cam_method_table.hpp"
 #include "opencl_kernels_explain.hpp"
 #include <opencv2/core/ocl.hpp>
 #include <atomic>
@@ -19,9 +20,9 @@ const bool kWaitForKernels = false;
 
 } // namespace
 
-ocl::Kernel compileKernel(const char* name, const ocl::ProgramSource& source)
+ocl::Kernel compileKernel(const char* name, const ocl::ProgramSource& source, const String& buildOptions)
 {
-    ocl::Kernel k(name, source);
+    ocl::Kernel k(name, source, buildOptions);
     if (k.empty())
         CV_Error(Error::OpenCLApiCallError, std::string("explain: the OpenCL kernel '") + name +
                                                 "' does not compile on " + ocl::Device::getDefault().name());
@@ -72,29 +73,30 @@ void countHostRoundTrip(size_t n)
     roundTrips += n;
 }
 
-bool ocl_camMaps(int method, const UMat& a, const UMat& g, UMat& maps)
+bool ocl_camMaps(const detail::CamMethodSpec& spec, const UMat& a, const UMat& g, UMat& maps)
 {
-    const bool channelWeights = method == CAM_GRADCAM || method == CAM_GRADCAM_PLUS_PLUS || method == CAM_XGRADCAM;
-    const bool elementwise = method == CAM_HIRESCAM || method == CAM_GRADCAM_ELEMENTWISE || method == CAM_LAYERCAM;
-    if (!openclInUse() || (!channelWeights && !elementwise) || a.dims != 4 || !a.isContinuous() ||
-        !g.isContinuous() || g.total() != a.total())
+    const bool elementwise = spec.kind == detail::CamKind::ELEMENTWISE;
+    if (!openclInUse() || !spec.oclName || a.dims != 4 || !a.isContinuous() || !g.isContinuous() ||
+        g.total() != a.total())
         return false;
+    // one program per method: the build options pick its snippet in cam.cl
+    const String options = detail::camKernelOptions(spec);
     const int n = a.size[0], k = a.size[1], plane = a.size[2] * a.size[3];
     maps.create(n, plane, CV_32F);
     size_t global[2] = {(size_t)plane, (size_t)n};
     if (elementwise)
-        return compileKernel("cam_elementwise_sum", ocl::explain::cam_oclsrc)
+        return compileKernel("cam_elementwise_sum", ocl::explain::cam_oclsrc, options)
             .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(maps),
-                  k, plane, n, method)
+                  k, plane, n)
             .run(2, global, nullptr, kWaitForKernels);
     UMat w(n, k, CV_32F);
     size_t weightsSize = (size_t)n * k;
-    if (!compileKernel("cam_channel_weights", ocl::explain::cam_oclsrc)
+    if (!compileKernel("cam_channel_weights", ocl::explain::cam_oclsrc, options)
              .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(g), ocl::KernelArg::PtrWriteOnly(w),
-                   plane, n * k, method)
+                   plane, n * k)
              .run(1, &weightsSize, nullptr, kWaitForKernels))
         return false;
-    return compileKernel("cam_weighted_sum", ocl::explain::cam_oclsrc)
+    return compileKernel("cam_weighted_sum", ocl::explain::cam_oclsrc, options)
         .args(ocl::KernelArg::PtrReadOnly(a), ocl::KernelArg::PtrReadOnly(w), ocl::KernelArg::PtrWriteOnly(maps), k,
               plane, n)
         .run(2, global, nullptr, kWaitForKernels);

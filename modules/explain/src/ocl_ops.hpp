@@ -27,9 +27,10 @@ inline size_t totalOf(const UMat& u, int begin, int end = -1)
     return t;
 }
 
-/** The kernel `name` of `source` for the current device; one that does not compile is a cv::Exception
-    naming the kernel and the device, never an empty kernel that would make the caller fall back. */
-ocl::Kernel compileKernel(const char* name, const ocl::ProgramSource& source);
+/** The kernel `name` of `source` built with `buildOptions` (e.g. "-D NAME=value") for the current device;
+    one that does not compile is a cv::Exception naming the kernel and the device, never an empty kernel
+    that would make the caller fall back. */
+ocl::Kernel compileKernel(const char* name, const ocl::ProgramSource& source, const String& buildOptions = String());
 
 /** cv::ocl::useOpenCL(), counted: its first call loads the OpenCL runtime (tens of MB), so the CPU
     path must never ask (test CPU.ExplainingNeverAsksForOpenCL). */
@@ -39,9 +40,11 @@ size_t openclQueries();
 /** Whether the T-API path should run: OpenCL is activated and the data is a UMat. */
 bool useOpenCLFor(InputArray data);
 
-/** Maps (N x HW rows, after the ReLU) of Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM, Grad-CAM element-wise
-    or LayerCAM from N x K x H x W activations and gradients; false for the other methods. */
-bool ocl_camMaps(int method, const UMat& activations, const UMat& gradients, UMat& maps);
+namespace detail { struct CamMethodSpec; }
+
+/** Maps (N x HW rows, after the ReLU) of a CAM method with an OpenCL snippet (CamMethodSpec::oclName)
+    from N x K x H x W activations and gradients; false for the other methods. */
+bool ocl_camMaps(const detail::CamMethodSpec& spec, const UMat& activations, const UMat& gradients, UMat& maps);
 
 /** Backward of ReLU/LeakyReLU (lo = 0, hi = +inf, slope) and ReLU6/Clip (lo, hi, slope = 0). */
 bool ocl_rectifierBackward(const UMat& x, const UMat& r, UMat& dx, float lo, float hi, float slope,

@@ -12,6 +12,7 @@ detection target for GradCAM::computeFromGradient().
 */
 
 #include "opencv2/explain/backprop.hpp"
+#include "opencv2/explain/attribution.hpp"
 #include "opencv2/explain/gradcam.hpp"
 #include "opencv2/explain/metrics.hpp"
 #include "opencv2/explain/targets.hpp"

@@ -5,6 +5,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
+#include "opencv2/explain/attribution.hpp"
 #include "opencv2/explain/backprop.hpp"
 
 namespace cv {
@@ -126,7 +127,8 @@ public:
                                              OutputArrayOfArrays gradcam,
                                              OutputArrayOfArrays counterfactual = noArray()) = 0;
 
-    /** @brief Gradient of a class score with respect to the input blob.
+    /** @brief Gradient of a class score with respect to the input blob (InputAttribution::gradient() on
+    this GradCAM's forward pass, guided by default).
     @param classId the class index, or -1 for the top class of each image.
     @param grad the gradient in the input blob's layout (N x C x H x W).
     @param mode RECTIFIER_GUIDED for guided backpropagation, RECTIFIER_DECONVNET, or RECTIFIER_EXACT
@@ -138,36 +140,17 @@ public:
     CV_WRAP virtual void inputGradientFromGradient(const String& outputLayer, InputArray outputGrad,
                                                    OutputArray grad, int mode = RECTIFIER_GUIDED) = 0;
 
-    /** @brief Input × gradient: the input blob times the exact gradient of the class score.
-    @param classId the class index, or -1 for the top class of each image.
-    @param dst N x C x H x W attribution.
-    */
+    /** @copydoc InputAttribution::inputTimesGradient
+    On this GradCAM's forward pass. */
     CV_WRAP virtual void inputTimesGradient(int classId, OutputArray dst) = 0;
 
-    /** @brief SmoothGrad @cite smilkov2017: the mean input gradient over noisy copies of each image.
-    The copies are x + noise, noise ~ N(0, sigma^2) with sigma = noiseLevel * (max(x) - min(x)) per
-    image, drawn from cv::RNG(seed); they run through the Net in batches of `batchSize`.
-    @param classId the class index, or -1 for the top class of each image (on the clean image).
-    @param dst N x C x H x W mean gradient.
-    @param samples number of noisy copies per image.
-    @param noiseLevel the noise's standard deviation relative to the image's value range.
-    @param mode RECTIFIER_EXACT (the default) or RECTIFIER_GUIDED for a smoothed guided backprop.
-    @param seed the seed of the noise.
-    @param batchSize copies per forward pass.
-    */
+    /** @copydoc InputAttribution::smoothGrad
+    On this GradCAM's forward pass. */
     CV_WRAP virtual void smoothGrad(int classId, OutputArray dst, int samples = 25, double noiseLevel = 0.15,
                                     int mode = RECTIFIER_EXACT, uint64 seed = 0x5eed, int batchSize = 8) = 0;
 
-    /** @brief Integrated Gradients @cite sundararajan2017: (x - x0) times the mean gradient along the
-    straight path from a baseline x0 to x, with the midpoint rule over `steps` points
-    (alpha = (k - 0.5) / steps). The attributions sum to about score(x) - score(x0) (completeness),
-    more closely with more steps.
-    @param classId the class index, or -1 for the top class of each image.
-    @param dst N x C x H x W attribution.
-    @param steps number of points on the path.
-    @param baseline the baseline x0, one blob of the input's shape or of one image; empty for zeros.
-    @param batchSize path points per forward pass.
-    */
+    /** @copydoc InputAttribution::integratedGradients
+    On this GradCAM's forward pass. */
     CV_WRAP virtual void integratedGradients(int classId, OutputArray dst, int steps = 32,
                                              InputArray baseline = noArray(), int batchSize = 8) = 0;
 

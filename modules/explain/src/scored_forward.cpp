@@ -1,0 +1,99 @@
+// The forward pass shared by GradCAM and InputAttribution: scores, class seeds and the explained input.
+#include "scored_forward.hpp"
+
+namespace cv {
+namespace explain {
+namespace detail {
+
+ScoredForward::ScoredForward(const dnn::Net& net, const Ptr<Backprop>& bp, const String& scoreLayerName,
+                             const char* owner)
+    : net_(net), bp_(bp), scoreLayer_(scoreLayerName), owner_(owner)
+{
+    if (scoreLayer_.empty())
+        scoreLayer_ = defaultScoreLayer();
+    else
+        bp_->getLayerInfo(scoreLayer_);  // throws on an unknown name
+}
+
+void ScoredForward::forwardInputs(const std::vector<Mat>& blobs, const std::vector<String>& names,
+                                  OutputArray scoresOut)
+{
+    bp_->forwardInputs(blobs, names);
+    input_ = blobs[0].clone();
+    inputName_ = names.empty() ? String() : names[0];
+    singleInput_ = blobs.size() == 1;
+    Mat s = bp_->getActivation(scoreLayer_);
+    const int n = s.dims > 0 ? s.size[0] : 1;
+    scores_ = s.reshape(1, n).clone();  // s shares the Net's buffer
+    if (scoresOut.needed())
+        scores_.copyTo(scoresOut);
+}
+
+void ScoredForward::requireForward() const
+{
+    if (scores_.empty())
+        CV_Error(Error::StsError, format("explain: call %s::forward() with an input blob first", owner_));
+}
+
+void ScoredForward::requireSingleInput(const char* method) const
+{
+    if (!singleInput_)
+        CV_Error(Error::StsNotImplemented, std::string("explain: ") + method + " needs a single-input Net");
+}
+
+Mat ScoredForward::classSeed(int classId) const
+{
+    requireForward();
+    const int classes = scores_.cols;
+    if (classId < -1 || classId >= classes)
+        CV_Error(Error::StsOutOfRange,
+                 format("explain: class index %d is out of range [0, %d) of the scores of layer '%s' "
+                        "(-1 picks the top class)", classId, classes, scoreLayer_.c_str()));
+    Mat seed = Mat::zeros(scores_.size(), CV_32F);
+    for (int n = 0; n < scores_.rows; n++)
+    {
+        Point top(classId, 0);
+        if (classId < 0)
+            minMaxLoc(scores_.row(n), nullptr, nullptr, nullptr, &top);
+        seed.at<float>(n, top.x) = 1.f;
+    }
+    return seed;
+}
+
+std::vector<int> ScoredForward::classesFor(int classId) const
+{
+    Mat seed = classSeed(classId);  // validates the index
+    std::vector<int> classes;
+    for (int n = 0; n < seed.rows; n++)
+    {
+        Point p;
+        minMaxLoc(seed.row(n), nullptr, nullptr, nullptr, &p);
+        classes.push_back(p.x);
+    }
+    return classes;
+}
+
+Ptr<Backprop> ScoredForward::auxiliary()
+{
+    if (!aux_)
+        aux_ = Backprop::create(net_);
+    return aux_;
+}
+
+String ScoredForward::defaultScoreLayer() const
+{
+    std::vector<int> outs = net_.getUnconnectedOutLayers();
+    if (outs.empty())
+        CV_Error(Error::StsError, "explain: the Net has no output layer");
+    int id = outs.back();
+    Ptr<dnn::Layer> l = net_.getLayer(id);
+    if (isSoftmaxLayer(*l))
+    {
+        std::vector<Ptr<dnn::Layer> > in = net_.getLayerInputs(id);
+        if (in.size() == 1 && net_.getLayerId(in[0]->name) > 0)
+            return in[0]->name;
+    }
+    return l->name;
+}
+
+}}} // namespace cv::explain::detail
