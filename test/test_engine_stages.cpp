@@ -229,3 +229,61 @@ TEST(ActivationStore, ExplainersShareOneNetAcrossThreads)
 }
 
 }} // namespace opencv_test
+
+namespace opencv_test {
+namespace {
+
+// The same through GradCAM: Grad-CAM maps, guided backprop and SmoothGrad of explainers sharing one
+// Net in several threads equal those computed alone.
+TEST(ActivationStore, GradCAMsShareOneNetAcrossThreads)
+{
+    RNG rng(306);
+    dnn::Net net = makeBranchedNet(rng);
+    const int threads = 3, cycles = 10;
+    std::vector<Mat> inputs, expectedMap(threads), expectedGuided(threads), expectedSmooth(threads);
+    for (int t = 0; t < threads; t++)
+        inputs.push_back(randomBlob({1, 3, 8, 8}, rng));
+    auto explain = [&](GradCAM& cam, const Mat& x, Mat& map, Mat& guided, Mat& smooth) {
+        cam.forward(x);
+        std::vector<Mat> maps;
+        cam.compute(1, maps);
+        map = maps[0].clone();
+        cam.inputGradient(1, guided, RECTIFIER_GUIDED);
+        cam.smoothGrad(1, smooth, 4, 0.1, RECTIFIER_EXACT, 7, 2);
+    };
+    for (int t = 0; t < threads; t++)
+    {
+        Ptr<GradCAM> cam = GradCAM::create(net, "conv_c");
+        explain(*cam, inputs[t], expectedMap[t], expectedGuided[t], expectedSmooth[t]);
+    }
+    std::vector<int> wrong(threads, 0);
+    std::vector<std::string> errors(threads);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; t++)
+        workers.emplace_back([&, t] {
+            try
+            {
+                Ptr<GradCAM> cam = GradCAM::create(net, "conv_c");
+                for (int c = 0; c < cycles; c++)
+                {
+                    Mat map, guided, smooth;
+                    explain(*cam, inputs[t], map, guided, smooth);
+                    wrong[t] += norm(map, expectedMap[t], NORM_INF) != 0 || norm(guided, expectedGuided[t], NORM_INF) != 0 ||
+                                norm(smooth, expectedSmooth[t], NORM_INF) != 0;
+                }
+            }
+            catch (const cv::Exception& e)
+            {
+                errors[t] = e.what();
+            }
+        });
+    for (std::thread& w : workers)
+        w.join();
+    for (int t = 0; t < threads; t++)
+    {
+        EXPECT_EQ(wrong[t], 0) << "thread " << t;
+        EXPECT_EQ(errors[t], "") << "thread " << t;
+    }
+}
+
+}} // namespace opencv_test

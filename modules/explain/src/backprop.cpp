@@ -214,6 +214,7 @@ void BackpropImpl::checkFiniteResults(const std::vector<Seed>& seeds, const std:
 
 void BackpropImpl::reportNonFiniteActivations()
 {
+    NetLock lock(record->mutex());
     const bool keptAll = keep.empty();
     if (!keptAll)
     {

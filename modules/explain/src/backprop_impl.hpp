@@ -38,6 +38,10 @@ public:
         order, from the input pins of the last forward pass. */
     std::vector<String> layersBetween(const String& from, const String& to);
 
+    /** Throws naming the first layer (in topological order) whose output holds NaN or Inf, running
+        the forward pass again keeping every layer when the plan kept fewer; returns when there is none. */
+    void reportNonFiniteActivations();
+
     /** The implementation behind a Backprop made by Backprop::create(). */
     static BackpropImpl& of(Backprop& bp);
 
@@ -47,9 +51,6 @@ private:
 
     std::vector<Seed> makeSeeds(const std::vector<String>& seedLayers, const std::vector<Mat>& seedGrads) const;
 
-    /** Throws naming the first layer (in topological order) whose output holds NaN or Inf, running
-        the forward pass again keeping every layer when the plan kept fewer; returns when there is none. */
-    void reportNonFiniteActivations();
 
     /** Host mode: the seeds' activations (the outputs the target is computed from) and the results
         must be finite; otherwise the error names where NaN or Inf first appeared. */

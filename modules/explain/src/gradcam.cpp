@@ -1,6 +1,7 @@
 // Grad-CAM and the CAM family on the backward engine: forward pass, target layer, and the maps of the
 // methods of the CAM method table (by kind: gradient-based here, forward passes in cam_perturbation.cpp).
 #include "gradcam_impl.hpp"
+#include "backprop_impl.hpp"
 #include "blob_utils.hpp"
 #include "ocl_ops.hpp"
 #include <opencv2/core/utils/logger.hpp>
@@ -26,6 +27,7 @@ void GradCAMImpl::forward(InputArray blob, OutputArray scoresOut, const String& 
 
 void GradCAMImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<String>& names, OutputArray scoresOut)
 {
+    auto guard = fwd->lock();
     std::vector<Mat> blobs;
     blobs_.getMatVector(blobs);
     if (layerName.empty() && !blobs.empty() && !blobs[0].empty())
@@ -51,6 +53,7 @@ void GradCAMImpl::compute(int classId, OutputArrayOfArrays gradcam, OutputArrayO
 void GradCAMImpl::computeFromGradient(const String& outputLayer, InputArray outputGrad, OutputArrayOfArrays gradcam,
                                       OutputArrayOfArrays counterfactual)
 {
+    auto guard = fwd->lock();
     fwd->requireForward();
     const std::vector<MatShape>& shapes = bp->getLayerInfo(layerName).outputShapes;
     const int dims = shapes.empty() ? 0 : (int)shapes[0].size();
@@ -127,6 +130,7 @@ PerturbationInputs GradCAMImpl::perturbationInputs(const String& outputLayer, co
 
 void GradCAMImpl::guidedGradCAM(int classId, OutputArray dst)
 {
+    auto guard = fwd->lock();
     Mat seed = fwd->classSeed(classId);
     // with UMats, maps, gradient and product stay on the OpenCL device when the Net runs there
     auto run = [&](auto maps, auto guided) {
@@ -149,20 +153,10 @@ void GradCAMImpl::requireGradientMethod(const char* what) const
 
 String GradCAMImpl::defaultTargetLayer(const std::vector<Mat>& blobs, const std::vector<String>& names) const
 {
-    std::set<String> feeds;
     const dnn::Net& net = fwd->net();
     const String& scoreLayerName = fwd->scoreLayer();
-    std::vector<String> stack{scoreLayerName};
-    while (!stack.empty())
-    {
-        String name = stack.back();
-        stack.pop_back();
-        if (!feeds.insert(name).second)
-            continue;
-        for (const Ptr<dnn::Layer>& p : net.getLayerInputs(net.getLayerId(name)))
-            if (net.getLayerId(p->name) > 0)
-                stack.push_back(p->name);
-    }
+    const NetGraph& graph = BackpropImpl::of(*bp).getGraph();
+    const std::vector<char> feeds = graph.layersBetween(graph.producerPins(), {}, {graph.find(scoreLayerName)});
     std::vector<int> ids;
     std::vector<std::vector<MatShape> > in, out;
     try
@@ -192,7 +186,7 @@ String GradCAMImpl::defaultTargetLayer(const std::vector<Mat>& blobs, const std:
     for (auto it = layers.rbegin(); it != layers.rend(); ++it)
     {
         auto s = outShape.find(*it);
-        if (!feeds.count(*it) || s == outShape.end() || *it == scoreLayerName)
+        if (!feeds[graph.find(*it)] || s == outShape.end() || *it == scoreLayerName)
             continue;  // the scores themselves are no target (dense outputs: segmentation, detection heads)
         const String type = bp->getLayerInfo(*it).type;
         if (type == "Identity" || type == "Dropout")

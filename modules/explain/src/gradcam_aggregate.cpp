@@ -38,6 +38,7 @@ Mat augmentedBatch(const Mat& input)
 
 void GradCAMImpl::computeAugSmooth(int classId, OutputArrayOfArrays out)
 {
+    auto guard = fwd->lock();
     fwd->requireForward();
     fwd->requireSingleInput("computeAugSmooth");
     requireGradientMethod("computeAugSmooth");
@@ -75,6 +76,7 @@ void GradCAMImpl::computeAugSmooth(int classId, OutputArrayOfArrays out)
 
 void GradCAMImpl::computeLayers(const std::vector<String>& layers, int classId, Size size, OutputArrayOfArrays out)
 {
+    auto guard = fwd->lock();
     fwd->requireForward();
     if (layers.empty())
         CV_Error(Error::StsBadArg, "explain: computeLayers needs at least one layer");

@@ -35,6 +35,7 @@ void InputAttributionImpl::forward(InputArray blob, OutputArray scores, const St
 void InputAttributionImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<String>& names,
                                          OutputArray scores)
 {
+    auto guard = fwd->lock();
     std::vector<Mat> blobs;
     blobs_.getMatVector(blobs);
     fwd->forwardInputs(blobs, names, scores);
@@ -48,6 +49,7 @@ void InputAttributionImpl::gradient(int classId, OutputArray dst, int mode)
 void InputAttributionImpl::gradientFromGradient(const String& outputLayer, InputArray outputGrad, OutputArray dst,
                                                 int mode)
 {
+    auto guard = fwd->lock();
     fwd->requireForward();
     // UMat results stay on the OpenCL device when the Net runs there
     auto run = [&](auto grads) {
@@ -62,6 +64,7 @@ void InputAttributionImpl::gradientFromGradient(const String& outputLayer, Input
 
 void InputAttributionImpl::inputTimesGradient(int classId, OutputArray dst)
 {
+    auto guard = fwd->lock();
     Mat g;
     gradient(classId, g, RECTIFIER_EXACT);
     Mat(g.mul(fwd->input())).copyTo(dst);
@@ -70,6 +73,7 @@ void InputAttributionImpl::inputTimesGradient(int classId, OutputArray dst)
 void InputAttributionImpl::smoothGrad(int classId, OutputArray dst, int samples, double noiseLevel, int mode,
                                       uint64 seed, int batchSize)
 {
+    auto guard = fwd->lock();
     fwd->requireForward();
     fwd->requireSingleInput("SmoothGrad");
     if (samples < 1 || noiseLevel < 0 || batchSize < 1)
@@ -83,6 +87,7 @@ void InputAttributionImpl::smoothGrad(int classId, OutputArray dst, int samples,
 void InputAttributionImpl::integratedGradients(int classId, OutputArray dst, int steps, InputArray _baseline,
                                                int batchSize)
 {
+    auto guard = fwd->lock();
     fwd->requireForward();
     fwd->requireSingleInput("Integrated Gradients");
     if (steps < 1 || batchSize < 1)

@@ -2,6 +2,7 @@
 // Confidence, ROAD with noisy linear imputation, occlusion rank correlation. All forward passes go
 // through the user's Net in batches (setInput / forward only).
 #include "precomp.hpp"
+#include "activation_store.hpp"
 #include <opencv2/imgproc.hpp>
 
 #include <Eigen/Sparse>
@@ -64,6 +65,8 @@ public:
             Mat out;
             try
             {
+                // explainers on this Net (in other threads too) keep their own passes (see Backprop)
+                std::lock_guard<std::recursive_mutex> guard(detail::NetRecord::of(net)->mutex());
                 net.setInput(batch);
                 out = net.forward(layer);
             }

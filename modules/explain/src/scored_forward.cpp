@@ -1,5 +1,6 @@
 // The forward pass shared by GradCAM and InputAttribution: scores, class seeds and the explained input.
 #include "scored_forward.hpp"
+#include "backprop_impl.hpp"
 
 namespace cv {
 namespace explain {
@@ -7,7 +8,7 @@ namespace detail {
 
 ScoredForward::ScoredForward(const dnn::Net& net, const Ptr<Backprop>& bp, const String& scoreLayerName,
                              const char* owner)
-    : net_(net), bp_(bp), scoreLayer_(scoreLayerName), owner_(owner)
+    : net_(net), record_(NetRecord::of(net)), bp_(bp), scoreLayer_(scoreLayerName), owner_(owner)
 {
     if (scoreLayer_.empty())
         scoreLayer_ = defaultScoreLayer();
@@ -18,11 +19,18 @@ ScoredForward::ScoredForward(const dnn::Net& net, const Ptr<Backprop>& bp, const
 void ScoredForward::forwardInputs(const std::vector<Mat>& blobs, const std::vector<String>& names,
                                   OutputArray scoresOut)
 {
+    auto guard = lock();
+    scores_.release();
     bp_->forwardInputs(blobs, names);
+    Mat s = bp_->getActivation(scoreLayer_);
+    if (!checkRange(s, true, nullptr, -FLT_MAX, FLT_MAX))
+    {
+        BackpropImpl::of(*bp_).reportNonFiniteActivations();
+        checkFinite(s, "the scores of layer '" + scoreLayer_ + "'");
+    }
     input_ = blobs[0].clone();
     inputName_ = names.empty() ? String() : names[0];
     singleInput_ = blobs.size() == 1;
-    Mat s = bp_->getActivation(scoreLayer_);
     const int n = s.dims > 0 ? s.size[0] : 1;
     scores_ = s.reshape(1, n).clone();  // s shares the Net's buffer
     if (scoresOut.needed())

@@ -5,6 +5,7 @@
 #define OPENCV_EXPLAIN_SCORED_FORWARD_HPP
 
 #include "precomp.hpp"
+#include "activation_store.hpp"
 
 namespace cv {
 namespace explain {
@@ -18,7 +19,12 @@ public:
         unknown score layer. */
     ScoredForward(const dnn::Net& net, const Ptr<Backprop>& bp, const String& scoreLayerName, const char* owner);
 
-    /** Runs the forward pass, keeps the scores and a copy of the explained (first) input blob. */
+    /** The lock of the Net, held by every public call of GradCAM and InputAttribution from start to
+        end: explainers sharing the Net (in other threads too) never see each other's passes. */
+    std::unique_lock<std::recursive_mutex> lock() const { return std::unique_lock<std::recursive_mutex>(record_->mutex()); }
+
+    /** Runs the forward pass, keeps the scores and a copy of the explained (first) input blob; scores
+        with NaN or Inf are an error naming the first layer that produced one. */
     void forwardInputs(const std::vector<Mat>& blobs, const std::vector<String>& names, OutputArray scores);
 
     void requireForward() const;
@@ -50,6 +56,7 @@ private:
     String defaultScoreLayer() const;
 
     dnn::Net net_;
+    std::shared_ptr<NetRecord> record_;
     Ptr<Backprop> bp_, aux_;
     String scoreLayer_;
     const char* owner_;
