@@ -5,9 +5,14 @@
 //   example_explain_evaluate --model=resnet18.onnx --csv=val/boxes.csv --width=224 --height=224 \
 //       --scale=0.017 --mean="123.7 116.3 103.5" --rgb --methods=gradcam,scorecam --out=results
 //
-// The CSV has a header line and one ground-truth box per line: file,class_id,x,y,w,h (pixels of the
-// image file; file relative to --images, by default the CSV's folder). See doc/evaluation.md.
+// The CSV has the header line file,class_id,x,y,w,h (a UTF-8 byte order mark before it is skipped) and
+// one ground-truth box per line (pixels of the image file; file relative to --images, by default the CSV's
+// folder): whole numbers, class_id >= 0, x and y in [-2^20, 2^20], w and h in [1, 2^20]; anything else is
+// an error naming the file, line, column and text. See doc/evaluation.md.
 // Without --model it evaluates the bundled synthetic-shapes model (64x64, scale 1/255, RGB).
+// Flags are given as --name=value; an unknown flag, an argument that is not a flag and a value that is not
+// a whole, finite, in-range number are errors (exit code 1). The results are written all or nothing: a run
+// that fails leaves an earlier run's files in --out as they were.
 #include <opencv2/core.hpp>
 #include <opencv2/core/utility.hpp>
 #include <opencv2/core/utils/filesystem.hpp>
@@ -28,7 +33,7 @@ using namespace cv;
 
 static const char* keys =
     "{ help h usage ? |     | print this message }"
-    "{ csv            |     | ground truth: header line, then file,class_id,x,y,w,h per box (required) }"
+    "{ csv            |     | ground truth: the header line file,class_id,x,y,w,h, then one box per line (required) }"
     "{ images         |     | folder of the image files; default: the CSV's folder }"
     "{ model m        |     | model file (.onnx, .caffemodel, .pb, ...); default: the bundled model }"
     "{ config c       |     | optional config file (.prototxt, .pbtxt, .cfg) }"
@@ -37,20 +42,21 @@ static const char* keys =
     "| comma list of gradcam,gradcampp,xgradcam,hirescam,elementwise,layercam,eigencam,eigengradcam,scorecam and "
     "center (a centred Gaussian, as a baseline) }"
     "{ target         | gt  | explained class: gt (the CSV's class_id) or top1 (the model's prediction) }"
-    "{ width          | 0   | input width  (0: 64 for the bundled model, else 224) }"
-    "{ height         | 0   | input height (0: 64 for the bundled model, else 224) }"
-    "{ scale          | 0   | multiplier for pixel values (0: 1/255 for the bundled model, else 1) }"
-    "{ mean           |     | mean subtracted before scaling, e.g. \"104 117 123\" }"
+    "{ width          |     | input width, 1..16384; default: 64 for the bundled model, else 224 }"
+    "{ height         |     | input height, 1..16384; default: 64 for the bundled model, else 224 }"
+    "{ scale          |     | multiplier for pixel values, > 0; default: 1/255 for the bundled model, else 1 }"
+    "{ mean           |     | mean subtracted before scaling: 1 to 4 numbers, e.g. \"104 117 123\" or 104,117,123 }"
     "{ rgb            |     | swap R and B (the model takes RGB); implied for the bundled model }"
-    "{ limit          | 0   | evaluate at most this many (image, class) items; 0: all }"
-    "{ steps          | 30  | deletion / insertion steps }"
-    "{ threshold      | 0.15 | localization threshold (fraction of the map's maximum) }"
-    "{ iou            | 0.5 | IoU for a correct localization }"
-    "{ tolerance      | 0   | pointing game tolerance in image pixels }"
-    "{ batch          | 16  | images per forward pass in the metrics (1 for fixed-batch models) }"
+    "{ limit          | 0   | evaluate at most this many (image, class) items, >= 0; 0: all }"
+    "{ steps          | 30  | deletion / insertion steps, >= 1 }"
+    "{ threshold      | 0.15 | localization threshold (fraction of the map's maximum), in [0, 1] }"
+    "{ iou            | 0.5 | IoU for a correct localization, in (0, 1] }"
+    "{ tolerance      | 0   | pointing game tolerance in image pixels, >= 0 }"
+    "{ batch          | 16  | images per forward pass in the metrics (1 for fixed-batch models), >= 1 }"
     "{ road           |     | also ROAD: mean score over 10..90 % removed, MoRF and LeRF }"
     "{ faithfulness   |     | also the occlusion rank correlation (patch = input/8, stride = patch/2) }"
-    "{ out o          | .   | directory (created) for evaluation.csv, evaluation.txt, per_image.csv, evaluation.png }";
+    "{ out o          | .   | directory (created) for evaluation.csv, evaluation.txt, per_image.csv, evaluation.png "
+    "(replaced only when the run succeeds) }";
 
 namespace {
 
@@ -97,53 +103,93 @@ std::string directoryOf(const std::string& path)
     return p == std::string::npos ? std::string(".") : path.substr(0, p);
 }
 
-/** Reads the ground truth; one item per (file, class_id), in the order of first appearance. */
+/** The CSV's columns; the header line names them. */
+const char* const csvColumns[] = {"file", "class_id", "x", "y", "w", "h"};
+
+/** The box of one data line (six trimmed fields); `where` is "<csv>:<line>" for the error. */
+bool parseBox(const std::string& where, const std::vector<std::string>& v, int& classId, Rect& box, std::string& error)
+{
+    if (v[0].empty())
+    {
+        error = where + ": column 1 (file): the file name is empty";
+        return false;
+    }
+    const int big = 1 << 20, lo[5] = {0, -big, -big, 1, 1}, hi[5] = {INT_MAX, big, big, big, big};
+    int n[5];
+    for (int i = 0; i < 5; i++)
+    {
+        const std::string why = sample::parseInt(v[i + 1], lo[i], hi[i], n[i]);
+        if (!why.empty())
+        {
+            error = format("%s: column %d (%s): '%s' %s", where.c_str(), i + 2, csvColumns[i + 1], v[i + 1].c_str(),
+                           why.c_str());
+            return false;
+        }
+    }
+    if ((int64)n[3] * n[4] > (1 << 30))
+    {
+        error = format("%s: columns 5 and 6 (w, h): a box of %d x %d pixels is larger than an image can be (2^30 pixels)",
+                       where.c_str(), n[3], n[4]);
+        return false;
+    }
+    classId = n[0];
+    box = Rect(n[1], n[2], n[3], n[4]);
+    return true;
+}
+
+/** Reads the ground truth: the header line (after a UTF-8 byte order mark, if any), then one box per line;
+    one item per (file, class_id), in the order of first appearance. Blank lines are skipped. */
 bool readCSV(const std::string& path, std::vector<Item>& items, std::string& error)
 {
-    std::ifstream f(path);
+    std::ifstream f(path, std::ios::binary);
     if (!f)
     {
         error = "cannot open '" + path + "'";
         return false;
     }
+    const std::vector<std::string> header(std::begin(csvColumns), std::end(csvColumns));
+    bool headerSeen = false;
     std::map<std::pair<std::string, int>, size_t> index;
     std::string line;
     for (int lineNo = 1; std::getline(f, line); lineNo++)
     {
-        if (line.find_first_not_of(" \t\r") == std::string::npos)
+        if (lineNo == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0)
+            line.erase(0, 3);
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
+        if (line.find_first_not_of(" \t") == std::string::npos)
             continue;
-        std::vector<std::string> v = splitList(line);
-        if (lineNo == 1 && !v.empty() && v[0] == "file")
-            continue;  // header
-        int c, x, y, w, h;
-        if (v.size() != 6 || sscanf(v[1].c_str(), "%d", &c) != 1 || sscanf(v[2].c_str(), "%d", &x) != 1 ||
-            sscanf(v[3].c_str(), "%d", &y) != 1 || sscanf(v[4].c_str(), "%d", &w) != 1 ||
-            sscanf(v[5].c_str(), "%d", &h) != 1 || c < 0 || w <= 0 || h <= 0)
+        const std::string where = format("%s:%d", path.c_str(), lineNo);
+        const std::vector<std::string> v = splitList(line);
+        if (!headerSeen)
         {
-            error = format("%s:%d: expected file,class_id,x,y,w,h with class_id >= 0 and w, h > 0, got '%s'",
-                           path.c_str(), lineNo, line.c_str());
+            if (v != header)
+            {
+                error = where + ": expected the header 'file,class_id,x,y,w,h', got '" + line + "'";
+                return false;
+            }
+            headerSeen = true;
+            continue;
+        }
+        int classId = -1;
+        Rect box;
+        if (v.size() != 6)
+            error = format("%s: expected 6 columns file,class_id,x,y,w,h, got %d: '%s'", where.c_str(), (int)v.size(), line.c_str());
+        if (v.size() != 6 || !parseBox(where, v, classId, box, error))
             return false;
-        }
-        auto key = std::make_pair(v[0], c);
-        auto it = index.find(key);
-        if (it == index.end())
-        {
-            it = index.emplace(key, items.size()).first;
-            items.push_back(Item{v[0], c, {}});
-        }
-        items[it->second].boxes.emplace_back(x, y, w, h);
+        auto it = index.emplace(std::make_pair(v[0], classId), items.size()).first;
+        if (it->second == items.size())
+            items.push_back(Item{v[0], classId, {}});
+        items[it->second].boxes.push_back(box);
     }
     if (items.empty())
-    {
         error = "'" + path + "' has no boxes";
-        return false;
-    }
-    return true;
+    return !items.empty();
 }
 
 double iou(const Rect& a, const Rect& b)
 {
-    const double inter = (a & b).area(), uni = a.area() + b.area() - inter;
+    const double inter = (a & b).area(), uni = (double)a.area() + b.area() - inter;
     return uni > 0 ? inter / uni : 0.0;
 }
 
@@ -218,7 +264,7 @@ struct Options
 {
     std::string modelPath, configPath, csvPath, imageDir, layer, target, outDir;
     std::vector<std::string> methods;
-    BlobOptions blob;
+    sample::BlobOptions blob;
     int limit = 0, steps = 30, tolerance = 0, batch = 16;
     double threshold = 0.15, iouMin = 0.5;
     bool withRoad = false, withFaith = false;
@@ -246,9 +292,13 @@ bool fail(const std::string& message, bool afterProgress = false)
 /** Parses the command line into `o`; returns -1 to go on, or the exit code. */
 int parseOptions(int argc, char** argv, Options& o)
 {
+    if (!sample::checkArguments(argc, argv, keys, {"help", "h", "usage", "?", "rgb", "road", "faithfulness"}))
+        return 1;
     CommandLineParser parser(argc, argv, keys);
     parser.about("Evaluates CAM methods of cv::explain on a labelled image set (pointing game, localization, "
-                 "deletion/insertion AUC, Average Drop, Increase in Confidence).");
+                 "deletion/insertion AUC, Average Drop, Increase in Confidence).\n"
+                 "Flags are --name=value; there are no positional arguments. An unknown flag, a number that is not "
+                 "whole, finite and in range, and a malformed CSV line are errors (exit code 1).");
     if (parser.has("help"))
     {
         parser.printMessage();
@@ -262,13 +312,15 @@ int parseOptions(int argc, char** argv, Options& o)
     o.layer = parser.get<std::string>("layer");
     o.methods = splitList(parser.get<std::string>("methods"));
     o.target = parser.get<std::string>("target");
-    o.blob.read(parser, bundled);
-    o.limit = parser.get<int>("limit");
-    o.steps = parser.get<int>("steps");
-    o.threshold = parser.get<double>("threshold");
-    o.iouMin = parser.get<double>("iou");
-    o.tolerance = parser.get<int>("tolerance");
-    o.batch = parser.get<int>("batch");
+    sample::FlagReader flags(parser);
+    o.limit = flags.getInt("limit", 0);
+    o.steps = flags.getInt("steps", 1);
+    o.threshold = flags.getDouble("threshold", 0, 1);
+    o.iouMin = flags.getDouble("iou", 0, 1, true);
+    o.tolerance = flags.getInt("tolerance", 0);
+    o.batch = flags.getInt("batch", 1);
+    if (!o.blob.read(flags, bundled))
+        return 1;
     o.withRoad = parser.has("road");
     o.withFaith = parser.has("faithfulness");
     o.outDir = parser.get<std::string>("out");
@@ -295,10 +347,6 @@ bool checkOptions(Options& o)
                         "hirescam,elementwise,layercam,eigencam,eigengradcam,scorecam,center");
     if (o.target != "gt" && o.target != "top1")
         return fail("--target must be gt or top1, got '" + o.target + "'");
-    if (o.steps < 1 || o.batch < 1 || o.limit < 0 || o.tolerance < 0 || o.threshold < 0 || o.threshold > 1 ||
-        o.iouMin <= 0 || o.iouMin > 1)
-        return fail("need --steps >= 1, --batch >= 1, --limit >= 0, --tolerance >= 0, --threshold in [0, 1], "
-                    "--iou in (0, 1]");
     return true;
 }
 
@@ -478,31 +526,45 @@ std::string formatTable(const std::vector<std::string>& methods, const std::vect
     return table.str();
 }
 
-/** Prints the table and the times; writes evaluation.txt, evaluation.csv and evaluation.png. */
-void writeResults(const Options& o, const Evaluation& ev, const std::vector<Metric>& metrics)
+/** evaluation.csv: a row per method, a column per metric. */
+std::string formatCSV(const std::vector<std::string>& methods, const std::vector<Scores>& results,
+                      const std::vector<Metric>& metrics)
+{
+    std::ostringstream csv;
+    csv << "method,images";
+    for (const Metric& m : metrics)
+        csv << "," << m.csv;
+    csv << "\n";
+    for (size_t k = 0; k < methods.size(); k++)
+    {
+        csv << methods[k] << "," << results[k].n;
+        for (const Metric& m : metrics)
+            csv << "," << format("%.6g", results[k].*m.field);
+        csv << "\n";
+    }
+    return csv.str();
+}
+
+/** Prints the table and the times; writes evaluation.txt, evaluation.csv and evaluation.png and replaces
+    the files of --out with them and per_image.csv, all together (files.commit()). */
+bool writeResults(const Options& o, Evaluation& ev, const std::vector<Metric>& metrics, sample::AtomicFiles& files)
 {
     const std::string table = formatTable(o.methods, ev.results, metrics);
     std::cout << "\n" << table;
     std::cout << "time per method (maps + metrics):";
     for (size_t k = 0; k < o.methods.size(); k++)
         std::cout << " " << o.methods[k] << format(" %.1f s", ev.seconds[k]) << (k + 1 < o.methods.size() ? "," : "\n");
-    std::ofstream txt(o.outDir + "/evaluation.txt"), csv(o.outDir + "/evaluation.csv");
-    txt << table;
-    csv << "method,images";
-    for (const Metric& m : metrics)
-        csv << "," << m.csv;
-    csv << "\n";
-    for (size_t k = 0; k < o.methods.size(); k++)
-    {
-        csv << o.methods[k] << "," << ev.results[k].n;
-        for (const Metric& m : metrics)
-            csv << "," << format("%.6g", ev.results[k].*m.field);
-        csv << "\n";
-    }
-    const std::string png = o.outDir + "/evaluation.png";
-    if (!imwrite(png, plot(o.methods, ev.results, metrics), {IMWRITE_PNG_COMPRESSION, 9}))
-        CV_Error(Error::StsError, "cannot write '" + png + "'");
+    ev.perImage.close();
+    if (ev.perImage.fail())
+        return fail("cannot write '" + o.outDir + "/per_image.csv'");
+    if (!sample::writeText(files, o.outDir + "/evaluation.txt", table) ||
+        !sample::writeText(files, o.outDir + "/evaluation.csv", formatCSV(o.methods, ev.results, metrics)) ||
+        !sample::writeImage(files, o.outDir + "/evaluation.png", plot(o.methods, ev.results, metrics),
+                            {IMWRITE_PNG_COMPRESSION, 9}) ||
+        !files.commit())
+        return false;
     std::cout << "wrote " << o.outDir << "/evaluation.csv, evaluation.txt, per_image.csv, evaluation.png\n";
+    return true;
 }
 
 } // namespace
@@ -527,20 +589,20 @@ int main(int argc, char** argv)
     const std::vector<Metric> metrics = makeMetrics(o);
     try
     {
+        sample::AtomicFiles files;  // declared first: per_image.csv's stream closes before its temporary file goes
         Evaluation ev;
         ev.net = dnn::readNet(o.modelPath, o.configPath);
         ev.cam = explain::GradCAM::create(ev.net, o.layer);
         utils::fs::createDirectories(o.outDir);
-        ev.perImage.open(o.outDir + "/per_image.csv");
+        ev.perImage.open(files.add(o.outDir + "/per_image.csv"));
         if (!ev.perImage)
         {
             fail("cannot write '" + o.outDir + "/per_image.csv'");
             return 1;
         }
         ev.perImage << "method,file,class_id,pointing_hit,iou,deletion_auc,insertion_auc,score,masked_score\n";
-        if (!evaluateAll(o, items, metrics, ev))
+        if (!evaluateAll(o, items, metrics, ev) || !writeResults(o, ev, metrics, files))
             return 1;
-        writeResults(o, ev, metrics);
     }
     catch (const cv::Exception& e)
     {

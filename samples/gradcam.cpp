@@ -4,6 +4,8 @@
 //       --scale=0.017 --mean="123.7 116.3 103.5" --rgb --out=out
 //
 // Without --model and --input it explains the bundled synthetic-shapes model on the bundled image.
+// Flags are given as --name=value; an unknown flag, an argument that is not a flag and a value that is not
+// a whole, finite, in-range number are errors (exit code 1). The PNGs and --raw are written all or nothing.
 //
 // Other targets than a class score (see doc/tasks.md for the bundled task models):
 //   --target=mask --output=<layer> --mask=<png> [--class=c]   segmentation: the sum of class-c logits of
@@ -36,21 +38,21 @@ static const char* keys =
     "{ config c       |     | optional config file (.prototxt, .pbtxt, .cfg) }"
     "{ input i        |     | input image; default: the bundled image }"
     "{ layer l        |     | Grad-CAM target layer; default: the last layer with a spatial output }"
-    "{ class          | -1  | class index to explain; default (-1): the top-1 class }"
+    "{ class          | -1  | class index (>= 0) to explain; default (-1): the top-1 class }"
     "{ methods        | gradcam,counterfactual,guided,guided_gradcam | comma list of maps to compute }"
-    "{ width          | 0   | input width  (0: 64 for the bundled model, else 224) }"
-    "{ height         | 0   | input height (0: 64 for the bundled model, else 224) }"
-    "{ scale          | 0   | multiplier for pixel values (0: 1/255 for the bundled model, else 1) }"
-    "{ mean           |     | mean subtracted before scaling, e.g. \"104 117 123\" }"
+    "{ width          |     | input width, 1..16384; default: 64 for the bundled model, else 224 }"
+    "{ height         |     | input height, 1..16384; default: 64 for the bundled model, else 224 }"
+    "{ scale          |     | multiplier for pixel values, > 0; default: 1/255 for the bundled model, else 1 }"
+    "{ mean           |     | mean subtracted before scaling: 1 to 4 numbers, e.g. \"104 117 123\" or 104,117,123 }"
     "{ rgb            |     | swap R and B (the model takes RGB); implied for the bundled model }"
     "{ labels         |     | optional file with one class name per line }"
-    "{ out o          | .   | directory for the PNG images }"
+    "{ out o          | .   | existing directory for the PNG images (each replaced only when the run succeeds) }"
     "{ raw            |     | optional FileStorage file (.yml, .yml.gz, .json) for the float maps }"
     "{ target         | class | what is explained: class (a class score), mask (class logits summed over a mask) or box (one detection's class logit) }"
     "{ output         |     | layer holding the scores (class) or the per-pixel logits (mask) or the raw detection head (box); default: the net's last layer (the input of a final Softmax) }"
     "{ mask           |     | --target=mask: PNG whose nonzero pixels are the region (resized nearest to the output's H x W) }"
     "{ cell           |     | --target=box: grid cell <row>,<col> of an N x (5+K) x H x W head }"
-    "{ box            | -1  | --target=box: the detection ranked <index> by objectness (channel 0); default 0 without --cell }"
+    "{ box            | -1  | --target=box: the detection ranked <index> (>= 0) by objectness (channel 0); default (-1): 0 without --cell }"
     "{ input2         |     | second net input, held fixed: a text file of numbers (a 1 x n blob) or a FileStorage file (.yml, .yaml, .json, .xml, optionally .gz) whose first node is the blob }"
     "{ input-names    |     | net input names, comma list: the image's (explained) first, then --input2's }"
     "{ device         | cpu | cpu, or opencl: the Net on DNN_TARGET_OPENCL and the explanation on the OpenCL device (cv::dnn uses non-Intel devices only with OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1; PoCL: OPENCV_OPENCL_DEVICE=:CPU:) }";
@@ -119,33 +121,6 @@ static bool fileExists(const std::string& path)
     return std::ifstream(path).good();
 }
 
-/** cv::CommandLineParser ignores flags it does not know; a mistyped flag should not go unnoticed. */
-static bool checkFlagNames(int argc, char** argv)
-{
-    std::set<std::string> known;
-    std::stringstream ss(keys);
-    for (std::string entry; std::getline(ss, entry, '}');)
-    {
-        std::stringstream names(entry.substr(entry.find('{') + 1, entry.find('|') - entry.find('{') - 1));
-        for (std::string name; names >> name;)
-            known.insert(name);
-    }
-    for (int i = 1; i < argc; i++)
-    {
-        std::string arg = argv[i];
-        if (arg.size() < 2 || arg[0] != '-')
-            continue;
-        std::string name = arg.substr(arg.find_first_not_of('-'));
-        name = name.substr(0, name.find('='));
-        if (!known.count(name))
-        {
-            std::cerr << "error: unknown flag '" << arg << "' (see --help)\n";
-            return false;
-        }
-    }
-    return true;
-}
-
 /** The flags, with the defaults of the bundled model filled in. */
 struct Options
 {
@@ -153,7 +128,7 @@ struct Options
     std::string modelPath, configPath, imagePath, labelsPath, layer, outDir, rawPath;
     int classArg = -1;
     std::vector<std::string> methods;
-    BlobOptions blob;
+    sample::BlobOptions blob;
     std::string target, outputArg, maskPath, cellText, input2Path, device;
     int boxIndex = -1;
     std::vector<std::string> inputNames;
@@ -186,10 +161,12 @@ static std::string labelText(const std::vector<std::string>& labels, int k)
 /** Parses the command line into `o`; returns -1 to go on, or the exit code. */
 static int parseOptions(int argc, char** argv, Options& o)
 {
-    if (!checkFlagNames(argc, argv))
+    if (!sample::checkArguments(argc, argv, keys, {"help", "h", "usage", "?", "rgb"}))
         return 1;
     CommandLineParser parser(argc, argv, keys);
-    parser.about("Visual explanations (Grad-CAM, counterfactual, guided backprop, Guided Grad-CAM) for a cv::dnn model.");
+    parser.about("Visual explanations (Grad-CAM, counterfactual, guided backprop, Guided Grad-CAM) for a cv::dnn model.\n"
+                 "Flags are --name=value; there are no positional arguments (give the image as --input=<file>).\n"
+                 "An unknown flag or a number that is not whole, finite and in range is an error (exit code 1).");
     if (parser.has("help"))
     {
         parser.printMessage();
@@ -200,9 +177,12 @@ static int parseOptions(int argc, char** argv, Options& o)
     o.configPath = parser.get<std::string>("config");
     o.imagePath = parser.has("input") ? parser.get<std::string>("input") : std::string(EXPLAIN_DATA_DIR "/default_image.png");
     o.layer = parser.get<std::string>("layer");
-    o.classArg = parser.get<int>("class");
+    sample::FlagReader flags(parser);
+    o.classArg = flags.getInt("class", -1);
+    o.boxIndex = flags.getInt("box", -1);
+    if (!o.blob.read(flags, o.bundled))
+        return 1;
     o.methods = splitList(parser.get<std::string>("methods"));
-    o.blob.read(parser, o.bundled);
     o.labelsPath = parser.has("labels") ? parser.get<std::string>("labels")
                                         : (o.bundled ? std::string(EXPLAIN_DATA_DIR "/default_labels.txt") : std::string());
     o.outDir = parser.get<std::string>("out");
@@ -211,7 +191,6 @@ static int parseOptions(int argc, char** argv, Options& o)
     o.outputArg = parser.get<std::string>("output");
     o.maskPath = parser.get<std::string>("mask");
     o.cellText = parser.get<std::string>("cell");
-    o.boxIndex = parser.get<int>("box");
     o.input2Path = parser.get<std::string>("input2");
     o.inputNames = splitList(parser.get<std::string>("input-names"));
     o.device = parser.get<std::string>("device");
@@ -449,11 +428,11 @@ struct DetectionHead
 static bool parseCell(const std::string& text, const DetectionHead& head, int& cell)
 {
     const MatSize& size = head.out.size;
+    const size_t comma = text.find(',');
     int row = -1, col = -1;
-    char comma = 0, rest = 0;
-    std::stringstream ss(text);
-    if (!head.grid || !(ss >> row >> comma >> col) || comma != ',' || (ss >> rest) || row < 0 || col < 0 ||
-        row >= size[2] || col >= size[3])
+    if (!head.grid || comma == std::string::npos ||
+        !sample::parseInt(text.substr(0, comma), 0, size[2] - 1, row).empty() ||
+        !sample::parseInt(text.substr(comma + 1), 0, size[3] - 1, col).empty())
         return fail("--cell=" + text + " is not a cell <row>,<col> of the " +
                     (head.grid ? format("%d x %d grid", size[2], size[3]) : std::string("output (rows of boxes: use --box)")));
     cell = row * head.W + col;
@@ -553,46 +532,51 @@ static void computeMaps(const Options& o, explain::GradCAM& cam, const Target& t
     }
 }
 
-static void saveImage(const Options& o, const std::string& name, const Mat& img)
+/** <--out>/<name>.png, written by files.commit(). */
+static bool saveImage(const Options& o, sample::AtomicFiles& files, const std::string& name, const Mat& img)
 {
     const std::string path = o.outDir + "/" + name + ".png";
-    if (!imwrite(path, img))
-        CV_Error(Error::StsError, "cannot write '" + path + "' (does the --out directory exist?)");
-    std::cout << "wrote " << path << "\n";
+    return imwrite(files.add(path), img) || fail("cannot write '" + path + "' (does the --out directory exist?)");
 }
 
-/** The PNG images: the CAM maps over the image, the gradients as images. */
-static void saveImages(const Options& o, const Mat& image, const Maps& m)
+/** The PNG images: the CAM maps over the image, the gradients as images; false after an error message. */
+static bool saveImages(const Options& o, sample::AtomicFiles& files, const Mat& image, const Maps& m)
 {
     Mat shown, heat;
     if (o.wants("gradcam"))
     {
         explain::resizeMap(m.gradcam[0], image.size(), heat);
         explain::applyMapOverlay(image, heat, shown);
-        saveImage(o, "gradcam", shown);
+        if (!saveImage(o, files, "gradcam", shown))
+            return false;
     }
     if (o.wants("counterfactual"))
     {
         explain::resizeMap(m.counterfactual[0], image.size(), heat);
         explain::applyMapOverlay(image, heat, shown);
-        saveImage(o, "counterfactual", shown);
+        if (!saveImage(o, files, "counterfactual", shown))
+            return false;
     }
     if (o.wants("guided"))
     {
         explain::gradientToImage(m.guided, shown, 0, o.blob.rgb);
-        saveImage(o, "guided", shown);
+        if (!saveImage(o, files, "guided", shown))
+            return false;
     }
     if (o.wants("guided_gradcam"))
     {
         explain::gradientToImage(m.guidedGradCAM, shown, 0, o.blob.rgb);
-        saveImage(o, "guided_gradcam", shown);
+        if (!saveImage(o, files, "guided_gradcam", shown))
+            return false;
     }
+    return true;
 }
 
-/** --raw: the float maps (batch dimension dropped) and what they explain, in a FileStorage file. */
-static bool writeRaw(const Options& o, const Maps& m, const Target& t, const String& layer)
+/** --raw: the float maps (batch dimension dropped) and what they explain, in a FileStorage file written by
+    files.commit(). */
+static bool writeRaw(const Options& o, sample::AtomicFiles& files, const Maps& m, const Target& t, const String& layer)
 {
-    FileStorage fs(o.rawPath, FileStorage::WRITE);
+    FileStorage fs(files.add(o.rawPath), FileStorage::WRITE);
     if (!fs.isOpened())
         return fail("cannot write '" + o.rawPath + "'");
     auto dropBatch = [](const Mat& b) { return b.reshape(1, b.dims - 1, b.size.p + 1); };
@@ -602,7 +586,18 @@ static bool writeRaw(const Options& o, const Maps& m, const Target& t, const Str
     if (!m.guidedGradCAM.empty()) fs << "guided_gradcam" << dropBatch(m.guidedGradCAM);
     fs << "class_id" << t.classId << "score" << t.score << "layer" << layer;
     fs << "target" << o.target << "output" << t.output;
-    std::cout << "wrote " << o.rawPath << "\n";
+    fs.release();
+    return true;
+}
+
+/** The PNGs and --raw, all or nothing: an earlier run's files stay as they were when one cannot be written. */
+static bool writeOutputs(const Options& o, const Mat& image, const Maps& maps, const Target& t, const String& layer)
+{
+    sample::AtomicFiles files;
+    if (!saveImages(o, files, image, maps) || (!o.rawPath.empty() && !writeRaw(o, files, maps, t, layer)) || !files.commit())
+        return false;
+    for (const std::string& path : files.written())
+        std::cout << "wrote " << path << "\n";
     return true;
 }
 
@@ -632,8 +627,7 @@ int main(int argc, char** argv)
             return 1;
         Maps maps;
         computeMaps(o, *cam, t, maps);
-        saveImages(o, image, maps);
-        if (!o.rawPath.empty() && !writeRaw(o, maps, t, cam->getLayerName()))
+        if (!writeOutputs(o, image, maps, t, cam->getLayerName()))
             return 1;
     }
     catch (const cv::Exception& e)
