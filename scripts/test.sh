@@ -4,7 +4,8 @@
 #  2. the comparison against autograd references: tools/make_references.py exports the model zoo
 #     with Debian's PyTorch and computes the references (cached in build/references);
 #  3. the C++ tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
-#  4. a consumer project that find_package()s the installed library.
+#  4. the concurrency tests under ThreadSanitizer;
+#  5. a consumer project that find_package()s the installed library.
 # EXPLAIN_NO_PYTHON=1 skips step 2 (the C++ tests do not need Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +48,12 @@ cmake --build build-asan -j2
 (cd build-asan && env -u EXPLAIN_REFERENCE_DIR -u EXPLAIN_CAM_REFERENCE_DIR -u EXPLAIN_REQUIRE_REFERENCES \
    OPENCV_OPENCL_DEVICE=:CPU: OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 EXPLAIN_REQUIRE_OPENCL=1 \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j2 --repeat until-pass:2)
+
+echo "== the concurrency tests under ThreadSanitizer (OpenCV's own loops serial: its TBB pool is not instrumented)"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEXPLAIN_SANITIZE_THREAD=ON -DEXPLAIN_BUILD_PERF=OFF \
+  -DEXPLAIN_BUILD_SAMPLES=OFF >/dev/null
+cmake --build build-tsan -j2
+EXPLAIN_TEST_OPENCV_THREADS=0 TSAN_OPTIONS=halt_on_error=1 build-tsan/test/opencv_explain_test --gtest_filter='*Thread*'
 
 echo "== find_package(opencv_explain) from an installed tree"
 rm -rf build/install build/consumer
