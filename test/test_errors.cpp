@@ -186,3 +186,28 @@ TEST(Errors, HelpersRejectBadArguments)
 }
 
 }} // namespace
+
+namespace opencv_test { namespace {
+
+// ONNX Greater/Less/Equal reach cv::dnn as a Scale layer that compares: never differentiated as a product.
+TEST(Errors, ComparingScaleLayerIsNotDifferentiated)
+{
+    RNG rng(310);
+    dnn::Net net;
+    int a = addLayer(net, "a", "Convolution", convParams(2, 2, 1, rng), {0});
+    int b = addLayer(net, "b", "Convolution", convParams(2, 2, 1, rng), {0});
+    dnn::LayerParams cmp;
+    cmp.set("mode", "greater");
+    addLayer(net, "cmp", "Scale", cmp, {a, b});
+    Ptr<Backprop> bp = Backprop::create(net);
+    Mat x = randomBlob({1, 2, 3, 3}, rng);
+    bp->forward(x);
+    Mat y = bp->getActivation("cmp");
+    std::vector<Mat> grads;
+    Mat seed(y.dims, y.size.p, CV_32F, Scalar(1));
+    expectError([&] { bp->backward({"cmp"}, {seed}, {""}, grads); },
+                "explain: layer 'cmp' (Scale) compares its inputs (mode 'greater') and is not differentiable; use "
+                "the output of a layer before it as the target");
+}
+
+}} // namespace

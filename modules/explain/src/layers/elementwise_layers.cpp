@@ -218,6 +218,11 @@ public:
     explicit ScaleRule(const LayerInfo& info_) : info(info_)
     {
         Ptr<dnn::ScaleLayer> l = layerAs<dnn::ScaleLayer>(info);
+        // cv::dnn imports ONNX Equal/Greater/Less as a Scale layer that compares instead of multiplying
+        if (!l->mode.empty() && l->mode != "scale")
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " compares its inputs (mode '" +
+                                                   l->mode + "') and is not differentiable; use the output of a "
+                                                   "layer before it as the target");
         axis = l->axis;
         hasBias = l->hasBias;
         const size_t nblobs = info.layer->blobs.size();
