@@ -167,3 +167,50 @@ TEST(Arguments, MetricsOnANetTheyCannotRun)
 }
 
 }} // namespace
+
+namespace opencv_test { namespace {
+
+// computeCAM with one NaN activation gave all-zero maps for XGrad-CAM, Eigen-CAM and Grad-CAM++.
+TEST(NonFinite, ComputeCAMRefusesNaNActivationsAndGradients)
+{
+    RNG rng(403);
+    Mat a = randomBlob({1, 3, 4, 4}, rng, 0.f, 1.f), g = randomBlob({1, 3, 4, 4}, rng);
+    Mat badA = a.clone(), badG = g.clone();
+    badA.ptr<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+    badG.ptr<float>()[9] = std::numeric_limits<float>::infinity();
+    std::vector<Mat> maps;
+    for (int method : {CAM_GRADCAM, CAM_GRADCAM_PLUS_PLUS, CAM_XGRADCAM, CAM_EIGENCAM, CAM_LAYERCAM})
+    {
+        expectError([&] { computeCAM(method, badA, g, maps); },
+                    "explain: the activations given to computeCAM contains NaN or Inf values");
+        if (method != CAM_EIGENCAM)
+            expectError([&] { computeCAM(method, a, badG, maps); },
+                        "explain: the gradients given to computeCAM contains NaN or Inf values");
+    }
+}
+
+TEST(Arguments, SmoothGradNoiseAndIntegratedGradientsBaseline)
+{
+    RNG rng(404);
+    dnn::Net net = smoothNet(rng);
+    Ptr<InputAttribution> attr = InputAttribution::create(net);
+    Mat x = randomBlob({1, 3, 6, 6}, rng);
+    attr->forward(x);
+    Mat dst;
+    expectError([&] { attr->smoothGrad(0, dst, 4, std::numeric_limits<double>::quiet_NaN()); },
+                "explain: SmoothGrad needs samples >= 1 (got 4), noiseLevel >= 0 (got nan) and batchSize >= 1 (got 8)");
+    // an HWC baseline has as many values as one CHW image, but not its layout
+    Mat hwc = randomBlob({1, 6, 6, 3}, rng);
+    expectError([&] { attr->integratedGradients(0, dst, 4, hwc); },
+                "explain: the Integrated Gradients baseline must be a float32 blob of the input blob's shape "
+                "[1 x 3 x 6 x 6] or of one image [1 x 3 x 6 x 6], got [1 x 6 x 6 x 3] with 1 channel(s)");
+    // a baseline that is a view (not continuous) gives the same as its continuous copy
+    Mat cropped = randomBlob({3, 6, 8}, rng), strided = cropped(std::vector<Range>{Range::all(), Range::all(), Range(1, 7)});
+    ASSERT_FALSE(strided.isContinuous());
+    Mat expected, got;
+    attr->integratedGradients(0, expected, 4, strided.clone());
+    attr->integratedGradients(0, got, 4, strided);
+    EXPECT_EQ(norm(got, expected, NORM_INF), 0.0);
+}
+
+}} // namespace

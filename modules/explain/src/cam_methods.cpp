@@ -120,6 +120,14 @@ void computeCAM(int method, InputArray _activations, InputArray _gradients, Outp
         CV_Error(Error::StsBadArg, "explain: computeCAM expects float32 N x K x H x W activations");
     if (spec.needsGradients && (g.depth() != CV_32F || dnn::shape(g) != dnn::shape(a)))
         CV_Error(Error::StsBadArg, "explain: computeCAM expects float32 gradients of the activations' shape");
+    checkFinite(a, "the activations given to computeCAM");
+    if (spec.needsGradients)
+        checkFinite(g, "the gradients given to computeCAM");
+    if (!a.isContinuous() || (spec.needsGradients && !g.isContinuous()))
+    {
+        a = a.clone();
+        g = g.clone();
+    }
     const int n = a.size[0], k = a.size[1], h = a.size[2], w = a.size[3];
     std::vector<Mat> maps(n);
     parallel_for_(Range(0, n), [&](const Range& r) {

@@ -76,7 +76,7 @@ void InputAttributionImpl::smoothGrad(int classId, OutputArray dst, int samples,
     auto guard = fwd->lock();
     fwd->requireForward();
     fwd->requireSingleInput("SmoothGrad");
-    if (samples < 1 || noiseLevel < 0 || batchSize < 1)
+    if (samples < 1 || !(noiseLevel >= 0 && noiseLevel <= FLT_MAX) || batchSize < 1)
         CV_Error(Error::StsBadArg, format("explain: SmoothGrad needs samples >= 1 (got %d), noiseLevel >= 0 "
                                           "(got %g) and batchSize >= 1 (got %d)", samples, noiseLevel, batchSize));
     noiseTunnel(fwd->input(), fwd->classesFor(classId), gradientOf((RectifierMode)mode, batchSize), samples,
@@ -96,10 +96,21 @@ void InputAttributionImpl::integratedGradients(int classId, OutputArray dst, int
     const Mat& input = fwd->input();
     Mat baseline = _baseline.getMat();
     const size_t perImage = input.total() / input.size[0];
-    if (!baseline.empty() && (baseline.depth() != CV_32F ||
-                              (baseline.total() != input.total() && baseline.total() != perImage)))
-        CV_Error(Error::StsBadArg, "explain: the Integrated Gradients baseline must be float32, of the input "
-                                   "blob's shape " + shapeToString(dnn::shape(input)) + " or of one image");
+    if (!baseline.empty())
+    {
+        // the same layout as the input, not just as many values (an HWC image would be read as CHW)
+        MatShape image = dnn::shape(input), got = dnn::shape(baseline);
+        image[0] = 1;
+        const MatShape imageNoBatch(image.begin() + 1, image.end());
+        if (baseline.type() != CV_32FC1 || (got != dnn::shape(input) && got != image && got != imageNoBatch))
+            CV_Error(Error::StsBadArg, "explain: the Integrated Gradients baseline must be a float32 blob of the input "
+                                       "blob's shape " + shapeToString(dnn::shape(input)) + " or of one image " +
+                                       shapeToString(image) + ", got " + shapeToString(got) +
+                                       format(" with %d channel(s)", baseline.channels()));
+        checkFinite(baseline, "the Integrated Gradients baseline");
+        if (!baseline.isContinuous())
+            baseline = baseline.clone();
+    }
     const std::vector<int> classes = fwd->classesFor(classId);
     Mat out(input.dims, input.size.p, CV_32F);
     for (int b = 0; b < input.size[0]; b++)
