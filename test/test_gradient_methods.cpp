@@ -107,8 +107,8 @@ TEST(GradientMethods, ErrorsAndSaliency)
     try { cam->integratedGradients(0, out, 4, Mat::zeros(2, 2, CV_32F)); ADD_FAILURE(); }
     catch (const cv::Exception& e)
     {
-        EXPECT_EQ(e.err, "explain: the Integrated Gradients baseline must be float32, of the input blob's shape "
-                         "[1 x 3 x 6 x 6] or of one image");
+        EXPECT_EQ(e.err, "explain: the Integrated Gradients baseline must be a float32 blob of the input blob's shape "
+                         "[1 x 3 x 6 x 6] or of one image [1 x 3 x 6 x 6], got [2 x 2] with 1 channel(s)");
     }
     try { cam->smoothGrad(0, out, 0); ADD_FAILURE(); }
     catch (const cv::Exception& e)

@@ -153,8 +153,8 @@ TEST(InputAttribution, Errors)
     expectError([&] { attr->integratedGradients(0, out, 4, noArray(), 0); },
                 "explain: Integrated Gradients needs steps >= 1 (got 4) and batchSize >= 1 (got 0)");
     expectError([&] { attr->integratedGradients(0, out, 4, Mat::zeros(2, 2, CV_32F)); },
-                "explain: the Integrated Gradients baseline must be float32, of the input blob's shape "
-                "[1 x 3 x 6 x 6] or of one image");
+                "explain: the Integrated Gradients baseline must be a float32 blob of the input blob's shape "
+                "[1 x 3 x 6 x 6] or of one image [1 x 3 x 6 x 6], got [2 x 2] with 1 channel(s)");
 
     Ptr<InputAttribution> two = InputAttribution::create(twoInputNet(rng));
     Mat a = randomBlob({1, 3, 4, 4}, rng), b = randomBlob({1, 3, 4, 4}, rng);
