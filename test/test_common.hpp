@@ -76,8 +76,8 @@ class ScaledCopyLayer : public dnn::Layer
 public:
     explicit ScaledCopyLayer(const dnn::LayerParams& p) : Layer(p), factor(p.get<float>("factor", 1.f)) {}
     static Ptr<dnn::Layer> create(dnn::LayerParams& p) { return makePtr<ScaledCopyLayer>(p); }
-    bool getMemoryShapes(const std::vector<dnn::MatShape>& in, const int, std::vector<dnn::MatShape>& out,
-                         std::vector<dnn::MatShape>&) const CV_OVERRIDE
+    bool getMemoryShapes(const std::vector<explain::MatShape>& in, const int, std::vector<explain::MatShape>& out,
+                         std::vector<explain::MatShape>&) const CV_OVERRIDE
     {
         out = in;
         return false;

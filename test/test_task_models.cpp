@@ -39,7 +39,7 @@ TEST(TaskModels, SegmentationMaskTargetPointsIntoTheMask)
     Ptr<GradCAM> cam = GradCAM::create(net, "onnx_node!/enc4_relu/Relu", "logits");
     cam->forward(blob);
     Mat logits = cam->getBackprop()->getActivation("logits");
-    ASSERT_EQ(dnn::shape(logits), dnn::MatShape({1, 5, 64, 64}));
+    ASSERT_EQ(dnn::shape(logits), explain::MatShape({1, 5, 64, 64}));
     // the net segments the triangle (class 3; 0 is background): most mask pixels are triangle pixels
     const int cls = 3;
     int hits = 0;
@@ -74,7 +74,7 @@ TEST(TaskModels, DetectionCellTargetPointsAtTheCell)
     Ptr<GradCAM> cam = GradCAM::create(net, "onnx_node!/conv4_relu/Relu", "raw");
     cam->forward(taskBlob("detection.png"));
     Mat raw = cam->getBackprop()->getActivation("raw");
-    ASSERT_EQ(dnn::shape(raw), dnn::MatShape({1, 9, 8, 8}));
+    ASSERT_EQ(dnn::shape(raw), explain::MatShape({1, 9, 8, 8}));
     // the detection: the cell of highest objectness, its top class
     const Point cell = argMax(Mat(8, 8, CV_32F, raw.ptr<float>(0, 0)));
     EXPECT_GT(raw.ptr<float>(0, 0, cell.y)[cell.x], 0.f) << "objectness below 0.5";

@@ -4,6 +4,7 @@
 #include "input_pins.hpp"
 #include "keep_plan.hpp"
 #include "ocl_ops.hpp"
+#include "opencv_compat.hpp"
 
 namespace cv {
 namespace explain {
@@ -363,7 +364,7 @@ void BackpropImpl::updateShapes(const std::vector<MatShape>& inputShapes)
     std::vector<std::vector<MatShape> > in, out;
     try
     {
-        net.getLayersShapes(inputShapes, ids, in, out);
+        compat::getLayersShapes(net, inputShapes, ids, in, out);
     }
     catch (const cv::Exception& e)
     {

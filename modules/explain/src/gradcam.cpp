@@ -4,6 +4,7 @@
 #include "backprop_impl.hpp"
 #include "blob_utils.hpp"
 #include "ocl_ops.hpp"
+#include "opencv_compat.hpp"
 #include <opencv2/core/utils/logger.hpp>
 #include <set>
 
@@ -172,7 +173,7 @@ String GradCAMImpl::defaultTargetLayer(const std::vector<Mat>& blobs, const std:
                 shapes.resize(index + 1);
             shapes[index] = dnn::shape(blobs[i]);
         }
-        net.getLayersShapes(shapes, ids, in, out);
+        compat::getLayersShapes(net, shapes, ids, in, out);
     }
     catch (const cv::Exception&)
     {

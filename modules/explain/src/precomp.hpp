@@ -17,7 +17,6 @@
 
 namespace cv {
 namespace explain {
-using dnn::MatShape;
 using dnn::DictValue;
 
 /** Hyperparameters the importer passed when a layer instance was created, if this module saw it

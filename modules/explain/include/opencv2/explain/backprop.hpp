@@ -11,6 +11,14 @@ namespace explain {
 //! @addtogroup explain
 //! @{
 
+/** @brief A blob shape as cv::dnn gives it: std::vector<int> in OpenCV 4.x, the class cv::MatShape from
+OpenCV 5.0 on. The one place where the module names the type by version. */
+#if CV_VERSION_MAJOR >= 5
+typedef cv::MatShape MatShape;
+#else
+typedef dnn::MatShape MatShape;
+#endif
+
 /** @brief How rectifying layers (ReLU family) pass gradients backwards.
 
 Only rectifiers change with the mode (ReLU, LeakyReLU, PReLU, ReLU6/Clip, ELU); every other layer
@@ -36,8 +44,8 @@ struct CV_EXPORTS LayerInfo
     String name;                    //!< layer name
     String type;                    //!< Layer::type, e.g. "Convolution"
     Ptr<dnn::Layer> layer;          //!< the Net's own layer instance (weights in `blobs`)
-    std::vector<dnn::MatShape> inputShapes;   //!< shapes of the layer inputs in the last forward pass
-    std::vector<dnn::MatShape> outputShapes;  //!< shapes of the layer outputs in the last forward pass
+    std::vector<MatShape> inputShapes;   //!< shapes of the layer inputs in the last forward pass
+    std::vector<MatShape> outputShapes;  //!< shapes of the layer outputs in the last forward pass
 };
 
 /** @brief The backward step of one layer: input gradients from output gradients.
