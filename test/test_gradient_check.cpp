@@ -400,3 +400,230 @@ TEST(GradientCheck, SmallNetworkEndToEnd)
 }
 
 }} // namespace
+
+namespace cv { namespace explain {
+Ptr<BackwardRule> createBackwardRule(const LayerInfo& info);  // exported by the library, not in its headers
+}}
+
+namespace opencv_test { namespace {
+
+TEST(GradientCheck, SmoothActivations)
+{
+    RNG rng(120);
+    struct Case { const char* type; float lo, hi; std::function<void(dnn::LayerParams&)> params; };
+    const std::vector<Case> cases = {
+        {"Log", 0.5f, 3.f, nullptr},  {"Erf", -2.f, 2.f, nullptr},   {"Sqrt", 0.5f, 3.f, nullptr},
+        {"Reciprocal", 0.5f, 3.f, nullptr}, {"Sin", -3.f, 3.f, nullptr}, {"Cos", -3.f, 3.f, nullptr},
+        {"Tan", -1.f, 1.f, nullptr},  {"Sinh", -2.f, 2.f, nullptr},  {"Cosh", -2.f, 2.f, nullptr},
+        {"Asin", -0.8f, 0.8f, nullptr}, {"Acos", -0.8f, 0.8f, nullptr}, {"Atan", -2.f, 2.f, nullptr},
+        {"Asinh", -2.f, 2.f, nullptr}, {"Acosh", 1.5f, 3.f, nullptr}, {"Atanh", -0.8f, 0.8f, nullptr},
+        {"Softplus", -3.f, 3.f, nullptr}, {"Softsign", -3.f, 3.f, nullptr},
+        {"Selu", -2.f, 2.f, [](dnn::LayerParams& lp) { lp.set("alpha", 1.3f); lp.set("gamma", 0.9f); }},
+        {"Celu", -2.f, 2.f, [](dnn::LayerParams& lp) { lp.set("alpha", 0.6f); }},
+        {"ThresholdedRelu", -2.f, 2.f, [](dnn::LayerParams& lp) { lp.set("alpha", 0.3f); }},
+    };
+    for (const Case& c : cases)
+    {
+        // the layer straight on the input, whose range keeps it inside the function's domain
+        dnn::Net net;
+        dnn::LayerParams lp;
+        if (c.params)
+            c.params(lp);
+        addLayer(net, "act", c.type, lp, {0});
+        SCOPED_TRACE(c.type);
+        expectGradientMatches(net, randomBlob({2, 3, 4, 5}, rng, c.lo, c.hi), "act");
+    }
+}
+
+TEST(GradientCheck, EltwiseMin)
+{
+    RNG rng(121);
+    dnn::Net net;
+    int a = addLayer(net, "a", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});
+    int b = addLayer(net, "b", "Convolution", convParams(3, 2, 1, rng), {0});
+    dnn::LayerParams lp;
+    lp.set("operation", "min");
+    addLayer(net, "elt", "Eltwise", lp, {a, b});
+    expectGradientMatches(net, randomBlob({2, 2, 5, 5}, rng), "elt");
+}
+
+TEST(GradientCheck, MVN)
+{
+    RNG rng(122);
+    for (int across = 0; across < 2; across++)
+        for (int normVariance = 0; normVariance < 2; normVariance++)
+        {
+            dnn::Net net;
+            int stem = addStem(net, 2, 3, rng);
+            dnn::LayerParams lp;
+            lp.set("across_channels", across == 1);
+            lp.set("normalize_variance", normVariance == 1);
+            lp.set("eps", 1e-3f);
+            addLayer(net, "mvn", "MVN", lp, {stem});
+            SCOPED_TRACE(cv::format("across %d normVariance %d", across, normVariance));
+            expectGradientMatches(net, randomBlob({2, 2, 4, 5}, rng), "mvn");
+        }
+}
+
+TEST(GradientCheck, Normalize)
+{
+    RNG rng(123);
+    struct Case { float p; bool acrossSpatial; int scales; };
+    const Case cases[] = {{2.f, true, 0}, {2.f, false, 0}, {2.f, false, 3}, {2.f, true, 1}, {1.f, false, 0}, {3.f, false, 3}};
+    for (const Case& c : cases)
+    {
+        dnn::Net net;
+        int stem = addStem(net, 2, 3, rng);
+        dnn::LayerParams lp;
+        lp.set("p", c.p);
+        lp.set("across_spatial", c.acrossSpatial);
+        lp.set("eps", 1e-6f);
+        if (c.scales > 0)
+            lp.blobs = {randomBlob({c.scales, 1}, rng, 0.5f, 2.f)};
+        addLayer(net, "norm", "Normalize", lp, {stem});
+        SCOPED_TRACE(cv::format("p %g across spatial %d scales %d", c.p, c.acrossSpatial, c.scales));
+        expectGradientMatches(net, randomBlob({2, 2, 4, 5}, rng), "norm");
+    }
+}
+
+TEST(GradientCheck, CumSum)
+{
+    RNG rng(124);
+    // cv::dnn 4.6 sums correctly only along the last axis, and not exclusively after another layer (refused)
+    for (int reverse = 0; reverse < 2; reverse++)
+    {
+        dnn::Net net;
+        int stem = addStem(net, 2, 3, rng);
+        dnn::LayerParams lp;
+        lp.set("axis", -1);
+        lp.set("reverse", reverse);
+        addLayer(net, "cumsum", "CumSum", lp, {stem});
+        SCOPED_TRACE(cv::format("reverse %d", reverse));
+        expectGradientMatches(net, randomBlob({2, 2, 4, 5}, rng), "cumsum");
+    }
+}
+
+TEST(GradientCheck, PaddingReflectAndEdge)
+{
+    RNG rng(125);
+    for (const char* type : {"reflect", "edge"})
+    {
+        dnn::Net net;
+        int stem = addStem(net, 2, 3, rng);
+        dnn::LayerParams pp;
+        int pads[] = {0, 0, 0, 0, 2, 1, 3, 2};
+        pp.set("paddings", DictValue::arrayInt(pads, 8));
+        pp.set("type", type);
+        int pad = addLayer(net, "pad", "Padding", pp, {stem});
+        addLayer(net, "conv", "Convolution", convParams(2, 3, 3, rng), {pad});
+        SCOPED_TRACE(type);
+        expectGradientMatches(net, randomBlob({2, 2, 5, 6}, rng), "conv");
+    }
+}
+
+TEST(GradientCheck, SliceWithSteps)
+{
+    RNG rng(126);
+    dnn::Net net;
+    int stem = addStem(net, 2, 4, rng);
+    dnn::LayerParams sl;
+    int begin[] = {0, 1, 0, 1}, end[] = {-1, 4, 7, -1}, steps[] = {1, 2, 3, 2};
+    sl.set("begin", DictValue::arrayInt(begin, 4));
+    sl.set("end", DictValue::arrayInt(end, 4));
+    sl.set("steps", DictValue::arrayInt(steps, 4));
+    int slice = addLayer(net, "slice", "Slice", sl, {stem});
+    addLayer(net, "tanh", "TanH", dnn::LayerParams(), {slice});
+    expectGradientMatches(net, randomBlob({2, 2, 7, 8}, rng), "tanh");
+}
+
+/** A backward rule made straight from a layer (created through cv::dnn's factory, so its parameters are
+    captured), run on random blobs of the given shapes: the refusals of settings cv::dnn runs but the rule
+    does not handle, without a Net around them. */
+void runRule(const String& type, dnn::LayerParams lp, const std::vector<std::vector<int> >& inShapes,
+             const std::vector<int>& outShape, const std::vector<Mat>& blobs = {})
+{
+    lp.name = "l";
+    lp.type = type;
+    LayerInfo info;
+    info.name = "l";
+    info.type = type;
+    info.layer = dnn::LayerFactory::createLayerInstance(type, lp);
+    ASSERT_FALSE(info.layer.empty()) << type;
+    RNG rng(127);
+    std::vector<Mat> inputs, grads(inShapes.size());
+    for (size_t i = 0; i < inShapes.size(); i++)
+    {
+        info.inputShapes.push_back(inShapes[i]);
+        inputs.push_back(i < blobs.size() ? blobs[i] : randomBlob(inShapes[i], rng));
+    }
+    info.outputShapes = {outShape};
+    const Mat out = randomBlob(outShape, rng), r = randomBlob(outShape, rng);
+    Ptr<BackwardRule> rule = createBackwardRule(info);
+    rule->backward(inputs, {out}, {r}, std::vector<bool>(inputs.size(), true), RECTIFIER_EXACT, grads);
+}
+
+TEST(RuleRefusals, UnhandledSettingsOfTheNewRules)
+{
+    const std::vector<int> s = {1, 3, 4, 5};
+    dnn::LayerParams celu;
+    celu.set("alpha", 0.f);
+    expectError([&] { runRule("Celu", celu, {s}, s); },
+                "explain: layer 'l' (Celu) has alpha 0 (x / alpha undefined)");
+    dnn::LayerParams minCoeff;
+    minCoeff.set("operation", "min");
+    float coeffs[] = {1.f, 2.f};
+    minCoeff.set("coeff", DictValue::arrayReal(coeffs, 2));
+    expectError([&] { runRule("Eltwise", minCoeff, {s, s}, s); },
+                "explain: layer 'l' (Eltwise) has coefficients with operation 'min'; only a sum is weighted by them");
+    dnn::LayerParams minShapes;
+    minShapes.set("operation", "min");
+    expectError([&] { runRule("Eltwise", minShapes, {s, {1, 3, 1, 1}}, s); },
+                "explain: layer 'l' (Eltwise) adds blobs of different shapes; not supported yet");
+    dnn::LayerParams mvn;
+    mvn.blobs = {Mat::ones(1, 3, CV_32F)};
+    expectError([&] { runRule("MVN", mvn, {s}, s); },
+                "explain: layer 'l' (MVN) has weight blobs; cv::dnn's MVN has none, so their meaning is unknown");
+    dnn::LayerParams pHalf;
+    pHalf.set("p", 0.5f);
+    expectError([&] { runRule("Normalize", pHalf, {s}, s); },
+                "explain: layer 'l' (Normalize) normalizes with p = 0.5; p >= 1 is supported");
+    dnn::LayerParams scales;
+    scales.set("across_spatial", false);
+    scales.blobs = {Mat::ones(2, 1, CV_32F)};
+    expectError([&] { runRule("Normalize", scales, {s}, s); },
+                "explain: layer 'l' (Normalize) has 2 scales for 3 planes");
+    dnn::LayerParams cumAxis;
+    cumAxis.set("axis", 2);
+    expectError([&] { runRule("CumSum", cumAxis, {s}, s); },
+                "explain: layer 'l' (CumSum) sums along axis 2, which is not the last axis of a 4-D blob with more "
+                "than one element after it; cv::dnn 4.6's CumSum does not compute a cumulative sum there");
+    dnn::LayerParams cumFlag;
+    cumFlag.set("exclusive", 2);
+    expectError([&] { runRule("CumSum", cumFlag, {s}, s); },
+                "explain: layer 'l' (CumSum) has exclusive 2, reverse 0; 0 or 1 is supported");
+    dnn::LayerParams cumExclusive;
+    cumExclusive.set("exclusive", 1);
+    expectError([&] { runRule("CumSum", cumExclusive, {s}, s); },
+                "explain: layer 'l' (CumSum) is exclusive; cv::dnn 4.6 computes an exclusive CumSum wrongly when it "
+                "runs in place, so it has no backward rule");
+    dnn::LayerParams channelReflect;
+    int pads[] = {0, 0, 1, 1, 0, 0, 0, 0};
+    channelReflect.set("paddings", DictValue::arrayInt(pads, 8));
+    channelReflect.set("type", "reflect");
+    expectError([&] { runRule("Padding", channelReflect, {s}, {1, 5, 4, 5}); },
+                "explain: layer 'l' (Padding) pads other than the two spatial axes of a 4-D blob in reflect/edge mode");
+    dnn::LayerParams symmetric = channelReflect;
+    symmetric.set("type", "symmetric");
+    expectError([&] { runRule("Padding", symmetric, {s}, {1, 5, 4, 5}); },
+                "explain: padding type 'symmetric' of layer 'l' (Padding) has no backward rule (constant, reflect "
+                "and edge are supported)");
+    dnn::LayerParams negativeSplit;
+    negativeSplit.set("axis", -1);
+    int points[] = {2};
+    negativeSplit.set("slice_point", DictValue::arrayInt(points, 1));
+    expectError([&] { runRule("Slice", negativeSplit, {s}, {1, 3, 4, 2}); },
+                "explain: Slice layer 'l' (Slice) splits along a negative axis, for which cv::dnn 4.6 reports wrong "
+                "output shapes; export the split with a non-negative axis");
+}
+
+}} // namespace

@@ -40,12 +40,10 @@ int InputPinResolver::replay(int id, size_t j, const std::vector<int>& candidate
     const std::vector<int>& producers = graph.layer(id).producers;
     const int p = producers[j];
     const Ptr<dnn::Layer>& layer = infos[id].layer;
-    int best = -1;
-    double bestErr = DBL_MAX, secondErr = DBL_MAX;
-    for (int c : candidates)
-    {
-        if (c != candidates[0] && norm(store.host(Pin(p, c)), store.host(Pin(p, candidates[0])), NORM_INF) == 0)
-            continue;  // equal values: either choice gives the same gradients
+    // The layer's forward pass on candidate output c for input j, the resolved inputs before it, and for each
+    // later input the output `later[k]` of its producer; the L2 distance to the recorded output (DBL_MAX when
+    // the layer refuses those inputs), or -1 when an input is not kept (not on a planned path).
+    auto score = [&](int c, const std::vector<int>& later) -> double {
         std::vector<Mat> inputs;
         for (size_t k = 0; k < producers.size(); k++)
         {
@@ -53,10 +51,10 @@ int InputPinResolver::replay(int id, size_t j, const std::vector<int>& candidate
                 inputs.push_back(store.host(Pin(p, c)).clone());
             else if (k < resolved.size() && store.outputCount(resolved[k].first) > 0)
                 inputs.push_back(store.host(resolved[k]).clone());
-            else if (store.outputCount(producers[k]) > 0)  // a later input, still unresolved: its first output
-                inputs.push_back(store.host(Pin(producers[k], 0)).clone());
+            else if (store.outputCount(producers[k]) > 0)  // a later input, still unresolved
+                inputs.push_back(store.host(Pin(producers[k], later[k])).clone());
             else
-                return candidates[0];  // not on a planned path: any choice will do
+                return -1;
         }
         std::vector<MatShape> inShapes, outShapes, internalShapes;
         for (const Mat& m : inputs)
@@ -73,21 +71,70 @@ int InputPinResolver::replay(int id, size_t j, const std::vector<int>& candidate
         }
         catch (const cv::Exception&)
         {
-            continue;
+            return DBL_MAX;
         }
-        const double err = norm(outputs[0].reshape(1, 1), store.host(Pin(id, 0)).reshape(1, 1), NORM_L2);
-        secondErr = err < bestErr ? bestErr : std::min(secondErr, err);
-        if (err < bestErr)
+        return norm(outputs[0].reshape(1, 1), store.host(Pin(id, 0)).reshape(1, 1), NORM_L2);
+    };
+    // The later inputs fed by a multi-output producer: the outputs of theirs that fit (up to 64 combinations).
+    std::vector<std::vector<int> > laterOptions(producers.size(), std::vector<int>(1, 0));
+    size_t combinations = 1;
+    for (size_t k = j + 1; k < producers.size() && k < infos[id].inputShapes.size(); k++)
+    {
+        const int q = producers[k];
+        const size_t qOutputs = q == 0 ? store.inputs().size() : infos[q].outputShapes.size();
+        if (k < resolved.size() || qOutputs <= 1 || store.outputCount(q) != qOutputs)
+            continue;
+        std::vector<int> fits;
+        for (size_t o = 0; o < qOutputs; o++)
+            if (outputShape(Pin(q, (int)o)) == infos[id].inputShapes[k])
+                fits.push_back((int)o);
+        if (fits.size() > 1 && combinations * fits.size() <= 64)
         {
-            bestErr = err;
-            best = c;
+            laterOptions[k] = fits;
+            combinations *= fits.size();
         }
     }
-    if (best < 0 || (secondErr < DBL_MAX && !(bestErr < 0.5 * secondErr)))
-        CV_Error(Error::StsNotImplemented, "explain: cannot tell which output of " + describeLayer(infos[p]) +
-                                               format(" feeds input %d of ", (int)j) + describeLayer(infos[id]) +
-                                               " (its outputs have equal shapes)");
-    return best;
+    // First with the later inputs at their producers' first outputs; when that does not single out a
+    // candidate, each candidate scores the best of the combinations of the later inputs (two net inputs of
+    // one shape into x - y: with y taken as the first output, neither x - x nor y - x reproduces the output).
+    for (int stage = 0; stage < (combinations > 1 ? 2 : 1); stage++)
+    {
+        int best = -1;
+        double bestErr = DBL_MAX, secondErr = DBL_MAX;
+        for (int c : candidates)
+        {
+            if (c != candidates[0] && norm(store.host(Pin(p, c)), store.host(Pin(p, candidates[0])), NORM_INF) == 0)
+                continue;  // equal values: either choice gives the same gradients
+            double err = DBL_MAX;
+            for (size_t combo = 0; combo < (stage == 0 ? 1 : combinations); combo++)
+            {
+                std::vector<int> later(producers.size(), 0);
+                size_t rest = combo;
+                for (size_t k = 0; k < producers.size(); k++)
+                {
+                    later[k] = laterOptions[k][rest % laterOptions[k].size()];
+                    rest /= laterOptions[k].size();
+                }
+                const double e = score(c, later);
+                if (e < 0)
+                    return candidates[0];  // not on a planned path: any choice will do
+                err = std::min(err, e);
+            }
+            if (err == DBL_MAX)
+                continue;
+            secondErr = err < bestErr ? bestErr : std::min(secondErr, err);
+            if (err < bestErr)
+            {
+                bestErr = err;
+                best = c;
+            }
+        }
+        if (best >= 0 && (secondErr == DBL_MAX || bestErr < 0.5 * secondErr))
+            return best;
+    }
+    CV_Error(Error::StsNotImplemented, "explain: cannot tell which output of " + describeLayer(infos[p]) +
+                                           format(" feeds input %d of ", (int)j) + describeLayer(infos[id]) +
+                                           " (its outputs have equal shapes)");
 }
 
 MatShape InputPinResolver::outputShape(const Pin& p) const
@@ -119,7 +166,7 @@ void InputPinResolver::recomputeSliceOutputs(int id, const std::vector<Pin>& pin
                 continue;
             }
             // the slice as a strided gather from the continuous input
-            const std::vector<Range> ranges = sliceRangesOf(*slice, inShape, outShapes, o);
+            const std::vector<Range> ranges = sliceRangesOf(slice, inShape, outShapes, o);
             int base = 0;
             for (size_t d = 0; d < ranges.size(); d++)
                 base += (ranges[d] == Range::all() ? 0 : ranges[d].start) * strides[d];
@@ -135,7 +182,7 @@ void InputPinResolver::recomputeSliceOutputs(int id, const std::vector<Pin>& pin
     const Mat& in = store.host(input);
     std::vector<Mat> outs(outputs);
     for (size_t o = 0; o < outputs; o++)
-        outs[o] = slice ? Mat(in(sliceRangesOf(*slice, inShape, outShapes, o)).clone()) : in.clone();
+        outs[o] = slice ? Mat(in(sliceRangesOf(slice, inShape, outShapes, o)).clone()) : in.clone();
     store.setOutputs(id, outs);
 }
 

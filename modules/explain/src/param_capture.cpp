@@ -1,5 +1,5 @@
 // Captures the hyperparameters of the layers (OpenCV 4.6 keeps some private: Eltwise operation,
-// Permute order, Padding, Softmax axis, ...). A constructor is stacked on cv::dnn::LayerFactory for those types when the
+// Permute order, Padding, Softmax axis, CumSum flags, Normalize axes, ...). A constructor is stacked on cv::dnn::LayerFactory for those types when the
 // library is loaded; it records the LayerParams and returns the very layer OpenCV itself would create
 // (XxxLayer::create), so the user's Net computes bit-identical results and keeps its fusion.
 // Because it runs at load time, it also covers Nets read before an explainer was created.
@@ -98,6 +98,8 @@ struct RegisterCaptures
         LayerFactory::registerLayer("Identity", createAndRemember<BlankLayer>);
         LayerFactory::registerLayer("Dropout", createAndRemember<BlankLayer>);
         LayerFactory::registerLayer("ShuffleChannel", createAndRemember<ShuffleChannelLayer>);
+        LayerFactory::registerLayer("CumSum", createAndRemember<CumSumLayer>);
+        LayerFactory::registerLayer("Normalize", createAndRemember<NormalizeBBoxLayer>);
     }
 };
 RegisterCaptures registerCapturesAtLoad;

@@ -82,7 +82,7 @@ std::string describeLayer(const LayerInfo& info)
 static bool isNonDifferentiable(const std::string& type)
 {
     static const char* types[] = {"Arg", "DetectionOutput", "Region", "Proposal", "Compare", "Ceil", "Floor",
-                                  "Round", "Sign"};
+                                  "Round", "Sign", "Not"};
     for (const char* t : types)
         if (type == t)
             return true;

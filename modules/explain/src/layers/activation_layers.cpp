@@ -5,7 +5,8 @@
 //                                        positive incoming gradients)
 //   deconvnet: the rectifier applied to R itself: R * [R > 0]; LeakyReLU/PReLU scale R < 0 by their
 //              slope instead of zeroing it.
-// Other activations (Sigmoid, TanH, HardSigmoid, Power, ...) always use their exact derivative.
+// Other activations (Sigmoid, TanH, HardSigmoid, Power, Log, Erf, Sqrt, Sin, Softplus, Selu, Celu, ...)
+// always use their exact derivative.
 #include "layer_utils.hpp"
 #include "../ocl_ops.hpp"
 #include <cfloat>
@@ -311,6 +312,159 @@ struct ExpGrad
     ClipRectifier clip;
 };
 
+/** The smooth one-input functions of cv::dnn 4.6 (elementwise_layers.cpp): dx = r * f'(x), or from y
+    where that is exact and cheaper. Outside a function's domain cv::dnn's output is NaN already. */
+struct LogGrad : StatelessGrad  // y = log(x)
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return r / x; }
+};
+
+struct ErfGrad : StatelessGrad  // y = erf(x)
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const
+    {
+        return r * 1.1283791670955126f * std::exp(-x * x);  // 2 / sqrt(pi)
+    }
+};
+
+struct SqrtGrad : StatelessGrad  // y = sqrt(x)
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float, float y, float r, int, RectifierMode) const { return r * 0.5f / y; }
+};
+
+struct ReciprocalGrad : StatelessGrad  // y = 1 / x
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float, float y, float r, int, RectifierMode) const { return -r * y * y; }
+};
+
+struct SinGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return r * std::cos(x); }
+};
+
+struct CosGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return -r * std::sin(x); }
+};
+
+struct TanGrad : StatelessGrad  // y = tan(x): 1 + y^2
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float, float y, float r, int, RectifierMode) const { return r * (1.f + y * y); }
+};
+
+struct SinhGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return r * std::cosh(x); }
+};
+
+struct CoshGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return r * std::sinh(x); }
+};
+
+struct AsinGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return r / std::sqrt(1.f - x * x); }
+};
+
+struct AcosGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return -r / std::sqrt(1.f - x * x); }
+};
+
+struct AtanGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return r / (1.f + x * x); }
+};
+
+struct AsinhGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return r / std::sqrt(x * x + 1.f); }
+};
+
+struct AcoshGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return r / std::sqrt(x * x - 1.f); }
+};
+
+struct AtanhGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return r / (1.f - x * x); }
+};
+
+struct SoftplusGrad : StatelessGrad  // y = log(1 + exp(x)): sigmoid(x)
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const { return r * sigmoid(x); }
+};
+
+struct SoftsignGrad : StatelessGrad  // y = x / (1 + |x|): 1 / (1 + |x|)^2
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const
+    {
+        const float d = 1.f + std::abs(x);
+        return r / (d * d);
+    }
+};
+
+/** Selu: y = gamma * (x > 0 ? x : alpha * (exp(x) - 1)). */
+struct SeluGrad
+{
+    explicit SeluGrad(const LayerInfo& info)
+    {
+        Ptr<dnn::SeluLayer> l = layerAs<dnn::SeluLayer>(info);
+        alpha = l->alpha;
+        gamma = l->gamma;
+    }
+    float operator()(float x, float, float r, int, RectifierMode) const
+    {
+        return r * gamma * (x > 0.f ? 1.f : alpha * std::exp(x));
+    }
+    float alpha, gamma;
+    ClipRectifier clip;
+};
+
+/** Celu: y = max(0, x) + min(0, alpha * (exp(x / alpha) - 1)). */
+struct CeluGrad
+{
+    explicit CeluGrad(const LayerInfo& info) : alpha(layerAs<dnn::CeluLayer>(info)->alpha)
+    {
+        if (!(alpha != 0.f))
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has alpha 0 (x / alpha undefined)");
+    }
+    float operator()(float x, float, float r, int, RectifierMode) const
+    {
+        return x > 0.f ? r : r * std::exp(x / alpha);
+    }
+    float alpha;
+    ClipRectifier clip;
+};
+
+/** ThresholdedRelu: y = x > alpha ? x : 0. */
+struct ThresholdedReluGrad
+{
+    explicit ThresholdedReluGrad(const LayerInfo& info) : alpha(layerAs<dnn::ThresholdedReluLayer>(info)->alpha) {}
+    float operator()(float x, float, float r, int, RectifierMode) const { return x > alpha ? r : 0.f; }
+    float alpha;
+    ClipRectifier clip;
+};
+
 } // namespace
 
 void registerActivationRules(RuleMap& rules)
@@ -328,6 +482,26 @@ void registerActivationRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "Power", ActivationRule<PowerGrad>);
     EXPLAIN_REGISTER_RULE(rules, "AbsVal", ActivationRule<AbsGrad>);
     EXPLAIN_REGISTER_RULE(rules, "Exp", ActivationRule<ExpGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Log", ActivationRule<LogGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Erf", ActivationRule<ErfGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Sqrt", ActivationRule<SqrtGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Reciprocal", ActivationRule<ReciprocalGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Sin", ActivationRule<SinGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Cos", ActivationRule<CosGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Tan", ActivationRule<TanGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Sinh", ActivationRule<SinhGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Cosh", ActivationRule<CoshGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Asin", ActivationRule<AsinGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Acos", ActivationRule<AcosGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Atan", ActivationRule<AtanGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Asinh", ActivationRule<AsinhGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Acosh", ActivationRule<AcoshGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Atanh", ActivationRule<AtanhGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Softplus", ActivationRule<SoftplusGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Softsign", ActivationRule<SoftsignGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Selu", ActivationRule<SeluGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Celu", ActivationRule<CeluGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "ThresholdedRelu", ActivationRule<ThresholdedReluGrad>);
 }
 
 }} // namespace cv::explain

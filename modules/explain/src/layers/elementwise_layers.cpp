@@ -1,5 +1,5 @@
 // Backward rules of layers that combine blobs element by element or per channel:
-// Eltwise (sum with coefficients, prod, max, div), Scale (weights/bias blobs, or a second input
+// Eltwise (sum with coefficients, prod, max, min, div), Scale (weights/bias blobs, or a second input
 // broadcast as in squeeze-excitation), BatchNorm (a per-channel scale at inference).
 #include "layer_utils.hpp"
 #include "../ocl_ops.hpp"
@@ -9,17 +9,18 @@ namespace explain {
 
 namespace {
 
-enum EltwiseOp { ELT_SUM, ELT_PROD, ELT_MAX, ELT_DIV };
+enum EltwiseOp { ELT_SUM, ELT_PROD, ELT_MAX, ELT_MIN, ELT_DIV };
 
 /** When the Net was read before this module was loaded, the operation is inferred from the values. */
 EltwiseOp inferEltwise(const std::vector<Mat>& in, const Mat& out, std::vector<float>& coeffs)
 {
-    Mat sum = in[0].clone(), prod = in[0].clone(), mx = in[0].clone(), div = in[0].clone();
+    Mat sum = in[0].clone(), prod = in[0].clone(), mx = in[0].clone(), mn = in[0].clone(), div = in[0].clone();
     for (size_t i = 1; i < in.size(); i++)
     {
         sum += in[i];
         prod = prod.mul(in[i]);
         mx = cv::max(mx, in[i]);
+        mn = cv::min(mn, in[i]);
         div = div / in[i];
     }
     const double scale = std::max(1.0, norm(out, NORM_INF));
@@ -29,6 +30,8 @@ EltwiseOp inferEltwise(const std::vector<Mat>& in, const Mat& out, std::vector<f
         return ELT_PROD;
     if (norm(out, mx, NORM_INF) <= 1e-5 * scale)
         return ELT_MAX;
+    if (norm(out, mn, NORM_INF) <= 1e-5 * scale)
+        return ELT_MIN;
     if (norm(out, div, NORM_INF) <= 1e-5 * scale)
         return ELT_DIV;
     CV_Error(Error::StsNotImplemented,
@@ -49,6 +52,7 @@ public:
         if (operation == "sum") op = ELT_SUM;
         else if (operation == "prod") op = ELT_PROD;
         else if (operation == "max") op = ELT_MAX;
+        else if (operation == "min") op = ELT_MIN;
         else if (operation == "div") op = ELT_DIV;
         else
             CV_Error(Error::StsNotImplemented, "explain: Eltwise operation '" + operation + "' of " +
@@ -59,6 +63,10 @@ public:
             for (int i = 0; i < c.size(); i++)
                 coeffs.push_back(c.get<float>(i));
         }
+        for (float c : coeffs)
+            if (op != ELT_SUM && c != 1.f)
+                CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has coefficients with operation '" +
+                                                       operation + "'; only a sum is weighted by them");
     }
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
@@ -94,13 +102,15 @@ public:
                 break;
             }
             case ELT_MAX:
+            case ELT_MIN:
             {
-                // The first input holding the maximum gets the gradient (ties go to the lowest index).
+                // The first input holding the maximum (minimum) gets the gradient (ties go to the lowest index).
+                const bool mx = op == ELT_MAX;
                 Mat mask = Mat::ones(r.dims, r.size.p, CV_8U) * 255;
                 for (size_t j = 0; j < i; j++)
-                    mask &= inputs[i] > inputs[j];
+                    mask &= mx ? (inputs[i] > inputs[j]) : (inputs[i] < inputs[j]);
                 for (size_t j = i + 1; j < inputs.size(); j++)
-                    mask &= inputs[i] >= inputs[j];
+                    mask &= mx ? (inputs[i] >= inputs[j]) : (inputs[i] <= inputs[j]);
                 Mat g = zerosLike(r);
                 r.copyTo(g, mask);
                 inputGrads[i] = g;
@@ -165,13 +175,15 @@ public:
                     }
                 break;
             case ELT_MAX:
+            case ELT_MIN:
             {
-                // The first input holding the maximum gets the gradient (ties go to the lowest index).
+                // The first input holding the maximum (minimum) gets the gradient (ties go to the lowest index).
+                const bool mx = op == ELT_MAX;
                 UMat mask(1, (int)r.total(), CV_8U, Scalar(255)), greater;
                 for (size_t j = 0; j < x.size(); j++)
                     if (j != i)
                     {
-                        compare(x[i], x[j], greater, j < i ? CMP_GT : CMP_GE);
+                        compare(x[i], x[j], greater, j < i ? (mx ? CMP_GT : CMP_LT) : (mx ? CMP_GE : CMP_LE));
                         bitwise_and(mask, greater, mask);
                     }
                 g = UMat(1, (int)r.total(), CV_32F, Scalar(0));

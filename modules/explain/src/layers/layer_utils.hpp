@@ -52,12 +52,37 @@ inline size_t totalOf(const Mat& m, int begin, int end = -1)
     return t;
 }
 
+/** The steps of Slice output `o` along each of `dims` axes (1 where none is given). */
+inline std::vector<int> sliceStepsOf(const dnn::SliceLayer& l, int dims, size_t o)
+{
+    std::vector<int> steps(dims, 1);
+    if (o < l.sliceSteps.size())
+        for (size_t d = 0; d < l.sliceSteps[o].size() && (int)d < dims; d++)
+            steps[d] = l.sliceSteps[o][d];
+    for (int s : steps)
+        if (s < 1)
+            CV_Error(Error::StsNotImplemented, format("explain: Slice layer '%s' (Slice) slices with step %d; "
+                                                      "positive steps are supported", l.name.c_str(), s));
+    return steps;
+}
+
 /** The input ranges that Slice output `o` copies. The public ranges may hold open ends (INT_MAX, -1):
     the start and the output's shape fix them. Without public ranges (split into `num_split` parts),
-    the outputs are consecutive along `axis`. Steps other than 1 are not supported. */
-inline std::vector<Range> sliceRangesOf(const dnn::SliceLayer& l, const MatShape& in,
-                                        const std::vector<MatShape>& outs, size_t o)
+    the outputs are consecutive along `axis`. With `withSteps`, a stepped axis's range runs from its start
+    over (out - 1) * step + 1 elements (sliceStepsOf gives the steps); without it, steps other than 1 are
+    refused. */
+inline std::vector<Range> sliceRangesOf(const Ptr<dnn::SliceLayer>& layer, const MatShape& in,
+                                        const std::vector<MatShape>& outs, size_t o, bool withSteps = false)
 {
+    const dnn::SliceLayer& l = *layer;
+    // A split at slice points along a negative axis (ONNX Split along -1): 4.6 keeps its one range per output
+    // for that axis, but its shape inference (Net::getLayersShapes, before finalize()) applies it to axis 0 and
+    // reports wrong output shapes, which the engine relies on.
+    dnn::LayerParams captured;
+    if (getCapturedParams(layer, captured) && captured.has("slice_point") && captured.get<int>("axis", 1) < 0)
+        CV_Error(Error::StsNotImplemented, "explain: Slice layer '" + l.name + "' (Slice) splits along a negative "
+                                               "axis, for which cv::dnn 4.6 reports wrong output shapes; export the "
+                                               "split with a non-negative axis");
     std::vector<Range> ranges(in.size(), Range::all());
     const MatShape& out = outs.at(o);
     if (o >= l.sliceRanges.size())
@@ -69,17 +94,25 @@ inline std::vector<Range> sliceRangesOf(const dnn::SliceLayer& l, const MatShape
         ranges[axis] = Range(start, start + out[axis]);
         return ranges;
     }
-    for (size_t d = 0; d < l.sliceRanges[o].size() && d < in.size(); d++)
+    const std::vector<int> steps = sliceStepsOf(l, (int)in.size(), o);
+    const std::vector<Range>& given = l.sliceRanges[o];
+    // axes without a range are copied whole: if the shapes say otherwise, the ranges are not what they seem
+    for (size_t d = given.size(); d < in.size() && d < out.size(); d++)
+        if (out[d] != in[d])
+            CV_Error(Error::StsNotImplemented, "explain: cannot tell the ranges of Slice layer '" + l.name +
+                                                   "' (Slice): axis " + std::to_string(d) + " shrinks but has no range");
+    for (size_t d = 0; d < given.size() && d < in.size(); d++)
     {
-        const Range& sr = l.sliceRanges[o][d];
+        const Range& sr = given[d];
         int start = sr == Range::all() ? 0 : sr.start;
         start = std::min(std::max(start < 0 ? start + in[d] : start, 0), in[d]);
-        ranges[d] = Range(start, start + out[d]);
+        if (steps[d] != 1 && !withSteps)
+            CV_Error(Error::StsNotImplemented, "explain: Slice layer '" + l.name + "' (Slice) slices with steps here");
+        ranges[d] = Range(start, out[d] == 0 ? start : start + (out[d] - 1) * steps[d] + 1);
+        if (ranges[d].end > in[d])
+            CV_Error(Error::StsNotImplemented, "explain: the ranges of Slice layer '" + l.name +
+                                                   "' (Slice) do not fit the shapes cv::dnn reports for it");
     }
-    if (o < l.sliceSteps.size())
-        for (int s : l.sliceSteps[o])
-            if (s != 1)
-                CV_Error(Error::StsNotImplemented, "explain: Slice layer '" + l.name + "' slices with steps; not supported yet");
     return ranges;
 }
 

@@ -1,4 +1,5 @@
-// Backward rules of normalizing layers: Softmax / LogSoftmax (any axis) and LRN across channels.
+// Backward rules of normalizing layers: Softmax / LogSoftmax (any axis), LRN across channels, MVN (mean-variance
+// normalization: ONNX InstanceNormalization, Caffe MVN) and Normalize (cv::dnn's NormalizeBBox: Lp normalization).
 #include "layer_utils.hpp"
 #include "../ocl_ops.hpp"
 #include <cmath>
@@ -125,6 +126,167 @@ private:
     LayerInfo info;
 };
 
+/** MVN as cv::dnn 4.6 computes it (mvn_layer.cpp): per group (one per sample across channels, else one per sample
+    and channel) y = x - mean, divided by sqrt(var + eps) with normVariance (var the population variance). With
+    xhat = y and inv = 1 / sqrt(var + eps): dx = inv * (r - mean(r) - xhat * mean(r * xhat)); without
+    normVariance dx = r - mean(r). */
+class MVNRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit MVNRule(const LayerInfo& info_) : info(info_)
+    {
+        Ptr<dnn::MVNLayer> l = layerAs<dnn::MVNLayer>(info);
+        eps = l->eps;
+        normVariance = l->normVariance;
+        acrossChannels = l->acrossChannels;
+        if (!info.layer->blobs.empty())
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has weight blobs; "
+                                                   "cv::dnn's MVN has none, so their meaning is unknown");
+        if (!(eps >= 0.f))
+            CV_Error(Error::StsNotImplemented, format("explain: %s has eps %g; a non-negative eps is supported",
+                                                      describeLayer(info).c_str(), eps));
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        if (inputs.size() != 1)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " with several inputs has no backward rule");
+        const Mat& x = inputs[0];
+        if (x.dims < 2)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " on a 1-D blob has no backward rule");
+        const size_t groups = totalOf(x, 0, acrossChannels ? 1 : 2);
+        const size_t len = x.total() / std::max<size_t>(groups, 1);
+        Mat dx(x.dims, x.size.p, CV_32F);
+        const float* xp = x.ptr<float>();
+        const float* rp = outputGrads[0].ptr<float>();
+        float* dp = dx.ptr<float>();
+        for (size_t g = 0; g < groups; g++)
+        {
+            const float* xs = xp + g * len;
+            const float* rs = rp + g * len;
+            float* ds = dp + g * len;
+            double mean = 0, rmean = 0;
+            for (size_t i = 0; i < len; i++)
+            {
+                mean += xs[i];
+                rmean += rs[i];
+            }
+            mean /= len;
+            rmean /= len;
+            if (!normVariance)
+            {
+                for (size_t i = 0; i < len; i++)
+                    ds[i] = (float)(rs[i] - rmean);
+                continue;
+            }
+            double var = 0;
+            for (size_t i = 0; i < len; i++)
+                var += (xs[i] - mean) * (xs[i] - mean);
+            var /= len;
+            const double inv = 1.0 / std::sqrt(var + eps);
+            double rx = 0;  // mean(r * xhat)
+            for (size_t i = 0; i < len; i++)
+                rx += rs[i] * (xs[i] - mean) * inv;
+            rx /= len;
+            for (size_t i = 0; i < len; i++)
+                ds[i] = (float)(inv * (rs[i] - rmean - (xs[i] - mean) * inv * rx));
+        }
+        inputGrads[0] = dx;
+    }
+
+private:
+    LayerInfo info;
+    float eps;
+    bool normVariance, acrossChannels;
+};
+
+/** Normalize (cv::dnn's NormalizeBBox, normalize_bbox_layer.cpp): the blob is num x planes x planeSize with
+    num = the axes before start_axis, planes = the axes [start_axis, end_axis]; per sample and position j,
+    n_j = (sum_i |x_ij|^p + eps)^(1/p) and y_ij = s_i x_ij / n_j (s one scale, one per plane, or none). Then
+    dx_kj = (s_k r_kj - sum_i s_i r_ij x_ij * |x_kj|^(p-1) sign(x_kj) / (S_j + eps)) / n_j. start_axis and
+    end_axis are private in 4.6: they come from the captured parameters. */
+class NormalizeRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit NormalizeRule(const LayerInfo& info_) : info(info_)
+    {
+        Ptr<dnn::NormalizeBBoxLayer> l = layerAs<dnn::NormalizeBBoxLayer>(info);
+        p = l->pnorm;
+        eps = l->epsilon;
+        if (!(p >= 1.f))
+            CV_Error(Error::StsNotImplemented, format("explain: %s normalizes with p = %g; p >= 1 is supported",
+                                                      describeLayer(info).c_str(), p));
+        const CapturedParams captured(info);
+        if (!captured.known)
+            CV_Error(Error::StsNotImplemented, "explain: the axes of " + describeLayer(info) +
+                                                   " were not captured (Net read before the explain library was loaded)");
+        const bool acrossSpatial = captured.params.get<bool>("across_spatial", true);
+        startAxis = captured.params.get<int>("start_axis", 1);
+        endAxis = captured.params.get<int>("end_axis", acrossSpatial ? -1 : startAxis);
+        if (info.layer->blobs.size() > 1)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has more than one blob");
+        if (!info.layer->blobs.empty())
+            scale = info.layer->blobs[0].reshape(1, 1).clone();
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        const Mat& x = inputs[0];
+        // as cv::dnn's finalize() and forward(): -1 is the last axis, other negative axes count from the end
+        const int start = startAxis == -1 ? x.dims - 1 : normalizeAxis(startAxis, x.dims);
+        const int end = endAxis == -1 ? x.dims - 1 : normalizeAxis(endAxis, x.dims);
+        if (start < 0 || end < start || end >= x.dims)
+            CV_Error(Error::StsNotImplemented, format("explain: %s normalizes over axes %d..%d of a %d-D blob",
+                                                      describeLayer(info).c_str(), startAxis, endAxis, x.dims));
+        const size_t num = totalOf(x, 0, start), planes = totalOf(x, start, end + 1);
+        const size_t planeSize = x.total() / std::max<size_t>(num * planes, 1);
+        if (!scale.empty() && scale.total() != 1 && scale.total() != planes)
+            CV_Error(Error::StsNotImplemented, format("explain: %s has %d scales for %d planes",
+                                                      describeLayer(info).c_str(), (int)scale.total(), (int)planes));
+        Mat dx(x.dims, x.size.p, CV_32F);
+        const float* xp = x.ptr<float>();
+        const float* rp = outputGrads[0].ptr<float>();
+        float* dp = dx.ptr<float>();
+        auto s = [&](size_t i) { return scale.empty() ? 1.f : scale.at<float>(scale.total() == 1 ? 0 : (int)i); };
+        for (size_t n = 0; n < num; n++)
+        {
+            const size_t base = n * planes * planeSize;
+            for (size_t j = 0; j < planeSize; j++)
+            {
+                double sum = 0, dot = 0;
+                for (size_t i = 0; i < planes; i++)
+                {
+                    const float v = xp[base + i * planeSize + j];
+                    sum += std::pow((double)std::abs(v), (double)p);
+                    dot += (double)s(i) * rp[base + i * planeSize + j] * v;
+                }
+                const double total = sum + eps, norm = std::pow(total, 1.0 / p);
+                for (size_t i = 0; i < planes; i++)
+                {
+                    const size_t k = base + i * planeSize + j;
+                    const float v = xp[k];
+                    const double d = (v > 0.f ? 1.0 : (v < 0.f ? -1.0 : 0.0)) *
+                                     (p == 1.f ? 1.0 : std::pow((double)std::abs(v), (double)p - 1.0));
+                    dp[k] = (float)((s(i) * rp[k] - dot * d / total) / norm);
+                }
+            }
+        }
+        inputGrads[0] = dx;
+    }
+
+private:
+    LayerInfo info;
+    float p, eps;
+    int startAxis, endAxis;
+    Mat scale;
+};
+
 } // namespace
 
 void registerNormalizationRules(RuleMap& rules)
@@ -132,6 +294,8 @@ void registerNormalizationRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "Softmax", SoftmaxRule);
     EXPLAIN_REGISTER_RULE(rules, "SoftMax", SoftmaxRule);
     EXPLAIN_REGISTER_RULE(rules, "LRN", LRNRule);
+    EXPLAIN_REGISTER_RULE(rules, "MVN", MVNRule);
+    EXPLAIN_REGISTER_RULE(rules, "Normalize", NormalizeRule);
 }
 
 }} // namespace cv::explain

@@ -1,5 +1,5 @@
 // Backward rules of reductions: Pooling (2D max and average; global, padded, ceil mode, with or
-// without the padded area in the average) and Reduce. Windows start at o*stride - pad_begin and stop at the padded input's end;
+// without the padded area in the average), Reduce and CumSum. Windows start at o*stride - pad_begin and stop at the padded input's end;
 // max pooling routes the gradient to the first maximum in row-major order (as PyTorch does).
 #include "layer_utils.hpp"
 #include "../ocl_ops.hpp"
@@ -212,12 +212,136 @@ private:
     LayerInfo info;
 };
 
+/** CumSum, inclusive, along the last non-trivial axis (cumsum_layer.cpp; along an axis with more elements after
+    it, and exclusive after another layer, cv::dnn 4.6 computes garbage, so those are refused): y_t = sum of x_s for s <= t (exclusive: s < t; reverse: s >= t,
+    exclusive reverse: s > t). The adjoint is the cumulative sum of r in the other direction, with the same
+    exclusiveness. exclusive, reverse and axis are read from the captured parameters (4.6's forward uses private
+    copies; the public members are not set), the axis from the second input when there is one. */
+class CumSumRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit CumSumRule(const LayerInfo& info_) : info(info_)
+    {
+        const CapturedParams captured(info);
+        if (!captured.known)
+            CV_Error(Error::StsNotImplemented, "explain: the parameters of " + describeLayer(info) +
+                                                   " were not captured (Net read before the explain library was loaded)");
+        axis = captured.params.get<int>("axis", 0);
+        exclusive = captured.params.get<int>("exclusive", 0);
+        reverse = captured.params.get<int>("reverse", 0);
+        if ((exclusive != 0 && exclusive != 1) || (reverse != 0 && reverse != 1))
+            CV_Error(Error::StsNotImplemented, format("explain: %s has exclusive %d, reverse %d; 0 or 1 is supported",
+                                                      describeLayer(info).c_str(), exclusive, reverse));
+        // Checked on 4.6: after another layer, Net::forward() runs an exclusive CumSum in the input's buffer and
+        // returns garbage, while a pass that keeps the input (ours) gets the right sum. Which one the user's Net
+        // computes depends on its plan, so no gradient is given.
+        if (exclusive)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is exclusive; cv::dnn 4.6 computes "
+                                                   "an exclusive CumSum wrongly when it runs in place, so it has no "
+                                                   "backward rule");
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        const Mat& x = inputs[0];
+        if (inputs.size() > 2)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has more than two inputs");
+        int ax = axis;
+        if (inputs.size() == 2)
+        {
+            if (inputs[1].total() != 1)
+                CV_Error(Error::StsNotImplemented, "explain: the axis input of " + describeLayer(info) + " is not one value");
+            Mat a;
+            inputs[1].convertTo(a, CV_32S);
+            ax = a.at<int>(0);
+            if (need[1])
+                inputGrads[1] = zerosLike(inputs[1]);  // an axis index: no gradient
+        }
+        if (!need[0])
+            return;
+        ax = normalizeAxis(ax, x.dims);
+        if (ax < 0 || ax >= x.dims)
+            CV_Error(Error::StsNotImplemented, format("explain: %s sums along axis %d of a %d-D blob",
+                                                      describeLayer(info).c_str(), axis, x.dims));
+        const size_t outer = totalOf(x, 0, ax), count = x.size[ax], inner = totalOf(x, ax + 1);
+        if (inner > 1)  // checked on 4.6 against numpy: NaN or wildly wrong values, and heap corruption
+            CV_Error(Error::StsNotImplemented, format("explain: %s sums along axis %d, which is not the last axis of "
+                                                      "a %d-D blob with more than one element after it; cv::dnn 4.6's "
+                                                      "CumSum does not compute a cumulative sum there",
+                                                      describeLayer(info).c_str(), ax, x.dims));
+        verifyForward(x, outputs[0], outer, count, inner);
+        Mat dx(x.dims, x.size.p, CV_32F);
+        const float* rp = outputGrads[0].ptr<float>();
+        float* dp = dx.ptr<float>();
+        // the adjoint runs against the forward direction
+        const bool backwards = reverse == 0;
+        for (size_t o = 0; o < outer; o++)
+            for (size_t i = 0; i < inner; i++)
+            {
+                double acc = 0;
+                for (size_t k = 0; k < count; k++)
+                {
+                    const size_t t = backwards ? count - 1 - k : k;
+                    const size_t at = (o * count + t) * inner + i;
+                    if (exclusive)
+                    {
+                        dp[at] = (float)acc;
+                        acc += rp[at];
+                    }
+                    else
+                    {
+                        acc += rp[at];
+                        dp[at] = (float)acc;
+                    }
+                }
+            }
+        inputGrads[0] = dx;
+    }
+
+private:
+    /** The recorded output must be the cumulative sum of the recorded input: cv::dnn 4.6 computes an
+        exclusive CumSum wrongly when its output shares the input's buffer (after another layer), and then
+        the gradient of the intended sum would not be the gradient of what the Net computes. */
+    void verifyForward(const Mat& x, const Mat& y, size_t outer, size_t count, size_t inner) const
+    {
+        const float* xp = x.ptr<float>();
+        const float* yp = y.ptr<float>();
+        double worst = 0, scale = 1;
+        for (size_t o = 0; o < outer; o++)
+            for (size_t i = 0; i < inner; i++)
+            {
+                double acc = 0;
+                for (size_t k = 0; k < count; k++)
+                {
+                    const size_t t = reverse ? count - 1 - k : k;
+                    const size_t at = (o * count + t) * inner + i;
+                    if (!exclusive)
+                        acc += xp[at];
+                    worst = std::max(worst, std::abs(yp[at] - acc));
+                    scale = std::max(scale, std::abs(acc));
+                    if (exclusive)
+                        acc += xp[at];
+                }
+            }
+        if (!(worst <= 1e-4 * scale * count))
+            CV_Error(Error::StsNotImplemented, format("explain: the output of %s is not the cumulative sum of its input "
+                                                      "(off by %g; cv::dnn 4.6 computes an exclusive CumSum wrongly "
+                                                      "when it runs in place, after another layer)",
+                                                      describeLayer(info).c_str(), worst));
+    }
+
+    LayerInfo info;
+    int axis, exclusive, reverse;
+};
+
 } // namespace
 
 void registerPoolingRules(RuleMap& rules)
 {
     EXPLAIN_REGISTER_RULE(rules, "Pooling", PoolingRule);
     EXPLAIN_REGISTER_RULE(rules, "Reduce", ReduceRule);
+    EXPLAIN_REGISTER_RULE(rules, "CumSum", CumSumRule);
 }
 
 }} // namespace cv::explain

@@ -4,6 +4,7 @@
 // kernel); they return false, for the CPU rule to run, for whatever they do not handle.
 #include "layer_utils.hpp"
 #include "../ocl_ops.hpp"
+#include <algorithm>
 #include <numeric>
 
 namespace cv {
@@ -151,9 +152,42 @@ public:
         for (size_t o = 0; o < outputGrads.size(); o++)
         {
             const Mat& r = outputGrads[o];
-            std::vector<Range> ranges = sliceRangesOf(*l, dnn::shape(x), outShapes, o);
-            Mat view = dx(ranges);
-            view += r.reshape(1, view.dims, view.size.p);
+            const std::vector<int> steps = sliceStepsOf(*l, x.dims, o);
+            std::vector<Range> ranges = sliceRangesOf(l, dnn::shape(x), outShapes, o, true);
+            if (std::all_of(steps.begin(), steps.end(), [](int s) { return s == 1; }))
+            {
+                Mat view = dx(ranges);
+                if (view.total() != r.total())
+                    CV_Error(Error::StsNotImplemented, "explain: the output gradient of " + describeLayer(info) +
+                                                           " does not fit the range it copies");
+                view += r.reshape(1, view.dims, view.size.p);
+                continue;
+            }
+            // with steps: output index i_d reads the input at start_d + i_d * step_d
+            const MatShape outShape = outShapes[o];
+            const std::vector<int> inStrides = stridesOf(dnn::shape(x));
+            const int dims = (int)outShape.size();
+            if (dims != x.dims)
+                CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " slices with steps and changes the rank");
+            if (r.total() != dnn::total(outShape))
+                CV_Error(Error::StsNotImplemented, "explain: the output gradient of " + describeLayer(info) +
+                                                       " does not fit the elements it copies");
+            std::vector<int> idx(dims, 0);
+            const float* rp = r.ptr<float>();
+            float* dp = dx.ptr<float>();
+            for (size_t k = 0, n = r.total(); k < n; k++)
+            {
+                size_t at = 0;
+                for (int d = 0; d < dims; d++)
+                    at += (size_t)((ranges[d] == Range::all() ? 0 : ranges[d].start) + idx[d] * steps[d]) * inStrides[d];
+                dp[at] += rp[k];
+                for (int d = dims - 1; d >= 0; d--)
+                {
+                    if (++idx[d] < outShape[d])
+                        break;
+                    idx[d] = 0;
+                }
+            }
         }
         inputGrads[0] = dx;
     }
@@ -170,9 +204,13 @@ public:
         std::vector<MatShape> outShapes;
         for (const UMat& g : outputGrads)
             outShapes.push_back(dnn::shape(g));
+        for (size_t o = 0; o < outputGrads.size(); o++)
+            for (int s : sliceStepsOf(*l, (int)inShape.size(), o))
+                if (s != 1)
+                    return false;  // steps: the CPU rule
         UMat dx;
         for (size_t o = 0; o < outputGrads.size(); o++)  // later outputs add to the earlier ones, as on the CPU
-            if (!ocl_sliceBackward(outputGrads[o], dx, inShape, sliceRangesOf(*l, inShape, outShapes, o), o > 0))
+            if (!ocl_sliceBackward(outputGrads[o], dx, inShape, sliceRangesOf(l, inShape, outShapes, o), o > 0))
                 return false;
         inputGrads[0] = dx;
         return true;
@@ -326,14 +364,20 @@ public:
         const Mat& x = inputs[0];
         const Mat& y = outputs[0];
         const CapturedParams captured(info);
-        String type = captured.known ? captured.params.get<String>("type", "constant") : String("constant");
-        if (type != "constant")
-            CV_Error(Error::StsNotImplemented, "explain: padding type '" + type + "' of " + describeLayer(info) +
-                                                   " has no backward rule yet (constant is supported)");
-        std::vector<int> begin = paddingBeginOf(info, x.dims);
         if (!captured.known)
             CV_Error(Error::StsNotImplemented, "explain: the paddings of " + describeLayer(info) +
                                                    " were not captured (Net read before the explain library was loaded)");
+        const String type = captured.params.get<String>("type", "constant");
+        std::vector<int> begin = paddingBeginOf(info, x.dims);
+        if (type == "reflect" || type == "edge")
+        {
+            inputGrads[0] = borderBackward(x, outputGrads[0].reshape(1, y.dims, y.size.p), begin,
+                                           type == "reflect" ? BORDER_REFLECT_101 : BORDER_REPLICATE);
+            return;
+        }
+        if (type != "constant")
+            CV_Error(Error::StsNotImplemented, "explain: padding type '" + type + "' of " + describeLayer(info) +
+                                                   " has no backward rule (constant, reflect and edge are supported)");
         std::vector<Range> ranges(x.dims);
         for (int d = 0; d < x.dims; d++)
         {
@@ -376,6 +420,36 @@ public:
     }
 
 private:
+    /** reflect / edge (4.6 pads the two spatial axes of a 4-D blob with copyMakeBorder, BORDER_REFLECT_101 or
+        BORDER_REPLICATE): each output position reads the input position borderInterpolate gives; the
+        gradient adds r there. */
+    Mat borderBackward(const Mat& x, const Mat& r, const std::vector<int>& begin, int borderType) const
+    {
+        if (x.dims != 4 || r.dims != 4 || x.size[0] != r.size[0] || x.size[1] != r.size[1])
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) +
+                                                   " pads other than the two spatial axes of a 4-D blob in reflect/edge mode");
+        const int inH = x.size[2], inW = x.size[3], outH = r.size[2], outW = r.size[3];
+        const int top = begin[2], left = begin[3];
+        if (top < 0 || left < 0 || top + inH > outH || left + inW > outW)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " crops in reflect/edge mode");
+        std::vector<int> rows(outH), cols(outW);
+        for (int i = 0; i < outH; i++)
+            rows[i] = borderInterpolate(i - top, inH, borderType);
+        for (int j = 0; j < outW; j++)
+            cols[j] = borderInterpolate(j - left, inW, borderType);
+        Mat dx = zerosLike(x);
+        const size_t planes = (size_t)x.size[0] * x.size[1];
+        for (size_t pl = 0; pl < planes; pl++)
+        {
+            const float* rp = r.ptr<float>() + pl * outH * outW;
+            float* dp = dx.ptr<float>() + pl * inH * inW;
+            for (int i = 0; i < outH; i++)
+                for (int j = 0; j < outW; j++)
+                    dp[rows[i] * inW + cols[j]] += rp[i * outW + j];
+        }
+        return dx;
+    }
+
     LayerInfo info;
 };
 
