@@ -80,25 +80,16 @@ const std::set<String>& expectedRefusals()
         "MaxPool1d", "MaxPool3d", "AveragePool1d", "AveragePool3d",  // likewise pooling
         "CumSum_exclusive", "CumSum_exclusive_reverse",  // wrong in cv::dnn 4.6 when run in place
         "Split_negative_axis",                     // cv::dnn 4.6 reports wrong output shapes for it
+        "InstanceNormalization",  // MVN + BatchNorm: the sweep's plain forward pass folds the BatchNorm into the
+                                  // MVN, and cv::dnn 4.6 keeps it folded in the next pass that requests both:
+                                  // the MVN rule sees an output that is not its input normalized and refuses
     };
-    return s;
-}
-
-/** OPEN: operators whose gradient disagrees with finite differences through cv::dnn, cause not found yet.
-    They are reported, and must keep disagreeing (so that a fix is noticed and the entry removed); see
-    doc/coverage.md. InstanceNormalization imports as MVN + BatchNorm; each rule passes its own gradient check
-    (GradientCheck.MVN, and MVN -> BatchNorm built in C++), but on the imported model the plain
-    Net::forward() that the finite differences run (cv::dnn may fuse the BatchNorm into the MVN there) gives
-    values that differ from a forward pass that keeps every layer's output. */
-const std::set<String>& knownMismatches()
-{
-    static const std::set<String> s = {"InstanceNormalization"};
     return s;
 }
 
 /** One explained input: the gradient check, or the refusal. Returns the table's result column. */
 String sweepOne(dnn::Net& net, const SweepModel& m, const std::vector<Mat>& blobs, size_t explained,
-                const std::vector<std::pair<String, String>>& layers, bool& refused, bool& failed, bool& mismatch)
+                const std::vector<std::pair<String, String>>& layers, bool& refused, bool& failed)
 {
     std::vector<String> names{m.inputs[explained].name};
     std::vector<Mat> others;
@@ -116,13 +107,6 @@ String sweepOne(dnn::Net& net, const SweepModel& m, const std::vector<Mat>& blob
         // enough smooth points: more than the kinks, and at least 4 (or every element of a smaller input)
         const int enough = std::min(4, (int)blobs[explained].total());
         const bool ok = res.checked > res.kinks && res.checked >= enough && res.maxError <= 2e-2;
-        if (knownMismatches().count(m.name))
-        {
-            EXPECT_FALSE(ok) << m.name << " now passes: remove it from knownMismatches() and doc/coverage.md";
-            mismatch = true;
-            return format("OPEN: known mismatch with cv::dnn's plain forward (%d points, max err %.1e)",
-                          res.checked, res.maxError);
-        }
         if (!ok)
             failed = true;
         EXPECT_TRUE(res.checked > res.kinks && res.checked >= enough)
@@ -152,7 +136,7 @@ TEST(OperatorSweep, EveryImportedOperatorIsCheckedOrRefused)
     const String dir = String(EXPLAIN_DATA_DIR) + "/operators";
     const std::vector<SweepModel> models = readManifest(dir);
     ASSERT_GT(models.size(), 50u) << "no operator models in " << dir << " (tools/make_operator_models.py)";
-    int notImported = 0, forwardFails = 0, checked = 0, refusedCount = 0, failedCount = 0, openCount = 0;
+    int notImported = 0, forwardFails = 0, checked = 0, refusedCount = 0, failedCount = 0;
     std::ostringstream table;
     table << format("%-34s | %-44s | %s\n", "operator", "cv::dnn 4.6 layer types", "result");
     for (const SweepModel& m : models)
@@ -201,11 +185,9 @@ TEST(OperatorSweep, EveryImportedOperatorIsCheckedOrRefused)
         }
         for (size_t i = 0; i < m.inputs.size(); i++)
         {
-            bool refused = false, failed = false, mismatch = false;
-            const String result = sweepOne(net, m, blobs, i, layers, refused, failed, mismatch);
-            if (mismatch)
-                openCount++;
-            else if (failed)
+            bool refused = false, failed = false;
+            const String result = sweepOne(net, m, blobs, i, layers, refused, failed);
+            if (failed)
                 failedCount++;
             else if (refused)
                 refusedCount++;
@@ -221,9 +203,45 @@ TEST(OperatorSweep, EveryImportedOperatorIsCheckedOrRefused)
     }
     std::cout << table.str()
               << format("operator sweep: %d models; %d not imported, %d fail in cv::dnn's forward; "
-                        "%d input gradients checked, %d refused, %d known open mismatches, %d failed\n",
-                        (int)models.size(), notImported, forwardFails, checked, refusedCount, openCount, failedCount);
+                        "%d input gradients checked, %d refused, %d failed\n",
+                        (int)models.size(), notImported, forwardFails, checked, refusedCount, failedCount);
     EXPECT_EQ(failedCount, 0);
+}
+
+}} // namespace
+
+namespace opencv_test { namespace {
+
+// The imported InstanceNormalization (MVN + BatchNorm): exact on a Net explained before any plain forward
+// pass; after one, cv::dnn 4.6 applies the folded BatchNorm twice, and the MVN rule refuses.
+TEST(OperatorSweep, InstanceNormalizationBeforeAndAfterAPlainForward)
+{
+    const String path = String(EXPLAIN_DATA_DIR) + "/operators/InstanceNormalization.onnx";
+    RNG rng(501);
+    Mat x = randomBlob({1, 3, 4, 5}, rng);
+    dnn::Net fresh = dnn::readNetFromONNX(path);
+    const String out = fresh.getUnconnectedOutLayersNames().at(0);
+    GradientCheckResult res = checkInputGradient(fresh, x, out, 0x5eed, 1e-2, 60);
+    EXPECT_GT(res.checked, 20);
+    EXPECT_LE(res.maxError, 2e-2);
+
+    dnn::Net used = dnn::readNetFromONNX(path);
+    used.setInput(x);
+    used.forward();  // the user's plain forward pass: cv::dnn folds the BatchNorm into the MVN
+    Ptr<Backprop> bp = Backprop::create(used);
+    bp->forward(x);
+    Mat seed = randomBlob({1, 3, 4, 5}, rng);
+    std::vector<Mat> grads;
+    try
+    {
+        bp->backward({out}, {seed}, {""}, grads);
+        ADD_FAILURE() << "no exception";
+    }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_NE(e.err.find("(MVN) is not its input normalized: cv::dnn kept a layer folded into it"), String::npos)
+            << e.err;
+    }
 }
 
 }} // namespace

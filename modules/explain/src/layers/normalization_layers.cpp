@@ -147,13 +147,14 @@ public:
                                                       describeLayer(info).c_str(), eps));
     }
 
-    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs, const std::vector<Mat>& outputGrads,
                   const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
         if (!need[0])
             return;
         if (inputs.size() != 1)
             CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " with several inputs has no backward rule");
+        checkOutputIsNormalized(inputs[0], outputs[0]);
         const Mat& x = inputs[0];
         if (x.dims < 2)
             CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " on a 1-D blob has no backward rule");
@@ -198,6 +199,36 @@ public:
     }
 
 private:
+    /** cv::dnn 4.6 folds a following BatchNorm/Scale into MVN in a plain forward pass and keeps it folded
+        when a later pass requests both layers' outputs, which then applies it twice: an output that is
+        not the input normalized is refused rather than differentiated as if it were. */
+    void checkOutputIsNormalized(const Mat& x, const Mat& y) const
+    {
+        const size_t groups = totalOf(x, 0, acrossChannels ? 1 : 2);
+        const size_t len = x.total() / std::max<size_t>(groups, 1);
+        const float* xp = x.ptr<float>();
+        const float* yp = y.ptr<float>();
+        for (size_t g = 0; g < groups && len > 0; g++)
+        {
+            double mean = 0, var = 0;
+            for (size_t i = 0; i < len; i++)
+                mean += xp[g * len + i];
+            mean /= len;
+            for (size_t i = 0; i < len; i++)
+                var += (xp[g * len + i] - mean) * (xp[g * len + i] - mean);
+            const double inv = normVariance ? 1.0 / std::sqrt(var / len + eps) : 1.0;
+            for (size_t i = 0; i < len; i++)
+            {
+                const double expected = (xp[g * len + i] - mean) * inv;
+                if (std::abs(yp[g * len + i] - expected) > 1e-3 * (1.0 + std::abs(expected)))
+                    CV_Error(Error::StsError, "explain: the output of " + describeLayer(info) + " is not its input "
+                             "normalized: cv::dnn kept a layer folded into it by an earlier forward pass of this Net "
+                             "(a cv::dnn bug); explain a Net on which no plain forward ran before, or call "
+                             "net.enableFusion(false) before its first forward pass");
+            }
+        }
+    }
+
     LayerInfo info;
     float eps;
     bool normVariance, acrossChannels;
