@@ -20,6 +20,19 @@ inline void getLayersShapes(const dnn::Net& net, const std::vector<MatShape>& in
 #endif
 }
 
+/** The reduction a Reduce layer computes, the same for every version. */
+struct Reduction
+{
+    enum Op { MAX, MIN, MEAN, SUM, L1, L2, PROD, SUM_SQUARE, LOG_SUM, LOG_SUM_EXP };
+    Op op = SUM;
+    std::vector<int> axes;  // the reduced axes of the input, ascending
+};
+
+/** The reduction of a Reduce layer for an input of `inShape`. OpenCV before 4.8 reduces the last
+    axes (its importer moves the reduced ones there) and says which in public members; from 4.8 on the
+    operation and ONNX-style axes are private, read from the captured parameters. */
+Reduction reductionOf(const LayerInfo& info, const MatShape& inShape);
+
 }}} // namespace cv::explain::compat
 
 #endif

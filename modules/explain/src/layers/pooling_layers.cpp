@@ -2,6 +2,7 @@
 // without the padded area in the average), Reduce and CumSum. Windows start at o*stride - pad_begin and stop at the padded input's end;
 // max pooling routes the gradient to the first maximum in row-major order (as PyTorch does).
 #include "layer_utils.hpp"
+#include "../opencv_compat.hpp"
 #include "../ocl_ops.hpp"
 #include <cmath>
 
@@ -137,79 +138,101 @@ private:
     int kernel[2], stride[2], padBegin[2], padEnd[2];
 };
 
-// cv::dnn 4.6's Reduce reduces each contiguous group of prod(reduceDims) values (the importer moves
-// the reduced axes last); reduceType follows its private enum.
-enum { RED_MAX, RED_MIN, RED_AVE, RED_SUM, RED_L1, RED_L2, RED_PROD, RED_SUM_SQUARE, RED_LOG_SUM, RED_LOG_SUM_EXP };
-
+/** Reduce over any set of axes (what the reduction is, per OpenCV version: compat::reductionOf). Each input
+    element belongs to the output element with its coordinates on the other axes. */
 class ReduceRule CV_FINAL : public BackwardRule
 {
 public:
-    explicit ReduceRule(const LayerInfo& info_) : info(info_) {}
+    explicit ReduceRule(const LayerInfo& info_) : info(info_)
+    {
+        if (info.inputShapes.size() != 1)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " with two inputs has no backward rule");
+        reduction = compat::reductionOf(info, info.inputShapes[0]);
+    }
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs, const std::vector<Mat>& outputGrads,
                   const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
         if (!need[0])
             return;
-        if (inputs.size() != 1)
-            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " with two inputs has no backward rule");
-        Ptr<dnn::ReduceLayer> l = layerAs<dnn::ReduceLayer>(info);
         const Mat& x = inputs[0];
-        size_t group = 1;
-        for (size_t d : l->reduceDims)
-            group *= d;
-        if (group == 0 || x.total() != group * outputs[0].total())
-            CV_Error(Error::StsBadArg, "explain: the reduced dimensions of " + describeLayer(info) + " do not fit its shapes");
-        const int type = l->reduceType;
-        Mat dx(x.dims, x.size.p, CV_32F);
+        const std::vector<int> group = outputIndexOf(x, outputs[0].total());
         const float* xp = x.ptr<float>();
         const float* yp = outputs[0].ptr<float>();
         const float* rp = outputGrads[0].ptr<float>();
-        float* dp = dx.ptr<float>();
-        for (size_t o = 0, n = outputs[0].total(); o < n; o++)
+        const size_t n = outputs[0].total();
+        std::vector<int> best(n, -1);    // MAX, MIN: the first extreme element of each group
+        std::vector<double> prod(n, 1.0);  // PROD: the product of the nonzero elements, and their zeros
+        std::vector<int> zeros(n, 0);
+        const size_t count = x.total() / std::max<size_t>(n, 1);
+        for (size_t i = 0; i < x.total(); i++)
         {
-            const float* xs = xp + o * group;
-            float* ds = dp + o * group;
-            const float y = yp[o], r = rp[o];
-            size_t best = 0;
-            for (size_t i = 1; i < group; i++)
-                if (type == RED_MAX ? xs[i] > xs[best] : xs[i] < xs[best])
-                    best = i;
-            for (size_t i = 0; i < group; i++)
-            {
-                const float v = xs[i];
-                float g = 0.f;
-                switch (type)
-                {
-                case RED_MAX: case RED_MIN: g = i == best ? r : 0.f; break;
-                case RED_AVE: g = r / group; break;
-                case RED_SUM: g = r; break;
-                case RED_SUM_SQUARE: g = 2.f * v * r; break;
-                case RED_L1: g = v > 0 ? r : (v < 0 ? -r : 0.f); break;
-                case RED_L2: g = y > 0 ? r * v / y : 0.f; break;
-                case RED_LOG_SUM: g = r / std::exp(y); break;
-                case RED_LOG_SUM_EXP: g = r * std::exp(v - y); break;
-                case RED_PROD:
-                {
-                    double others = 1;
-                    for (size_t j = 0; j < group; j++)
-                        if (j != i)
-                            others *= xs[j];
-                    g = (float)(r * others);
-                    break;
-                }
-                default:
-                    CV_Error(Error::StsNotImplemented, format("explain: reduce type %d of %s has no backward rule",
-                                                              type, describeLayer(info).c_str()));
-                }
-                ds[i] = g;
-            }
+            const int o = group[i];
+            if (best[o] < 0 || (reduction.op == compat::Reduction::MAX ? xp[i] > xp[best[o]] : xp[i] < xp[best[o]]))
+                best[o] = (int)i;
+            if (xp[i] == 0.f)
+                zeros[o]++;
+            else
+                prod[o] *= xp[i];
+        }
+        Mat dx(x.dims, x.size.p, CV_32F);
+        float* dp = dx.ptr<float>();
+        for (size_t i = 0; i < x.total(); i++)
+        {
+            const int o = group[i];
+            dp[i] = elementGradient(xp[i], yp[o], rp[o], (int)i == best[o], count, prod[o], zeros[o]);
         }
         inputGrads[0] = dx;
     }
 
 private:
+    /** For each input element (flat index), its output element. */
+    std::vector<int> outputIndexOf(const Mat& x, size_t outputs) const
+    {
+        std::vector<bool> reduced(x.dims, false);
+        for (int a : reduction.axes)
+            reduced.at(a) = true;
+        size_t kept = 1;
+        for (int d = 0; d < x.dims; d++)
+            kept *= reduced[d] ? 1 : x.size[d];
+        if (kept != outputs)
+            CV_Error(Error::StsBadArg, "explain: the reduced dimensions of " + describeLayer(info) + " do not fit its shapes");
+        std::vector<int> index(x.total()), coord(x.dims, 0);
+        for (size_t i = 0; i < x.total(); i++)
+        {
+            int o = 0;
+            for (int d = 0; d < x.dims; d++)
+                if (!reduced[d])
+                    o = o * x.size[d] + coord[d];
+            index[i] = o;
+            for (int d = x.dims - 1; d >= 0 && ++coord[d] == x.size[d]; d--)
+                coord[d] = 0;
+        }
+        return index;
+    }
+
+    float elementGradient(float v, float y, float r, bool isBest, size_t count, double prod, int zeros) const
+    {
+        switch (reduction.op)
+        {
+        case compat::Reduction::MAX: case compat::Reduction::MIN: return isBest ? r : 0.f;
+        case compat::Reduction::MEAN: return r / count;
+        case compat::Reduction::SUM: return r;
+        case compat::Reduction::SUM_SQUARE: return 2.f * v * r;
+        case compat::Reduction::L1: return v > 0 ? r : (v < 0 ? -r : 0.f);
+        case compat::Reduction::L2: return y > 0 ? r * v / y : 0.f;
+        case compat::Reduction::LOG_SUM: return r / std::exp(y);
+        case compat::Reduction::LOG_SUM_EXP: return r * std::exp(v - y);
+        case compat::Reduction::PROD:  // the product of the others
+            if (zeros == 0)
+                return (float)(r * prod / v);
+            return zeros == 1 && v == 0.f ? (float)(r * prod) : 0.f;
+        }
+        return 0.f;
+    }
+
     LayerInfo info;
+    compat::Reduction reduction;
 };
 
 /** CumSum, inclusive, along the last non-trivial axis (cumsum_layer.cpp; along an axis with more elements after

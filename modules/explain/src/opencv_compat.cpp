@@ -1,0 +1,66 @@
+// What differs between OpenCV versions (see opencv_compat.hpp).
+#include "opencv_compat.hpp"
+#include <algorithm>
+
+namespace cv {
+namespace explain {
+namespace compat {
+
+#if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 8
+Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
+{
+    Ptr<dnn::ReduceLayer> l = info.layer.dynamicCast<dnn::ReduceLayer>();
+    if (!l)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's Reduce layer");
+    if (l->reduceType < Reduction::MAX || l->reduceType > Reduction::LOG_SUM_EXP)
+        CV_Error(Error::StsNotImplemented, format("explain: reduce type %d of %s has no backward rule", l->reduceType,
+                                                  describeLayer(info).c_str()));
+    Reduction r;
+    r.op = (Reduction::Op)l->reduceType;  // 4.6's private enum has this order
+    // the last reduceDims.size() axes, when their sizes are those of reduceDims
+    const int first = (int)inShape.size() - (int)l->reduceDims.size();
+    for (size_t k = 0; k < l->reduceDims.size(); k++)
+        if (first < 0 || inShape[first + k] != (int)l->reduceDims[k])
+            CV_Error(Error::StsBadArg, "explain: the reduced dimensions of " + describeLayer(info) + " do not fit its shapes");
+    for (int a = std::max(first, 0); a < (int)inShape.size(); a++)
+        r.axes.push_back(a);
+    return r;
+}
+#else
+Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
+{
+    const CapturedParams captured(info);
+    if (!captured.known)
+        CV_Error(Error::StsNotImplemented, "explain: the parameters of " + describeLayer(info) +
+                                               " were not captured (Net read before the explain library was loaded)");
+    static const char* names[] = {"max", "min", "mean", "sum", "l1", "l2", "prod", "sum_square", "log_sum",
+                                  "log_sum_exp"};
+    const String op = toLowerCase(captured.params.get<String>("reduce", ""));
+    const auto found = std::find(std::begin(names), std::end(names), op);
+    if (found == std::end(names))
+        CV_Error(Error::StsNotImplemented, "explain: reduce operation '" + op + "' of " + describeLayer(info) +
+                                               " has no backward rule");
+    Reduction r;
+    r.op = (Reduction::Op)(found - std::begin(names));
+    const int dims = (int)inShape.size();
+    if (captured.params.has("axes"))
+    {
+        const DictValue axes = captured.params.get("axes");
+        for (int i = 0; i < axes.size(); i++)
+            r.axes.push_back(axes.get<int>(i) < 0 ? axes.get<int>(i) + dims : axes.get<int>(i));
+    }
+    if (r.axes.empty() && captured.params.get<bool>("noop_with_empty_axes", false))
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " reduces no axis (noop_with_empty_axes)");
+    if (r.axes.empty())
+        for (int a = 0; a < dims; a++)
+            r.axes.push_back(a);
+    std::sort(r.axes.begin(), r.axes.end());
+    r.axes.erase(std::unique(r.axes.begin(), r.axes.end()), r.axes.end());
+    for (int a : r.axes)
+        if (a < 0 || a >= dims)
+            CV_Error(Error::StsBadArg, format("explain: %s reduces axis %d of a %d-D input", describeLayer(info).c_str(), a, dims));
+    return r;
+}
+#endif
+
+}}} // namespace cv::explain::compat
