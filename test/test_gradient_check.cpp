@@ -553,10 +553,10 @@ void runRule(const String& type, dnn::LayerParams lp, const std::vector<std::vec
     std::vector<Mat> inputs, grads(inShapes.size());
     for (size_t i = 0; i < inShapes.size(); i++)
     {
-        info.inputShapes.push_back(inShapes[i]);
+        info.inputShapes.push_back(explain::MatShape(inShapes[i].begin(), inShapes[i].end()));
         inputs.push_back(i < blobs.size() ? blobs[i] : randomBlob(inShapes[i], rng));
     }
-    info.outputShapes = {outShape};
+    info.outputShapes = {explain::MatShape(outShape.begin(), outShape.end())};
     const Mat out = randomBlob(outShape, rng), r = randomBlob(outShape, rng);
     Ptr<BackwardRule> rule = createBackwardRule(info);
     rule->backward(inputs, {out}, {r}, std::vector<bool>(inputs.size(), true), RECTIFIER_EXACT, grads);

@@ -23,8 +23,10 @@ const ImporterCase kOnnx{"onnx", "tiny.onnx", "", "onnx_node!/act5/Relu", "logit
 
 const ImporterCase kCases[] = {
     kOnnx,
+#if CV_VERSION_MAJOR < 5  // OpenCV 5 has no Caffe and Darknet importers
     {"caffe", "tiny.caffemodel", "tiny.prototxt", "relu5", "fc", "prob"},
     {"darknet", "tiny.weights", "tiny.cfg", "relu_10", "fullyConnected_11", "softmax_12"},
+#endif
     {"tensorflow", "tiny.pb", "", "block5/Relu", "fc/MatMul", "prob"},
 };
 
@@ -38,10 +40,12 @@ dnn::Net readImporterNet(const ImporterCase& c, bool viaReadNet)
     const std::string model = importerPath(c.model), config = c.config.empty() ? "" : importerPath(c.config);
     if (viaReadNet)
         return dnn::readNet(model, config);
+#if CV_VERSION_MAJOR < 5
     if (c.format == "caffe")
         return dnn::readNetFromCaffe(config, model);
     if (c.format == "darknet")
         return dnn::readNetFromDarknet(config, model);
+#endif
     if (c.format == "tensorflow")
         return dnn::readNetFromTensorflow(model);
     return dnn::readNetFromONNX(model);

@@ -382,7 +382,11 @@ struct NetPair
     }
 
     /** A random seed of the layer's output shape. */
-    Mat seedFor(const String& layer) { return randomBlob(dnn::shape(cpu->getActivation(layer)), rng); }
+    Mat seedFor(const String& layer)
+    {
+        const Mat a = cpu->getActivation(layer);
+        return randomBlob(std::vector<int>(a.size.p, a.size.p + a.dims), rng);
+    }
 };
 
 TEST(OCL, DepthwiseConvolutionRuleMatchesCPU)
