@@ -96,6 +96,69 @@ TEST(KeepPlan, GradCamPathWithFusionClosure)
     EXPECT_EQ(widenKeepPlan(g, oneOutput, wide, {fc}, {Pin(0, ANY_OUTPUT)}), wide);
 }
 
+// Found by fuzz/fuzz_model: a partial keep plan that keeps a Slice with outputs of equal shapes (for a
+// consumer on the path) but not another consumer of it made the input-pin replay read that consumer's
+// missing output: std::out_of_range escaped from GradCAM::forward(). Such a consumer is on no planned
+// path, so any of the equal-shaped outputs will do.
+TEST(InputPins, ConsumerOutsideThePlanOfAKeptSlice)
+{
+    dnn::Net net;
+    dnn::LayerParams split;
+    split.set("axis", 1);
+    split.set("slice_point", 1);
+    dnn::LayerParams split2 = split;
+    split2.set("slice_point", 2);
+    dnn::LayerParams concat;
+    concat.set("axis", 1);
+    // the Split/Concat chain of the fuzzer's model: s0 splits 3 channels into 2 + 1, then each Slice of
+    // two 1-channel outputs feeds a Concat that swaps them; the last Concat also reads s3's output 0
+    int s0 = addLayer(net, "s0", "Slice", split2, {0});
+    int s = addLayer(net, "s1", "Slice", split, {s0}, {0});
+    int c = addLayer(net, "c2", "Concat", concat, {s, s}, {1, 0});
+    const int s3 = addLayer(net, "s3", "Slice", split, {c});
+    c = addLayer(net, "c4", "Concat", concat, {s3, s3}, {1, 0});
+    for (int i = 5; i < 9; i += 2)
+    {
+        s = addLayer(net, format("s%d", i), "Slice", split, {c});
+        c = addLayer(net, format("c%d", i + 1), "Concat", concat, {s, s}, {1, 0});
+    }
+    addLayer(net, "top", "Concat", concat, {c, s3}, {0, 0});
+    RNG rng(305);
+    const Mat x = randomBlob({1, 3, 4, 4}, rng);
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    Mat scores;
+    ASSERT_NO_THROW(cam->forward(x, scores));
+    std::vector<Mat> maps;
+    try
+    {
+        cam->compute(0, maps);
+    }
+    catch (const cv::Exception&)
+    {
+        // a cv::Exception is a clear answer; before the fix forward() let a std::out_of_range escape
+    }
+    // the input gradient through the whole chain: every Slice's outputs resolved correctly
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->forward(x);
+    const Mat out = bp->getActivation("top");
+    Mat seed = randomBlob(dnn::shape(out), rng);
+    std::vector<Mat> grads;
+    bp->backward({"top"}, {seed}, {""}, grads);
+    // top = [c8, s3:0]; the chain of swaps is a fixed channel permutation: check against a finite difference
+    const double eps = 1e-2;
+    for (int i = 0; i < (int)x.total(); i += 7)
+    {
+        Mat xp = x.clone(), xm = x.clone();
+        xp.ptr<float>()[i] += (float)eps;
+        xm.ptr<float>()[i] -= (float)eps;
+        bp->forward(xp);
+        const double fp = bp->getActivation("top").dot(seed);
+        bp->forward(xm);
+        const double fm = bp->getActivation("top").dot(seed);
+        EXPECT_NEAR(grads[0].ptr<float>()[i], (fp - fm) / (2 * eps), 1e-3) << "input element " << i;
+    }
+}
+
 TEST(NetRecord, OnePerNetCountingPassesPerRequest)
 {
     RNG rng(303);

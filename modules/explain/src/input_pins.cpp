@@ -39,6 +39,8 @@ int InputPinResolver::replay(int id, size_t j, const std::vector<int>& candidate
 {
     const std::vector<int>& producers = graph.layer(id).producers;
     const int p = producers[j];
+    if (store.outputCount(id) == 0)
+        return candidates[0];  // this layer's output is not kept: it is on no planned path, any choice will do
     const Ptr<dnn::Layer>& layer = infos[id].layer;
     int best = -1;
     double bestErr = DBL_MAX, secondErr = DBL_MAX;
