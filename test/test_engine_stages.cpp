@@ -159,6 +159,67 @@ TEST(InputPins, ConsumerOutsideThePlanOfAKeptSlice)
     }
 }
 
+/** y = x; forward() throws while `failing` is set (a forward pass that fails when it runs again). */
+class FlakyLayer : public ScaledCopyLayer
+{
+public:
+    static bool failing;
+    explicit FlakyLayer(const dnn::LayerParams& p) : ScaledCopyLayer(p) {}
+    static Ptr<dnn::Layer> create(dnn::LayerParams& p) { return makePtr<FlakyLayer>(p); }
+    void forward(InputArrayOfArrays in, OutputArrayOfArrays out, OutputArrayOfArrays internals) CV_OVERRIDE
+    {
+        if (failing)
+            CV_Error(Error::StsError, "the flaky layer fails");
+        ScaledCopyLayer::forward(in, out, internals);
+    }
+};
+bool FlakyLayer::failing = false;
+
+struct IdentityRule : BackwardRule
+{
+    void backward(const std::vector<Mat>&, const std::vector<Mat>&, const std::vector<Mat>& g,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& in) CV_OVERRIDE
+    {
+        if (need[0])
+            in[0] = g[0].clone();
+    }
+};
+
+// Found by fuzz/fuzz_model: when the forward pass that widens the keep plan (an input gradient after a
+// Grad-CAM) failed, the wider plan stayed while the activations were the narrower plan's; the next call
+// then saw nothing to widen and read activations that were never kept (std::out_of_range escaped).
+TEST(KeepPlan, AFailedWideningRunIsTriedAgain)
+{
+    dnn::LayerFactory::registerLayer("Flaky", FlakyLayer::create);
+    registerBackwardRule("Flaky", [](const LayerInfo&) -> Ptr<BackwardRule> { return makePtr<IdentityRule>(); });
+    RNG rng(306);
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});
+    int f = addLayer(net, "flaky", "Flaky", dnn::LayerParams(), {c1});
+    int r = addLayer(net, "relu", "ReLU", dnn::LayerParams(), {f});
+    addLayer(net, "side", "ReLU", dnn::LayerParams(), {f});  // two consumers: Grad-CAM's plan stops at relu
+    int c2 = addLayer(net, "conv2", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {r});
+    addGapFcHead(net, c2, 4, 3, rng);
+    const Mat x = randomBlob({1, 2, 6, 6}, rng);
+    Mat expected;
+    {
+        Ptr<GradCAM> fresh = GradCAM::create(net, "conv2");
+        fresh->forward(x);
+        fresh->inputGradient(1, expected, RECTIFIER_EXACT);
+    }
+    Ptr<GradCAM> cam = GradCAM::create(net, "conv2");  // keeps only the Grad-CAM path at first
+    cam->forward(x);
+    std::vector<Mat> maps;
+    cam->compute(1, maps);
+    Mat grad;
+    FlakyLayer::failing = true;
+    EXPECT_THROW(cam->inputGradient(1, grad, RECTIFIER_EXACT), cv::Exception);  // the widening run fails
+    FlakyLayer::failing = false;
+    ASSERT_NO_THROW(cam->inputGradient(1, grad, RECTIFIER_EXACT));  // widens again
+    EXPECT_EQ(norm(grad, expected, NORM_INF), 0.0);
+    dnn::LayerFactory::unregisterLayer("Flaky");
+}
+
 TEST(NetRecord, OnePerNetCountingPassesPerRequest)
 {
     RNG rng(303);
