@@ -20,7 +20,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/explain.hpp>
-#include "sample_common.hpp"
+#include "evaluate_args.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -30,42 +30,10 @@
 #include <sstream>
 
 using namespace cv;
+using namespace evaluate_sample;
 
-static const char* keys =
-    "{ help h usage ? |     | print this message }"
-    "{ csv            |     | ground truth: the header line file,class_id,x,y,w,h, then one box per line (required) }"
-    "{ images         |     | folder of the image files; default: the CSV's folder }"
-    "{ model m        |     | model file (.onnx, .caffemodel, .pb, ...); default: the bundled model }"
-    "{ config c       |     | optional config file (.prototxt, .pbtxt, .cfg) }"
-    "{ layer l        |     | CAM target layer; default: the last layer with a spatial output }"
-    "{ methods        | gradcam,gradcampp,xgradcam,hirescam,elementwise,layercam,eigencam,eigengradcam,scorecam "
-    "| comma list of gradcam,gradcampp,xgradcam,hirescam,elementwise,layercam,eigencam,eigengradcam,scorecam and "
-    "center (a centred Gaussian, as a baseline) }"
-    "{ target         | gt  | explained class: gt (the CSV's class_id) or top1 (the model's prediction) }"
-    "{ width          |     | input width, 1..16384; default: 64 for the bundled model, else 224 }"
-    "{ height         |     | input height, 1..16384; default: 64 for the bundled model, else 224 }"
-    "{ scale          |     | multiplier for pixel values, > 0; default: 1/255 for the bundled model, else 1 }"
-    "{ mean           |     | mean subtracted before scaling: 1 to 4 numbers, e.g. \"104 117 123\" or 104,117,123 }"
-    "{ rgb            |     | swap R and B (the model takes RGB); implied for the bundled model }"
-    "{ limit          | 0   | evaluate at most this many (image, class) items, >= 0; 0: all }"
-    "{ steps          | 30  | deletion / insertion steps, >= 1 }"
-    "{ threshold      | 0.15 | localization threshold (fraction of the map's maximum), in [0, 1] }"
-    "{ iou            | 0.5 | IoU for a correct localization, in (0, 1] }"
-    "{ tolerance      | 0   | pointing game tolerance in image pixels, >= 0 }"
-    "{ batch          | 16  | images per forward pass in the metrics (1 for fixed-batch models), >= 1 }"
-    "{ road           |     | also ROAD: mean score over 10..90 % removed, MoRF and LeRF }"
-    "{ faithfulness   |     | also the occlusion rank correlation (patch = input/8, stride = patch/2) }"
-    "{ out o          | .   | directory (created) for evaluation.csv, evaluation.txt, per_image.csv, evaluation.png "
-    "(replaced only when the run succeeds) }";
 
 namespace {
-
-struct Item
-{
-    std::string file;
-    int classId = -1;
-    std::vector<Rect> boxes;
-};
 
 struct Scores
 {
@@ -82,110 +50,6 @@ struct Metric
     bool percent, higherIsBetter;
     double Scores::*field;
 };
-
-std::vector<std::string> splitList(const std::string& s, char sep = ',')
-{
-    std::vector<std::string> items;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, sep))
-    {
-        item.erase(0, item.find_first_not_of(" \t\r"));
-        item.erase(item.find_last_not_of(" \t\r") + 1);
-        items.push_back(item);
-    }
-    return items;
-}
-
-std::string directoryOf(const std::string& path)
-{
-    const size_t p = path.find_last_of('/');
-    return p == std::string::npos ? std::string(".") : path.substr(0, p);
-}
-
-/** The CSV's columns; the header line names them. */
-const char* const csvColumns[] = {"file", "class_id", "x", "y", "w", "h"};
-
-/** The box of one data line (six trimmed fields); `where` is "<csv>:<line>" for the error. */
-bool parseBox(const std::string& where, const std::vector<std::string>& v, int& classId, Rect& box, std::string& error)
-{
-    if (v[0].empty())
-    {
-        error = where + ": column 1 (file): the file name is empty";
-        return false;
-    }
-    const int big = 1 << 20, lo[5] = {0, -big, -big, 1, 1}, hi[5] = {INT_MAX, big, big, big, big};
-    int n[5];
-    for (int i = 0; i < 5; i++)
-    {
-        const std::string why = sample::parseInt(v[i + 1], lo[i], hi[i], n[i]);
-        if (!why.empty())
-        {
-            error = format("%s: column %d (%s): '%s' %s", where.c_str(), i + 2, csvColumns[i + 1], v[i + 1].c_str(),
-                           why.c_str());
-            return false;
-        }
-    }
-    if ((int64)n[3] * n[4] > (1 << 30))
-    {
-        error = format("%s: columns 5 and 6 (w, h): a box of %d x %d pixels is larger than an image can be (2^30 pixels)",
-                       where.c_str(), n[3], n[4]);
-        return false;
-    }
-    classId = n[0];
-    box = Rect(n[1], n[2], n[3], n[4]);
-    return true;
-}
-
-/** Reads the ground truth: the header line (after a UTF-8 byte order mark, if any), then one box per line;
-    one item per (file, class_id), in the order of first appearance. Blank lines are skipped. */
-bool readCSV(const std::string& path, std::vector<Item>& items, std::string& error)
-{
-    std::ifstream f(path, std::ios::binary);
-    if (!f)
-    {
-        error = "cannot open '" + path + "'";
-        return false;
-    }
-    const std::vector<std::string> header(std::begin(csvColumns), std::end(csvColumns));
-    bool headerSeen = false;
-    std::map<std::pair<std::string, int>, size_t> index;
-    std::string line;
-    for (int lineNo = 1; std::getline(f, line); lineNo++)
-    {
-        if (lineNo == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0)
-            line.erase(0, 3);
-        if (!line.empty() && line.back() == '\r')
-            line.pop_back();
-        if (line.find_first_not_of(" \t") == std::string::npos)
-            continue;
-        const std::string where = format("%s:%d", path.c_str(), lineNo);
-        const std::vector<std::string> v = splitList(line);
-        if (!headerSeen)
-        {
-            if (v != header)
-            {
-                error = where + ": expected the header 'file,class_id,x,y,w,h', got '" + line + "'";
-                return false;
-            }
-            headerSeen = true;
-            continue;
-        }
-        int classId = -1;
-        Rect box;
-        if (v.size() != 6)
-            error = format("%s: expected 6 columns file,class_id,x,y,w,h, got %d: '%s'", where.c_str(), (int)v.size(), line.c_str());
-        if (v.size() != 6 || !parseBox(where, v, classId, box, error))
-            return false;
-        auto it = index.emplace(std::make_pair(v[0], classId), items.size()).first;
-        if (it->second == items.size())
-            items.push_back(Item{v[0], classId, {}});
-        items[it->second].boxes.push_back(box);
-    }
-    if (items.empty())
-        error = "'" + path + "' has no boxes";
-    return !items.empty();
-}
 
 double iou(const Rect& a, const Rect& b)
 {
@@ -257,97 +121,6 @@ Mat plot(const std::vector<std::string>& methods, const std::vector<Scores>& res
         rectangle(img, Rect(o.x + 2, o.y + 2, panelW - 4, panelH - 4), Scalar::all(200), 1);
     }
     return img;
-}
-
-/** The flags, with the defaults of the bundled model filled in. */
-struct Options
-{
-    std::string modelPath, configPath, csvPath, imageDir, layer, target, outDir;
-    std::vector<std::string> methods;
-    sample::BlobOptions blob;
-    int limit = 0, steps = 30, tolerance = 0, batch = 16;
-    double threshold = 0.15, iouMin = 0.5;
-    bool withRoad = false, withFaith = false;
-};
-
-/** The methods of --methods: a CAMMethod, or -1 for the centre baseline. */
-const std::map<std::string, int>& knownMethods()
-{
-    static const std::map<std::string, int> known{
-        {"gradcam", explain::CAM_GRADCAM}, {"gradcampp", explain::CAM_GRADCAM_PLUS_PLUS},
-        {"xgradcam", explain::CAM_XGRADCAM}, {"hirescam", explain::CAM_HIRESCAM},
-        {"elementwise", explain::CAM_GRADCAM_ELEMENTWISE}, {"layercam", explain::CAM_LAYERCAM},
-        {"eigencam", explain::CAM_EIGENCAM}, {"eigengradcam", explain::CAM_EIGENGRADCAM},
-        {"scorecam", explain::CAM_SCORECAM}, {"center", -1}};
-    return known;
-}
-
-/** Prints "error: <message>" (on a line of its own after the progress bar) and returns false. */
-bool fail(const std::string& message, bool afterProgress = false)
-{
-    std::cerr << (afterProgress ? "\n" : "") << "error: " << message << "\n";
-    return false;
-}
-
-/** Parses the command line into `o`; returns -1 to go on, or the exit code. */
-int parseOptions(int argc, char** argv, Options& o)
-{
-    if (!sample::checkArguments(argc, argv, keys, {"help", "h", "usage", "?", "rgb", "road", "faithfulness"}))
-        return 1;
-    CommandLineParser parser(argc, argv, keys);
-    parser.about("Evaluates CAM methods of cv::explain on a labelled image set (pointing game, localization, "
-                 "deletion/insertion AUC, Average Drop, Increase in Confidence).\n"
-                 "Flags are --name=value; there are no positional arguments. An unknown flag, a number that is not "
-                 "whole, finite and in range, and a malformed CSV line are errors (exit code 1).");
-    if (parser.has("help"))
-    {
-        parser.printMessage();
-        return 0;
-    }
-    const bool bundled = !parser.has("model");
-    o.modelPath = bundled ? std::string(EXPLAIN_DATA_DIR "/default_model.onnx") : parser.get<std::string>("model");
-    o.configPath = parser.get<std::string>("config");
-    o.csvPath = parser.get<std::string>("csv");
-    o.imageDir = parser.get<std::string>("images");
-    o.layer = parser.get<std::string>("layer");
-    o.methods = splitList(parser.get<std::string>("methods"));
-    o.target = parser.get<std::string>("target");
-    sample::FlagReader flags(parser);
-    o.limit = flags.getInt("limit", 0);
-    o.steps = flags.getInt("steps", 1);
-    o.threshold = flags.getDouble("threshold", 0, 1);
-    o.iouMin = flags.getDouble("iou", 0, 1, true);
-    o.tolerance = flags.getInt("tolerance", 0);
-    o.batch = flags.getInt("batch", 1);
-    if (!o.blob.read(flags, bundled))
-        return 1;
-    o.withRoad = parser.has("road");
-    o.withFaith = parser.has("faithfulness");
-    o.outDir = parser.get<std::string>("out");
-    if (!parser.check())
-    {
-        parser.printErrors();
-        return 1;
-    }
-    return -1;
-}
-
-/** The flags' values are usable; fills in --images. */
-bool checkOptions(Options& o)
-{
-    if (o.csvPath.empty())
-        return fail("--csv is required (a header line, then file,class_id,x,y,w,h per box)");
-    if (o.imageDir.empty())
-        o.imageDir = directoryOf(o.csvPath);
-    if (o.methods.empty())
-        return fail("--methods is empty");
-    for (const std::string& m : o.methods)
-        if (!knownMethods().count(m))
-            return fail("unknown method '" + m + "' in --methods; choose from gradcam,gradcampp,xgradcam,"
-                        "hirescam,elementwise,layercam,eigencam,eigengradcam,scorecam,center");
-    if (o.target != "gt" && o.target != "top1")
-        return fail("--target must be gt or top1, got '" + o.target + "'");
-    return true;
 }
 
 /** The table's columns: the seven metrics, then ROAD and faithfulness when asked for. */

@@ -96,6 +96,130 @@ TEST(KeepPlan, GradCamPathWithFusionClosure)
     EXPECT_EQ(widenKeepPlan(g, oneOutput, wide, {fc}, {Pin(0, ANY_OUTPUT)}), wide);
 }
 
+// Found by fuzz/fuzz_model: a partial keep plan that keeps a Slice with outputs of equal shapes (for a
+// consumer on the path) but not another consumer of it made the input-pin replay read that consumer's
+// missing output: std::out_of_range escaped from GradCAM::forward(). Such a consumer is on no planned
+// path, so any of the equal-shaped outputs will do.
+TEST(InputPins, ConsumerOutsideThePlanOfAKeptSlice)
+{
+    dnn::Net net;
+    dnn::LayerParams split;
+    split.set("axis", 1);
+    split.set("slice_point", 1);
+    dnn::LayerParams split2 = split;
+    split2.set("slice_point", 2);
+    dnn::LayerParams concat;
+    concat.set("axis", 1);
+    // the Split/Concat chain of the fuzzer's model: s0 splits 3 channels into 2 + 1, then each Slice of
+    // two 1-channel outputs feeds a Concat that swaps them; the last Concat also reads s3's output 0
+    int s0 = addLayer(net, "s0", "Slice", split2, {0});
+    int s = addLayer(net, "s1", "Slice", split, {s0}, {0});
+    int c = addLayer(net, "c2", "Concat", concat, {s, s}, {1, 0});
+    const int s3 = addLayer(net, "s3", "Slice", split, {c});
+    c = addLayer(net, "c4", "Concat", concat, {s3, s3}, {1, 0});
+    for (int i = 5; i < 9; i += 2)
+    {
+        s = addLayer(net, format("s%d", i), "Slice", split, {c});
+        c = addLayer(net, format("c%d", i + 1), "Concat", concat, {s, s}, {1, 0});
+    }
+    addLayer(net, "top", "Concat", concat, {c, s3}, {0, 0});
+    RNG rng(305);
+    const Mat x = randomBlob({1, 3, 4, 4}, rng);
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    Mat scores;
+    ASSERT_NO_THROW(cam->forward(x, scores));
+    std::vector<Mat> maps;
+    try
+    {
+        cam->compute(0, maps);
+    }
+    catch (const cv::Exception&)
+    {
+        // a cv::Exception is a clear answer; before the fix forward() let a std::out_of_range escape
+    }
+    // the input gradient through the whole chain: every Slice's outputs resolved correctly
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->forward(x);
+    const Mat out = bp->getActivation("top");
+    Mat seed = randomBlob(dnn::shape(out), rng);
+    std::vector<Mat> grads;
+    bp->backward({"top"}, {seed}, {""}, grads);
+    // top = [c8, s3:0]; the chain of swaps is a fixed channel permutation: check against a finite difference
+    const double eps = 1e-2;
+    for (int i = 0; i < (int)x.total(); i += 7)
+    {
+        Mat xp = x.clone(), xm = x.clone();
+        xp.ptr<float>()[i] += (float)eps;
+        xm.ptr<float>()[i] -= (float)eps;
+        bp->forward(xp);
+        const double fp = bp->getActivation("top").dot(seed);
+        bp->forward(xm);
+        const double fm = bp->getActivation("top").dot(seed);
+        EXPECT_NEAR(grads[0].ptr<float>()[i], (fp - fm) / (2 * eps), 1e-3) << "input element " << i;
+    }
+}
+
+/** y = x; forward() throws while `failing` is set (a forward pass that fails when it runs again). */
+class FlakyLayer : public ScaledCopyLayer
+{
+public:
+    static bool failing;
+    explicit FlakyLayer(const dnn::LayerParams& p) : ScaledCopyLayer(p) {}
+    static Ptr<dnn::Layer> create(dnn::LayerParams& p) { return makePtr<FlakyLayer>(p); }
+    void forward(InputArrayOfArrays in, OutputArrayOfArrays out, OutputArrayOfArrays internals) CV_OVERRIDE
+    {
+        if (failing)
+            CV_Error(Error::StsError, "the flaky layer fails");
+        ScaledCopyLayer::forward(in, out, internals);
+    }
+};
+bool FlakyLayer::failing = false;
+
+struct IdentityRule : BackwardRule
+{
+    void backward(const std::vector<Mat>&, const std::vector<Mat>&, const std::vector<Mat>& g,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& in) CV_OVERRIDE
+    {
+        if (need[0])
+            in[0] = g[0].clone();
+    }
+};
+
+// Found by fuzz/fuzz_model: when the forward pass that widens the keep plan (an input gradient after a
+// Grad-CAM) failed, the wider plan stayed while the activations were the narrower plan's; the next call
+// then saw nothing to widen and read activations that were never kept (std::out_of_range escaped).
+TEST(KeepPlan, AFailedWideningRunIsTriedAgain)
+{
+    dnn::LayerFactory::registerLayer("Flaky", FlakyLayer::create);
+    registerBackwardRule("Flaky", [](const LayerInfo&) -> Ptr<BackwardRule> { return makePtr<IdentityRule>(); });
+    RNG rng(306);
+    dnn::Net net;
+    int c1 = addLayer(net, "conv1", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});
+    int f = addLayer(net, "flaky", "Flaky", dnn::LayerParams(), {c1});
+    int r = addLayer(net, "relu", "ReLU", dnn::LayerParams(), {f});
+    addLayer(net, "side", "ReLU", dnn::LayerParams(), {f});  // two consumers: Grad-CAM's plan stops at relu
+    int c2 = addLayer(net, "conv2", "Convolution", convParams(4, 3, 3, rng, 1, 1, 1), {r});
+    addGapFcHead(net, c2, 4, 3, rng);
+    const Mat x = randomBlob({1, 2, 6, 6}, rng);
+    Mat expected;
+    {
+        Ptr<GradCAM> fresh = GradCAM::create(net, "conv2");
+        fresh->forward(x);
+        fresh->inputGradient(1, expected, RECTIFIER_EXACT);
+    }
+    Ptr<GradCAM> cam = GradCAM::create(net, "conv2");  // keeps only the Grad-CAM path at first
+    cam->forward(x);
+    std::vector<Mat> maps;
+    cam->compute(1, maps);
+    Mat grad;
+    FlakyLayer::failing = true;
+    EXPECT_THROW(cam->inputGradient(1, grad, RECTIFIER_EXACT), cv::Exception);  // the widening run fails
+    FlakyLayer::failing = false;
+    ASSERT_NO_THROW(cam->inputGradient(1, grad, RECTIFIER_EXACT));  // widens again
+    EXPECT_EQ(norm(grad, expected, NORM_INF), 0.0);
+    dnn::LayerFactory::unregisterLayer("Flaky");
+}
+
 TEST(NetRecord, OnePerNetCountingPassesPerRequest)
 {
     RNG rng(303);

@@ -120,6 +120,77 @@ TEST(NonFinite, MapsAndMetricsRefuseNaN)
                 "explain: the input blob given to deletionInsertion contains NaN or Inf values");
 }
 
+// Found by fuzz/fuzz_model: finite scores, a finite Grad-CAM map and a finite guided gradient whose product
+// overflows float32 -- Guided Grad-CAM returned Inf instead of an error.
+TEST(NonFinite, GuidedGradCAMProductThatOverflows)
+{
+    RNG rng(403);
+    dnn::Net net;
+    dnn::LayerParams conv = convParams(1, 1, 3, rng, 1, 1, 1);
+    conv.blobs[0].setTo(1e10f);
+    conv.blobs[1].setTo(0.f);
+    int c = addLayer(net, "conv", "Convolution", conv, {0});
+    int r = addLayer(net, "relu", "ReLU", dnn::LayerParams(), {c});
+    dnn::LayerParams fc;
+    fc.set("num_output", 2);
+    fc.set("bias_term", false);
+    fc.blobs = {Mat(2, 16, CV_32F, Scalar(1e10f))};
+    addLayer(net, "fc", "InnerProduct", fc, {r});
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    Mat scores, dst;
+    cam->forward(randomBlob({1, 1, 4, 4}, rng, 0.5f, 1.f), scores);
+    ASSERT_TRUE(checkRange(scores));  // about 1e21: finite
+    std::vector<Mat> maps;
+    cam->compute(0, maps);
+    ASSERT_TRUE(checkRange(maps[0]));
+    expectError([&] { cam->guidedGradCAM(0, dst); },
+                "explain: the Guided Grad-CAM product (map times guided gradient) overflows float32; check the "
+                "model's weights and the input blob's scale");
+    Mat nanGradient(std::vector<int>{1, 1, 4, 4}, CV_32F, Scalar(1));
+    nanGradient.ptr<float>()[3] = std::numeric_limits<float>::quiet_NaN();
+    expectError([&] { combineGuidedGradCAM(maps, nanGradient, dst); },
+                "explain: the guided gradient given to combineGuidedGradCAM contains NaN or Inf values");
+}
+
+// Found by fuzz/fuzz_model: NaN in the target layer's activations (a model's bad weights) that the scores
+// do not show (max pooling skips NaN) gave NaN maps silently; now the error names the first layer.
+TEST(NonFinite, TargetActivationsWithNaNBehindFiniteScores)
+{
+    RNG rng(404);
+    dnn::Net net;
+    dnn::LayerParams conv = convParams(2, 2, 1, rng);
+    conv.blobs[0].ptr<float>(1)[0] = std::numeric_limits<float>::quiet_NaN();  // output channel 1
+    int c = addLayer(net, "conv", "Convolution", conv, {0});
+    dnn::LayerParams pool;
+    pool.set("pool", "max");
+    pool.set("kernel_size", 3);
+    pool.set("stride", 3);
+    int p = addLayer(net, "pool", "Pooling", pool, {c});
+    dnn::LayerParams hs;
+    hs.set("alpha", 0.2f);
+    hs.set("beta", 0.5f);
+    int h = addLayer(net, "hsig", "HardSigmoid", hs, {p});
+    dnn::LayerParams fc;
+    fc.set("num_output", 2);
+    fc.set("bias_term", false);
+    fc.blobs = {randomBlob({2, 2}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {h});
+    const std::string message = "explain: the forward pass gives NaN or Inf values, first at the output of layer "
+                                "'conv' (Convolution); check the input blob's scale and the model's weights";
+    for (int method : {CAM_GRADCAM, CAM_HIRESCAM, CAM_EIGENCAM, CAM_SCORECAM, CAM_ABLATIONCAM})
+    {
+        Ptr<GradCAM> cam = GradCAM::create(net, "conv");
+        Mat scores;
+        cam->forward(randomBlob({1, 2, 3, 3}, rng, 0.f, 1.f), scores);
+        ASSERT_TRUE(checkRange(scores)) << scores;
+        cam->setMethod(method);
+        std::vector<Mat> maps;
+        expectError([&] { cam->compute(0, maps); }, message);
+        if (method == CAM_GRADCAM)
+            expectError([&] { cam->computeLayers({"conv"}, 0, Size(3, 3), maps); }, message);
+    }
+}
+
 TEST(NonFinite, ScoresThatOverflowInMetrics)
 {
     dnn::Net net = linearScores();

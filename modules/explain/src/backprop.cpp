@@ -344,8 +344,19 @@ void BackpropImpl::plan(const std::vector<String>& seedLayers, const std::vector
     if (widened == keep)
         return;
     keep.swap(widened);
-    if (rerun)
+    if (!rerun)
+        return;
+    try
+    {
         run(store.inputs());
+    }
+    catch (...)
+    {
+        // the activations are still those of the narrower plan (or, when the pins failed, not current):
+        // keep that plan, so that the next call widens it again instead of reading what was never kept
+        keep.swap(widened);
+        throw;
+    }
 }
 
 void BackpropImpl::requireForward()

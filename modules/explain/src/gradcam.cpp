@@ -12,6 +12,18 @@ namespace cv {
 namespace explain {
 namespace detail {
 
+void requireFiniteActivation(Backprop& b, const String& layer)
+{
+    if (b.isOnDevice())
+        return;  // the device path makes no host copies to check
+    const Mat a = b.getActivation(layer);
+    if (!checkRange(a, true, nullptr, -FLT_MAX, FLT_MAX))
+    {
+        BackpropImpl::of(b).reportNonFiniteActivations();  // throws, naming the first such layer
+        checkFinite(a, "the output of layer '" + layer + "'");
+    }
+}
+
 GradCAMImpl::GradCAMImpl(const dnn::Net& net, const String& layerName_, const String& scoreLayerName)
     : bp(Backprop::create(net)), layerName(layerName_)  // Backprop::create throws on an empty Net
 {
@@ -63,6 +75,7 @@ void GradCAMImpl::computeFromGradient(const String& outputLayer, InputArray outp
                                           "spatial N x K x H x W output", layerName.c_str(), dims));
     const CamMethodSpec& spec = camMethod(method);
     checkCounterfactual(spec, counterfactual.needed());
+    requireFiniteActivation(*bp, layerName);
     if (spec.kind != CamKind::FORWARD_PASSES)
     {
         gradientMaps(spec, outputLayer, outputGrad.getMat(), gradcam, counterfactual);

@@ -50,6 +50,7 @@ void GradCAMImpl::computeAugSmooth(int classId, OutputArrayOfArrays out)
     Ptr<Backprop> aux = fwd->auxiliary();
     aux->keepOnly({scoreLayerName}, {layerName});
     aux->forward(batch, fwd->inputName());
+    requireFiniteActivation(*aux, layerName);
     const Mat out0 = aux->getActivation(scoreLayerName);
     Mat seed = Mat::zeros(6 * n, (int)(out0.total() / (6 * n)), CV_32F);
     for (int r = 0; r < 6 * n; r++)
@@ -89,6 +90,8 @@ void GradCAMImpl::computeLayers(const std::vector<String>& layers, int classId, 
     }
     std::vector<Mat> grads;
     bp->backward({fwd->scoreLayer()}, {fwd->classSeed(classId)}, layers, grads, RECTIFIER_EXACT);  // one pass
+    for (const String& l : layers)
+        requireFiniteActivation(*bp, l);
     std::vector<Mat> sums;
     for (size_t i = 0; i < layers.size(); i++)
     {

@@ -15,6 +15,11 @@ namespace cv {
 namespace explain {
 namespace detail {
 
+/** Throws when a CAM target layer's output (the activations its maps weight) holds NaN or Inf on the
+    host, naming the first layer of the forward pass whose output did: the scores can stay finite past
+    such a layer (max pooling skips NaN), and the maps must not turn NaN silently. */
+void requireFiniteActivation(Backprop& bp, const String& layerName);
+
 class GradCAMImpl CV_FINAL : public GradCAM
 {
 public:

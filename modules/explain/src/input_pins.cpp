@@ -39,6 +39,8 @@ int InputPinResolver::replay(int id, size_t j, const std::vector<int>& candidate
 {
     const std::vector<int>& producers = graph.layer(id).producers;
     const int p = producers[j];
+    if (store.outputCount(id) == 0)
+        return candidates[0];  // this layer's output is not kept: it is on no planned path, any choice will do
     const Ptr<dnn::Layer>& layer = infos[id].layer;
     // The layer's forward pass on candidate output c for input j, the resolved inputs before it, and for each
     // later input the output `later[k]` of its producer; the L2 distance to the recorded output (DBL_MAX when

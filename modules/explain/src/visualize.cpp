@@ -139,8 +139,14 @@ void combineGuidedGradCAM(InputArrayOfArrays _maps, InputArray _guided, OutputAr
     _maps.getMatVector(maps);
     Mat out(rows, size.area(), CV_32F);
     Mat guided = _guided.getMat();
+    checkFinite(guided, "the guided gradient given to combineGuidedGradCAM");
     multiplyByUpsampledMaps(maps, Mat(guided.isContinuous() ? guided : guided.clone()).reshape(1, rows), shape[1], size,
                             out);
+    // finite maps times a finite gradient can still overflow float32 (a model with huge weights): an error,
+    // never Inf in the result
+    if (!checkRange(out, true, nullptr, -FLT_MAX, FLT_MAX))
+        CV_Error(Error::StsOutOfRange, "explain: the Guided Grad-CAM product (map times guided gradient) overflows "
+                                       "float32; check the model's weights and the input blob's scale");
     out.reshape(1, 4, shape).copyTo(dst);
 }
 

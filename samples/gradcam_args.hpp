@@ -1,0 +1,155 @@
+// The command line of example_explain_gradcam: its flags, their parsing and their checks (shared by
+// samples/gradcam.cpp and fuzz/fuzz_cli.cpp).
+#ifndef EXPLAIN_GRADCAM_ARGS_HPP
+#define EXPLAIN_GRADCAM_ARGS_HPP
+
+#include "sample_common.hpp"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#ifndef EXPLAIN_DATA_DIR
+#error "EXPLAIN_DATA_DIR (the folder of the bundled model) must be defined"
+#endif
+
+namespace gradcam_sample {
+
+using cv::CommandLineParser;
+
+static const char* const keys =
+    "{ help h usage ? |     | print this message }"
+    "{ model m        |     | model file (.onnx, .caffemodel, .pb, .weights, ...); default: the bundled model }"
+    "{ config c       |     | optional config file (.prototxt, .pbtxt, .cfg) }"
+    "{ input i        |     | input image; default: the bundled image }"
+    "{ layer l        |     | Grad-CAM target layer; default: the last layer with a spatial output }"
+    "{ class          | -1  | class index (>= 0) to explain; default (-1): the top-1 class }"
+    "{ methods        | gradcam,counterfactual,guided,guided_gradcam | comma list of maps to compute }"
+    "{ width          |     | input width, 1..16384; default: 64 for the bundled model, else 224 }"
+    "{ height         |     | input height, 1..16384; default: 64 for the bundled model, else 224 }"
+    "{ scale          |     | multiplier for pixel values, > 0; default: 1/255 for the bundled model, else 1 }"
+    "{ mean           |     | mean subtracted before scaling: 1 to 4 numbers, e.g. \"104 117 123\" or 104,117,123 }"
+    "{ rgb            |     | swap R and B (the model takes RGB); implied for the bundled model }"
+    "{ labels         |     | optional file with one class name per line }"
+    "{ out o          | .   | existing directory for the PNG images (each replaced only when the run succeeds) }"
+    "{ raw            |     | optional FileStorage file (.yml, .yml.gz, .json) for the float maps }"
+    "{ target         | class | what is explained: class (a class score), mask (class logits summed over a mask) or box (one detection's class logit) }"
+    "{ output         |     | layer holding the scores (class) or the per-pixel logits (mask) or the raw detection head (box); default: the net's last layer (the input of a final Softmax) }"
+    "{ mask           |     | --target=mask: PNG whose nonzero pixels are the region (resized nearest to the output's H x W) }"
+    "{ cell           |     | --target=box: grid cell <row>,<col> of an N x (5+K) x H x W head }"
+    "{ box            | -1  | --target=box: the detection ranked <index> (>= 0) by objectness (channel 0); default (-1): 0 without --cell }"
+    "{ input2         |     | second net input, held fixed: a text file of numbers (a 1 x n blob) or a FileStorage file (.yml, .yaml, .json, .xml, optionally .gz) whose first node is the blob }"
+    "{ input-names    |     | net input names, comma list: the image's (explained) first, then --input2's }"
+    "{ device         | cpu | cpu, or opencl: the Net on DNN_TARGET_OPENCL and the explanation on the OpenCL device (cv::dnn uses non-Intel devices only with OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1; PoCL: OPENCV_OPENCL_DEVICE=:CPU:) }";
+
+inline std::vector<std::string> splitList(const std::string& s)
+{
+    std::vector<std::string> items;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ','))
+        if (!item.empty())
+            items.push_back(item);
+    return items;
+}
+
+/** The flags, with the defaults of the bundled model filled in. */
+struct Options
+{
+    bool bundled = true;
+    std::string modelPath, configPath, imagePath, labelsPath, layer, outDir, rawPath;
+    int classArg = -1;
+    std::vector<std::string> methods;
+    sample::BlobOptions blob;
+    std::string target, outputArg, maskPath, cellText, input2Path, device;
+    int boxIndex = -1;
+    std::vector<std::string> inputNames;
+
+    bool wants(const char* method) const { return std::find(methods.begin(), methods.end(), method) != methods.end(); }
+};
+
+/** Prints "error: <message>" and returns false. */
+inline bool fail(const std::string& message)
+{
+    std::cerr << "error: " << message << "\n";
+    return false;
+}
+
+/** Parses the command line into `o`; returns -1 to go on, or the exit code. */
+inline int parseOptions(int argc, char** argv, Options& o)
+{
+    if (!sample::checkArguments(argc, argv, keys, {"help", "h", "usage", "?", "rgb"}))
+        return 1;
+    CommandLineParser parser(argc, argv, keys);
+    parser.about("Visual explanations (Grad-CAM, counterfactual, guided backprop, Guided Grad-CAM) for a cv::dnn model.\n"
+                 "Flags are --name=value; there are no positional arguments (give the image as --input=<file>).\n"
+                 "An unknown flag or a number that is not whole, finite and in range is an error (exit code 1).");
+    if (parser.has("help"))
+    {
+        parser.printMessage();
+        return 0;
+    }
+    o.bundled = !parser.has("model");
+    o.modelPath = o.bundled ? std::string(EXPLAIN_DATA_DIR "/default_model.onnx") : parser.get<std::string>("model");
+    o.configPath = parser.get<std::string>("config");
+    o.imagePath = parser.has("input") ? parser.get<std::string>("input") : std::string(EXPLAIN_DATA_DIR "/default_image.png");
+    o.layer = parser.get<std::string>("layer");
+    sample::FlagReader flags(parser);
+    o.classArg = flags.getInt("class", -1);
+    o.boxIndex = flags.getInt("box", -1);
+    if (!o.blob.read(flags, o.bundled))
+        return 1;
+    o.methods = splitList(parser.get<std::string>("methods"));
+    o.labelsPath = parser.has("labels") ? parser.get<std::string>("labels")
+                                        : (o.bundled ? std::string(EXPLAIN_DATA_DIR "/default_labels.txt") : std::string());
+    o.outDir = parser.get<std::string>("out");
+    o.rawPath = parser.get<std::string>("raw");
+    o.target = parser.get<std::string>("target");
+    o.outputArg = parser.get<std::string>("output");
+    o.maskPath = parser.get<std::string>("mask");
+    o.cellText = parser.get<std::string>("cell");
+    o.input2Path = parser.get<std::string>("input2");
+    o.inputNames = splitList(parser.get<std::string>("input-names"));
+    o.device = parser.get<std::string>("device");
+    if (!parser.check())
+    {
+        parser.printErrors();
+        return 1;
+    }
+    return -1;
+}
+
+/** --methods, --device and the flags of --target and --input2 fit together. */
+inline bool checkOptions(const Options& o)
+{
+    const std::string choices = "; choose from gradcam,counterfactual,guided,guided_gradcam";
+    const std::set<std::string> known{"gradcam", "counterfactual", "guided", "guided_gradcam"};
+    if (o.methods.empty())
+        return fail("--methods is empty" + choices);
+    for (const std::string& m : o.methods)
+        if (!known.count(m))
+            return fail("unknown method '" + m + "' in --methods" + choices);
+    if (o.device != "cpu" && o.device != "opencl")
+        return fail("unknown --device=" + o.device + "; choose cpu or opencl");
+    if (o.target != "class" && o.target != "mask" && o.target != "box")
+        return fail("unknown --target=" + o.target + "; choose class, mask or box");
+    if (o.target == "mask" && o.maskPath.empty())
+        return fail("--target=mask needs --mask=<png> (nonzero pixels: the region)");
+    if (o.target != "mask" && !o.maskPath.empty())
+        return fail("--mask is for --target=mask");
+    if (o.target != "box" && (!o.cellText.empty() || o.boxIndex >= 0))
+        return fail("--cell and --box are for --target=box");
+    if (!o.cellText.empty() && o.boxIndex >= 0)
+        return fail("give either --cell or --box, not both");
+    if (o.input2Path.empty() && o.inputNames.size() > 1)
+        return fail("--input-names lists two inputs but --input2 is not given");
+    if (!o.input2Path.empty() && o.inputNames.size() != 2)
+        return fail("--input2 needs --input-names=<image input>,<second input>");
+    return true;
+}
+
+} // namespace gradcam_sample
+
+#endif
