@@ -5,7 +5,8 @@
 #     with Debian's PyTorch and computes the references (cached in build/references);
 #  3. the C++ tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #  4. the concurrency tests under ThreadSanitizer;
-#  5. a consumer project that find_package()s the installed library.
+#  5. the fuzz targets for a fixed number of mutations from a fixed seed (scripts/fuzz.sh, Clang);
+#  6. a consumer project that find_package()s the installed library.
 # EXPLAIN_NO_PYTHON=1 skips step 2 (the C++ tests do not need Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,9 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEXPLAIN_SANITIZE_TH
   -DEXPLAIN_BUILD_SAMPLES=OFF >/dev/null
 cmake --build build-tsan -j2
 EXPLAIN_TEST_OPENCV_THREADS=0 TSAN_OPTIONS=halt_on_error=1 build-tsan/test/opencv_explain_test --gtest_filter='*Thread*'
+
+echo "== fuzz targets (libFuzzer, ASan+UBSan, fixed seed)"
+scripts/fuzz.sh
 
 echo "== find_package(opencv_explain) from an installed tree"
 rm -rf build/install build/consumer
