@@ -1,6 +1,7 @@
 // Non-finite numbers inside the network are reported where they appear, never turned into all-zero
 // or plausible-looking maps.
 #include "test_common.hpp"
+#include <opencv2/imgcodecs.hpp>
 
 namespace opencv_test { namespace {
 
@@ -282,6 +283,33 @@ TEST(Arguments, SmoothGradNoiseAndIntegratedGradientsBaseline)
     attr->integratedGradients(0, expected, 4, strided.clone());
     attr->integratedGradients(0, got, 4, strided);
     EXPECT_EQ(norm(got, expected, NORM_INF), 0.0);
+}
+
+}} // namespace
+
+namespace opencv_test { namespace {
+
+// The bundled model with its input blob times 3e38: finite input, overflowing activations. It used to give
+// NaN scores and then all-zero maps without an error.
+TEST(NonFinite, BundledModelWithAnOverflowingInput)
+{
+    dnn::Net net = dnn::readNet(EXPLAIN_DATA_DIR "/default_model.onnx");
+    Mat image = imread(EXPLAIN_DATA_DIR "/default_image.png");
+    ASSERT_FALSE(image.empty());
+    Mat blob = dnn::blobFromImage(image, 1.0 / 255, Size(64, 64), Scalar(), true) * 3e38;
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    try
+    {
+        cam->forward(blob);
+        ADD_FAILURE() << "no exception";
+    }
+    catch (const cv::Exception& e)
+    {
+        EXPECT_EQ(e.err.rfind("explain: the forward pass gives NaN or Inf values, first at the output of layer '", 0), 0u)
+            << e.err;
+    }
+    std::vector<Mat> maps;
+    expectError([&] { cam->compute(-1, maps); }, "explain: call GradCAM::forward() with an input blob first");
 }
 
 }} // namespace
