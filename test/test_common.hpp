@@ -70,6 +70,20 @@ void expectError(Fn fn, const std::string& message)
     }
 }
 
+/** conv -> relu -> fc(4) on a 1 x 2 x 6 x 6 input: "conv", "relu", "fc". */
+inline dnn::Net convReluFcNet(RNG& rng)
+{
+    dnn::Net net;
+    int c = addLayer(net, "conv", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});
+    int r = addLayer(net, "relu", "ReLU", dnn::LayerParams(), {c});
+    dnn::LayerParams fc;
+    fc.set("num_output", 4);
+    fc.set("bias_term", false);
+    fc.blobs = {randomBlob({4, 3 * 6 * 6}, rng)};
+    addLayer(net, "fc", "InnerProduct", fc, {r});
+    return net;
+}
+
 /** A custom layer of the user's (no backward rule of ours): y = factor * x. */
 class ScaledCopyLayer : public dnn::Layer
 {

@@ -3,6 +3,7 @@
 #include "test_common.hpp"
 #include "../modules/explain/src/activation_store.hpp"
 #include "../modules/explain/src/keep_plan.hpp"
+#include <functional>
 #include <thread>
 
 namespace opencv_test {
@@ -302,6 +303,34 @@ TEST(ActivationStore, AnotherExplainersPassIsNoticedWhereSampledValuesAgree)
 namespace opencv_test {
 namespace {
 
+/** Runs cycle(t) `cycles` times in each of `threads` threads; cycle returns whether its result was wrong.
+    Expects no wrong result and no exception in any thread. */
+void expectRightInEveryThread(int threads, int cycles, const std::function<bool(int)>& cycle)
+{
+    std::vector<int> wrong(threads, 0);
+    std::vector<std::string> errors(threads);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; t++)
+        workers.emplace_back([&, t] {
+            try
+            {
+                for (int c = 0; c < cycles; c++)
+                    wrong[t] += cycle(t);
+            }
+            catch (const cv::Exception& e)
+            {
+                errors[t] = e.what();
+            }
+        });
+    for (std::thread& w : workers)
+        w.join();
+    for (int t = 0; t < threads; t++)
+    {
+        EXPECT_EQ(wrong[t], 0) << "thread " << t;
+        EXPECT_EQ(errors[t], "") << "thread " << t;
+    }
+}
+
 // Explainers on one Net in several threads: each call takes the Net's lock and re-runs its own forward
 // pass when another one replaced the activations, so every result is that of its own input.
 TEST(ActivationStore, ExplainersShareOneNetAcrossThreads)
@@ -322,34 +351,15 @@ TEST(ActivationStore, ExplainersShareOneNetAcrossThreads)
         bp->backward({"fc"}, {seed}, {""}, grads, RECTIFIER_GUIDED);
         expected[t] = grads[0].clone();
     }
-    std::vector<int> wrong(threads, 0);
-    std::vector<std::string> errors(threads);
-    std::vector<std::thread> workers;
+    std::vector<Ptr<Backprop> > explainers;
     for (int t = 0; t < threads; t++)
-        workers.emplace_back([&, t] {
-            try
-            {
-                Ptr<Backprop> bp = Backprop::create(net);
-                for (int c = 0; c < cycles; c++)
-                {
-                    bp->forward(inputs[t]);
-                    std::vector<Mat> grads;
-                    bp->backward({"fc"}, {seed}, {""}, grads, RECTIFIER_GUIDED);
-                    wrong[t] += norm(grads[0], expected[t], NORM_INF) != 0;
-                }
-            }
-            catch (const cv::Exception& e)
-            {
-                errors[t] = e.what();
-            }
-        });
-    for (std::thread& w : workers)
-        w.join();
-    for (int t = 0; t < threads; t++)
-    {
-        EXPECT_EQ(wrong[t], 0) << "thread " << t;
-        EXPECT_EQ(errors[t], "") << "thread " << t;
-    }
+        explainers.push_back(Backprop::create(net));
+    expectRightInEveryThread(threads, cycles, [&](int t) {
+        explainers[t]->forward(inputs[t]);
+        std::vector<Mat> grads;
+        explainers[t]->backward({"fc"}, {seed}, {""}, grads, RECTIFIER_GUIDED);
+        return norm(grads[0], expected[t], NORM_INF) != 0;
+    });
 }
 
 }} // namespace opencv_test
@@ -380,34 +390,15 @@ TEST(ActivationStore, GradCAMsShareOneNetAcrossThreads)
         Ptr<GradCAM> cam = GradCAM::create(net, "conv_c");
         explain(*cam, inputs[t], expectedMap[t], expectedGuided[t], expectedSmooth[t]);
     }
-    std::vector<int> wrong(threads, 0);
-    std::vector<std::string> errors(threads);
-    std::vector<std::thread> workers;
+    std::vector<Ptr<GradCAM> > cams;
     for (int t = 0; t < threads; t++)
-        workers.emplace_back([&, t] {
-            try
-            {
-                Ptr<GradCAM> cam = GradCAM::create(net, "conv_c");
-                for (int c = 0; c < cycles; c++)
-                {
-                    Mat map, guided, smooth;
-                    explain(*cam, inputs[t], map, guided, smooth);
-                    wrong[t] += norm(map, expectedMap[t], NORM_INF) != 0 || norm(guided, expectedGuided[t], NORM_INF) != 0 ||
-                                norm(smooth, expectedSmooth[t], NORM_INF) != 0;
-                }
-            }
-            catch (const cv::Exception& e)
-            {
-                errors[t] = e.what();
-            }
-        });
-    for (std::thread& w : workers)
-        w.join();
-    for (int t = 0; t < threads; t++)
-    {
-        EXPECT_EQ(wrong[t], 0) << "thread " << t;
-        EXPECT_EQ(errors[t], "") << "thread " << t;
-    }
+        cams.push_back(GradCAM::create(net, "conv_c"));
+    expectRightInEveryThread(threads, cycles, [&](int t) {
+        Mat map, guided, smooth;
+        explain(*cams[t], inputs[t], map, guided, smooth);
+        return norm(map, expectedMap[t], NORM_INF) != 0 || norm(guided, expectedGuided[t], NORM_INF) != 0 ||
+               norm(smooth, expectedSmooth[t], NORM_INF) != 0;
+    });
 }
 
 }} // namespace opencv_test

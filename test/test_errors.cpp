@@ -3,19 +3,6 @@
 
 namespace opencv_test { namespace {
 
-dnn::Net tinyNet(RNG& rng)
-{
-    dnn::Net net;
-    int c = addLayer(net, "conv", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});
-    int r = addLayer(net, "relu", "ReLU", dnn::LayerParams(), {c});
-    dnn::LayerParams fc;
-    fc.set("num_output", 4);
-    fc.set("bias_term", false);
-    fc.blobs = {randomBlob({4, 3 * 6 * 6}, rng)};
-    addLayer(net, "fc", "InnerProduct", fc, {r});
-    return net;
-}
-
 TEST(Errors, EmptyNet)
 {
     expectError([] { GradCAM::create(dnn::Net()); },
@@ -25,7 +12,7 @@ TEST(Errors, EmptyNet)
 TEST(Errors, UnknownLayerNames)
 {
     RNG rng(301);
-    dnn::Net net = tinyNet(rng);
+    dnn::Net net = convReluFcNet(rng);
     expectError([&] { GradCAM::create(net, "nope"); }, "explain: the Net has no layer named 'nope'");
     expectError([&] { GradCAM::create(net, "conv", "scores"); }, "explain: the Net has no layer named 'scores'");
 }
@@ -33,7 +20,7 @@ TEST(Errors, UnknownLayerNames)
 TEST(Errors, ClassIndexOutOfRange)
 {
     RNG rng(302);
-    dnn::Net net = tinyNet(rng);
+    dnn::Net net = convReluFcNet(rng);
     Ptr<GradCAM> cam = GradCAM::create(net);
     cam->forward(randomBlob({1, 2, 6, 6}, rng));
     std::vector<Mat> maps;
@@ -46,7 +33,7 @@ TEST(Errors, ClassIndexOutOfRange)
 TEST(Errors, ComputeBeforeForward)
 {
     RNG rng(303);
-    dnn::Net net = tinyNet(rng);
+    dnn::Net net = convReluFcNet(rng);
     Ptr<GradCAM> cam = GradCAM::create(net, "relu");
     std::vector<Mat> maps;
     expectError([&] { cam->compute(0, maps); }, "explain: call GradCAM::forward() with an input blob first");
@@ -55,7 +42,7 @@ TEST(Errors, ComputeBeforeForward)
 TEST(Errors, BadBlobs)
 {
     RNG rng(304);
-    dnn::Net net = tinyNet(rng);
+    dnn::Net net = convReluFcNet(rng);
     Ptr<GradCAM> cam = GradCAM::create(net);
     expectError([&] { cam->forward(Mat()); }, "explain: the input blob is empty");
     Mat u8(std::vector<int>{1, 2, 6, 6}, CV_8U, Scalar(1));
@@ -83,7 +70,7 @@ TEST(Errors, BadBlobs)
 TEST(Errors, BadOutputGradients)
 {
     RNG rng(305);
-    dnn::Net net = tinyNet(rng);
+    dnn::Net net = convReluFcNet(rng);
     Ptr<GradCAM> cam = GradCAM::create(net);
     cam->forward(randomBlob({1, 2, 6, 6}, rng));
     std::vector<Mat> maps;
@@ -100,7 +87,7 @@ TEST(Errors, BadOutputGradients)
 TEST(Errors, TargetLayerWithoutSpatialOutput)
 {
     RNG rng(306);
-    dnn::Net net = tinyNet(rng);
+    dnn::Net net = convReluFcNet(rng);
     Ptr<GradCAM> cam = GradCAM::create(net, "fc");
     cam->forward(randomBlob({1, 2, 6, 6}, rng));
     std::vector<Mat> maps;

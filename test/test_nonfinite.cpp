@@ -5,26 +5,12 @@
 
 namespace opencv_test { namespace {
 
-/** conv -> relu -> fc on a 2 x 6 x 6 input. */
-dnn::Net convReluFc(RNG& rng)
-{
-    dnn::Net net;
-    int c = addLayer(net, "conv", "Convolution", convParams(3, 2, 3, rng, 1, 1, 1), {0});
-    int r = addLayer(net, "relu", "ReLU", dnn::LayerParams(), {c});
-    dnn::LayerParams fc;
-    fc.set("num_output", 4);
-    fc.set("bias_term", false);
-    fc.blobs = {randomBlob({4, 3 * 6 * 6}, rng)};
-    addLayer(net, "fc", "InnerProduct", fc, {r});
-    return net;
-}
-
 // A finite input whose activations overflow (the input blob times 3e38): the first layer whose output
 // is not finite is named, for a plan that kept only part of the Net too.
 TEST(NonFinite, ActivationsThatOverflowAreReportedWithTheLayer)
 {
     RNG rng(401);
-    dnn::Net net = convReluFc(rng);
+    dnn::Net net = convReluFcNet(rng);
     Mat x = randomBlob({1, 2, 6, 6}, rng) * 3e38f;
     const std::string message = "explain: the forward pass gives NaN or Inf values, first at the output of layer "
                                 "'conv' (Convolution); check the input blob's scale and the model's weights";
