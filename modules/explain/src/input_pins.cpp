@@ -35,51 +35,49 @@ Pin InputPinResolver::resolveInput(int id, size_t j, const std::vector<Pin>& res
     return Pin(p, candidates.size() == 1 ? candidates[0] : replay(id, j, candidates, resolved));
 }
 
-int InputPinResolver::replay(int id, size_t j, const std::vector<int>& candidates, const std::vector<Pin>& resolved)
+double InputPinResolver::replayError(int id, size_t j, int c, const std::vector<int>& later,
+                                     const std::vector<Pin>& resolved)
 {
     const std::vector<int>& producers = graph.layer(id).producers;
-    const int p = producers[j];
-    if (store.outputCount(id) == 0)
-        return candidates[0];  // this layer's output is not kept: it is on no planned path, any choice will do
-    const Ptr<dnn::Layer>& layer = infos[id].layer;
-    // The layer's forward pass on candidate output c for input j, the resolved inputs before it, and for each
-    // later input the output `later[k]` of its producer; the L2 distance to the recorded output (DBL_MAX when
-    // the layer refuses those inputs), or -1 when an input is not kept (not on a planned path).
-    auto score = [&](int c, const std::vector<int>& later) -> double {
-        std::vector<Mat> inputs;
-        for (size_t k = 0; k < producers.size(); k++)
-        {
-            if (k == j)
-                inputs.push_back(store.host(Pin(p, c)).clone());
-            else if (k < resolved.size() && store.outputCount(resolved[k].first) > 0)
-                inputs.push_back(store.host(resolved[k]).clone());
-            else if (store.outputCount(producers[k]) > 0)  // a later input, still unresolved
-                inputs.push_back(store.host(Pin(producers[k], later[k])).clone());
-            else
-                return -1;
-        }
-        std::vector<MatShape> inShapes, outShapes, internalShapes;
-        for (const Mat& m : inputs)
-            inShapes.push_back(dnn::shape(m));
-        std::vector<Mat> outputs, internals;
-        try
-        {
-            layer->getMemoryShapes(inShapes, (int)store.outputCount(id), outShapes, internalShapes);
-            for (const MatShape& s : outShapes)
-                outputs.push_back(Mat(s, CV_32F));
-            for (const MatShape& s : internalShapes)
-                internals.push_back(Mat(s, CV_32F));
-            layer->forward(inputs, outputs, internals);
-        }
-        catch (const cv::Exception&)
-        {
-            return DBL_MAX;
-        }
-        return norm(outputs[0].reshape(1, 1), store.host(Pin(id, 0)).reshape(1, 1), NORM_L2);
-    };
-    // The later inputs fed by a multi-output producer: the outputs of theirs that fit (up to 64 combinations).
-    std::vector<std::vector<int> > laterOptions(producers.size(), std::vector<int>(1, 0));
-    size_t combinations = 1;
+    std::vector<Mat> inputs;
+    for (size_t k = 0; k < producers.size(); k++)
+    {
+        if (k == j)
+            inputs.push_back(store.host(Pin(producers[j], c)).clone());
+        else if (k < resolved.size() && store.outputCount(resolved[k].first) > 0)
+            inputs.push_back(store.host(resolved[k]).clone());
+        else if (store.outputCount(producers[k]) > 0)  // a later input, still unresolved
+            inputs.push_back(store.host(Pin(producers[k], later[k])).clone());
+        else
+            return -1;
+    }
+    std::vector<MatShape> inShapes, outShapes, internalShapes;
+    for (const Mat& m : inputs)
+        inShapes.push_back(dnn::shape(m));
+    std::vector<Mat> outputs, internals;
+    try
+    {
+        const Ptr<dnn::Layer>& layer = infos[id].layer;
+        layer->getMemoryShapes(inShapes, (int)store.outputCount(id), outShapes, internalShapes);
+        for (const MatShape& s : outShapes)
+            outputs.push_back(Mat(s, CV_32F));
+        for (const MatShape& s : internalShapes)
+            internals.push_back(Mat(s, CV_32F));
+        layer->forward(inputs, outputs, internals);
+    }
+    catch (const cv::Exception&)
+    {
+        return DBL_MAX;
+    }
+    return norm(outputs[0].reshape(1, 1), store.host(Pin(id, 0)).reshape(1, 1), NORM_L2);
+}
+
+std::vector<std::vector<int> > InputPinResolver::laterInputOptions(int id, size_t j, const std::vector<Pin>& resolved,
+                                                                   size_t& combinations) const
+{
+    const std::vector<int>& producers = graph.layer(id).producers;
+    std::vector<std::vector<int> > options(producers.size(), std::vector<int>(1, 0));
+    combinations = 1;
     for (size_t k = j + 1; k < producers.size() && k < infos[id].inputShapes.size(); k++)
     {
         const int q = producers[k];
@@ -92,10 +90,20 @@ int InputPinResolver::replay(int id, size_t j, const std::vector<int>& candidate
                 fits.push_back((int)o);
         if (fits.size() > 1 && combinations * fits.size() <= 64)
         {
-            laterOptions[k] = fits;
+            options[k] = fits;
             combinations *= fits.size();
         }
     }
+    return options;
+}
+
+int InputPinResolver::replay(int id, size_t j, const std::vector<int>& candidates, const std::vector<Pin>& resolved)
+{
+    const int p = graph.layer(id).producers[j];
+    if (store.outputCount(id) == 0)
+        return candidates[0];  // this layer's output is not kept: it is on no planned path, any choice will do
+    size_t combinations = 1;
+    const std::vector<std::vector<int> > options = laterInputOptions(id, j, resolved, combinations);
     // First with the later inputs at their producers' first outputs; when that does not single out a
     // candidate, each candidate scores the best of the combinations of the later inputs (two net inputs of
     // one shape into x - y: with y taken as the first output, neither x - x nor y - x reproduces the output).
@@ -110,14 +118,10 @@ int InputPinResolver::replay(int id, size_t j, const std::vector<int>& candidate
             double err = DBL_MAX;
             for (size_t combo = 0; combo < (stage == 0 ? 1 : combinations); combo++)
             {
-                std::vector<int> later(producers.size(), 0);
-                size_t rest = combo;
-                for (size_t k = 0; k < producers.size(); k++)
-                {
-                    later[k] = laterOptions[k][rest % laterOptions[k].size()];
-                    rest /= laterOptions[k].size();
-                }
-                const double e = score(c, later);
+                std::vector<int> later(options.size(), 0);
+                for (size_t k = 0, rest = combo; k < options.size(); rest /= options[k].size(), k++)
+                    later[k] = options[k][rest % options[k].size()];
+                const double e = replayError(id, j, c, later, resolved);
                 if (e < 0)
                     return candidates[0];  // not on a planned path: any choice will do
                 err = std::min(err, e);

@@ -29,6 +29,16 @@ private:
     /** The candidate output of input j's producer that reproduces the consumer's recorded output. */
     int replay(int id, size_t j, const std::vector<int>& candidates, const std::vector<Pin>& resolved);
 
+    /** The distance of the layer's forward pass on output c for input j (the resolved inputs before it,
+        output later[k] of each later input's producer) to its recorded output; DBL_MAX when the layer
+        refuses those inputs, -1 when an input is not kept (not on a planned path). */
+    double replayError(int id, size_t j, int c, const std::vector<int>& later, const std::vector<Pin>& resolved);
+
+    /** For each later input fed by a multi-output producer, the outputs of it that fit (up to 64
+        combinations in all, counted in `combinations`); {0} for the others. */
+    std::vector<std::vector<int> > laterInputOptions(int id, size_t j, const std::vector<Pin>& resolved,
+                                                     size_t& combinations) const;
+
     /** cv::dnn protects only output 0 of a layer from in-place consumers: recompute Slice and Split
         outputs from their input so that every recorded output is the layer's true output. In device
         mode this also gives the outputs after the first, which the UMat forward pass does not return. */
