@@ -198,3 +198,25 @@ TEST(Errors, ComparingScaleLayerIsNotDifferentiated)
 }
 
 }} // namespace
+
+namespace opencv_test { namespace {
+
+// A Net whose scores do not follow the batch (a fixed-batch reshape) gave one map for two images.
+TEST(Errors, ScoresWithoutARowPerImage)
+{
+    RNG rng(311);
+    dnn::Net net = convReluFcNet(rng);
+    dnn::LayerParams rp;
+    int shape[] = {1, -1};
+    rp.set("dim", DictValue::arrayInt(shape, 2));
+    addLayer(net, "flat", "Reshape", rp, {net.getLayerId("fc")});
+    Ptr<GradCAM> cam = GradCAM::create(net, "relu", "flat");
+    expectError([&] { cam->forward(randomBlob({2, 2, 6, 6}, rng)); },
+                "explain: the scores of layer 'flat' have shape [1 x 8] for a batch of 2 images; the output must "
+                "have one row per image (or explain one image at a time)");
+    Mat one = randomBlob({1, 2, 6, 6}, rng), scores;
+    cam->forward(one, scores);
+    EXPECT_EQ(scores.size(), Size(4, 1));
+}
+
+}} // namespace

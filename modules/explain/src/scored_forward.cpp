@@ -31,7 +31,13 @@ void ScoredForward::forwardInputs(const std::vector<Mat>& blobs, const std::vect
     input_ = blobs[0].clone();
     inputName_ = names.empty() ? String() : names[0];
     singleInput_ = blobs.size() == 1;
-    const int n = s.dims > 0 ? s.size[0] : 1;
+    // one row of scores per image: a Net whose output does not follow the batch (a fixed-batch reshape,
+    // say) would otherwise give one map for several images
+    const int n = blobs[0].dims > 0 ? blobs[0].size[0] : 1;
+    if (n > 1 && (s.dims == 0 || s.size[0] != n))
+        CV_Error(Error::StsBadArg, format("explain: the scores of layer '%s' have shape %s for a batch of %d images; "
+                                          "the output must have one row per image (or explain one image at a time)",
+                                          scoreLayer_.c_str(), shapeToString(dnn::shape(s)).c_str(), n));
     scores_ = s.reshape(1, n).clone();  // s shares the Net's buffer
     if (scoresOut.needed())
         scores_.copyTo(scoresOut);
