@@ -294,59 +294,43 @@ public:
                                                       "CumSum does not compute a cumulative sum there",
                                                       describeLayer(info).c_str(), ax, x.dims));
         verifyForward(x, outputs[0], outer, count, inner);
-        Mat dx(x.dims, x.size.p, CV_32F);
-        const float* rp = outputGrads[0].ptr<float>();
-        float* dp = dx.ptr<float>();
-        // the adjoint runs against the forward direction
-        const bool backwards = reverse == 0;
+        // the adjoint is the same scan against the forward direction
+        inputGrads[0] = cumulativeSum(outputGrads[0].reshape(1, x.dims, x.size.p), outer, count, inner, reverse == 0);
+    }
+
+private:
+    /** The (exclusive, when the layer is) cumulative sum of src along the middle axis of outer x count x inner,
+        from the last element down when `backwards`; accumulated in double. */
+    Mat cumulativeSum(const Mat& src, size_t outer, size_t count, size_t inner, bool backwards) const
+    {
+        Mat dst(src.dims, src.size.p, CV_32F);
+        const float* sp = src.ptr<float>();
+        float* dp = dst.ptr<float>();
         for (size_t o = 0; o < outer; o++)
             for (size_t i = 0; i < inner; i++)
             {
                 double acc = 0;
                 for (size_t k = 0; k < count; k++)
                 {
-                    const size_t t = backwards ? count - 1 - k : k;
-                    const size_t at = (o * count + t) * inner + i;
+                    const size_t at = (o * count + (backwards ? count - 1 - k : k)) * inner + i;
+                    if (!exclusive)
+                        acc += sp[at];
+                    dp[at] = (float)acc;
                     if (exclusive)
-                    {
-                        dp[at] = (float)acc;
-                        acc += rp[at];
-                    }
-                    else
-                    {
-                        acc += rp[at];
-                        dp[at] = (float)acc;
-                    }
+                        acc += sp[at];
                 }
             }
-        inputGrads[0] = dx;
+        return dst;
     }
 
-private:
     /** The recorded output must be the cumulative sum of the recorded input: cv::dnn 4.6 computes an
         exclusive CumSum wrongly when its output shares the input's buffer (after another layer), and then
         the gradient of the intended sum would not be the gradient of what the Net computes. */
     void verifyForward(const Mat& x, const Mat& y, size_t outer, size_t count, size_t inner) const
     {
-        const float* xp = x.ptr<float>();
-        const float* yp = y.ptr<float>();
-        double worst = 0, scale = 1;
-        for (size_t o = 0; o < outer; o++)
-            for (size_t i = 0; i < inner; i++)
-            {
-                double acc = 0;
-                for (size_t k = 0; k < count; k++)
-                {
-                    const size_t t = reverse ? count - 1 - k : k;
-                    const size_t at = (o * count + t) * inner + i;
-                    if (!exclusive)
-                        acc += xp[at];
-                    worst = std::max(worst, std::abs(yp[at] - acc));
-                    scale = std::max(scale, std::abs(acc));
-                    if (exclusive)
-                        acc += xp[at];
-                }
-            }
+        const Mat expected = cumulativeSum(x, outer, count, inner, reverse != 0);
+        const double worst = norm(y.reshape(1, 1), expected.reshape(1, 1), NORM_INF);
+        const double scale = std::max(1.0, norm(expected.reshape(1, 1), NORM_INF));
         if (!(worst <= 1e-4 * scale * count))
             CV_Error(Error::StsNotImplemented, format("explain: the output of %s is not the cumulative sum of its input "
                                                       "(off by %g; cv::dnn 4.6 computes an exclusive CumSum wrongly "
