@@ -1,7 +1,7 @@
 // The samples' command lines: the input bytes, split at newlines, are the arguments after argv[0], given to
-// the argument handling of example_explain_gradcam (samples/gradcam_args.hpp) and of
-// example_explain_evaluate (samples/evaluate_args.hpp) exactly as their main() does (parseOptions, then
-// checkOptions), and each argument to the number parsers of samples/sample_common.hpp.
+// the argument handling of example_explain_gradcam (modules/explain/samples/gradcam_args.hpp) and of
+// example_explain_evaluate (modules/explain/samples/evaluate_args.hpp) exactly as their main() does (parseOptions, then
+// checkOptions), and each argument to the number parsers of modules/explain/samples/sample_common.hpp.
 // Finding: a crash, a sanitizer report, any exception (neither sample catches one around its argument
 // handling), or a parsed value outside the range the parser promises.
 #include "fuzz_common.hpp"

@@ -1,4 +1,4 @@
-// The evaluate sample's ground-truth CSV reader (samples/evaluate_csv.hpp): the input bytes are the file.
+// The evaluate sample's ground-truth CSV reader (modules/explain/samples/evaluate_csv.hpp): the input bytes are the file.
 // Finding: a crash, a sanitizer report, an exception (the sample does not catch any around readCSV), or a
 // result that breaks what readCSV promises (checked below).
 #include "fuzz_common.hpp"

@@ -9,9 +9,9 @@
 #
 #  1. exports the models (random weights) to $BUILD/models with tools/make_references.py if missing;
 #  2. builds opencv_explain_perf (Release);
-#  3. runs every case of perf/perf_scaling.cpp (DISABLED_ in the normal suite) in a fresh process:
+#  3. runs every case of modules/explain/perf/perf_scaling.cpp (DISABLED_ in the normal suite) in a fresh process:
 #     one untimed warm-up, then --samples samples, fewer once --max-time seconds are spent (at least
-#     one); the process reports its median and its peak RSS (see perf/perf_scaling.cpp). The cases are
+#     one); the process reports its median and its peak RSS (see modules/explain/perf/perf_scaling.cpp). The cases are
 #     run --repeats times, each repeat going over all cases with the three methods of a case back to
 #     back (their order rotating), so that load from other users of the machine falls on all alike.
 #     Raw lines (with the 1-minute load average when each case started): DIR/scaling_raw.txt;

@@ -62,6 +62,6 @@ scripts/fuzz.sh
 echo "== find_package(opencv_explain) from an installed tree"
 rm -rf build/install build/consumer
 cmake --install build --prefix build/install >/dev/null
-cmake -S test/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$root/build/install" >/dev/null
+cmake -S modules/explain/test/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$root/build/install" >/dev/null
 cmake --build build/consumer -j2 >/dev/null
 LD_LIBRARY_PATH="$root/build/install/lib" build/consumer/explain_consumer

@@ -10,7 +10,7 @@
 For each model, make_references.build() gives the torch model (random weights, fixed seed), its input
 (1x3x224x224) and the ONNX export that cv::dnn reads, so both sides compute the same function.
 Both run on --threads threads (torch.set_num_threads, cv::setNumThreads). Our side is one
-`opencv_explain_compare --serve` process per model (perf/compare_main.cpp; every method has its own
+`opencv_explain_compare --serve` process per model (modules/explain/perf/compare_main.cpp; every method has its own
 Net and explainer, set up and warmed up before timing); pytorch-grad-cam runs in this process.
 Measurements are interleaved: every round takes one sample of each method on each side, alternating
 which side goes first, so that load from other users of the machine hits both alike. Reported:

@@ -1,4 +1,4 @@
-"""CAM-family references from pytorch-grad-cam (PyPI `grad-cam`) for test/test_cam_reference.cpp.
+"""CAM-family references from pytorch-grad-cam (PyPI `grad-cam`) for modules/explain/test/test_cam_reference.cpp.
 
   tools/setup_gradcam_venv.sh        # once: build/venv-gradcam (Debian's torch + grad-cam)
   build/venv-gradcam/bin/python tools/make_cam_references.py --out DIR [--models default,resnet18,mobilenet_v2]
@@ -32,7 +32,7 @@ try:
 except ImportError as e:
     sys.exit("%s\nrun tools/setup_gradcam_venv.sh and use build/venv-gradcam/bin/python" % e)
 
-# key in the .yml.gz: pytorch-grad-cam class (the C++ enum is in test/test_cam_reference.cpp)
+# key in the .yml.gz: pytorch-grad-cam class (the C++ enum is in modules/explain/test/test_cam_reference.cpp)
 METHODS = [("gradcam", GradCAM), ("gradcampp", GradCAMPlusPlus), ("xgradcam", XGradCAM),
            ("hirescam", HiResCAM), ("elementwise", GradCAMElementWise), ("layercam", LayerCAM),
            ("eigencam", EigenCAM), ("eigengradcam", EigenGradCAM), ("scorecam", ScoreCAM),

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Tiny one-operator ONNX models, to find out which cv::dnn 4.6 layer type each ONNX operator becomes,
-and for the operator sweep (test/test_operator_sweep.cpp): for every model cv::dnn loads and runs, the
+and for the operator sweep (modules/explain/test/test_operator_sweep.cpp): for every model cv::dnn loads and runs, the
 explain module's input gradient must match finite differences through cv::dnn, or be refused with a
 cv::Exception that starts with "explain: " and names the layer.
 

@@ -346,7 +346,7 @@ def build(name, outdir):
     x = best[1]
     if name in IMAGE_INPUT:
         # The input goes through an 8-bit image and cv::dnn::blobFromImage with the sample's flags,
-        # so that samples/gradcam.cpp run on the PNG can be compared with this reference.
+        # so that modules/explain/samples/gradcam.cpp run on the PNG can be compared with this reference.
         scale, mean = IMAGE_INPUT[name]
         img = np.clip(x[0].transpose(1, 2, 0)[:, :, ::-1] * 40 + 128, 0, 255).astype(np.uint8)
         cv2.imwrite(os.path.join(outdir, name + ".png"), img)

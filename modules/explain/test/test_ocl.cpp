@@ -2,7 +2,7 @@
 // on DNN_TARGET_OPENCL, which must keep its data on the device. On PoCL (Debian's pocl-opencl-icd) set
 // OPENCV_OPENCL_DEVICE=:CPU: and OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 (scripts/test.sh does).
 #include "test_ocl_common.hpp"
-#include "../modules/explain/src/ocl_ops.hpp"  // compileKernel, internal
+#include "../src/ocl_ops.hpp"  // compileKernel, internal
 
 namespace opencv_test { namespace {
 

@@ -1,5 +1,5 @@
 // The command line of example_explain_evaluate: its flags, their parsing and their checks (shared by
-// samples/evaluate.cpp and fuzz/fuzz_cli.cpp).
+// modules/explain/samples/evaluate.cpp and fuzz/fuzz_cli.cpp).
 #ifndef EXPLAIN_EVALUATE_ARGS_HPP
 #define EXPLAIN_EVALUATE_ARGS_HPP
 

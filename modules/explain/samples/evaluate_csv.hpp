@@ -1,4 +1,4 @@
-// The ground-truth CSV of example_explain_evaluate (shared by samples/evaluate.cpp and fuzz/fuzz_csv.cpp):
+// The ground-truth CSV of example_explain_evaluate (shared by modules/explain/samples/evaluate.cpp and fuzz/fuzz_csv.cpp):
 // the header line file,class_id,x,y,w,h (after an optional UTF-8 byte order mark), then one box per line.
 #ifndef EXPLAIN_EVALUATE_CSV_HPP
 #define EXPLAIN_EVALUATE_CSV_HPP

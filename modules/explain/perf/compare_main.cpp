@@ -226,7 +226,7 @@ int main(int argc, char** argv)
         "{methods | forward,gradcam,gradcampp,guided,guided_gradcam | comma-separated methods }"
         "{serve   | false| read commands from stdin (see the source) }";
     CommandLineParser parser(argc, argv, keys);
-    parser.about("Times the explanation methods on one model (see perf/compare_main.cpp)");
+    parser.about("Times the explanation methods on one model (see modules/explain/perf/compare_main.cpp)");
     if (parser.has("help"))
     {
         parser.printMessage();

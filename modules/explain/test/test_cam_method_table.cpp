@@ -1,7 +1,7 @@
 // The CAM method table: one entry per CAMMethod value, and every place that reads it agrees with it.
 #include "test_ocl_common.hpp"
-#include "../modules/explain/src/cam_method_table.hpp"  // internal
-#include "../modules/explain/src/ocl_ops.hpp"  // hostRoundTrips, internal
+#include "../src/cam_method_table.hpp"  // internal
+#include "../src/ocl_ops.hpp"  // hostRoundTrips, internal
 #include <set>
 
 namespace opencv_test { namespace {

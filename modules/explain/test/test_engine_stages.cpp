@@ -1,8 +1,8 @@
 // The backward engine's stages, each alone: the layer graph and its reachability, the keep plan, and
 // the activation store's record of forward passes on a shared Net.
 #include "test_common.hpp"
-#include "../modules/explain/src/activation_store.hpp"
-#include "../modules/explain/src/keep_plan.hpp"
+#include "../src/activation_store.hpp"
+#include "../src/keep_plan.hpp"
 #include <functional>
 #include <thread>
 

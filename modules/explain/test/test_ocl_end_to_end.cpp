@@ -5,7 +5,7 @@
 // OpenCL forward, which differs from its CPU forward by ~1e-6.
 #include "test_ocl_common.hpp"
 #include <opencv2/explain/gradcam.hpp>
-#include "../modules/explain/src/ocl_ops.hpp"  // hostRoundTrips, internal
+#include "../src/ocl_ops.hpp"  // hostRoundTrips, internal
 
 namespace opencv_test { namespace {
 

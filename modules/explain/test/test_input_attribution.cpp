@@ -1,7 +1,7 @@
 // InputAttribution: the same attributions as GradCAM's on the same forward pass, SmoothGrad as a
 // NoiseTunnel that wraps any attribution, and its errors.
 #include "test_common.hpp"
-#include "../modules/explain/src/input_attribution.hpp"  // internal: noiseTunnel
+#include "../src/input_attribution.hpp"  // internal: noiseTunnel
 
 namespace opencv_test { namespace {
 

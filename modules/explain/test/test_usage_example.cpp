@@ -54,7 +54,7 @@ TEST(ReadmeExample, RunsOnBundledModel)
 
 TEST(ReadmeExample, MatchesReadme)
 {
-    const std::string code = between(readFile(EXPLAIN_SOURCE_DIR "/test/test_usage_example.cpp"),
+    const std::string code = between(readFile(EXPLAIN_SOURCE_DIR "/modules/explain/test/test_usage_example.cpp"),
                                      "// README-EXAMPLE-BEGIN", "// README-EXAMPLE-END");
     const std::string readme = readFile(EXPLAIN_SOURCE_DIR "/README.md");
     ASSERT_FALSE(code.empty());

@@ -1,5 +1,5 @@
 // The command line of example_explain_gradcam: its flags, their parsing and their checks (shared by
-// samples/gradcam.cpp and fuzz/fuzz_cli.cpp).
+// modules/explain/samples/gradcam.cpp and fuzz/fuzz_cli.cpp).
 #ifndef EXPLAIN_GRADCAM_ARGS_HPP
 #define EXPLAIN_GRADCAM_ARGS_HPP
 
