@@ -3,10 +3,14 @@
 #   scripts/install_deps.sh            C++ build: compiler, CMake, OpenCV, Eigen, GoogleTest, PoCL; Clang and
 #                                      its sanitizer/libFuzzer runtime for scripts/fuzz.sh
 #   scripts/install_deps.sh --python   also Debian's PyTorch/torchvision/ONNX/OpenCV for the reference tools
+#   scripts/install_deps.sh --bindings also Python's headers and numpy, for OpenCV's cv2 module built from
+#                                      source (scripts/build_opencv_contrib.sh)
 set -euo pipefail
 pkgs="build-essential cmake pkg-config libopencv-dev libeigen3-dev libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev clang libclang-rt-14-dev"
 if [ "${1:-}" = "--python" ]; then
   pkgs="$pkgs python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-opencv"
+elif [ "${1:-}" = "--bindings" ]; then
+  pkgs="$pkgs python3 python3-dev python3-numpy"
 fi
 missing=""
 for p in $pkgs; do

@@ -1,7 +1,7 @@
 // OpenCL (T-API) versions of the hot operations; kernels in src/opencl/*.cl.
 #include "ocl_ops.hpp"
 #include "cam_method_table.hpp"
-#include "opencl_kernels_explain.hpp"
+#include "opencl_programs.hpp"
 #include <opencv2/core/ocl.hpp>
 #include <atomic>
 #include <cfloat>
@@ -33,7 +33,7 @@ int checkOpenCLKernels()
 {
     if (!openclInUse())
         return 0;
-    // every file in src/opencl, listed by cmake/embed_opencl.cmake
+    // every file in src/opencl, listed by the module's CMakeLists.txt
     for (int i = 0; i < ocl::explain::programFileCount; i++)
     {
         const ocl::explain::ProgramFile& p = ocl::explain::programFiles[i];

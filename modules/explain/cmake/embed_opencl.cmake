@@ -1,6 +1,6 @@
-# Embeds OpenCL sources into C++: for each file NAME.cl, a cv::ocl::ProgramSource
-# cv::ocl::explain::NAME_oclsrc (the naming of OpenCV's own modules), in OUTPUT_CPP / OUTPUT_HPP, and
-# the list of them all, cv::ocl::explain::programFiles[programFileCount] ({"NAME.cl", &NAME_oclsrc}).
+# Embeds OpenCL sources into C++ where OpenCV's own cl2cpp.cmake is not at hand (the standalone build):
+# for each file NAME.cl, a cv::ocl::ProgramSource cv::ocl::explain::NAME_oclsrc (the naming of OpenCV's
+# modules), declared in OUTPUT_HPP and defined in OUTPUT_CPP.
 # Run as: cmake -DCL_DIR=<folder of the .cl files> -DOUTPUT_CPP=... -DOUTPUT_HPP=... -P embed_opencl.cmake
 file(GLOB CL_FILES ${CL_DIR}/*.cl)
 list(SORT CL_FILES)
@@ -9,19 +9,13 @@ if(NOT CL_FILES)
 endif()
 set(hpp "// Generated from src/opencl/*.cl by cmake/embed_opencl.cmake; do not edit.\n#pragma once\n#include <opencv2/core/ocl.hpp>\nnamespace cv { namespace ocl { namespace explain {\n")
 set(cpp "// Generated from src/opencl/*.cl by cmake/embed_opencl.cmake; do not edit.\n#include \"opencl_kernels_explain.hpp\"\nnamespace cv { namespace ocl { namespace explain {\n")
-set(list "")
-list(LENGTH CL_FILES count)
 foreach(cl ${CL_FILES})
   get_filename_component(name ${cl} NAME_WE)
-  get_filename_component(file ${cl} NAME)
   file(READ ${cl} source)
   string(MD5 hash "${source}")
   string(APPEND hpp "extern const cv::ocl::ProgramSource ${name}_oclsrc;\n")
   string(APPEND cpp "const cv::ocl::ProgramSource ${name}_oclsrc(\"explain\", \"${name}\", R\"EXPLAINCL(${source})EXPLAINCL\", \"${hash}\");\n")
-  string(APPEND list "    {\"${file}\", &${name}_oclsrc},\n")
 endforeach()
-string(APPEND hpp "/** One entry per file in src/opencl: its file name and its program. */\nstruct ProgramFile\n{\n    const char* file;\n    const cv::ocl::ProgramSource* source;\n};\nextern const ProgramFile programFiles[];\nextern const int programFileCount;\n")
-string(APPEND cpp "const ProgramFile programFiles[] = {\n${list}};\nconst int programFileCount = ${count};\n")
 string(APPEND hpp "}}}\n")
 string(APPEND cpp "}}}\n")
 file(WRITE ${OUTPUT_HPP} "${hpp}")
