@@ -1,6 +1,67 @@
 // See perf_framework.hpp.
 #include "perf_framework.hpp"
 
+#ifdef EXPLAIN_OPENCV_TS
+
+#include <cstdlib>
+
+void tag(const std::string& key, const std::string& value)
+{
+    ::testing::Test::RecordProperty("tag_" + key, value);
+}
+
+namespace perf {
+
+/** The Record of a finished test from its properties (ts's metrics and our tags); false when it was not
+    measured (not run yet, skipped, failed before its metrics). */
+static bool recordOf(const ::testing::TestInfo& info, Record& r)
+{
+    const ::testing::TestResult* result = info.result();
+    std::map<std::string, std::string> props;
+    for (int i = 0; result && i < result->test_property_count(); i++)
+        props[result->GetTestProperty(i).key()] = result->GetTestProperty(i).value();
+    if (!props.count("median") || !props.count("frequency"))
+        return false;
+    auto number = [&](const char* key) { return props.count(key) ? std::atof(props[key].c_str()) : 0.; };
+    r.testCase = info.test_case_name();
+    r.testName = info.name();
+    r.valueParam = info.value_param() ? info.value_param() : "";
+    for (const auto& kv : props)
+        if (kv.first.compare(0, 4, "tag_") == 0)
+            r.tags[kv.first.substr(4)] = kv.second;
+    Metrics& m = r.metrics;
+    m.samples = (int)number("samples");
+    m.outliers = (int)number("outliers");
+    m.term = (int)number("term");
+    m.frequency = number("frequency");
+    m.min = number("min");
+    m.median = number("median");
+    m.gmean = number("gmean");
+    m.gstddev = number("gstddev");
+    m.mean = number("mean");
+    m.stddev = number("stddev");
+    return true;
+}
+
+const std::vector<Record>& records()
+{
+    static std::vector<Record> all;
+    all.clear();
+    const ::testing::UnitTest& unit = *::testing::UnitTest::GetInstance();
+    for (int i = 0; i < unit.total_test_case_count(); i++)
+        for (int j = 0; j < unit.GetTestCase(i)->total_test_count(); j++)
+        {
+            Record r;
+            if (recordOf(*unit.GetTestCase(i)->GetTestInfo(j), r))
+                all.push_back(r);
+        }
+    return all;
+}
+
+} // namespace perf
+
+#else
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -310,3 +371,5 @@ void finish()
 }
 
 } // namespace perf
+
+#endif // EXPLAIN_OPENCV_TS

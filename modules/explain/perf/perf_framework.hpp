@@ -1,4 +1,7 @@
-// A small stand-in for OpenCV's ts perf framework (opencv_ts is not shipped by Debian), on GoogleTest.
+// The perf harness: OpenCV's ts perf framework where OpenCV's tree builds the module (opencv_perf_explain,
+// EXPLAIN_OPENCV_TS), otherwise a small stand-in for it on GoogleTest (Debian ships no opencv_ts) with the
+// same test-side API. Both write OpenCV's perf XML with --gtest_output=xml:FILE (read by OpenCV's
+// modules/ts/misc/summary.py). The stand-in:
 //
 //   typedef perf::TestBaseWithParam<std::tuple<std::string, int> > MyFixture;
 //   PERF_TEST_P(MyFixture, name, testing::Combine(testing::Values("a", "b"), testing::Values(1, 8)))
@@ -20,24 +23,27 @@
 #ifndef EXPLAIN_PERF_FRAMEWORK_HPP
 #define EXPLAIN_PERF_FRAMEWORK_HPP
 
-#include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 
 #include <map>
 #include <string>
 #include <vector>
 
+#ifdef EXPLAIN_OPENCV_TS
+#include "opencv2/ts.hpp"  // with ts_perf.hpp: perf::TestBase, PERF_TEST_P, TEST_CYCLE, CV_PERF_TEST_MAIN
+#include <sstream>
+#ifndef GTEST_SKIP  // ts's GoogleTest predates it: ts's skip exception, with the message streamed
+#define GTEST_SKIP() \
+    for (std::ostringstream explain_skip_;; throw ::cvtest::SkipTestException(explain_skip_.str())) explain_skip_
+#endif
+#ifndef INSTANTIATE_TEST_SUITE_P
+#define INSTANTIATE_TEST_SUITE_P INSTANTIATE_TEST_CASE_P
+#endif
+#else
+#include <gtest/gtest.h>
+#endif
+
 namespace perf {
-
-struct Options
-{
-    int minSamples = 10;    //!< --perf_min_samples
-    int forceSamples = 0;   //!< --perf_force_samples (0: off)
-    double maxTime = 3.0;   //!< --perf_max_time, seconds of measured time per test (<= 0: no limit)
-    int threads = -1;       //!< --perf_threads (-1: leave the main() default)
-};
-
-Options& options();
 
 /** Statistics of one test; times in ticks of cv::getTickCount(). */
 struct Metrics
@@ -52,12 +58,33 @@ struct Metrics
 struct Record
 {
     std::string testCase, testName, valueParam;
-    std::map<std::string, std::string> tags;  // set by the test body with TestBase::tag()
+    std::map<std::string, std::string> tags;  // set by the test body with tag()
     Metrics metrics;
 };
 
 /** The tests measured so far in this run, in run order. */
 const std::vector<Record>& records();
+
+} // namespace perf
+
+#ifdef EXPLAIN_OPENCV_TS
+
+/** Attaches a key/value to the record of the running test (the test property tag_<key>). */
+void tag(const std::string& key, const std::string& value);
+
+#else
+
+namespace perf {
+
+struct Options
+{
+    int minSamples = 10;    //!< --perf_min_samples
+    int forceSamples = 0;   //!< --perf_force_samples (0: off)
+    double maxTime = 3.0;   //!< --perf_max_time, seconds of measured time per test (<= 0: no limit)
+    int threads = -1;       //!< --perf_threads (-1: leave the main() default)
+};
+
+Options& options();
 
 class TestBase : public ::testing::Test
 {
@@ -131,5 +158,7 @@ void finish();
         ::perf::finish();                            \
         return rc;                                   \
     }
+
+#endif // EXPLAIN_OPENCV_TS
 
 #endif

@@ -20,7 +20,7 @@
 #include <fstream>
 #include <tuple>
 
-namespace {
+namespace opencv_test { namespace {
 
 using namespace cv;
 using namespace cv::explain;
@@ -329,4 +329,4 @@ public:
 // gtest owns the listener
 const bool ratioTableInstalled = (::testing::UnitTest::GetInstance()->listeners().Append(new RatioTable), true);
 
-} // namespace
+}} // namespace opencv_test

@@ -34,7 +34,7 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace opencv_test { namespace {
 
 using namespace cv;
 using namespace cv::explain;
@@ -200,7 +200,7 @@ class ScalingLine : public ::testing::EmptyTestEventListener
 public:
     void OnTestEnd(const ::testing::TestInfo& info) override
     {
-        if (std::string(info.test_suite_name()).find("Scaling") == std::string::npos || perf::records().empty())
+        if (std::string(info.test_case_name()).find("Scaling") == std::string::npos || perf::records().empty())
             return;
         const perf::Record& r = perf::records().back();
         if (r.testName != info.name() || !r.tags.count("scaling_model"))
@@ -224,4 +224,4 @@ public:
 const bool scalingLineInstalled =
     (::testing::UnitTest::GetInstance()->listeners().Append(new ScalingLine), true);
 
-} // namespace
+}} // namespace opencv_test

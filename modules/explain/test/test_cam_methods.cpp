@@ -102,7 +102,7 @@ TEST(CAMMethods, MultiLayerMapIsTheMeanOfNormalizedLayerMaps)
     {
         Mat expected = scaleCamLikePytorch(Mat(0.5 * (scaleCamLikePytorch(m1[n], Size(8, 8)) +
                                                       scaleCamLikePytorch(m2[n], Size(8, 8)))), Size());
-        EXPECT_LE(norm(combined[n], expected, NORM_INF), 1e-5) << "image " << n;
+        EXPECT_LE(cv::norm(combined[n], expected, NORM_INF), 1e-5) << "image " << n;
     }
 }
 
@@ -144,7 +144,7 @@ TEST(CAMMethods, AugSmoothIsTheMeanOverFlipsAndScales)
                     flip(s, s, 1);
                 expected += s / 6.0;
             }
-        EXPECT_LE(norm(smooth[n], expected, NORM_INF), 1e-5) << "image " << n;
+        EXPECT_LE(cv::norm(smooth[n], expected, NORM_INF), 1e-5) << "image " << n;
     }
 }
 
@@ -172,7 +172,7 @@ TEST(CAMMethods, GradCAMUsesTheChosenMethod)
         computeCAM(m, a, grads[0], expected);
         ASSERT_EQ(maps.size(), 2u);
         for (int n = 0; n < 2; n++)
-            EXPECT_EQ(norm(maps[n], expected[n], NORM_INF), 0.0) << "method " << m << " image " << n;
+            EXPECT_EQ(cv::norm(maps[n], expected[n], NORM_INF), 0.0) << "method " << m << " image " << n;
     }
 }
 
@@ -223,7 +223,7 @@ TEST(CAMMethods, ScoreCAMWeightsAreSoftmaxOfMaskedScores)
         for (int k = 0; k < 3; k++)
             expected += e.at<float>(k) * Mat(3, 3, CV_32F, a.ptr<float>(0, k));
         expected = max(expected, 0.f);
-        EXPECT_LE(norm(sign > 0 ? maps[0] : counter[0], expected, NORM_INF), 1e-5);
+        EXPECT_LE(cv::norm(sign > 0 ? maps[0] : counter[0], expected, NORM_INF), 1e-5);
     }
 }
 
@@ -253,7 +253,7 @@ TEST(CAMMethods, AblationCAMOnALinearHeadHasClosedForm)
             expected += (w.at<float>(2, k) * mean(ak)[0] / y) * ak;
         }
         expected = max(expected, 0.f);
-        EXPECT_LE(norm(maps[n], expected, NORM_INF), 1e-4 * std::max(1.0, norm(expected, NORM_INF))) << "image " << n;
+        EXPECT_LE(cv::norm(maps[n], expected, NORM_INF), 1e-4 * std::max(1.0, cv::norm(expected, NORM_INF))) << "image " << n;
     }
     std::vector<Mat> counter;
     expectError([&] { cam->compute(2, maps, counter); },
@@ -313,7 +313,7 @@ TEST(CAMMethods, AblationCAMWithASkipConnection)
         expected += (float)((y - yk) / y) * Mat(5, 5, CV_32F, a.ptr<float>(0, k));
     }
     expected = max(expected, 0.f);
-    EXPECT_LE(norm(maps[0], expected, NORM_INF), 1e-4 * std::max(1.0, norm(expected, NORM_INF)));
+    EXPECT_LE(cv::norm(maps[0], expected, NORM_INF), 1e-4 * std::max(1.0, cv::norm(expected, NORM_INF)));
 }
 
 TEST(CAMMethods, Errors)

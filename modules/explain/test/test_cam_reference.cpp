@@ -9,7 +9,7 @@ namespace opencv_test { namespace {
 
 double camRelL2(const Mat& a, const Mat& b)
 {
-    const double d = norm(a.reshape(1, 1), b.reshape(1, 1), NORM_L2), n = norm(b, NORM_L2);
+    const double d = cv::norm(a.reshape(1, 1), b.reshape(1, 1), NORM_L2), n = cv::norm(b, NORM_L2);
     return n > 0 ? d / n : d;
 }
 

@@ -2,7 +2,7 @@
 #ifndef EXPLAIN_TEST_COMMON_HPP
 #define EXPLAIN_TEST_COMMON_HPP
 
-#include <gtest/gtest.h>
+#include "test_precomp.hpp"
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/dnn/shape_utils.hpp>
@@ -17,7 +17,7 @@ using cv::dnn::DictValue;
 inline double relDiff(InputArray a, InputArray b)
 {
     const Mat x = a.getMat(), y = b.getMat();
-    return norm(x, y, NORM_L2) / std::max(norm(y, NORM_L2), 1e-12);
+    return cv::norm(x, y, NORM_L2) / std::max(cv::norm(y, NORM_L2), 1e-12);
 }
 
 inline Mat randomBlob(const std::vector<int>& shape, RNG& rng, float lo = -1.f, float hi = 1.f)

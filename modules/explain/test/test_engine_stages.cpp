@@ -142,7 +142,7 @@ TEST(InputPins, ConsumerOutsideThePlanOfAKeptSlice)
     Ptr<Backprop> bp = Backprop::create(net);
     bp->forward(x);
     const Mat out = bp->getActivation("top");
-    Mat seed = randomBlob(dnn::shape(out), rng);
+    Mat seed = randomBlob(std::vector<int>(out.size.p, out.size.p + out.dims), rng);
     std::vector<Mat> grads;
     bp->backward({"top"}, {seed}, {""}, grads);
     // top = [c8, s3:0]; the chain of swaps is a fixed channel permutation: check against a finite difference
@@ -217,7 +217,7 @@ TEST(KeepPlan, AFailedWideningRunIsTriedAgain)
     EXPECT_THROW(cam->inputGradient(1, grad, RECTIFIER_EXACT), cv::Exception);  // the widening run fails
     FlakyLayer::failing = false;
     ASSERT_NO_THROW(cam->inputGradient(1, grad, RECTIFIER_EXACT));  // widens again
-    EXPECT_EQ(norm(grad, expected, NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(grad, expected, NORM_INF), 0.0);
     dnn::LayerFactory::unregisterLayer("Flaky");
 }
 
@@ -256,7 +256,7 @@ int pixelHiddenFromSamples(dnn::Net& net, const Mat& x, const std::vector<String
         for (size_t k = 0; k < outs.size(); k++)
         {
             const size_t total = outs[k].total();
-            changed = changed || norm(outs[k], before[k], NORM_INF) > 0;
+            changed = changed || cv::norm(outs[k], before[k], NORM_INF) > 0;
             for (size_t s = 0; s < 8; s++)
             {
                 const size_t at = (total - 1) * s / 7;
@@ -287,15 +287,15 @@ TEST(ActivationStore, AnotherExplainersPassIsNoticedWhereSampledValuesAgree)
     a->forward(x1);
     const Mat expected = a->getActivation("conv").clone();
     b->forward(x2);  // the same request: cv::dnn writes the same buffers
-    EXPECT_GT(norm(b->getActivation("conv"), expected, NORM_INF), 0.0);
-    EXPECT_EQ(norm(a->getActivation("conv"), expected, NORM_INF), 0.0);
+    EXPECT_GT(cv::norm(b->getActivation("conv"), expected, NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(a->getActivation("conv"), expected, NORM_INF), 0.0);
     // the input gradient through the ReLU depends on the activations
     Mat seed = randomBlob({1, 2, 12, 12}, rng);
     std::vector<Mat> grads, expectedGrads;
     a->backward({"relu"}, {seed}, {""}, expectedGrads);
     b->forward(x2);
     a->backward({"relu"}, {seed}, {""}, grads);
-    EXPECT_EQ(norm(grads[0], expectedGrads[0], NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(grads[0], expectedGrads[0], NORM_INF), 0.0);
 }
 
 }} // namespace opencv_test
@@ -358,7 +358,7 @@ TEST(ActivationStore, ExplainersShareOneNetAcrossThreads)
         explainers[t]->forward(inputs[t]);
         std::vector<Mat> grads;
         explainers[t]->backward({"fc"}, {seed}, {""}, grads, RECTIFIER_GUIDED);
-        return norm(grads[0], expected[t], NORM_INF) != 0;
+        return cv::norm(grads[0], expected[t], NORM_INF) != 0;
     });
 }
 
@@ -396,8 +396,8 @@ TEST(ActivationStore, GradCAMsShareOneNetAcrossThreads)
     expectRightInEveryThread(threads, cycles, [&](int t) {
         Mat map, guided, smooth;
         explain(*cams[t], inputs[t], map, guided, smooth);
-        return norm(map, expectedMap[t], NORM_INF) != 0 || norm(guided, expectedGuided[t], NORM_INF) != 0 ||
-               norm(smooth, expectedSmooth[t], NORM_INF) != 0;
+        return cv::norm(map, expectedMap[t], NORM_INF) != 0 || cv::norm(guided, expectedGuided[t], NORM_INF) != 0 ||
+               cv::norm(smooth, expectedSmooth[t], NORM_INF) != 0;
     });
 }
 

@@ -72,8 +72,8 @@ TEST(GradCAM, CounterfactualIsGradCAMOfNegatedScore)
         ASSERT_EQ(counter.size(), 2u);
         for (int n = 0; n < 2; n++)
         {
-            EXPECT_EQ(norm(counter[n], negMaps[n], NORM_INF), 0.0);
-            EXPECT_GT(norm(maps[n]) + norm(counter[n]), 0.0);
+            EXPECT_EQ(cv::norm(counter[n], negMaps[n], NORM_INF), 0.0);
+            EXPECT_GT(cv::norm(maps[n]) + cv::norm(counter[n]), 0.0);
             EXPECT_EQ(countNonZero(min(maps[n], counter[n]) > 0), 0) << "both maps positive at one place";
         }
     }
@@ -110,7 +110,7 @@ TEST(GradCAM, BatchAndManyClassesFromOneForward)
         minMaxLoc(scores.row(n), nullptr, nullptr, nullptr, &best);
         std::vector<Mat> expected;
         batch->compute(best.x, expected);
-        EXPECT_EQ(norm(top[n], expected[n], NORM_INF), 0.0);
+        EXPECT_EQ(cv::norm(top[n], expected[n], NORM_INF), 0.0);
     }
 }
 
@@ -128,7 +128,7 @@ TEST(GradCAM, SoftmaxOutputDifferentiatesItsInput)
     std::vector<Mat> ma, mb;
     a->compute(2, ma);
     b->compute(2, mb);
-    EXPECT_EQ(norm(ma[0], mb[0], NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(ma[0], mb[0], NORM_INF), 0.0);
 }
 
 TEST(GradCAM, SameWithFusionOnAndOffAndNetUnchanged)
@@ -154,7 +154,7 @@ TEST(GradCAM, SameWithFusionOnAndOffAndNetUnchanged)
     EXPECT_LE(relDiff(ga, gb), 1e-6);
     // the user's Net computes what it computed before
     fused.setInput(x);
-    EXPECT_EQ(norm(fused.forward(), before, NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(fused.forward(), before, NORM_INF), 0.0);
 }
 
 TEST(GradCAM, ActivationsSurviveAnotherForwardOfTheNet)
@@ -169,7 +169,7 @@ TEST(GradCAM, ActivationsSurviveAnotherForwardOfTheNet)
     net.setInput(randomBlob({1, 3, 10, 10}, rng));
     net.forward();
     cam->compute(0, after);
-    EXPECT_EQ(norm(before[0], after[0], NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(before[0], after[0], NORM_INF), 0.0);
 }
 
 // The kept activations share the Net's buffers (no copies): a forward pass of the same Net that
@@ -192,15 +192,15 @@ TEST(GradCAM, ResultsSurviveAForwardPassRequestingTheSameOutputs)
     b->forward(x2);  // the same outputs requested: the Net's buffers now hold x2's pass
     a->inputGradient(1, grad, RECTIFIER_GUIDED);
     a->compute(1, maps);
-    EXPECT_EQ(norm(grad, expectedGrad, NORM_INF), 0.0);
-    EXPECT_EQ(norm(maps[0], expectedMaps[0], NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(grad, expectedGrad, NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(maps[0], expectedMaps[0], NORM_INF), 0.0);
 
     a->forward(x1);
     std::vector<std::vector<Mat> > outs;  // the user requests every layer, as a keep-all plan does
     net.setInput(x2);
     net.forward(outs, a->getBackprop()->getLayerNames());
     a->inputGradient(1, grad, RECTIFIER_GUIDED);
-    EXPECT_EQ(norm(grad, expectedGrad, NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(grad, expectedGrad, NORM_INF), 0.0);
 }
 
 /** One rectifier fed by the input: the rule in each mode against its definition. */
@@ -223,9 +223,9 @@ TEST(Backprop, WantedGradientsSurviveInPlaceRules)
         bp->backward({"fc"}, {seed}, {"relu1"}, alone, mode);
         const Mat atRelu1 = alone[0].clone();
         bp->backward({"fc"}, {seed}, {"relu2", "relu1", ""}, together, mode);
-        EXPECT_EQ(norm(together[0], atRelu2, NORM_INF), 0.0) << "mode " << mode;
-        EXPECT_EQ(norm(together[1], atRelu1, NORM_INF), 0.0) << "mode " << mode;
-        EXPECT_GT(norm(atRelu1, NORM_INF), 0.0);
+        EXPECT_EQ(cv::norm(together[0], atRelu2, NORM_INF), 0.0) << "mode " << mode;
+        EXPECT_EQ(cv::norm(together[1], atRelu1, NORM_INF), 0.0) << "mode " << mode;
+        EXPECT_GT(cv::norm(atRelu1, NORM_INF), 0.0);
     }
 }
 
@@ -288,13 +288,13 @@ TEST(GradCAM, GuidedGradCAMIsUpsampledMapTimesGuided)
         for (int ch = 0; ch < 3; ch++)
         {
             Mat expected = up.mul(Mat(12, 12, CV_32F, guided.ptr<float>(n, ch)));
-            EXPECT_LE(norm(Mat(12, 12, CV_32F, ggc.ptr<float>(n, ch)), expected, NORM_INF), 1e-6);
+            EXPECT_LE(cv::norm(Mat(12, 12, CV_32F, ggc.ptr<float>(n, ch)), expected, NORM_INF), 1e-6);
         }
     }
     // guided differs from the exact gradient but agrees in sign where the exact one is positive
     Mat exact;
     cam->inputGradient(3, exact, RECTIFIER_EXACT);
-    EXPECT_GT(norm(exact, guided, NORM_INF), 0.0);
+    EXPECT_GT(cv::norm(exact, guided, NORM_INF), 0.0);
 }
 
 TEST(Visualize, ResizeMapAndOverlay)
@@ -314,7 +314,7 @@ TEST(Visualize, ResizeMapAndOverlay)
     applyMapOverlay(img, r, shown, COLORMAP_JET, 0.5);
     EXPECT_EQ(shown.type(), CV_8UC3);
     EXPECT_EQ(shown.size(), img.size());
-    EXPECT_GT(norm(shown, img, NORM_INF), 0.0);
+    EXPECT_GT(cv::norm(shown, img, NORM_INF), 0.0);
 }
 
 // A custom layer with a registered rule works, and the gradient checker catches a wrong rule.

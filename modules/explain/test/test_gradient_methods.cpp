@@ -20,7 +20,7 @@ TEST(GradientMethods, InputTimesGradient)
     Mat ixg, g;
     cam->inputTimesGradient(2, ixg);
     cam->inputGradient(2, g, RECTIFIER_EXACT);
-    EXPECT_EQ(norm(ixg, Mat(g.mul(x)), NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(ixg, Mat(g.mul(x)), NORM_INF), 0.0);
 }
 
 TEST(GradientMethods, SmoothGradWithoutNoiseIsTheGradient)
@@ -33,7 +33,7 @@ TEST(GradientMethods, SmoothGradWithoutNoiseIsTheGradient)
     Mat sg, g;
     cam->smoothGrad(1, sg, 5, 0.0);
     cam->inputGradient(1, g, RECTIFIER_EXACT);
-    EXPECT_LE(norm(sg, g, NORM_INF), 1e-6 * std::max(1.0, norm(g, NORM_INF)));
+    EXPECT_LE(cv::norm(sg, g, NORM_INF), 1e-6 * std::max(1.0, cv::norm(g, NORM_INF)));
 }
 
 TEST(GradientMethods, SmoothGradOfOneSampleIsTheGradientAtTheNoisyInput)
@@ -54,8 +54,8 @@ TEST(GradientMethods, SmoothGradOfOneSampleIsTheGradientAtTheNoisyInput)
     other->forward(noisy);
     Mat g;
     other->inputGradient(3, g, RECTIFIER_EXACT);
-    EXPECT_LE(norm(sg, g, NORM_INF), 1e-6 * std::max(1.0, norm(g, NORM_INF)));
-    EXPECT_GT(norm(sg, x, NORM_INF), 0.0);
+    EXPECT_LE(cv::norm(sg, g, NORM_INF), 1e-6 * std::max(1.0, cv::norm(g, NORM_INF)));
+    EXPECT_GT(cv::norm(sg, x, NORM_INF), 0.0);
 }
 
 TEST(GradientMethods, IntegratedGradientsAreCompleteAndExactOnLinearNets)
@@ -88,7 +88,7 @@ TEST(GradientMethods, IntegratedGradientsAreCompleteAndExactOnLinearNets)
         Mat ig, g;
         cam->integratedGradients(0, ig, 3);
         cam->inputGradient(0, g, RECTIFIER_EXACT);
-        EXPECT_LE(norm(ig, Mat(g.mul(x)), NORM_INF), 1e-5 * std::max(1.0, norm(ig, NORM_INF)));
+        EXPECT_LE(cv::norm(ig, Mat(g.mul(x)), NORM_INF), 1e-5 * std::max(1.0, cv::norm(ig, NORM_INF)));
     }
 }
 

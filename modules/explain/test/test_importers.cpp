@@ -60,7 +60,7 @@ Mat importerInput()
 
 double relL2(const Mat& a, const Mat& b)
 {
-    return norm(a.reshape(1, 1), b.reshape(1, 1), NORM_L2) / std::max(norm(b.reshape(1, 1), NORM_L2), 1e-30);
+    return cv::norm(a.reshape(1, 1), b.reshape(1, 1), NORM_L2) / std::max(cv::norm(b.reshape(1, 1), NORM_L2), 1e-30);
 }
 
 /** Everything compared across formats, with the maps of all classes stacked into one row each. */
@@ -130,8 +130,8 @@ TEST_P(Importers, MapsEqualTheOnnxTwin)
     const ImporterCase& c = GetParam();
     const Explanation ref = explainNet(readImporterNet(kOnnx, false), kOnnx.target);
     ASSERT_EQ(ref.scores.total(), 5u);
-    ASSERT_GT(norm(ref.gradcam), 0.0);
-    ASSERT_GT(norm(ref.counterfactual), 0.0);  // over all 5 classes some counterfactual map is non-zero
+    ASSERT_GT(cv::norm(ref.gradcam), 0.0);
+    ASSERT_GT(cv::norm(ref.counterfactual), 0.0);  // over all 5 classes some counterfactual map is non-zero
     for (bool viaReadNet : {false, true})
     {
         SCOPED_TRACE(viaReadNet ? "readNet" : "readNetFrom...");

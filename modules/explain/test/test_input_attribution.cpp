@@ -40,30 +40,30 @@ TEST(InputAttribution, EqualsGradCAMsMethods)
         cam->forward(x, camScores);
         attr->forward(x, scores);
         EXPECT_EQ(attr->getScoreLayerName(), cam->getScoreLayerName());
-        EXPECT_EQ(norm(scores, camScores, NORM_INF), 0.0) << which;
-        EXPECT_EQ(norm(attr->getScores(), cam->getScores(), NORM_INF), 0.0) << which;
+        EXPECT_EQ(cv::norm(scores, camScores, NORM_INF), 0.0) << which;
+        EXPECT_EQ(cv::norm(attr->getScores(), cam->getScores(), NORM_INF), 0.0) << which;
         Mat a, b;
         for (int mode : {RECTIFIER_EXACT, RECTIFIER_GUIDED, RECTIFIER_DECONVNET})
             for (int cls : {2, -1})
             {
                 attr->gradient(cls, a, mode);
                 cam->inputGradient(cls, b, mode);
-                EXPECT_EQ(norm(a, b, NORM_INF), 0.0) << which << " mode " << mode << " class " << cls;
+                EXPECT_EQ(cv::norm(a, b, NORM_INF), 0.0) << which << " mode " << mode << " class " << cls;
             }
         Mat outputGrad = randomBlob({2, 4}, rng);
         attr->gradientFromGradient("fc", outputGrad, a, RECTIFIER_GUIDED);
         cam->inputGradientFromGradient("fc", outputGrad, b, RECTIFIER_GUIDED);
-        EXPECT_EQ(norm(a, b, NORM_INF), 0.0) << which << " from a gradient";
+        EXPECT_EQ(cv::norm(a, b, NORM_INF), 0.0) << which << " from a gradient";
         attr->inputTimesGradient(1, a);
         cam->inputTimesGradient(1, b);
-        EXPECT_EQ(norm(a, b, NORM_INF), 0.0) << which << " input x gradient";
+        EXPECT_EQ(cv::norm(a, b, NORM_INF), 0.0) << which << " input x gradient";
         attr->smoothGrad(3, a, 5, 0.2, RECTIFIER_GUIDED, 77, 2);
         cam->smoothGrad(3, b, 5, 0.2, RECTIFIER_GUIDED, 77, 2);
-        EXPECT_EQ(norm(a, b, NORM_INF), 0.0) << which << " SmoothGrad";
+        EXPECT_EQ(cv::norm(a, b, NORM_INF), 0.0) << which << " SmoothGrad";
         attr->integratedGradients(0, a, 8, x0, 3);
         cam->integratedGradients(0, b, 8, x0, 3);
-        EXPECT_EQ(norm(a, b, NORM_INF), 0.0) << which << " Integrated Gradients";
-        EXPECT_GT(norm(a, NORM_INF), 0.0) << which << ": an all-zero attribution proves little";
+        EXPECT_EQ(cv::norm(a, b, NORM_INF), 0.0) << which << " Integrated Gradients";
+        EXPECT_GT(cv::norm(a, NORM_INF), 0.0) << which << ": an all-zero attribution proves little";
     }
 }
 
@@ -78,7 +78,7 @@ TEST(InputAttribution, SmoothGradIsTheNoiseTunnelOverTheGradient)
     Mat sg;
     attr->smoothGrad(1, sg, 4, 0.1, RECTIFIER_GUIDED, 5, 3);
     Mat tunnel = xd::noiseTunnel(x, {1, 1}, implOf(attr)->gradientOf(RECTIFIER_GUIDED, 3), 4, 0.1, 5);
-    EXPECT_EQ(norm(sg, tunnel, NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(sg, tunnel, NORM_INF), 0.0);
 }
 
 TEST(InputAttribution, NoiseTunnelOverInputTimesGradient)
@@ -92,7 +92,7 @@ TEST(InputAttribution, NoiseTunnelOverInputTimesGradient)
     {   // without noise: input x gradient of the clean image
         Mat tunnel = xd::noiseTunnel(x, {2}, ixg, 5, 0.0, 1), expected;
         attr->inputTimesGradient(2, expected);
-        EXPECT_LE(norm(tunnel, expected, NORM_INF), 1e-6 * std::max(1.0, norm(expected, NORM_INF)));
+        EXPECT_LE(cv::norm(tunnel, expected, NORM_INF), 1e-6 * std::max(1.0, cv::norm(expected, NORM_INF)));
     }
     {   // one sample: input x gradient at the noisy input, times the noisy input (not the clean one)
         Mat tunnel = xd::noiseTunnel(x, {2}, ixg, 1, 0.2, 77);
@@ -105,10 +105,10 @@ TEST(InputAttribution, NoiseTunnelOverInputTimesGradient)
         other->forward(noisy);
         Mat expected;
         other->inputTimesGradient(2, expected);
-        EXPECT_LE(norm(tunnel, expected, NORM_INF), 1e-6 * std::max(1.0, norm(expected, NORM_INF)));
+        EXPECT_LE(cv::norm(tunnel, expected, NORM_INF), 1e-6 * std::max(1.0, cv::norm(expected, NORM_INF)));
         Mat g;
         other->gradient(2, g);
-        EXPECT_GT(norm(tunnel, Mat(g.mul(x)), NORM_INF), 0.0) << "the clean input was used";
+        EXPECT_GT(cv::norm(tunnel, Mat(g.mul(x)), NORM_INF), 0.0) << "the clean input was used";
     }
 }
 

@@ -238,7 +238,7 @@ TEST(DeletionInsertion, NetOutputUnchanged)
     Mat before = net.forward().clone();
     deletionInsertion(net, x, randomBlob({4, 4}, rng), 2, "", 5);
     net.setInput(x);
-    EXPECT_EQ(norm(net.forward(), before, NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(net.forward(), before, NORM_INF), 0.0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ TEST(ROAD, ImputationReproducesConstantAndLinearFields)
     mask.at<uchar>(0, 0) = 0;
     Mat out;
     noisyLinearImputation(blob, mask, out, 0);
-    EXPECT_LE(norm(out, blob, NORM_INF), 1e-5);
+    EXPECT_LE(cv::norm(out, blob, NORM_INF), 1e-5);
     // a linear field is reproduced where all 8 neighbours exist (weights are symmetric)
     Mat ramp(std::vector<int>{1, 1, 8, 8}, CV_32F);
     for (int y = 0; y < 8; y++)
@@ -325,7 +325,7 @@ TEST(ROAD, ImputationReproducesConstantAndLinearFields)
     mask = Mat::zeros(8, 8, CV_8U);
     mask(Rect(2, 1, 5, 5)).setTo(1);
     noisyLinearImputation(ramp, mask, out, 0);
-    EXPECT_LE(norm(out, ramp, NORM_INF), 1e-5);
+    EXPECT_LE(cv::norm(out, ramp, NORM_INF), 1e-5);
 }
 
 TEST(ROAD, ImputationNoise)
@@ -337,8 +337,8 @@ TEST(ROAD, ImputationNoise)
     noisyLinearImputation(blob, mask, a, 0.01, 7);
     noisyLinearImputation(blob, mask, b, 0.01, 7);
     noisyLinearImputation(blob, mask, c, 0.01, 8);
-    EXPECT_EQ(norm(a, b, NORM_INF), 0.0);
-    EXPECT_GT(norm(a, c, NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(a, b, NORM_INF), 0.0);
+    EXPECT_GT(cv::norm(a, c, NORM_INF), 0.0);
     Mat diff = Mat(a - blob).reshape(1, 40);
     Scalar m, sd;
     meanStdDev(diff(Rect(5, 5, 30, 30)), m, sd);

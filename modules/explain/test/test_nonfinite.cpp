@@ -268,7 +268,7 @@ TEST(Arguments, SmoothGradNoiseAndIntegratedGradientsBaseline)
     Mat expected, got;
     attr->integratedGradients(0, expected, 4, strided.clone());
     attr->integratedGradients(0, got, 4, strided);
-    EXPECT_EQ(norm(got, expected, NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(got, expected, NORM_INF), 0.0);
 }
 
 }} // namespace

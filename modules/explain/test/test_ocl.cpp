@@ -178,7 +178,7 @@ TEST(OCL, CAMMethodKernelsMatchCPU)
         {
             Mat d = device[n].getMat(ACCESS_READ).clone();
             ASSERT_EQ(d.size(), cpu[n].size()) << m.name;
-            ASSERT_GT(norm(cpu[n], NORM_L2), 0.) << m.name << " image " << n << ": an empty map proves little";
+            ASSERT_GT(cv::norm(cpu[n], NORM_L2), 0.) << m.name << " image " << n << ": an empty map proves little";
             const double diff = relDiff(d, cpu[n]);
             EXPECT_LE(diff, 1e-5) << m.name << " image " << n;
             worst = std::max(worst, diff);
@@ -250,7 +250,7 @@ TEST(OCL, RectifierRulesMatchCPUInEveryMode)
         // from the ReLU6 output to the conv2 output: the ReLU6 kernel alone
         cpu->backward({"target"}, {seed}, {"conv2"}, gc, (RectifierMode)mode);
         dev->backward({"target"}, {seed}, {"conv2"}, gd, (RectifierMode)mode);
-        EXPECT_LE(norm(gd[0].getMat(ACCESS_READ), gc[0], NORM_INF), 1e-5) << "mode " << mode;
+        EXPECT_LE(cv::norm(gd[0].getMat(ACCESS_READ), gc[0], NORM_INF), 1e-5) << "mode " << mode;
         // through conv2 (OpenCL GEMM + col2im) and the leaky ReLU kernel
         cpu->backward({"target"}, {seed}, {"conv1"}, gc, (RectifierMode)mode);
         dev->backward({"target"}, {seed}, {"conv1"}, gd, (RectifierMode)mode);
@@ -345,7 +345,7 @@ DeviceRuleCheck checkDeviceRule(Backprop& dev, const String& seedLayer, const Ma
     if (dnn::shape(device) != dnn::shape(gc.at(0)))
         return res;
     res.relDiff = relDiff(device, gc[0]);
-    res.maxAbsDiff = norm(device, gc[0], NORM_INF);
+    res.maxAbsDiff = cv::norm(device, gc[0], NORM_INF);
     return res;
 }
 

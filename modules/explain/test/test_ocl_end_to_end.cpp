@@ -57,9 +57,9 @@ void expectDeviceEqualsHost(dnn::Net net, const Mat& blob, const String& layer, 
         Mat a(k, plane, CV_32F, (void*)act.ptr<float>(n)), g(k, plane, CV_32F, gradAtTarget[0].ptr<float>(n)), alpha;
         reduce(g, alpha, 1, REDUCE_AVG);
         Mat terms = Mat(abs(alpha)).t() * abs(a);  // 1 x plane
-        const double scale = std::max(norm(terms, NORM_L2), 1e-12);
-        const double dMap = norm(mapsDev[n].getMat(ACCESS_READ).reshape(1, 1), mapsHost[n].reshape(1, 1)) / scale;
-        const double dCounter = norm(counterDev[n].getMat(ACCESS_READ).reshape(1, 1), counterHost[n].reshape(1, 1)) / scale;
+        const double scale = std::max(cv::norm(terms, NORM_L2), 1e-12);
+        const double dMap = cv::norm(mapsDev[n].getMat(ACCESS_READ).reshape(1, 1), mapsHost[n].reshape(1, 1)) / scale;
+        const double dCounter = cv::norm(counterDev[n].getMat(ACCESS_READ).reshape(1, 1), counterHost[n].reshape(1, 1)) / scale;
         EXPECT_LE(dMap, kTolerance) << what << " Grad-CAM image " << n;
         EXPECT_LE(dCounter, kTolerance) << what << " counterfactual image " << n;
         worst = std::max({worst, dMap, dCounter});
@@ -159,7 +159,7 @@ TEST(OCLEndToEnd, SlicedNetStaysOnDeviceAndEqualsHost)
     {
         std::vector<Range> half(4, Range::all());
         half[1] = Range(4 * o, 4 * o + 4);
-        EXPECT_EQ(norm(bp->getActivation("slice", o), Mat(relu1(half).clone()), NORM_INF), 0.0) << "output " << o;
+        EXPECT_EQ(cv::norm(bp->getActivation("slice", o), Mat(relu1(half).clone()), NORM_INF), 0.0) << "output " << o;
     }
 }
 

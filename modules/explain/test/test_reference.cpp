@@ -8,7 +8,7 @@ namespace opencv_test { namespace {
 
 double relL2(const Mat& a, const Mat& b)
 {
-    return norm(a.reshape(1, 1), b.reshape(1, 1), NORM_L2) / std::max(norm(b, NORM_L2), 1e-30);
+    return cv::norm(a.reshape(1, 1), b.reshape(1, 1), NORM_L2) / std::max(cv::norm(b, NORM_L2), 1e-30);
 }
 
 double correlation(const Mat& a, const Mat& b)
@@ -18,7 +18,7 @@ double correlation(const Mat& a, const Mat& b)
     b.reshape(1, 1).convertTo(y, CV_64F);
     x -= mean(x)[0];
     y -= mean(y)[0];
-    return x.dot(y) / std::max(norm(x) * norm(y), 1e-300);
+    return x.dot(y) / std::max(cv::norm(x) * cv::norm(y), 1e-300);
 }
 
 class Reference : public ::testing::TestWithParam<std::string>
@@ -96,7 +96,7 @@ TEST_P(Reference, MapsMatchAutograd)
         altCfErr = relL2(altCounter[0], altCounterfactual);
         EXPECT_LE(altGcErr, 1e-3) << "Grad-CAM of class " << altClass;
         EXPECT_LE(altCfErr, 1e-3) << "counterfactual of class " << altClass;
-        EXPECT_GT(norm(altCounterfactual), 0.0);
+        EXPECT_GT(cv::norm(altCounterfactual), 0.0);
     }
 
     Mat g;

@@ -16,7 +16,7 @@ void expectSameBlob(const Mat& actual, const Mat& expected)
 {
     ASSERT_EQ(dnn::shape(actual), dnn::shape(expected));
     ASSERT_EQ(actual.type(), CV_32F);
-    EXPECT_EQ(norm(actual, expected, NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(actual, expected, NORM_INF), 0.0);
 }
 
 TEST(Targets, ClassTargetIsOneHot)
@@ -161,7 +161,7 @@ TEST(Targets, MapsEqualThoseOfAHandBuiltSeed)
         std::vector<Mat> maps, expected;
         cam->computeFromGradient("head", grad, maps);
         cam->computeFromGradient("head", seed, expected);
-        EXPECT_EQ(norm(maps[0], expected[0], NORM_INF), 0.0);
+        EXPECT_EQ(cv::norm(maps[0], expected[0], NORM_INF), 0.0);
     }
     {
         dnn::Net net = makeHeadNet(rng, 7);
@@ -175,7 +175,7 @@ TEST(Targets, MapsEqualThoseOfAHandBuiltSeed)
         Mat g1, g2;
         cam->inputGradientFromGradient("head", grad, g1, RECTIFIER_EXACT);
         cam->inputGradientFromGradient("head", seed, g2, RECTIFIER_EXACT);
-        EXPECT_EQ(norm(g1, g2, NORM_INF), 0.0);
+        EXPECT_EQ(cv::norm(g1, g2, NORM_INF), 0.0);
     }
 }
 

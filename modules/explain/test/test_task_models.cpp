@@ -60,7 +60,7 @@ TEST(TaskModels, SegmentationMaskTargetPointsIntoTheMask)
     cam->computeFromGradient("logits", seed, maps);
     ASSERT_EQ(maps.size(), 1u);
     EXPECT_EQ(maps[0].size(), Size(8, 8));
-    EXPECT_GT(norm(maps[0], NORM_INF), 0);
+    EXPECT_GT(cv::norm(maps[0], NORM_INF), 0);
     EXPECT_TRUE(pointingGame(maps[0], mask)) << "Grad-CAM maximum outside the mask:\n" << maps[0];
     // the same map through the HiResCAM variant points there too
     cam->setMethod(CAM_HIRESCAM);
@@ -129,7 +129,7 @@ TEST(TaskModels, MultiInputAnswerFollowsTheQuestion)
         cam->inputGradient(1, g, RECTIFIER_EXACT);  // d(yes)/d(image), the question held fixed
         EXPECT_EQ(dnn::shape(g), dnn::shape(image));
         EXPECT_TRUE(checkRange(g)) << shapes[q];
-        EXPECT_GT(norm(g, NORM_INF), 0) << shapes[q];
+        EXPECT_GT(cv::norm(g, NORM_INF), 0) << shapes[q];
         std::vector<Mat> maps;
         cam->compute(1, maps);
         EXPECT_TRUE(checkRange(maps[0]));
@@ -137,7 +137,7 @@ TEST(TaskModels, MultiInputAnswerFollowsTheQuestion)
     // the question is differentiable too (by its input name)
     std::vector<Mat> grads;
     cam->getBackprop()->backward({"answer"}, {Mat((Mat_<float>(1, 2) << 0, 1))}, {"question"}, grads);
-    EXPECT_GT(norm(grads[0], NORM_INF), 0);
+    EXPECT_GT(cv::norm(grads[0], NORM_INF), 0);
 }
 
 /** The numerical gradient check of each model's own target (as the sample seeds it): the mask sum of

@@ -106,7 +106,7 @@ TEST(Tasks, SegmentationMaskTarget)
     // linear in the target: the map of 2*mask equals twice the map of the mask
     std::vector<Mat> maps2;
     cam->computeFromGradient("logits", Mat(seed * 2), maps2);
-    EXPECT_LE(norm(maps2[0], Mat(2 * maps[0]), NORM_INF), 1e-5 * std::max(1.0, norm(maps2[0], NORM_INF)));
+    EXPECT_LE(cv::norm(maps2[0], Mat(2 * maps[0]), NORM_INF), 1e-5 * std::max(1.0, cv::norm(maps2[0], NORM_INF)));
 }
 
 TEST(Tasks, DetectionScoreTarget)
