@@ -24,6 +24,7 @@ namespace explain = cv::explain;
 
 static const char* const keys =
     "{ help h usage ? |     | print this message }"
+    "{ version        |     | print the version of the explain module and of OpenCV }"
     "{ csv            |     | ground truth: the header line file,class_id,x,y,w,h, then one box per line (required) }"
     "{ images         |     | folder of the image files; default: the CSV's folder }"
     "{ model m        |     | model file (.onnx, .caffemodel, .pb, ...); default: the bundled model }"
@@ -90,7 +91,7 @@ inline bool fail(const std::string& message, bool afterProgress = false)
 /** Parses the command line into `o`; returns -1 to go on, or the exit code. */
 inline int parseOptions(int argc, char** argv, Options& o)
 {
-    if (!sample::checkArguments(argc, argv, keys, {"help", "h", "usage", "?", "rgb", "road", "faithfulness"}))
+    if (!sample::checkArguments(argc, argv, keys, {"help", "h", "usage", "?", "rgb", "road", "faithfulness", "version"}))
         return 1;
     CommandLineParser parser(argc, argv, keys);
     parser.about("Evaluates CAM methods of cv::explain on a labelled image set (pointing game, localization, "
@@ -100,6 +101,11 @@ inline int parseOptions(int argc, char** argv, Options& o)
     if (parser.has("help"))
     {
         parser.printMessage();
+        return 0;
+    }
+    if (parser.has("version"))
+    {
+        std::cout << "explain " << cv::explain::getVersionString() << ", OpenCV " << CV_VERSION << "\n";
         return 0;
     }
     const bool bundled = !parser.has("model");

@@ -4,6 +4,7 @@
 #define EXPLAIN_GRADCAM_ARGS_HPP
 
 #include "sample_common.hpp"
+#include <opencv2/explain/version.hpp>
 
 #include <algorithm>
 #include <set>
@@ -21,6 +22,7 @@ using cv::CommandLineParser;
 
 static const char* const keys =
     "{ help h usage ? |     | print this message }"
+    "{ version        |     | print the version of the explain module and of OpenCV }"
     "{ model m        |     | model file (.onnx, .caffemodel, .pb, .weights, ...); default: the bundled model }"
     "{ config c       |     | optional config file (.prototxt, .pbtxt, .cfg) }"
     "{ input i        |     | input image; default: the bundled image }"
@@ -80,7 +82,7 @@ inline bool fail(const std::string& message)
 /** Parses the command line into `o`; returns -1 to go on, or the exit code. */
 inline int parseOptions(int argc, char** argv, Options& o)
 {
-    if (!sample::checkArguments(argc, argv, keys, {"help", "h", "usage", "?", "rgb"}))
+    if (!sample::checkArguments(argc, argv, keys, {"help", "h", "usage", "?", "rgb", "version"}))
         return 1;
     CommandLineParser parser(argc, argv, keys);
     parser.about("Visual explanations (Grad-CAM, counterfactual, guided backprop, Guided Grad-CAM) for a cv::dnn model.\n"
@@ -89,6 +91,11 @@ inline int parseOptions(int argc, char** argv, Options& o)
     if (parser.has("help"))
     {
         parser.printMessage();
+        return 0;
+    }
+    if (parser.has("version"))
+    {
+        std::cout << "explain " << cv::explain::getVersionString() << ", OpenCV " << CV_VERSION << "\n";
         return 0;
     }
     o.bundled = !parser.has("model");

@@ -16,5 +16,6 @@ detection target for GradCAM::computeFromGradient().
 #include "opencv2/explain/gradcam.hpp"
 #include "opencv2/explain/metrics.hpp"
 #include "opencv2/explain/targets.hpp"
+#include "opencv2/explain/version.hpp"
 
 #endif

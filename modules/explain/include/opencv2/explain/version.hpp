@@ -1,0 +1,27 @@
+// This file is part of the explain module (OpenCV contrib style). Licensed under the Apache License 2.0
+// (LICENSE at the top of the repository).
+#ifndef OPENCV_EXPLAIN_VERSION_HPP
+#define OPENCV_EXPLAIN_VERSION_HPP
+
+#include <opencv2/core.hpp>
+
+// The module's version (the standalone build's CMake project reads it from here).
+#define OPENCV_EXPLAIN_VERSION_MAJOR 0
+#define OPENCV_EXPLAIN_VERSION_MINOR 1
+#define OPENCV_EXPLAIN_VERSION_PATCH 0
+
+namespace cv {
+namespace explain {
+
+//! @addtogroup explain
+//! @{
+
+/** @brief The module's version as "major.minor.patch", e.g. "0.1.0" (OPENCV_EXPLAIN_VERSION_* of the
+headers the library was built with). */
+CV_EXPORTS_W String getVersionString();
+
+//! @}
+
+}} // namespace cv::explain
+
+#endif
