@@ -65,3 +65,7 @@ cmake --install build --prefix build/install >/dev/null
 cmake -S modules/explain/test/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$root/build/install" >/dev/null
 cmake --build build/consumer -j2 >/dev/null
 LD_LIBRARY_PATH="$root/build/install/lib" build/consumer/explain_consumer
+echo "== the same consumer through pkg-config"
+PKG_CONFIG_PATH="$root/build/install/lib/pkgconfig" c++ -std=c++17 modules/explain/test/consumer/main.cpp \
+  -o build/consumer/explain_consumer_pc $(PKG_CONFIG_PATH="$root/build/install/lib/pkgconfig" pkg-config --cflags --libs opencv_explain)
+LD_LIBRARY_PATH="$root/build/install/lib" build/consumer/explain_consumer_pc
