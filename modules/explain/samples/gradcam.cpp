@@ -139,7 +139,9 @@ static Ptr<explain::GradCAM> loadExplainer(const Options& o)
 {
     TickMeter tm;
     tm.start();
+    //! [read]
     dnn::Net net = dnn::readNet(o.modelPath, o.configPath);
+    //! [read]
     if (o.device == "opencl")
     {
         if (!ocl::useOpenCL())
@@ -150,7 +152,9 @@ static Ptr<explain::GradCAM> loadExplainer(const Options& o)
         net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
         explain::checkOpenCLKernels();  // fail here, not in the middle, if a kernel does not compile
     }
+    //! [create]
     Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, o.layer, o.outputArg);
+    //! [create]
     tm.stop();
     std::cout << "model:   " << o.modelPath << " (read in " << tm.getTimeMilli() << " ms)\n";
     if (o.device == "opencl")
@@ -161,7 +165,9 @@ static Ptr<explain::GradCAM> loadExplainer(const Options& o)
 /** The forward pass (--input2 held fixed as the second input); prints the layers and where it ran. */
 static Mat forwardImage(const Options& o, explain::GradCAM& cam, const Mat& image)
 {
+    //! [blob]
     Mat blob = o.blob.blobFromImage(image);
+    //! [blob]
     Mat scores;
     TickMeter tm;
     tm.start();
@@ -172,7 +178,9 @@ static Mat forwardImage(const Options& o, explain::GradCAM& cam, const Mat& imag
         cam.forwardInputs(std::vector<Mat>{blob, second}, {o.inputNames[0], o.inputNames[1]}, scores);
     }
     else
+        //! [forward]
         cam.forward(blob, scores, o.inputNames.empty() ? String() : String(o.inputNames[0]));
+        //! [forward]
     tm.stop();
     const String output = cam.getScoreLayerName();
     std::cout << "layer:   " << cam.getLayerName() << " (" << (o.target == "class" ? "scores" : "output") << ": "
@@ -378,7 +386,9 @@ static void computeMaps(const Options& o, explain::GradCAM& cam, const Target& t
     {
         tm.reset(); tm.start();
         if (byClass)
+            //! [compute]
             cam.compute(t.classId, m.gradcam, m.counterfactual);
+            //! [compute]
         else
             cam.computeFromGradient(t.output, t.seed, m.gradcam, m.counterfactual);
         tm.stop();
@@ -388,7 +398,9 @@ static void computeMaps(const Options& o, explain::GradCAM& cam, const Target& t
     {
         tm.reset(); tm.start();
         if (byClass)
+            //! [guided]
             cam.inputGradient(t.classId, m.guided, explain::RECTIFIER_GUIDED);
+            //! [guided]
         else
             cam.inputGradientFromGradient(t.output, t.seed, m.guided, explain::RECTIFIER_GUIDED);
         tm.stop();
@@ -397,7 +409,9 @@ static void computeMaps(const Options& o, explain::GradCAM& cam, const Target& t
     if (o.wants("guided_gradcam"))
     {
         tm.reset(); tm.start();
+        //! [combine]
         explain::combineGuidedGradCAM(m.gradcam, m.guided, m.guidedGradCAM);
+        //! [combine]
         tm.stop();
         std::cout << "guided grad-cam: " << tm.getTimeMilli() << " ms\n";
     }
@@ -416,8 +430,10 @@ static bool saveImages(const Options& o, sample::AtomicFiles& files, const Mat& 
     Mat shown, heat;
     if (o.wants("gradcam"))
     {
+        //! [overlay]
         explain::resizeMap(m.gradcam[0], image.size(), heat);
         explain::applyMapOverlay(image, heat, shown);
+        //! [overlay]
         if (!saveImage(o, files, "gradcam", shown))
             return false;
     }
@@ -430,7 +446,9 @@ static bool saveImages(const Options& o, sample::AtomicFiles& files, const Mat& 
     }
     if (o.wants("guided"))
     {
+        //! [gradient_image]
         explain::gradientToImage(m.guided, shown, 0, o.blob.rgb);
+        //! [gradient_image]
         if (!saveImage(o, files, "guided", shown))
             return false;
     }

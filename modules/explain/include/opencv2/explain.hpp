@@ -5,7 +5,7 @@
 /** @defgroup explain Visual explanations for cv::dnn networks
 
 A backward path for any network loaded by cv::dnn (input gradients only, one rule per layer type),
-and on it the maps of the Grad-CAM paper @cite selvaraju2017: Grad-CAM, counterfactual Grad-CAM,
+and on it the maps of the Grad-CAM paper (@cite selvaraju2017): Grad-CAM, counterfactual Grad-CAM,
 guided backpropagation and Guided Grad-CAM. What is explained need not be a class score: the
 target helpers (classTarget(), maskTarget(), boxTarget()) give the gradient of a segmentation or
 detection target for GradCAM::computeFromGradient().

@@ -70,7 +70,9 @@ def parse_args(argv):
 def read_net(o):
     '''The Net, on the classic engine where OpenCV 5 offers a choice.'''
     if hasattr(cv.dnn, 'ENGINE_CLASSIC'):
+        ## [read]
         net = cv.dnn.readNet(o.model, o.config, engine=cv.dnn.ENGINE_CLASSIC)
+        ## [read]
     else:
         net = cv.dnn.readNet(o.model, o.config)
     if o.device == 'opencl':
@@ -132,26 +134,34 @@ def compute_maps(o, cam, class_id, seed):
     maps = {}
     if {'gradcam', 'counterfactual', 'guided_gradcam'} & set(o.methods):
         if seed is None:
+            ## [compute]
             gradcam, counterfactual = cam.compute(class_id)
+            ## [compute]
         else:
             gradcam, counterfactual = cam.computeFromGradient(cam.getScoreLayerName(), seed)
         maps['gradcam'], maps['counterfactual'] = gradcam, counterfactual
     if {'guided', 'guided_gradcam'} & set(o.methods):
         if seed is None:
+            ## [guided]
             maps['guided'] = cam.inputGradient(class_id, mode=cv.explain.RECTIFIER_GUIDED)
+            ## [guided]
         else:
             maps['guided'] = cam.inputGradientFromGradient(cam.getScoreLayerName(), seed,
                                                            mode=cv.explain.RECTIFIER_GUIDED)
     if 'guided_gradcam' in o.methods:
+        ## [combine]
         maps['guided_gradcam'] = cv.explain.combineGuidedGradCAM(maps['gradcam'], maps['guided'])
+        ## [combine]
     return maps
 
 
 def write_outputs(o, image, maps, class_id, score, layer, output):
     for name in o.methods:
         if name in ('gradcam', 'counterfactual'):
+            ## [overlay]
             heat = cv.explain.resizeMap(maps[name][0], (image.shape[1], image.shape[0]))
             shown = cv.explain.applyMapOverlay(image, heat)
+            ## [overlay]
         else:
             shown = cv.explain.gradientToImage(maps[name], 0, o.rgb)
         path = os.path.join(o.out, name + '.png')
@@ -179,9 +189,13 @@ def main(argv):
     if image is None:
         raise SystemExit("error: '%s' is not a readable image" % o.input)
     labels = open(o.labels).read().splitlines() if o.labels else []
+    ## [create]
     cam = cv.explain.GradCAM_create(read_net(o), o.layer, o.output)
+    ## [create]
+    ## [forward]
     blob = make_blob(o, image)
     scores = cam.forward(blob)
+    ## [forward]
     output = cam.getScoreLayerName()
     print('layer:   %s (%s: %s)' % (cam.getLayerName(), 'scores' if o.target == 'class' else 'output', output))
     if o.target == 'class':

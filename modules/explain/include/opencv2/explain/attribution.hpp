@@ -88,7 +88,7 @@ public:
     */
     CV_WRAP virtual void inputTimesGradient(int classId, OutputArray dst) = 0;
 
-    /** @brief Integrated Gradients @cite sundararajan2017: (x - x0) times the mean gradient along the
+    /** @brief Integrated Gradients (@cite sundararajan2017): (x - x0) times the mean gradient along the
     straight path from a baseline x0 to x, with the midpoint rule over `steps` points
     (alpha = (k - 0.5) / steps). The attributions sum to about score(x) - score(x0) (completeness),
     more closely with more steps.
@@ -101,7 +101,7 @@ public:
     CV_WRAP virtual void integratedGradients(int classId, OutputArray dst, int steps = 32,
                                              InputArray baseline = noArray(), int batchSize = 8) = 0;
 
-    /** @brief SmoothGrad @cite smilkov2017: the mean gradient over noisy copies of each image.
+    /** @brief SmoothGrad (@cite smilkov2017): the mean gradient over noisy copies of each image.
     The copies are x + noise, noise ~ N(0, sigma^2) with sigma = noiseLevel * (max(x) - min(x)) per
     image, drawn from cv::RNG(seed); they run through the Net in batches of `batchSize`.
     @param classId the class index, or -1 for the top class of each image (on the clean image).

@@ -14,7 +14,7 @@ namespace explain {
 //! @{
 
 /** @name Localization from a map
-Weakly supervised localization as in §4.1 of @cite selvaraju2017: the map is upsampled (bilinear,
+Weakly supervised localization as in §4.1 of @cite selvaraju2017 works as follows: the map is upsampled (bilinear,
 cv::resize INTER_LINEAR) to the image size, min-max normalized to [0, 1] and binarized at
 `threshold` (a fraction of the maximum, which is 1 after the normalization).
 */
@@ -192,7 +192,7 @@ CV_EXPORTS_W ROADResult road(dnn::Net& net, InputArray blob, InputArray saliency
 */
 CV_EXPORTS_W double spearmanCorrelation(InputArray a, InputArray b);
 
-/** @brief Faithfulness as in §5.3 of @cite selvaraju2017: rank correlation between a map and
+/** @brief Faithfulness as in §5.3 of @cite selvaraju2017 is the rank correlation between a map and
 occlusion sensitivity.
 
 Square patches of patchSize slide over the blob with `stride` (the last row and column of patches
