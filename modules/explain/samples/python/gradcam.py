@@ -163,7 +163,7 @@ def write_outputs(o, image, maps, class_id, score, layer, output):
             shown = cv.explain.applyMapOverlay(image, heat)
             ## [overlay]
         else:
-            shown = cv.explain.gradientToImage(maps[name], 0, o.rgb)
+            shown = cv.explain.gradientToImage(maps[name], index=0, swapRB=o.rgb)
         path = os.path.join(o.out, name + '.png')
         if not cv.imwrite(path, shown):
             raise SystemExit("error: cannot write '%s' (does the --out directory exist?)" % path)

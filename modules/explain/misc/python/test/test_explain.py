@@ -1,16 +1,19 @@
 #!/usr/bin/env python
 '''Tests of cv2.explain, the Python bindings OpenCV's build generates from the module's headers, on the
-bundled model and image (data/ of the repository, or $EXPLAIN_DATA_DIR).
+bundled model and image (data/ of the repository, or $EXPLAIN_DATA_DIR), each checked against numpy.
 
-The bundled model ends in conv4 -> ReLU -> global average pooling -> Gemm, so its Grad-CAM at the ReLU
-has a closed form that numpy computes from the Net's own activations and weights:
-  score_c = sum_k W[c, k] mean_ij A_kij + b_c  =>  dscore_c / dA_kij = W[c, k] / HW,
+- At the target layer itself a seed gradient S gives Grad-CAM = ReLU(sum_k mean_ij S_kij A_k) from the
+  layer's activations A (read with a plain forward pass of another Net), without any backward rule.
+- The bundled model ends in conv4 -> ReLU -> global average pooling -> Gemm, so the Grad-CAM of a class c
+  has a closed form from the Gemm weights W: dscore_c / dA_kij = W[c, k] / HW,
   Grad-CAM = ReLU(sum_k W[c, k] / HW A_k), counterfactual = ReLU(-sum_k W[c, k] / HW A_k).
-With $EXPLAIN_SAMPLE_GRADCAM (the C++ sample example_explain_gradcam), the Python sample's --raw maps
-are compared with the C++ sample's.
+- Input gradients at the first convolution against a difference of the Net's own forward passes.
+- With $EXPLAIN_SAMPLE_GRADCAM (the C++ sample example_explain_gradcam) the Python sample's --raw maps are
+  compared with the C++ sample's.
 
 Run: PYTHONPATH=<OpenCV build>/lib/python3:<OpenCV source>/modules/python/test python3 test_explain.py
-(OpenCV 5: the Net is read with the classic engine; the module does not read the new engine's graphs yet.)
+On OpenCV 5 the Nets are read with the classic engine (the module does not read the new engine's graphs
+yet); EXPLAIN_SKIP_KNOWN_FAILURES=1 skips the tests listed in modules/explain/test/opencv5_known_failures.txt.
 '''
 import os
 import subprocess
@@ -27,10 +30,27 @@ except ImportError:  # outside OpenCV's python test runner
     NewOpenCVTests = unittest.TestCase
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA_DIR = os.environ.get('EXPLAIN_DATA_DIR', os.path.join(HERE, '..', '..', '..', '..', '..', 'data'))
-SAMPLE_PY = os.path.join(HERE, '..', '..', '..', 'samples', 'python', 'gradcam.py')
+MODULE_DIR = os.path.join(HERE, '..', '..', '..')
+DATA_DIR = os.environ.get('EXPLAIN_DATA_DIR', os.path.join(MODULE_DIR, '..', '..', 'data'))
+SAMPLE_PY = os.path.join(MODULE_DIR, 'samples', 'python', 'gradcam.py')
 MODEL = os.path.join(DATA_DIR, 'default_model.onnx')
 IMAGE = os.path.join(DATA_DIR, 'default_image.png')
+
+
+def known_failures():
+    '''{test name: reason} of the Python tests known to fail on this OpenCV, when asked to skip them.'''
+    if os.environ.get('EXPLAIN_SKIP_KNOWN_FAILURES') != '1' or int(cv.__version__.split('.')[0]) < 5:
+        return {}
+    failures = {}
+    with open(os.path.join(MODULE_DIR, 'test', 'opencv5_known_failures.txt')) as f:
+        for line in f:
+            if line.startswith('python:'):
+                name, reason = line[len('python:'):].split(None, 1)
+                failures[name] = reason.strip()
+    return failures
+
+
+KNOWN_FAILURES = known_failures()
 
 
 def read_net(path=MODEL):
@@ -46,6 +66,13 @@ def bundled_blob(images=1):
     return cv.dnn.blobFromImages([image] * images, 1.0 / 255, (64, 64), swapRB=True)
 
 
+def layer_output(blob, layer):
+    '''The output of `layer` from a plain forward pass on a Net of its own.'''
+    net = read_net()
+    net.setInput(blob)
+    return net.forward(layer)
+
+
 def rel_diff(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12)
@@ -55,118 +82,125 @@ class explain_test(NewOpenCVTests):
 
     def setUp(self):
         super(explain_test, self).setUp()
-        self.net = read_net()
+        if self._testMethodName in KNOWN_FAILURES:
+            self.skipTest('known to fail on OpenCV %s: %s' % (cv.__version__, KNOWN_FAILURES[self._testMethodName]))
         self.blob = bundled_blob()
-        self.cam = cv.explain.GradCAM_create(self.net)
+        self.cam = cv.explain.GradCAM_create(read_net())
         self.scores = self.cam.forward(self.blob)
+        self.layer = self.cam.getLayerName()
+
+    def seed_at_layer(self):
+        activations = layer_output(self.blob, self.layer)
+        return activations, np.random.RandomState(3).randn(*activations.shape).astype(np.float32)
 
     def closed_form(self, class_id):
-        '''numpy Grad-CAM and counterfactual maps of the bundled model (module docstring).'''
+        '''numpy Grad-CAM and counterfactual maps of the bundled model for a class (module docstring).'''
+        activations = layer_output(self.blob, self.layer)[0]  # K x H x W
         net = read_net()
-        net.setInput(self.blob)
-        activations = net.forward(self.cam.getLayerName())[0]           # K x H x W
-        weights = net.getParam(self.cam.getScoreLayerName(), 0)         # classes x K (or transposed)
-        if weights.shape[0] != self.scores.shape[1]:
+        weights = [net.getLayer(name).blobs[0] for name in net.getLayerNames()
+                   if len(net.getLayer(name).blobs) and net.getLayer(name).blobs[0].ndim == 2][-1]
+        if weights.shape[0] != self.scores.shape[1]:  # classes x K, or K x classes
             weights = weights.T
         k, h, w = activations.shape
         linear = np.tensordot(weights[class_id] / (h * w), activations, axes=1)
         return np.maximum(linear, 0), np.maximum(-linear, 0)
 
+    # --- through the bindings, independent of which layers have backward rules
+
     def test_module(self):
         for name in ('GradCAM_create', 'InputAttribution_create', 'computeCAM', 'resizeMap', 'applyMapOverlay',
                      'gradientToImage', 'gradientToSaliency', 'combineGuidedGradCAM', 'mapToBoundingBox',
                      'pointingGame', 'deletionInsertion', 'averageDropIncrease', 'road', 'faithfulness',
-                     'spearmanCorrelation', 'classTarget', 'maskTarget', 'boxTarget'):
+                     'spearmanCorrelation', 'classTarget', 'maskTarget', 'boxTarget', 'getVersionString'):
             self.assertTrue(hasattr(cv.explain, name), name)
         self.assertEqual(cv.explain.RECTIFIER_GUIDED, 1)
         self.assertEqual(cv.explain.CAM_ABLATIONCAM, 9)
-
-    def test_gradcam_matches_closed_form(self):
+        self.assertRegex(cv.explain.getVersionString(), r'^\d+\.\d+\.\d+$')
         self.assertEqual(self.scores.shape, (1, 4))
-        top = int(self.scores[0].argmax())
-        for class_id in (-1, 0, 1, 2, 3):
-            maps, counterfactual = self.cam.compute(class_id)
-            self.assertEqual((len(maps), len(counterfactual)), (1, 1))
-            self.assertEqual(maps[0].dtype, np.float32)
-            expected, expected_cf = self.closed_form(top if class_id < 0 else class_id)
-            self.assertEqual(maps[0].shape, expected.shape)
-            self.assertLess(rel_diff(maps[0], expected), 1e-5, 'class %d' % class_id)
-            self.assertLess(rel_diff(counterfactual[0], expected_cf), 1e-5, 'class %d' % class_id)
+        self.assertEqual(self.scores.dtype, np.float32)
 
-    def test_batch(self):
-        cam = cv.explain.GradCAM_create(read_net())
-        scores = cam.forward(bundled_blob(2))
-        self.assertEqual(scores.shape, (2, 4))
-        maps, _ = cam.compute(-1)
-        self.assertEqual(len(maps), 2)
-        np.testing.assert_array_equal(maps[0], maps[1])
+    def test_gradcam_at_the_target_layer(self):
+        activations, seed = self.seed_at_layer()
+        maps, counterfactual = self.cam.computeFromGradient(self.layer, seed)
+        linear = np.tensordot(seed[0].mean(axis=(1, 2)), activations[0], axes=1)
+        self.assertEqual(maps[0].shape, linear.shape)
+        self.assertLess(rel_diff(maps[0], np.maximum(linear, 0)), 1e-5)
+        self.assertLess(rel_diff(counterfactual[0], np.maximum(-linear, 0)), 1e-5)
 
-    def test_input_gradients(self):
-        guided = self.cam.inputGradient(-1)  # RECTIFIER_GUIDED by default
-        exact = self.cam.inputGradient(-1, mode=cv.explain.RECTIFIER_EXACT)
-        self.assertEqual(guided.shape, self.blob.shape)
-        self.assertGreater(np.abs(guided - exact).max(), 0)
-        attribution = cv.explain.InputAttribution_create(read_net())
-        attribution.forward(self.blob)
-        np.testing.assert_allclose(attribution.gradient(-1), exact, rtol=0, atol=1e-6)
-        np.testing.assert_allclose(attribution.inputTimesGradient(-1), exact * self.blob, rtol=0, atol=1e-6)
-        ig = attribution.integratedGradients(-1, steps=64)
-        scores_zero = cv.explain.InputAttribution_create(read_net()).forward(np.zeros_like(self.blob))
-        top = int(self.scores[0].argmax())
-        self.assertAlmostEqual(ig.sum(), self.scores[0, top] - scores_zero[0, top], delta=0.05 * abs(self.scores[0, top]))
-        ggc = self.cam.guidedGradCAM(-1)
-        maps, _ = self.cam.compute(-1)
-        np.testing.assert_allclose(ggc, cv.explain.combineGuidedGradCAM(maps, guided), rtol=0, atol=1e-6)
-
-    def test_cam_methods(self):
-        for method in range(cv.explain.CAM_GRADCAM, cv.explain.CAM_ABLATIONCAM + 1):
-            self.cam.setMethod(method)
-            self.assertEqual(self.cam.getMethod(), method)
-            maps, _ = self.cam.compute(-1)
-            self.assertTrue(np.isfinite(maps[0]).all() and (maps[0] >= 0).all(), 'method %d' % method)
-            self.assertGreater(maps[0].max(), 0, 'method %d' % method)
-        self.cam.setMethod(cv.explain.CAM_GRADCAM)
+    def test_input_gradient_of_the_first_convolution(self):
+        # sum(S * conv1(x)) is linear in x, so a difference of two forward passes gives <grad, d> exactly
+        # (up to float rounding) for any step d, without the kinks of deeper layers
+        net = read_net()
+        conv1 = [name for name in net.getLayerNames() if net.getLayer(name).type == 'Convolution'][0]
+        rng = np.random.RandomState(5)
+        seed = rng.randn(*layer_output(self.blob, conv1).shape).astype(np.float32)
+        grad = self.cam.inputGradientFromGradient(conv1, seed, mode=cv.explain.RECTIFIER_EXACT)
+        self.assertEqual(grad.shape, self.blob.shape)
+        base = (seed * layer_output(self.blob, conv1)).sum(dtype=np.float64)
+        for _ in range(3):
+            step = rng.randn(*self.blob.shape).astype(np.float32)
+            numeric = (seed * layer_output(self.blob + step, conv1)).sum(dtype=np.float64) - base
+            analytic = (grad * step).sum(dtype=np.float64)
+            self.assertLess(abs(numeric - analytic), 1e-4 * max(abs(analytic), 1.0))
+        relu_seed = np.abs(rng.randn(*layer_output(self.blob, self.layer).shape)).astype(np.float32)
+        guided = self.cam.inputGradientFromGradient(self.layer, -relu_seed)  # RECTIFIER_GUIDED by default
+        exact = self.cam.inputGradientFromGradient(self.layer, -relu_seed, mode=cv.explain.RECTIFIER_EXACT)
+        self.assertEqual(np.abs(guided).max(), 0)  # guided: negative gradients stop at the ReLUs
+        self.assertGreater(np.abs(exact).max(), 0)
 
     def test_compute_cam_on_numpy(self):
         rng = np.random.RandomState(7)
         a = rng.rand(2, 5, 4, 3).astype(np.float32)
         g = rng.randn(2, 5, 4, 3).astype(np.float32)
         maps = cv.explain.computeCAM(cv.explain.CAM_GRADCAM, a, g)
+        self.assertEqual(len(maps), 2)
         for n in range(2):
             expected = np.maximum(np.tensordot(g[n].mean(axis=(1, 2)), a[n], axes=1), 0)
             np.testing.assert_allclose(maps[n], expected, rtol=1e-5, atol=1e-6)
+        layercam = cv.explain.computeCAM(cv.explain.CAM_LAYERCAM, a, g)
+        np.testing.assert_allclose(layercam[0], np.maximum((np.maximum(g[0], 0) * a[0]).sum(axis=0), 0),
+                                   rtol=1e-5, atol=1e-6)
 
     def test_helpers(self):
-        maps, _ = self.cam.compute(-1)
-        heat = cv.explain.resizeMap(maps[0], (96, 80))
-        self.assertEqual(heat.shape, (80, 96))
-        self.assertAlmostEqual(float(heat.min()), 0.0)
-        self.assertAlmostEqual(float(heat.max()), 1.0, places=5)
+        rng = np.random.RandomState(11)
+        small = rng.rand(4, 6).astype(np.float32)
+        heat = cv.explain.resizeMap(small, (24, 16))
+        up = cv.resize(small, (24, 16), interpolation=cv.INTER_LINEAR)
+        np.testing.assert_allclose(heat, (up - up.min()) / (up.max() - up.min()), rtol=0, atol=1e-5)
         image = cv.imread(IMAGE)
-        shown = cv.explain.applyMapOverlay(image, cv.explain.resizeMap(maps[0], (image.shape[1], image.shape[0])))
+        shown = cv.explain.applyMapOverlay(image, cv.resize(heat, (image.shape[1], image.shape[0])))
         self.assertEqual((shown.shape, shown.dtype), (image.shape, np.uint8))
-        grad = self.cam.inputGradient(-1)
-        self.assertEqual(cv.explain.gradientToImage(grad).shape, (64, 64, 3))
-        saliency = cv.explain.gradientToSaliency(grad)
-        np.testing.assert_allclose(saliency, np.abs(grad[0]).max(axis=0), rtol=0, atol=1e-7)
-
-    def test_targets(self):
-        grad = cv.explain.classTarget(self.scores, 2)
-        np.testing.assert_array_equal(grad, np.eye(4, dtype=np.float32)[[2]])
-        maps, cf = self.cam.computeFromGradient(self.cam.getScoreLayerName(), grad)
-        direct, direct_cf = self.cam.compute(2)
-        np.testing.assert_allclose(maps[0], direct[0], rtol=0, atol=1e-6)
-        np.testing.assert_allclose(cf[0], direct_cf[0], rtol=0, atol=1e-6)
+        grad = rng.randn(2, 3, 16, 24).astype(np.float32)
+        self.assertEqual(cv.explain.gradientToImage(grad, index=1).shape, (16, 24, 3))
+        np.testing.assert_array_equal(cv.explain.gradientToSaliency(grad, index=1), np.abs(grad[1]).max(axis=0))
+        maps = [rng.rand(4, 6).astype(np.float32) for _ in range(2)]
+        combined = cv.explain.combineGuidedGradCAM(maps, grad)
+        for n in range(2):
+            expected = cv.resize(maps[n], (24, 16), interpolation=cv.INTER_LINEAR)[None] * grad[n]
+            np.testing.assert_allclose(combined[n], expected, rtol=1e-5, atol=1e-6)
 
     def test_metrics(self):
-        maps, _ = self.cam.compute(-1)
-        x, y, w, h = cv.explain.mapToBoundingBox(maps[0], (64, 64))
-        self.assertTrue(w > 0 and h > 0 and x + w <= 64 and y + h <= 64)
-        self.assertTrue(cv.explain.pointingGame(maps[0], (64, 64), [(x, y, w, h)]))
+        blob_map = np.zeros((16, 16), np.float32)
+        blob_map[4:8, 10:14] = 1
+        up = cv.resize(blob_map, (64, 64), interpolation=cv.INTER_LINEAR)  # bilinear, then 15% of the maximum
+        ys, xs = np.nonzero(up >= 0.15 * up.max())
+        box = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+        self.assertEqual(tuple(cv.explain.mapToBoundingBox(blob_map, (64, 64))), box)
+        self.assertTrue(cv.explain.pointingGame(blob_map, (64, 64), [(38, 14, 20, 20)]))
+        self.assertFalse(cv.explain.pointingGame(blob_map, (64, 64), [(0, 0, 8, 8)]))
         a = np.array([[3, 1, 4, 1.5, 5, 9, 2, 6]], np.float32)
         b = np.array([[2, 7, 1, 8, 2.5, 8.5, 0.5, 3]], np.float32)
         ranks = [np.argsort(np.argsort(v[0])) for v in (a, b)]
         self.assertAlmostEqual(cv.explain.spearmanCorrelation(a, b), np.corrcoef(*ranks)[0, 1], places=6)
+        mask = np.zeros((64, 64), np.uint8)
+        mask[20:30, 20:30] = 1
+        imputed = cv.explain.noisyLinearImputation(self.blob, mask, noiseStd=0)
+        kept = np.broadcast_to(mask == 0, self.blob.shape)
+        np.testing.assert_array_equal(imputed[kept], self.blob[kept])
+
+    def test_metrics_on_the_model(self):
+        _, seed = self.seed_at_layer()
+        maps, _ = self.cam.computeFromGradient(self.layer, seed)
         top = int(self.scores[0].argmax())
         saliency = cv.explain.resizeMap(maps[0], (64, 64))
         curve = cv.explain.deletionInsertion(read_net(), self.blob, saliency, top, steps=8)
@@ -179,14 +213,68 @@ class explain_test(NewOpenCVTests):
 
     def test_errors_are_cv_errors(self):
         with self.assertRaises(cv.error) as e:
-            self.cam.compute(7)
-        self.assertIn('class index 7 is out of range [0, 4)', str(e.exception))
-        with self.assertRaises(cv.error) as e:
             cv.explain.GradCAM_create(read_net(), 'nope')
         self.assertIn("explain: the Net has no layer named 'nope'", str(e.exception))
         with self.assertRaises(cv.error) as e:
+            cv.explain.GradCAM_create(read_net()).compute(0)
+        self.assertIn('explain: call GradCAM::forward() with an input blob first', str(e.exception))
+        with self.assertRaises(cv.error) as e:
             self.cam.forward(np.full(self.blob.shape, np.nan, np.float32))
         self.assertIn('explain: the input blob contains NaN or Inf values', str(e.exception))
+
+    # --- class scores through the whole model (the classifier's Gemm layer included)
+
+    def test_gradcam_matches_closed_form(self):
+        top = int(self.scores[0].argmax())
+        for class_id in (-1, 0, 1, 2, 3):
+            maps, counterfactual = self.cam.compute(class_id)
+            self.assertEqual((len(maps), len(counterfactual), maps[0].dtype), (1, 1, np.float32))
+            expected, expected_cf = self.closed_form(top if class_id < 0 else class_id)
+            self.assertEqual(maps[0].shape, expected.shape)
+            self.assertLess(rel_diff(maps[0], expected), 1e-5, 'class %d' % class_id)
+            self.assertLess(rel_diff(counterfactual[0], expected_cf), 1e-5, 'class %d' % class_id)
+        with self.assertRaises(cv.error) as e:
+            self.cam.compute(7)
+        self.assertIn('class index 7 is out of range [0, 4)', str(e.exception))
+
+    def test_batch(self):
+        cam = cv.explain.GradCAM_create(read_net())
+        self.assertEqual(cam.forward(bundled_blob(2)).shape, (2, 4))
+        maps, _ = cam.compute(-1)
+        self.assertEqual(len(maps), 2)
+        np.testing.assert_array_equal(maps[0], maps[1])
+
+    def test_input_gradients(self):
+        guided = self.cam.inputGradient(-1)  # RECTIFIER_GUIDED by default
+        exact = self.cam.inputGradient(-1, mode=cv.explain.RECTIFIER_EXACT)
+        attribution = cv.explain.InputAttribution_create(read_net())
+        attribution.forward(self.blob)
+        np.testing.assert_allclose(attribution.gradient(-1), exact, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(attribution.inputTimesGradient(-1), exact * self.blob, rtol=0, atol=1e-6)
+        ig = attribution.integratedGradients(-1, steps=64)
+        zero_scores = cv.explain.InputAttribution_create(read_net()).forward(np.zeros_like(self.blob))
+        top = int(self.scores[0].argmax())
+        completeness = self.scores[0, top] - zero_scores[0, top]  # Integrated Gradients sum to about this
+        self.assertAlmostEqual(ig.sum(), completeness, delta=0.05 * abs(self.scores[0, top]))
+        maps, _ = self.cam.compute(-1)
+        np.testing.assert_allclose(self.cam.guidedGradCAM(-1), cv.explain.combineGuidedGradCAM(maps, guided),
+                                   rtol=0, atol=1e-6)
+
+    def test_cam_methods(self):
+        for method in range(cv.explain.CAM_GRADCAM, cv.explain.CAM_ABLATIONCAM + 1):
+            self.cam.setMethod(method)
+            self.assertEqual(self.cam.getMethod(), method)
+            maps, _ = self.cam.compute(-1)
+            self.assertTrue(np.isfinite(maps[0]).all() and (maps[0] >= 0).all(), 'method %d' % method)
+            self.assertGreater(maps[0].max(), 0, 'method %d' % method)
+
+    def test_targets(self):
+        grad = cv.explain.classTarget(self.scores, 2)
+        np.testing.assert_array_equal(grad, np.eye(4, dtype=np.float32)[[2]])
+        maps, cf = self.cam.computeFromGradient(self.cam.getScoreLayerName(), grad)
+        direct, direct_cf = self.cam.compute(2)
+        np.testing.assert_allclose(maps[0], direct[0], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(cf[0], direct_cf[0], rtol=0, atol=1e-6)
 
     def test_python_sample_matches_cpp_sample(self):
         sample_cpp = os.environ.get('EXPLAIN_SAMPLE_GRADCAM', '')
@@ -202,8 +290,7 @@ class explain_test(NewOpenCVTests):
         py = cv.FileStorage(os.path.join(tmp, 'py', 'maps.yml.gz'), cv.FILE_STORAGE_READ)
         self.assertEqual(py.getNode('class_id').real(), cpp.getNode('class_id').real())
         for name in ('gradcam', 'counterfactual', 'guided', 'guided_gradcam'):
-            expected = cpp.getNode(name).mat()
-            self.assertLess(rel_diff(py.getNode(name).mat(), expected), 1e-4, name)
+            self.assertLess(rel_diff(py.getNode(name).mat(), cpp.getNode(name).mat()), 1e-4, name)
 
 
 if __name__ == '__main__':
