@@ -6,7 +6,10 @@
 #  3. the C++ tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #  4. the concurrency tests under ThreadSanitizer;
 #  5. the fuzz targets for a fixed number of mutations from a fixed seed (scripts/fuzz.sh, Clang);
-#  6. a consumer project that find_package()s the installed library.
+#  6. a consumer project that find_package()s the installed library (and one through pkg-config);
+#  7. the module inside OpenCV 5.0's own build (scripts/test_opencv_contrib.sh: a cached OpenCV build outside
+#     the clone, about 45 minutes cold on 2 busy cores, a minute warm): opencv_test_explain on OpenCV's ts, a
+#     perf sanity run, and the Python tests of cv2.explain (the Python sample against build/samples' C++ one).
 # EXPLAIN_NO_PYTHON=1 skips step 2 (the C++ tests do not need Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,3 +72,7 @@ echo "== the same consumer through pkg-config"
 PKG_CONFIG_PATH="$root/build/install/lib/pkgconfig" c++ -std=c++17 modules/explain/test/consumer/main.cpp \
   -o build/consumer/explain_consumer_pc $(PKG_CONFIG_PATH="$root/build/install/lib/pkgconfig" pkg-config --cflags --libs opencv_explain)
 LD_LIBRARY_PATH="$root/build/install/lib" build/consumer/explain_consumer_pc
+
+echo "== the module inside OpenCV 5.0's build: opencv_test_explain (ts), perf sanity, cv2.explain"
+env -u EXPLAIN_REFERENCE_DIR -u EXPLAIN_CAM_REFERENCE_DIR -u EXPLAIN_REQUIRE_REFERENCES \
+  EXPLAIN_SAMPLE_GRADCAM="$root/build/samples/example_explain_gradcam" scripts/test_opencv_contrib.sh
