@@ -139,7 +139,7 @@ static Ptr<explain::GradCAM> loadExplainer(const Options& o)
 {
     TickMeter tm;
     tm.start();
-    dnn::Net net = dnn::readNet(o.modelPath, o.configPath);
+    dnn::Net net = sample::readNetToExplain(o.modelPath, o.configPath);
     if (o.device == "opencl")
     {
         if (!ocl::useOpenCL())

@@ -18,6 +18,8 @@ bool BackwardRule::computesInPlace() const
     return false;
 }
 
+void BackwardRule::verifyForward(const std::vector<Mat>&, const std::vector<Mat>&) const {}
+
 namespace {
 
 std::mutex& registryMutex()

@@ -367,9 +367,15 @@ TEST(GradientCheck, Reduce)
             dnn::Net net;
             int stem = addStem(net, 2, 3, rng);
             dnn::LayerParams lp;
+#if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 8
             lp.set("reduce", type);
             int dims[] = {4, 3};  // the trailing H x W (groups 2) or W (groups 1) values
             lp.set("deleted_dims", DictValue::arrayInt(dims + (2 - groups), groups));
+#else  // ONNX-style axes and operation names since 4.8
+            lp.set("reduce", std::string(type) == "ave" ? "mean" : type);
+            int axes[] = {2, 3};
+            lp.set("axes", DictValue::arrayInt(axes + (2 - groups), groups));
+#endif
             addLayer(net, "reduce", "Reduce", lp, {stem});
             SCOPED_TRACE(cv::format("%s over %d dims", type, groups));
             expectGradientMatches(net, randomBlob({2, 2, 4, 3}, rng), "reduce");

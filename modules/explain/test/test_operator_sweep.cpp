@@ -145,7 +145,7 @@ TEST(OperatorSweep, EveryImportedOperatorIsCheckedOrRefused)
         dnn::Net net;
         try
         {
-            net = dnn::readNetFromONNX(dir + "/" + m.file);
+            net = readNetToExplain(dir + "/" + m.file);
         }
         catch (const cv::Exception&)
         {
@@ -219,13 +219,13 @@ TEST(OperatorSweep, InstanceNormalizationBeforeAndAfterAPlainForward)
     const String path = String(EXPLAIN_DATA_DIR) + "/operators/InstanceNormalization.onnx";
     RNG rng(501);
     Mat x = randomBlob({1, 3, 4, 5}, rng);
-    dnn::Net fresh = dnn::readNetFromONNX(path);
+    dnn::Net fresh = readNetToExplain(path);
     const String out = fresh.getUnconnectedOutLayersNames().at(0);
     GradientCheckResult res = checkInputGradient(fresh, x, out, 0x5eed, 1e-2, 60);
     EXPECT_GT(res.checked, 20);
     EXPECT_LE(res.maxError, 2e-2);
 
-    dnn::Net used = dnn::readNetFromONNX(path);
+    dnn::Net used = readNetToExplain(path);
     used.setInput(x);
     used.forward();  // the user's plain forward pass: cv::dnn folds the BatchNorm into the MVN
     Ptr<Backprop> bp = Backprop::create(used);
