@@ -64,6 +64,22 @@ inline void restoreFusion(dnn::Net& net)
         net.enableFusion(true);
 }
 
+/** The operation of a NaryEltwise layer (4.7 and newer), by its ONNX-importer name in lower case ("add",
+    "sub", "mul", "div", "max", "min", "mean", "sum", "pow", "equal", ...): OpenCV 5 says it in a public
+    member, 4.x only in the captured parameters. */
+String naryOperationOf(const LayerInfo& info);
+
+/** The settings of a Gemm layer (4.9 and newer): Y = alpha op(A) op(B) + beta C. */
+struct GemmSettings
+{
+    bool transA = false, transB = false, flattenA = true;
+    float alpha = 1.f, beta = 1.f;
+};
+GemmSettings gemmOf(const LayerInfo& info);
+
+/** The epsilon of an InstanceNormalization layer (4.9 and newer). */
+float instanceNormEpsilonOf(const LayerInfo& info);
+
 /** The reduction a Reduce layer computes, the same for every version. */
 struct Reduction
 {

@@ -100,6 +100,12 @@ struct RegisterCaptures
         LayerFactory::registerLayer("ShuffleChannel", createAndRemember<ShuffleChannelLayer>);
         LayerFactory::registerLayer("CumSum", createAndRemember<CumSumLayer>);
         LayerFactory::registerLayer("Normalize", createAndRemember<NormalizeBBoxLayer>);
+#if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR >= 7  // its operation is private there (OpenCV 5: public)
+        LayerFactory::registerLayer("NaryEltwise", createAndRemember<NaryEltwiseLayer>);
+#endif
+#if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 9  // which of B and C are constants is private
+        LayerFactory::registerLayer("Gemm", createAndRemember<GemmLayer>);
+#endif
     }
 };
 RegisterCaptures registerCapturesAtLoad;

@@ -1,5 +1,7 @@
-// Backward rule of InnerProduct: y = x W^T + b over the axes from `axis` on, so dX = dY W.
+// Backward rules of InnerProduct (y = x W^T + b over the axes from `axis` on, so dX = dY W) and Gemm
+// (Y = alpha op(A) op(B) + beta C, cv::dnn 4.9+).
 #include "layer_utils.hpp"
+#include "../opencv_compat.hpp"
 #include "../ocl_ops.hpp"
 #include "cpu_kernels.hpp"
 
@@ -78,11 +80,97 @@ private:
     int axis;
 };
 
+/** Gemm: A is [batches..., rows, cols] with op(A) = A or A^T per batch ([M, K]); B (a constant or the
+    second input) is [K, N] after op(B); C, broadcast to [M, N], a constant or the last input. Gradients:
+    dA_b = alpha dY_b op(B)^T (transposed back for transA), dB = alpha sum_b op(A_b)^T dY_b (transposed back
+    for transB), dC = beta dY summed to C's shape. */
+class GemmRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit GemmRule(const LayerInfo& info_) : info(info_), s(compat::gemmOf(info_))
+    {
+        const size_t nIn = info.inputShapes.size(), nBlobs = info.layer->blobs.size();
+        bIsInput = nIn >= 2;
+        cIsInput = nIn == 3;
+        if (nIn == 2 && nBlobs == 1)  // B and C: one is the constant; the layer's private flags say which
+        {
+            const CapturedParams captured(info);
+            if (!captured.known)
+                CV_Error(Error::StsNotImplemented, "explain: cannot tell whether B or C of " + describeLayer(info) +
+                                                       " is its second input (Net read before the explain library was loaded)");
+            const bool constB = captured.params.get<bool>("constB", false);
+            bIsInput = !(captured.params.get<bool>("have_bias", false) && constB);
+            cIsInput = !bIsInput;
+        }
+        if (!bIsInput)
+            b = info.layer->blobs.at(0);
+        const MatShape& a = info.inputShapes.at(0);
+        if (a.size() < 2)
+            CV_Error(Error::StsBadArg, "explain: input A of " + describeLayer(info) + " has fewer than 2 axes");
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        const MatShape& aShape = info.inputShapes.at(0);
+        const int rows = aShape[aShape.size() - 2], cols = aShape.back();
+        const int batches = (int)(dnn::total(aShape) / ((size_t)rows * cols));
+        const int M = s.transA ? cols : rows;
+        const Mat B = (bIsInput ? inputs.at(1) : b).reshape(1, 2, bShape().data());
+        const int N = s.transB ? B.rows : B.cols;
+        const Mat dy = outputGrads[0].reshape(1, batches * M);
+        if (dy.cols != N)
+            CV_Error(Error::StsBadArg, "explain: the output gradient of " + describeLayer(info) + " does not fit its shapes");
+        const Mat A = inputs[0].reshape(1, batches * rows);
+        Mat dA(batches * rows, cols, CV_32F), dB = Mat::zeros(B.size(), CV_32F);
+        for (int k = 0; k < batches; k++)
+        {
+            const Mat a = A.rowRange(k * rows, (k + 1) * rows), g = dy.rowRange(k * M, (k + 1) * M);
+            if (need[0])  // dOp(A) = alpha g op(B)^T, op(A) = A^T: dA = (dOp(A))^T
+            {
+                Mat dOpA;
+                gemm(g, B, s.alpha, noArray(), 0, dOpA, s.transB ? 0 : GEMM_2_T);
+                if (s.transA)
+                    transpose(dOpA, dA.rowRange(k * rows, (k + 1) * rows));
+                else
+                    dOpA.copyTo(dA.rowRange(k * rows, (k + 1) * rows));
+            }
+            if (bIsInput && need[1])  // dOp(B) = alpha op(A)^T g; op(B) = B^T: dB = g^T op(A) alpha
+                gemm(s.transB ? g : a, s.transB ? a : g, s.alpha, dB, 1, dB,
+                     s.transB ? (GEMM_1_T | (s.transA ? GEMM_2_T : 0)) : (s.transA ? 0 : GEMM_1_T));
+        }
+        if (need[0])
+            inputGrads[0] = dA.reshape(1, aShape);
+        if (bIsInput && need[1])
+            inputGrads[1] = dB.reshape(1, info.inputShapes[1]);
+        if (cIsInput && need.back())
+        {
+            const MatShape& cShape = info.inputShapes.back();
+            inputGrads.back() = sumToShape(dy * s.beta, cShape, MatShape{batches * M, N});
+        }
+    }
+
+private:
+    std::vector<int> bShape() const
+    {
+        const MatShape sh = bIsInput ? info.inputShapes.at(1) : dnn::shape(b);
+        if (sh.size() != 2)
+            CV_Error(Error::StsNotImplemented, "explain: B of " + describeLayer(info) + " is not 2-D");
+        return std::vector<int>{sh[0], sh[1]};
+    }
+
+    LayerInfo info;
+    compat::GemmSettings s;
+    bool bIsInput = false, cIsInput = false;
+    Mat b;
+};
+
 } // namespace
 
 void registerFullyConnectedRules(RuleMap& rules)
 {
     EXPLAIN_REGISTER_RULE(rules, "InnerProduct", InnerProductRule);
+    EXPLAIN_REGISTER_RULE(rules, "Gemm", GemmRule);
 }
 
 }} // namespace cv::explain
