@@ -36,7 +36,8 @@ inline bool runsOnNewEngine(const dnn::Net& net)
 inline const char* classicEngineHint()
 {
     return "read the model with the classic engine: cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC) "
-           "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC))";
+           "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC)), or run the program with the "
+           "environment variable OPENCV_FORCE_DNN_ENGINE=1";
 }
 
 /** cv::dnn 4.7 and newer pack a convolution's weights once, in its first forward pass, with whatever

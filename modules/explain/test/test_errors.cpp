@@ -16,11 +16,13 @@ TEST(Errors, NewEngineNetIsRefused)
     expectError([&] { GradCAM::create(net); },
                 "explain: this Net runs on OpenCV 5's new DNN engine, which explain does not differentiate yet; read "
                 "the model with the classic engine: cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC) "
-                "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC))");
+                "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC)), or run the program with the environment "
+                "variable OPENCV_FORCE_DNN_ENGINE=1");
     expectError([&] { Backprop::create(net); },
                 "explain: this Net runs on OpenCV 5's new DNN engine, which explain does not differentiate yet; read "
                 "the model with the classic engine: cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC) "
-                "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC))");
+                "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC)), or run the program with the environment "
+                "variable OPENCV_FORCE_DNN_ENGINE=1");
 }
 #endif
 
