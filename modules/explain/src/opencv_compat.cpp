@@ -106,6 +106,19 @@ GemmSettings gemmOf(const LayerInfo& info)
     return g;
 }
 
+GemmSettings matMulOf(const LayerInfo& info)
+{
+    Ptr<dnn::MatMulLayer> l = info.layer.dynamicCast<dnn::MatMulLayer>();
+    if (!l)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's MatMul layer");
+    GemmSettings g;
+    g.transA = l->trans_a;
+    g.transB = l->trans_b;
+    g.alpha = l->alpha;
+    g.beta = l->beta;
+    return g;
+}
+
 float instanceNormEpsilonOf(const LayerInfo& info)
 {
     Ptr<dnn::InstanceNormLayer> l = info.layer.dynamicCast<dnn::InstanceNormLayer>();
@@ -120,6 +133,11 @@ GemmSettings gemmOf(const LayerInfo& info)
 }
 
 float instanceNormEpsilonOf(const LayerInfo& info)
+{
+    CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");
+}
+
+GemmSettings matMulOf(const LayerInfo& info)
 {
     CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");
 }

@@ -78,6 +78,9 @@ struct GemmSettings
 };
 GemmSettings gemmOf(const LayerInfo& info);
 
+/** The settings of a MatMul layer (4.9 and newer): Y = alpha op(A) op(B), batched and broadcast. */
+GemmSettings matMulOf(const LayerInfo& info);
+
 /** The epsilon of an InstanceNormalization layer (4.9 and newer). */
 float instanceNormEpsilonOf(const LayerInfo& info);
 

@@ -1,5 +1,5 @@
-// Backward rules of InnerProduct (y = x W^T + b over the axes from `axis` on, so dX = dY W) and Gemm
-// (Y = alpha op(A) op(B) + beta C, cv::dnn 4.9+).
+// Backward rules of InnerProduct (y = x W^T + b over the axes from `axis` on, so dX = dY W), Gemm
+// (Y = alpha op(A) op(B) + beta C) and MatMul (batched, broadcast products; both cv::dnn 4.9+).
 #include "layer_utils.hpp"
 #include "../opencv_compat.hpp"
 #include "../ocl_ops.hpp"
@@ -165,12 +165,123 @@ private:
     Mat b;
 };
 
+/** MatMul: Y_i = alpha op(A_i) op(B_i) over the batch axes (all but the last two), broadcast numpy-style;
+    B is the second input or a constant. dA_i = alpha dY_i op(B_i)^T, dB_i = alpha op(A_i)^T dY_i (each
+    transposed back for transA / transB), summed over the batches a repeated matrix served. */
+class MatMulRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit MatMulRule(const LayerInfo& info_) : info(info_), s(compat::matMulOf(info_))
+    {
+        const size_t nIn = info.inputShapes.size(), nBlobs = info.layer->blobs.size();
+        if (nIn > 2 || (nIn == 1 && nBlobs != 1) || (nIn == 2 && nBlobs != 0))
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " adds a bias; not supported yet");
+        aShape = info.inputShapes[0];
+        bShape = nIn == 2 ? info.inputShapes[1] : dnn::shape(info.layer->blobs[0]);
+        yShape = info.outputShapes.at(0);
+        if (aShape.size() < 2 || bShape.size() < 2 || yShape.size() < 2)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " multiplies vectors; matrices expected");
+        aIndex = broadcastIndex(batchOf(aShape), batchOf(yShape));
+        bIndex = broadcastIndex(batchOf(bShape), batchOf(yShape));
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        const bool bIsInput = inputs.size() == 2;
+        const Mat A = inputs[0], B = bIsInput ? inputs[1] : info.layer->blobs[0];
+        Mat dA = Mat::zeros((int)aShape.size(), aShape.data(), CV_32F);
+        Mat dB = Mat::zeros((int)bShape.size(), bShape.data(), CV_32F);
+        for (size_t i = 0; i < aIndex.size(); i++)
+        {
+            const Mat a = matrix(A, aShape, aIndex[i]), b = matrix(B, bShape, bIndex[i]);
+            const Mat dy = matrix(outputGrads[0], yShape, i);
+            if (need[0])  // dOp(A) = alpha dy op(B)^T; dA = dOp(A) or its transpose
+            {
+                Mat da = matrix(dA, aShape, aIndex[i]), t;
+                if (s.transA)  // dA = alpha op(B) dy^T
+                    gemm(b, dy, s.alpha, noArray(), 0, t, GEMM_2_T | (s.transB ? GEMM_1_T : 0));
+                else
+                    gemm(dy, b, s.alpha, noArray(), 0, t, s.transB ? 0 : GEMM_2_T);
+                da += t;  // a broadcast A collects the gradients of every matrix it served
+            }
+            if (bIsInput && need[1])  // dOp(B) = alpha op(A)^T dy; dB = dOp(B) or its transpose
+            {
+                Mat db = matrix(dB, bShape, bIndex[i]), t;
+                if (s.transB)  // dB = alpha dy^T op(A)
+                    gemm(dy, a, s.alpha, noArray(), 0, t, GEMM_1_T | (s.transA ? GEMM_2_T : 0));
+                else
+                    gemm(a, dy, s.alpha, noArray(), 0, t, s.transA ? 0 : GEMM_1_T);
+                db += t;
+            }
+        }
+        if (need[0])
+            inputGrads[0] = dA;
+        if (bIsInput && need[1])
+            inputGrads[1] = dB;
+    }
+
+    /** cv::dnn packs a two-dimensional B in finalize(), keyed by its data pointer: a B recomputed into the
+        same buffer in a later pass would be multiplied stale. A sample of Y is recomputed from A and B. */
+    void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
+    {
+        if (inputs.empty() || outputs.empty() || inputs[0].empty() || outputs[0].empty() ||
+            (inputs.size() == 2 && inputs[1].empty()))
+            return;
+        const Mat B = inputs.size() == 2 ? inputs[1] : info.layer->blobs[0];
+        const int M = yShape[yShape.size() - 2], N = yShape.back();
+        for (size_t k = 0; k < 8; k++)
+        {
+            const size_t e = (k * 2654435761u + 31) % (size_t)dnn::total(yShape), i = e / ((size_t)M * N);
+            const int row = (int)(e / N % M), col = (int)(e % N);
+            const Mat a = matrix(inputs[0], aShape, aIndex[i]), b = matrix(B, bShape, bIndex[i]);
+            const Mat opA = s.transA ? Mat(a.t()) : a, opB = s.transB ? Mat(b.t()) : b;
+            double sum = 0, sumAbs = 1e-5;
+            for (int t = 0; t < opA.cols; t++)
+            {
+                const double term = (double)opA.at<float>(row, t) * opB.at<float>(t, col);
+                sum += term;
+                sumAbs += std::abs(term);
+            }
+            const double actual = outputs[0].ptr<float>()[e], expected = s.alpha * sum;
+            if (std::isfinite(actual) && std::abs(actual - expected) > 1e-3 * std::abs(s.alpha) * sumAbs)
+                CV_Error(Error::StsError, format("explain: the output of %s is not the product of its inputs "
+                                                 "(element %zu is %g, the inputs give %g): cv::dnn multiplied a matrix "
+                                                 "it packed in an earlier pass", describeLayer(info).c_str(), e, actual,
+                                                 expected));
+        }
+    }
+
+private:
+    /** The batch axes (all but the last two); {1} for a single matrix. */
+    static MatShape batchOf(const MatShape& shape)
+    {
+        std::vector<int> batch(shape.begin(), shape.end() - 2);
+        if (batch.empty())
+            batch.push_back(1);
+        return MatShape(batch.begin(), batch.end());
+    }
+
+    /** Matrix `i` (of the last two axes) of a blob of `shape`, as a 2-D header on its data. */
+    static Mat matrix(const Mat& blob, const MatShape& shape, size_t i)
+    {
+        const int rows = shape[shape.size() - 2], cols = shape.back();
+        return Mat(rows, cols, CV_32F, (void*)(blob.ptr<float>() + i * rows * cols));
+    }
+
+    LayerInfo info;
+    compat::GemmSettings s;
+    MatShape aShape, bShape, yShape;
+    std::vector<size_t> aIndex, bIndex;  // the matrix of A and of B for each matrix of Y
+};
+
 } // namespace
 
 void registerFullyConnectedRules(RuleMap& rules)
 {
     EXPLAIN_REGISTER_RULE(rules, "InnerProduct", InnerProductRule);
     EXPLAIN_REGISTER_RULE(rules, "Gemm", GemmRule);
+    EXPLAIN_REGISTER_RULE(rules, "MatMul", MatMulRule);
 }
 
 }} // namespace cv::explain
