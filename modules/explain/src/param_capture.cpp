@@ -103,8 +103,11 @@ struct RegisterCaptures
 #if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR >= 7  // its operation is private there (OpenCV 5: public)
         LayerFactory::registerLayer("NaryEltwise", createAndRemember<NaryEltwiseLayer>);
 #endif
-#if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 9  // which of B and C are constants is private
+#if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 9  // private: which of B and C are constants, axis, block size
         LayerFactory::registerLayer("Gemm", createAndRemember<GemmLayer>);
+        LayerFactory::registerLayer("Gather", createAndRemember<GatherLayer>);
+        LayerFactory::registerLayer("DepthToSpace", createAndRemember<DepthToSpaceLayer>);
+        LayerFactory::registerLayer("SpaceToDepth", createAndRemember<SpaceToDepthLayer>);
 #endif
     }
 };

@@ -84,9 +84,6 @@ const std::set<String>& expectedRefusals()
         "InstanceNormalization",  // MVN + BatchNorm: the sweep's plain forward pass folds the BatchNorm into the
                                   // MVN, and cv::dnn 4.6 keeps it folded in the next pass that requests both:
                                   // the MVN rule sees an output that is not its input normalized and refuses
-#else  // layer types of the newer ONNX importer without a rule yet (4.6 imports them as layers with one)
-        "Tile", "Expand_channel", "Expand_height", "Expand_hw", "Gather_scalar", "Gather_vector",
-        "DepthToSpace", "SpaceToDepth",
 #endif
     };
     return s;
