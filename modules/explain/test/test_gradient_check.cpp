@@ -40,6 +40,39 @@ TEST(GradientCheck, Convolution)
     }
 }
 
+/** 1D convolution and pooling (3D blobs, ONNX Conv1d/MaxPool1d/AveragePool1d): random hyperparameters. */
+TEST(GradientCheck, Convolution1DAndPooling1D)
+{
+    RNG rng(121);
+    for (int iter = 0; iter < 6; iter++)
+    {
+        const int group = iter % 3 == 1 ? 2 : 1, inC = 2 * rng.uniform(1, 3), outC = group * rng.uniform(1, 3);
+        const int k = rng.uniform(1, 4), stride = rng.uniform(1, 3), pad = rng.uniform(0, k), dil = rng.uniform(1, 3);
+        dnn::LayerParams lp;
+        lp.set("kernel_size", DictValue::arrayInt(&k, 1));
+        lp.set("stride", DictValue::arrayInt(&stride, 1));
+        lp.set("pad", DictValue::arrayInt(&pad, 1));
+        lp.set("dilation", DictValue::arrayInt(&dil, 1));
+        lp.set("num_output", outC);
+        lp.set("group", group);
+        lp.set("bias_term", true);
+        lp.blobs = {randomBlob({outC, inC / group, k}, rng, -0.5f, 0.5f), randomBlob({1, outC}, rng)};
+        dnn::Net net;
+        int conv = addLayer(net, "conv", "Convolution", lp, {0});
+        dnn::LayerParams pool;
+        const int pk = rng.uniform(1, 3), ps = rng.uniform(1, 3);
+        pool.set("pool", iter % 2 ? "max" : "ave");
+        pool.set("kernel_size", DictValue::arrayInt(&pk, 1));
+        pool.set("stride", DictValue::arrayInt(&ps, 1));
+        addLayer(net, "pool", "Pooling", pool, {conv});
+        SCOPED_TRACE(cv::format("iter %d group %d k %d stride %d pad %d dilation %d pool %d/%d", iter, group, k, stride,
+                                pad, dil, pk, ps));
+        const Mat x = randomBlob({rng.uniform(1, 3), inC, rng.uniform(8, 13)}, rng);
+        expectGradientMatches(net, x, "conv");
+        expectGradientMatches(net, x, "pool");
+    }
+}
+
 TEST(GradientCheck, Deconvolution)
 {
     RNG rng(111);

@@ -1,5 +1,5 @@
 // Backward rules of Convolution and Deconvolution.
-// Convolution (2D; groups, depthwise, dilation, stride, padding):
+// Convolution (1D and 2D; groups, depthwise, dilation, stride, padding):
 // dX = col2im(W^T * dY) per group, with Eigen's single-threaded GEMM (far faster than cv::gemm on
 // Debian's reference BLAS) and parallel_for_ over (image, group, block of input channels), so that
 // each task writes its own slice of dX. 1x1 stride-1 convolutions skip col2im; depthwise ones use a
@@ -61,24 +61,27 @@ public:
             CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) +
                                                    " takes its weights as an input; only constant weights are supported");
         const Mat& w = info.layer->blobs[0];
-        if (w.dims != 4 || info.inputShapes.empty() || info.inputShapes[0].size() != 4)
-            CV_Error(Error::StsNotImplemented, "explain: only 2D convolutions (4D blobs) are supported, in " +
+        const int spatial = info.inputShapes.empty() ? 0 : (int)info.inputShapes[0].size() - 2;
+        if ((spatial != 1 && spatial != 2) || w.dims != spatial + 2)
+            CV_Error(Error::StsNotImplemented, "explain: only 1D and 2D convolutions (3D and 4D blobs) are supported, in " +
                                                    describeLayer(info));
+        // a 1D convolution is a 2D one of height 1
         const MatShape& in = info.inputShapes[0];
         const MatShape& out = info.outputShapes[0];
-        g.inC = in[1]; g.inH = in[2]; g.inW = in[3];
-        g.outC = out[1]; g.outH = out[2]; g.outW = out[3];
-        g.kh = w.size[2]; g.kw = w.size[3];
+        g.inC = in[1]; g.inH = spatial == 2 ? in[2] : 1; g.inW = in.back();
+        g.outC = out[1]; g.outH = spatial == 2 ? out[2] : 1; g.outW = out.back();
+        g.kh = spatial == 2 ? w.size[2] : 1; g.kw = w.size[w.dims - 1];
         if (w.size[1] <= 0 || g.inC % w.size[1] != 0 || w.size[0] != g.outC)
             CV_Error(Error::StsBadArg, "explain: weights of " + describeLayer(info) + " do not fit its input");
         g.groups = g.inC / w.size[1];
-        g.sh = (int)conv->strides[0]; g.sw = (int)conv->strides[1];
-        g.dh = conv->dilations.empty() ? 1 : (int)conv->dilations[0];
-        g.dw = conv->dilations.empty() ? 1 : (int)conv->dilations[1];
+        const int last = spatial - 1;  // the index of the width axis in the layer's per-axis settings
+        g.sh = spatial == 2 ? (int)conv->strides[0] : 1; g.sw = (int)conv->strides[last];
+        g.dh = spatial == 2 && !conv->dilations.empty() ? (int)conv->dilations[0] : 1;
+        g.dw = conv->dilations.empty() ? 1 : (int)conv->dilations[last];
         if (conv->padMode.empty())
         {
-            g.ph = (int)conv->pads_begin[0];
-            g.pw = (int)conv->pads_begin[1];
+            g.ph = spatial == 2 ? (int)conv->pads_begin[0] : 0;
+            g.pw = (int)conv->pads_begin[last];
         }
         else  // "SAME"/"VALID": the padding that gives the recorded output size, split as TensorFlow does
         {
@@ -105,7 +108,7 @@ public:
             return;
         const Mat& x = inputs[0];
         const Mat& y = outputs[0];
-        if (x.dims != 4 || y.dims != 4 || x.depth() != CV_32F || y.depth() != CV_32F)
+        if (x.dims < 3 || x.dims != y.dims || x.depth() != CV_32F || y.depth() != CV_32F)
             return;
         const size_t total = y.total();
         for (size_t k = 0; k < 16 && k < total; k++)
