@@ -41,6 +41,7 @@ RuleMap& registry()
         registerShapeRules(r);
         registerNormalizationRules(r);
         registerResamplingRules(r);
+        registerRecurrentRules(r);
         return r;
     }();
     return rules;

@@ -73,6 +73,26 @@ TEST(GradientCheck, Convolution1DAndPooling1D)
     }
 }
 
+/** LSTM (T x N x I input, the hidden states as output): random sizes, forget bias, both directions. */
+TEST(GradientCheck, LSTM)
+{
+    RNG rng(131);
+    for (int iter = 0; iter < 4; iter++)
+    {
+        const int T = rng.uniform(2, 5), N = rng.uniform(1, 3), I = rng.uniform(2, 5), H = rng.uniform(2, 5);
+        dnn::LayerParams lp;
+        lp.set("reverse", iter % 2 == 1);
+        lp.set("forget_bias", iter >= 2 ? 0.5f : 0.f);
+        lp.blobs = {randomBlob({4 * H, H}, rng), randomBlob({4 * H, I}, rng), randomBlob({1, 4 * H}, rng),
+                    randomBlob({N, H}, rng), randomBlob({N, H}, rng)};
+        dnn::Net net;
+        int lstm = addLayer(net, "lstm", "LSTM", lp, {0});
+        addLayer(net, "out", "Identity", dnn::LayerParams(), {lstm});  // cv::dnn 4.6 cannot forward("lstm") alone
+        SCOPED_TRACE(cv::format("iter %d T %d N %d I %d H %d", iter, T, N, I, H));
+        expectGradientMatches(net, randomBlob({T, N, I}, rng), "out");
+    }
+}
+
 TEST(GradientCheck, Deconvolution)
 {
     RNG rng(111);
