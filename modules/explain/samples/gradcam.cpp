@@ -140,7 +140,7 @@ static Ptr<explain::GradCAM> loadExplainer(const Options& o)
     TickMeter tm;
     tm.start();
     //! [read]
-    dnn::Net net = dnn::readNet(o.modelPath, o.configPath);
+    dnn::Net net = sample::readNetToExplain(o.modelPath, o.configPath);
     //! [read]
     if (o.device == "opencl")
     {
