@@ -117,6 +117,13 @@ public:
     CV_WRAP virtual void compute(int classId, OutputArrayOfArrays gradcam,
                                  OutputArrayOfArrays counterfactual = noArray()) = 0;
 
+    /** @brief compute() without the counterfactual maps. The Python binding always asks compute() for
+    both outputs; this is its way to the methods that have no counterfactual map (Eigen-CAM).
+    @param classId the class index, or -1 for the top-scoring class of each image.
+    @param maps one map per image.
+    */
+    CV_WRAP void computeMaps(int classId, OutputArrayOfArrays maps) { compute(classId, maps, noArray()); }
+
     /** @brief Grad-CAM for any differentiable output given its gradient.
     @param outputLayer the layer whose output 0 receives the gradient.
     @param outputGrad d(target)/d(output), the shape of that output (e.g. a mask of logits to sum).
