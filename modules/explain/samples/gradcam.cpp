@@ -660,6 +660,7 @@ static int runFrames(const Options& o, const dnn::Net& net, Ptr<explain::GradCAM
     {
         if (frame.empty())
         {
+            std::cout.flush();  // the error line after what was printed before it
             fail(error + " (skipped)");
             unreadable++;
             continue;

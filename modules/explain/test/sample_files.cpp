@@ -9,12 +9,14 @@
 //       the lines of the actual indexes, together, equal the expected index's as a set, each line taken
 //       without its "time_ms" member (timing differs from run to run); every line once
 //   explain_sample_files lines <file> <count>                 the file has that many lines
+//   explain_sample_files absent <path>                        no such file
 //
 // The bundled image (64x64) shows a square at x 38..59, y 40..61 (tools/README.md). The inputs:
 //   clip.avi          12 frames (MJPG, 10 fps, 96x64): the image on a 96-pixel-wide canvas, moving right 2 px a frame
 //   images/a.png      the bundled image; images/b_wide.png the image padded to 96x64 (square at x 70);
 //   images/sub/c_flipped.png the image flipped left-right (square at x 4)
 //   bad/              images/ plus broken.png (not an image) and empty.jpg (0 bytes)
+//   seq/frame_%02d.png  3 frames of the image on the 96x64 canvas; inside/a.png the bundled image; empty/
 //   images/manifest.csv    path,class,x,y,w,h for the three images with their squares' boxes
 //   images/manifest.jsonl  the same as JSON lines, plus a.png explained for class 0 (circle)
 #include <opencv2/core.hpp>
@@ -59,7 +61,7 @@ static int make(const std::string& dir)
     const Mat image = imread(EXPLAIN_DATA_DIR "/default_image.png", IMREAD_COLOR);
     if (image.empty())
         return failWith("cannot read the bundled image");
-    for (const char* sub : {"images/sub", "bad/sub"})
+    for (const char* sub : {"images/sub", "bad/sub", "seq", "inside", "empty"})
         utils::fs::createDirectories(dir + "/" + sub);
     VideoWriter video(dir + "/clip.avi", CAP_OPENCV_MJPEG, VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, Size(96, 64));
     if (!video.isOpened())
@@ -76,6 +78,9 @@ static int make(const std::string& dir)
         imwrite(d + "/b_wide.png", onCanvas(image, 32));
         imwrite(d + "/sub/c_flipped.png", flipped);
     }
+    for (int i = 0; i < 3; i++)
+        imwrite(format("%s/seq/frame_%02d.png", dir.c_str(), i), onCanvas(image, 10 * i));
+    imwrite(dir + "/inside/a.png", image);
     writeText(dir + "/bad/broken.png", "this is not a PNG file\n");
     writeText(dir + "/bad/empty.jpg", "");
     writeText(dir + "/images/notes.txt", "not an image: the tools skip it\n");
@@ -220,6 +225,8 @@ int main(int argc, char** argv)
             return checkIndex(a[1], std::vector<std::string>(a.begin() + 2, a.end()));
         if (a.size() == 3 && a[0] == "lines")
             return checkLines(a[1], std::stoi(a[2]));
+        if (a.size() == 2 && a[0] == "absent")
+            return utils::fs::exists(a[1]) ? failWith("'" + a[1] + "' exists") : (std::cout << a[1] << " is absent as expected\n", 0);
     }
     catch (const std::exception& e)
     {
