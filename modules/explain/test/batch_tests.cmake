@@ -116,3 +116,14 @@ endforeach()
 explain_sample_test(sample.batch.missing_input EXIT 1 OUTPUT "error: --input is required" COMMAND ${BATCH})
 explain_sample_test(sample.batch.nonexistent_input EXIT 1 OUTPUT "error: cannot open '/nonexistent\\.csv'"
                     COMMAND ${BATCH} --input=/nonexistent.csv --out=${dir}/flags)
+
+# Many processes: the Slurm and Kubernetes recipes without a scheduler, and the Dask sample on a LocalCluster
+# of 2 worker processes with a task that fails once (in a venv made by tools/setup_dask_venv.sh; skipped when
+# EXPLAIN_NO_PYTHON=1 or when PyPI cannot be reached)
+set(SCRIPTS ${CMAKE_CURRENT_SOURCE_DIR})
+add_test(NAME distributed.recipes COMMAND sh ${SCRIPTS}/recipes_test.sh ${PROJECT_SOURCE_DIR} ${BATCH} ${FILES}
+         ${IN}/images ${dir}/reference/index.jsonl ${dir}/recipes)
+add_test(NAME distributed.dask COMMAND sh ${SCRIPTS}/run_distributed_test.sh ${PROJECT_SOURCE_DIR}
+         ${CMAKE_BINARY_DIR}/venv-dask ${BATCH} ${IN}/images ${dir}/dask)
+set_tests_properties(distributed.recipes PROPERTIES FIXTURES_REQUIRED "sample_inputs;batch_reference" SKIP_RETURN_CODE 77)
+set_tests_properties(distributed.dask PROPERTIES FIXTURES_REQUIRED sample_inputs SKIP_RETURN_CODE 77 TIMEOUT 600)
