@@ -113,12 +113,13 @@ private:
         {
             space();
             std::string key;
+            const size_t keyStart = pos_;
             if (pos_ >= s_.size() || s_[pos_] != '"')
                 return fail("expected a member name in double quotes");
             if (!string(key))
                 return false;
             if (v.find(key))
-                return fail("the member \"" + key + "\" is given twice");
+                return pos_ = keyStart, fail("the member \"" + key + "\" is given twice");
             space();
             if (pos_ >= s_.size() || s_[pos_] != ':')
                 return fail("expected ':' after the member name");
@@ -187,7 +188,7 @@ private:
             else if (e == 'u' && !unicode(out))
                 return false;
             else if (e != 'u')
-                return fail(std::string("unknown escape \\") + e);
+                return pos_ -= 2, fail(std::string("unknown escape \\") + e);
         }
         if (pos_ >= s_.size())
             return fail("the string is not closed");

@@ -40,7 +40,7 @@ inline std::string itemId(const std::string& path, int classId)
     shard (a resumed shard stays valid). */
 inline int shardOf(const std::string& id, int count)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 14695981039346656037ull;  // the 64-bit offset basis
     for (unsigned char c : id)
         h = (h ^ c) * 1099511628211ull;
     return (int)(h % (uint64_t)count);

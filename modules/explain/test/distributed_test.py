@@ -25,9 +25,9 @@ TOOL_ARGS = ["--methods=gradcam,guided", "--batch=2"]
 
 
 def fnv1a(text):
-    h = 1469598103934665603
+    h = 0xcbf29ce484222325  # FNV-1a 64: offset basis and prime as published
     for b in text.encode("utf-8"):
-        h = ((h ^ b) * 1099511628211) % (1 << 64)
+        h = ((h ^ b) * 0x100000001b3) % (1 << 64)
     return h
 
 
