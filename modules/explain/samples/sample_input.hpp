@@ -70,6 +70,9 @@ public:
     bool open(const std::string& input, std::string& error)
     {
         input_ = input;
+        files_.clear();
+        next_ = 0;
+        cap_.release();
         const bool digits = !input.empty() && input.size() <= 4 &&
                             std::all_of(input.begin(), input.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
         if (digits)

@@ -61,3 +61,7 @@ foreach(t video video_panel folder image_size_and_panel folder_unreadable sequen
         video_with_mask empty_folder)
   set_tests_properties(sample.gradcam.${t} PROPERTIES FIXTURES_REQUIRED sample_inputs)
 endforeach()
+
+# with a display: a window under Xvfb, driven by keys (skipped without Xvfb and xdotool)
+add_test(NAME sample.gradcam.window COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/window_test.sh ${GRADCAM} ${dir}/window)
+set_tests_properties(sample.gradcam.window PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
