@@ -12,8 +12,9 @@
 // Resumable: an image counts as done when its index line is complete. Its files are written first, each
 // to a temporary file renamed when complete, then the line is appended in one write; a rerun reads the
 // index, drops a line cut short by a crash (rewriting the index whole), and explains only what is missing.
-// Unreadable images get an error line and the run goes on. Exit code: 0, 1 for bad arguments or a model
-// that does not load, 2 when every image tried failed, or with --strict when any failed. See doc/batch.md.
+// Unreadable images get an error line and the run goes on. Exit code: 0; 1 for bad arguments or a model
+// that does not load; 2 when no image of the shard could be explained (none is in the index), or with
+// --strict when any failed in this run. See doc/batch.md.
 #include <opencv2/core.hpp>
 #include <opencv2/core/utility.hpp>
 #include <opencv2/core/utils/filesystem.hpp>
@@ -541,8 +542,8 @@ std::vector<std::string> readLabels(const std::string& path)
     return labels;
 }
 
-/** The items of this shard that the index does not have yet; prints the counts. */
-bool itemsToDo(const Options& o, const std::set<std::string>& done, std::vector<Item>& todo)
+/** The items of this shard that the index does not have yet (`indexed`: how many it has); prints the counts. */
+bool itemsToDo(const Options& o, const std::set<std::string>& done, std::vector<Item>& todo, int& indexed)
 {
     std::vector<Item> items;
     std::string error;
@@ -555,7 +556,8 @@ bool itemsToDo(const Options& o, const std::set<std::string>& done, std::vector<
     std::cout << "images:  " << items.size() << " in " << o.input;
     if (o.shardCount > 1)
         std::cout << ", " << inShard << " in shard " << o.shardIndex << "/" << o.shardCount;
-    std::cout << ", " << inShard - (int)todo.size() << " already in the index, " << todo.size() << " to explain\n";
+    indexed = inShard - (int)todo.size();
+    std::cout << ", " << indexed << " already in the index, " << todo.size() << " to explain\n";
     return true;
 }
 
@@ -578,7 +580,8 @@ int main(int argc, char** argv)
         Index index;
         std::set<std::string> done;
         std::vector<Item> todo;
-        if (!index.open(o.outDir + "/index.jsonl", done) || !itemsToDo(o, done, todo))
+        int indexed = 0;
+        if (!index.open(o.outDir + "/index.jsonl", done) || !itemsToDo(o, done, todo, indexed))
             return 1;
         dnn::Net net = dnn::readNet(o.modelPath, o.configPath);
         Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, o.layer);
@@ -595,7 +598,8 @@ int main(int argc, char** argv)
             return 1;
         std::cout << "done:    " << run.explained << " explained, " << run.errors.size() << " failed; index: " << o.outDir
                   << "/index.jsonl\n";
-        const bool allFailed = run.explained == 0 && !run.errors.empty();
+        // every image of the shard failed: nothing to show for the run, most likely a wrong path or model
+        const bool allFailed = indexed + run.explained == 0 && !run.errors.empty();
         return allFailed || (o.strict && !run.errors.empty()) ? 2 : 0;
     }
     catch (const cv::Exception& e)

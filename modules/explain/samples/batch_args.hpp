@@ -46,7 +46,7 @@ static const char* const keys =
     "{ batch          | 8   | images per forward pass, 1..4096 (1 for nets with a fixed batch size) }"
     "{ shard          | 0/1 | i/n: explain only the images whose id hashes to i modulo n (array jobs) }"
     "{ out o          | batch_out | output folder (created): index.jsonl, errors.jsonl, maps/ }"
-    "{ strict         |     | exit code 2 when any image failed (by default only when every image tried failed) }"
+    "{ strict         |     | exit code 2 when any image failed in this run (by default only when no image of the shard is explained) }"
     "{ stop-after     | 0   | testing: after this many images, write the next one's maps and half its index line, "
     "then exit with code 75 as a crash would; 0: never }";
 

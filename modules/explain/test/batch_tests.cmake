@@ -127,3 +127,10 @@ add_test(NAME distributed.dask COMMAND sh ${SCRIPTS}/run_distributed_test.sh ${P
          ${CMAKE_BINARY_DIR}/venv-dask ${BATCH} ${IN}/images ${dir}/dask)
 set_tests_properties(distributed.recipes PROPERTIES FIXTURES_REQUIRED "sample_inputs;batch_reference" SKIP_RETURN_CODE 77)
 set_tests_properties(distributed.dask PROPERTIES FIXTURES_REQUIRED sample_inputs SKIP_RETURN_CODE 77 TIMEOUT 600)
+
+# a rerun that retries only images that fail again still has the shard's earlier results: exit 0
+explain_sample_test(sample.batch.rerun_with_failures EXIT 0 ALL_OUTPUT
+                    OUTPUT "done:    3 explained, 2 failed.*3 already in the index, 2 to explain.*done:    0 explained, 2 failed"
+                    COMMAND ${CLEAN} ${dir}/rerun && ${BATCH} --input=${IN}/bad ${RUN} --out=${dir}/rerun
+                    && ${BATCH} --input=${IN}/bad ${RUN} --out=${dir}/rerun)
+set_tests_properties(sample.batch.rerun_with_failures PROPERTIES FIXTURES_REQUIRED sample_inputs)

@@ -6,8 +6,8 @@
 
 Task i runs `example_explain_batch --shard=i/n --out=<out>/shards/<i> <the arguments after -->` as a
 subprocess (the module has no Python bindings yet, and a subprocess keeps a crash of one shard away from
-the worker). A task whose tool exits with anything but 0 (done) or 2 (done, every image of the shard
-failed) raises, and Dask runs it again (--retries): the tool resumes from the shard's index, so nothing
+the worker). A task whose tool exits with anything but 0 (done) or 2 (done, no image of the shard could
+be explained) raises, and Dask runs it again (--retries): the tool resumes from the shard's index, so nothing
 is lost and nothing is done twice. When every task is done the shards are merged (merge_index.py) into
 <out>/index.jsonl and <out>/maps/, as one process would have written them.
 
@@ -23,7 +23,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from merge_index import merge  # noqa: E402
 
-# Exit codes of example_explain_batch that mean the shard ran to its end.
+# Exit codes of example_explain_batch that mean the shard ran to its end (2: no image of it could be explained;
+# running it again would not help).
 DONE = (0, 2)
 
 
