@@ -641,66 +641,107 @@ private:
     int frames_ = 0;
 };
 
-/** The frame loop: each frame explained, then shown in `window` (keys change the class, the method, the
-    layer and the panel; stills wait for a key) or written by StreamOutput. Returns the exit code. */
+/** What the frame loop keeps from frame to frame: the explainer (replaced when the layer changes), the
+    viewer's state, the target layers to cycle through, the frame rate and the outputs. */
+class FrameLoop
+{
+public:
+    FrameLoop(const Options& o, const dnn::Net& net, Ptr<explain::GradCAM> cam, const sample::FrameSource& source,
+              const std::vector<std::string>& labels, const std::string& window)
+        : o_(o), net_(net), cam_(cam), source_(source), labels_(labels), window_(window), output_(o, source),
+          filesPerFrame_(window.empty() && source.isStill())  // a folder or a sequence, --headless
+    {
+        s_.rank = o.classArg >= 0 ? -1 : 0;  // --class until a key picks a rank
+        s_.panel = o.panel && !filesPerFrame_;
+    }
+
+    bool quit() const { return s_.quit; }
+    bool finish() { return output_.finish(); }
+
+    /** Explains `frame` and shows it (again after each key that changes the view; a still frame or a paused
+        video waits for a key) or writes it; false after an error message. */
+    bool frame(const Mat& frame, const std::string& name, int count)
+    {
+        FrameResult r;
+        for (bool dirty = true;;)
+        {
+            if (dirty && !update(frame, name, count, r))
+                return false;
+            const Mat shown = filesPerFrame_ ? Mat() : renderFrame(o_, frame, r, s_, cam_->getLayerName(), labels_, fps_);
+            if (window_.empty())
+                return output_.write(frame, shown, r, name, labels_, s_);
+            dirty = showAndWait(shown, r);
+            if (s_.quit || (source_.isStill() ? s_.next : !s_.paused))
+                return true;
+        }
+    }
+
+private:
+    /** The explanation of the frame for the current view; prints it (every 30th frame of a video). */
+    bool update(const Mat& frame, const std::string& name, int count, FrameResult& r)
+    {
+        if (!explainFrame(o_, *cam_, frame, s_, neededMethods(o_, s_, filesPerFrame_), r))
+            return false;
+        if (layers_.empty())
+        {
+            const Mat blob = o_.blob.blobFromImage(frame);
+            layers_ = candidateLayers(net_, dnn::MatShape(blob.size.p, blob.size.p + blob.dims), cam_->getLayerName());
+        }
+        fps_ = fps_ == 0 ? 1000 / r.ms : 0.9 * fps_ + 100 / r.ms;  // smoothed over about 10 frames
+        if (source_.isStill() || count % 30 == 1)
+            std::cout << name << ": class " << r.classId << labelText(labels_, r.classId) << ", score "
+                      << r.scores.at<float>(0, r.classId) << format(" (%.1f ms)", r.ms) << "\n";
+        return true;
+    }
+
+    /** Shows the frame and applies the key pressed; returns whether the view changed. */
+    bool showAndWait(const Mat& shown, const FrameResult& r)
+    {
+        imshow(window_, shown);
+        const int key = waitKey(source_.isStill() || s_.paused ? 0 : 1);
+        const size_t layer = s_.layer;
+        s_.next = false;
+        const bool changed = handleKey(key, s_, o_.methods.size(), layers_.size(), std::min(5, r.scores.cols));
+        if (s_.layer != layer)
+            cam_ = explain::GradCAM::create(net_, layers_[s_.layer], o_.outputArg);
+        s_.quit = s_.quit || getWindowProperty(window_, WND_PROP_VISIBLE) < 1;  // closed by its title bar
+        return changed;
+    }
+
+    const Options& o_;
+    const dnn::Net& net_;
+    Ptr<explain::GradCAM> cam_;
+    const sample::FrameSource& source_;
+    const std::vector<std::string>& labels_;
+    const std::string window_;
+    StreamOutput output_;
+    const bool filesPerFrame_;
+    ViewState s_;
+    std::vector<String> layers_;
+    double fps_ = 0;
+};
+
+/** The frames of `source`, each explained, then shown in `window` or written (FrameLoop). Unreadable images
+    of a folder are skipped with an error line, and make the exit code 1 at the end. Returns the exit code. */
 static int runFrames(const Options& o, const dnn::Net& net, Ptr<explain::GradCAM> cam, sample::FrameSource& source,
                      const std::vector<std::string>& labels, const std::string& window)
 {
-    const bool filesPerFrame = window.empty() && source.isStill();  // a folder or a sequence, --headless
-    ViewState s;
-    s.rank = o.classArg >= 0 ? -1 : 0;
-    s.panel = o.panel && !filesPerFrame;
-    std::vector<String> layers;
-    StreamOutput output(o, source);
+    FrameLoop loop(o, net, cam, source, labels, window);
     int count = 0, unreadable = 0;
-    double fps = 0;
     Mat frame;
     std::string name, error;
-    while (!s.quit && (o.frames == 0 || count < o.frames) && source.read(frame, name, error))
+    while (!loop.quit() && (o.frames == 0 || count < o.frames) && source.read(frame, name, error))
     {
         if (frame.empty())
         {
             std::cout.flush();  // the error line after what was printed before it
             fail(error + " (skipped)");
             unreadable++;
-            continue;
         }
-        count++;
-        FrameResult r;
-        for (bool dirty = true;;)
-        {
-            if (dirty && !explainFrame(o, *cam, frame, s, neededMethods(o, s, filesPerFrame), r))
-                return 1;
-            if (layers.empty())
-            {
-                const Mat blob = o.blob.blobFromImage(frame);
-                layers = candidateLayers(net, dnn::MatShape(blob.size.p, blob.size.p + blob.dims), cam->getLayerName());
-            }
-            if (dirty)
-                fps = fps == 0 ? 1000 / r.ms : 0.9 * fps + 100 / r.ms;  // smoothed over about 10 frames
-            if (dirty && (source.isStill() || count % 30 == 1))
-                std::cout << name << ": class " << r.classId << labelText(labels, r.classId) << ", score "
-                          << r.scores.at<float>(0, r.classId) << format(" (%.1f ms)", r.ms) << "\n";
-            const Mat shown = filesPerFrame ? Mat() : renderFrame(o, frame, r, s, cam->getLayerName(), labels, fps);
-            if (window.empty())
-            {
-                if (!output.write(frame, shown, r, name, labels, s))
-                    return 1;
-                break;
-            }
-            imshow(window, shown);
-            const int key = waitKey(source.isStill() || s.paused ? 0 : 1);
-            const size_t layer = s.layer;
-            s.next = false;
-            dirty = handleKey(key, s, o.methods.size(), layers.size(), std::min(5, r.scores.cols));
-            if (s.layer != layer)
-                cam = explain::GradCAM::create(net, layers[s.layer], o.outputArg);
-            s.quit = s.quit || getWindowProperty(window, WND_PROP_VISIBLE) < 1;
-            if (s.quit || (source.isStill() ? s.next : !s.paused))
-                break;
-        }
+        else if (!loop.frame(frame, name, ++count))
+            return 1;
     }
-    if (!output.finish())
+    if (!loop.finish())
         return 1;
     if (count == 0 && unreadable == 0)
         return fail("'" + o.imagePath + "' has no frames"), 1;
@@ -728,6 +769,36 @@ static std::string openWindow(const Options& o)
     return title;
 }
 
+/** Opens --input and explains it: one image (its files, then the window), or a stream of frames. */
+static int run(const Options& o, const std::vector<std::string>& labels)
+{
+    sample::FrameSource source;
+    std::string error;
+    if (!source.open(o.imagePath, error))
+        return fail(error), 1;
+    if (source.isStream() && (o.target != "class" || !o.input2Path.empty() || !o.rawPath.empty()))
+        return fail("--target=mask, --target=box, --input2 and --raw work on a single image, not on a folder or a video"), 1;
+    if (!utils::fs::createDirectories(o.outDir))
+        return fail("cannot create the --out folder '" + o.outDir + "'"), 1;
+    dnn::Net net;
+    Ptr<explain::GradCAM> cam = loadExplainer(o, net);
+    if (!cam)
+        return 1;
+    const std::string window = openWindow(o);
+    if (source.isStream())
+        return runFrames(o, net, cam, source, labels, window);
+    Mat image;
+    std::string name;
+    source.read(image, name, error);
+    if (image.empty())
+        return fail(error), 1;
+    const int code = runImage(o, *cam, image, labels);
+    if (code != 0 || window.empty())
+        return code;
+    source.open(o.imagePath, error);  // from the start again, for the window
+    return runFrames(o, net, cam, source, labels, window);
+}
+
 int main(int argc, char** argv)
 {
     Options o;
@@ -736,34 +807,9 @@ int main(int argc, char** argv)
         return exitCode;
     if (!checkOptions(o) || !checkFiles(o))
         return 1;
-    const std::vector<std::string> labels = readLabels(o.labelsPath);
     try
     {
-        sample::FrameSource source;
-        std::string error;
-        if (!source.open(o.imagePath, error))
-            return fail(error), 1;
-        if (source.isStream() && (o.target != "class" || !o.input2Path.empty()))
-            return fail("--target=mask, --target=box and --input2 explain a single image, not a folder or a video"), 1;
-        if (!utils::fs::createDirectories(o.outDir))
-            return fail("cannot create the --out folder '" + o.outDir + "'"), 1;
-        dnn::Net net;
-        Ptr<explain::GradCAM> cam = loadExplainer(o, net);
-        if (!cam)
-            return 1;
-        const std::string window = openWindow(o);
-        if (source.isStream())
-            return runFrames(o, net, cam, source, labels, window);
-        Mat image;
-        std::string name;
-        source.read(image, name, error);
-        if (image.empty())
-            return fail(error), 1;
-        const int code = runImage(o, *cam, image, labels);
-        if (code != 0 || window.empty())
-            return code;
-        source.open(o.imagePath, error);  // again, for the window
-        return runFrames(o, net, cam, source, labels, window);
+        return run(o, readLabels(o.labelsPath));
     }
     catch (const cv::Exception& e)
     {

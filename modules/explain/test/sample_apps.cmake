@@ -46,6 +46,8 @@ explain_sample_test(sample.gradcam.sequence EXIT 0 ALL_OUTPUT
                     && ${GRADCAM} --input=${IN}/seq/frame_%02d.png --methods=gradcam --out=${dir}/sequence
                     && ${FILES} image ${dir}/sequence/frame_000002_gradcam.png 96 64)
 # what cannot be opened, and what works on one image only
+explain_sample_test(sample.gradcam.video_with_raw EXIT 1 OUTPUT "error: --target=mask, --target=box, --input2 and --raw work on a single image"
+                    COMMAND ${GRADCAM} --input=${IN}/clip.avi --raw=${dir}/raw.yml --out=${dir}/raw)
 explain_sample_test(sample.gradcam.no_camera EXIT 1 OUTPUT "error: cannot open camera 9"
                     COMMAND ${GRADCAM} --input=9 --out=${dir}/camera)
 explain_sample_test(sample.gradcam.missing_input EXIT 1 OUTPUT "error: cannot open '/nonexistent/cat\\.png'"
@@ -53,12 +55,12 @@ explain_sample_test(sample.gradcam.missing_input EXIT 1 OUTPUT "error: cannot op
 explain_sample_test(sample.gradcam.not_a_video EXIT 1
                     OUTPUT "error: cannot open '[^']*/notes\\.txt' as an image, a video or an image sequence"
                     COMMAND ${GRADCAM} --input=${IN}/images/notes.txt --out=${dir}/missing)
-explain_sample_test(sample.gradcam.video_with_mask EXIT 1 OUTPUT "error: --target=mask, --target=box and --input2 explain a single image"
+explain_sample_test(sample.gradcam.video_with_mask EXIT 1 OUTPUT "error: --target=mask, --target=box, --input2 and --raw work on a single image"
                     COMMAND ${GRADCAM} --input=${IN}/clip.avi --target=mask --mask=${IN}/images/a.png --out=${dir}/mask)
 explain_sample_test(sample.gradcam.empty_folder EXIT 1 OUTPUT "error: the folder '[^']*/empty' has no image files"
                     COMMAND ${GRADCAM} --input=${IN}/empty --out=${dir}/empty)
 foreach(t video video_panel folder image_size_and_panel folder_unreadable sequence no_camera missing_input not_a_video
-        video_with_mask empty_folder)
+        video_with_mask video_with_raw empty_folder)
   set_tests_properties(sample.gradcam.${t} PROPERTIES FIXTURES_REQUIRED sample_inputs)
 endforeach()
 
