@@ -574,6 +574,8 @@ int main(int argc, char** argv)
     utils::logging::setLogLevel(utils::logging::LOG_LEVEL_ERROR);  // an unreadable image gets our error line, not imread's warning too
     try
     {
+        if (!utils::fs::exists(o.input))  // before --out is made: a mistyped --input leaves nothing behind
+            return fail("cannot open '" + o.input + "'"), 1;
         if (!utils::fs::createDirectories(o.outDir))
             return fail("cannot create the --out folder '" + o.outDir + "'"), 1;
         removeStaleTemporaries(o.outDir);

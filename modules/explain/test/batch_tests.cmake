@@ -115,7 +115,12 @@ foreach(bad shard=2/2 shard=1 shard=-1/2 shard=0/0 batch=0 batch=5000 stop-after
 endforeach()
 explain_sample_test(sample.batch.missing_input EXIT 1 OUTPUT "error: --input is required" COMMAND ${BATCH})
 explain_sample_test(sample.batch.nonexistent_input EXIT 1 OUTPUT "error: cannot open '/nonexistent\\.csv'"
-                    COMMAND ${BATCH} --input=/nonexistent.csv --out=${dir}/flags)
+                    COMMAND ${CLEAN} ${dir}/nonexistent && ${BATCH} --input=/nonexistent.csv --out=${dir}/nonexistent)
+# ... and makes no --out folder
+explain_sample_test(sample.batch.nonexistent_input_no_out EXIT 0 OUTPUT "is absent as expected"
+                    COMMAND ${FILES} absent ${dir}/nonexistent)
+set_tests_properties(sample.batch.nonexistent_input PROPERTIES FIXTURES_SETUP batch_nonexistent)
+set_tests_properties(sample.batch.nonexistent_input_no_out PROPERTIES FIXTURES_REQUIRED batch_nonexistent)
 
 # Many processes: the Slurm and Kubernetes recipes without a scheduler, and the Dask sample on a LocalCluster
 # of 2 worker processes with a task that fails once (in a venv made by tools/setup_dask_venv.sh; skipped when
