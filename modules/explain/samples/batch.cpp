@@ -433,6 +433,7 @@ struct Run
     const std::vector<std::string>& labels;
     Index& index;
     Progress& progress;
+    int batchSize;  // --batch, or 1 once the net has refused a batch
     int explained = 0;
     std::vector<std::string> errors;  // lines of errors.jsonl
 
@@ -460,14 +461,26 @@ struct Run
         {
             if (rs.size() > 1)
             {
+                const int before = (int)errors.size();
                 for (Result* r : rs)
                     explain({r});
+                if ((int)errors.size() == before)  // every image works alone: the net takes no batches
+                    singleImages(e.err, (int)rs.size());
                 return;
             }
             rs[0]->error = e.err;
         }
         for (Result* r : rs)
             finish(*r);
+    }
+
+    /** From now on one image per forward pass, said once. */
+    void singleImages(const std::string& why, int n)
+    {
+        progress.breakLine();
+        std::cerr << "note: the net refused a batch of " << n << " images (" << why << "); they were explained one at a "
+                  << "time, and so will the rest (--batch=1 avoids the retry)\n";
+        batchSize = 1;
     }
 
     /** Writes one image's files and index line (or reports its error). */
@@ -491,12 +504,12 @@ struct Run
     }
 };
 
-/** The images of `todo`, in batches of --batch. */
+/** The images of `todo`, in batches of --batch (of 1 once the net has refused a batch). */
 void runBatches(Run& run, const std::vector<Item>& todo)
 {
-    for (size_t start = 0; start < todo.size(); start += run.o.batch)
+    for (size_t start = 0, end = 0; start < todo.size(); start = end)
     {
-        const size_t end = std::min(todo.size(), start + run.o.batch);
+        end = std::min(todo.size(), start + run.batchSize);
         std::vector<Result> results(end - start);
         std::vector<Result*> loaded;
         for (size_t i = start; i < end; i++)
@@ -589,7 +602,7 @@ int main(int argc, char** argv)
         Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, o.layer);
         const std::vector<std::string> labels = readLabels(o.labelsPath);
         Progress progress((int)todo.size());
-        Run run{o, *cam, labels, index, progress};
+        Run run{o, *cam, labels, index, progress, o.batch};
         runBatches(run, todo);
         progress.finish((int)todo.size(), (int)run.errors.size());
         std::string errors;

@@ -77,6 +77,17 @@ explain_sample_test(sample.batch.manifest_csv EXIT 0 ALL_OUTPUT
 set_tests_properties(sample.batch.unreadable sample.batch.unreadable_strict sample.batch.all_failed
                      sample.batch.manifest_jsonl sample.batch.manifest_csv PROPERTIES FIXTURES_REQUIRED sample_inputs)
 
+# a net whose scores do not follow the batch: the first batch is refused and explained image by image, then
+# one image per pass; the index is that of a run with --batch=1
+set(FIXED --model=${IN}/fixed_batch.onnx --width=8 --height=8 --scale=0.004 --methods=gradcam,guided)
+explain_sample_test(sample.batch.fixed_batch_model EXIT 0 ALL_OUTPUT
+                    OUTPUT "note: the net refused a batch of 3 images \\([^\n]*one row per image[^\n]*\\); they were explained one at a time.*done:    3 explained, 0 failed.*the indexes have the same 3 lines"
+                    COMMAND ${CLEAN} ${dir}/fixed ${dir}/fixed1
+                    && ${BATCH} --input=${IN}/images ${FIXED} --batch=3 --out=${dir}/fixed
+                    && ${BATCH} --input=${IN}/images ${FIXED} --batch=1 --out=${dir}/fixed1
+                    && ${FILES} index ${dir}/fixed1/index.jsonl ${dir}/fixed/index.jsonl)
+set_tests_properties(sample.batch.fixed_batch_model PROPERTIES FIXTURES_REQUIRED sample_inputs)
+
 # --out inside --input: its maps are not taken for images on the rerun
 explain_sample_test(sample.batch.out_inside_input EXIT 0 OUTPUT "images:  1 in [^\n]*, 1 already in the index, 0 to explain"
                     COMMAND ${CLEAN} ${IN}/inside/out && ${BATCH} --input=${IN}/inside --out=${IN}/inside/out

@@ -19,10 +19,13 @@
 //   seq/frame_%02d.png  3 frames of the image on the 96x64 canvas; inside/a.png the bundled image; empty/
 //   images/manifest.csv    path,class,x,y,w,h for the three images with their squares' boxes
 //   images/manifest.jsonl  the same as JSON lines, plus a.png explained for class 0 (circle)
+//   fixed_batch.onnx  a model whose scores do not follow the batch (see fixedBatchModel())
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/filesystem.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
+
+#include "onnx_writer.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -56,6 +59,25 @@ static Mat onCanvas(const Mat& image, int x)
     return canvas;
 }
 
+/** A small ONNX model whose scores do not follow the batch: x (1x3x8x8) -> Conv 3x3 (4 channels) -> Relu ->
+    GlobalAveragePool -> Reshape to [1, -1]. A batch of N images gives one row of 4N scores, which the
+    explainer refuses; one image at a time works. */
+static std::string fixedBatchModel()
+{
+    std::vector<float> w(4 * 3 * 3 * 3);
+    for (size_t i = 0; i < w.size(); i++)
+        w[i] = (float)((int)(i * 7 % 11) - 5) / 10;
+    onnxw::Graph g;
+    g.initializers = {onnxw::floatTensor("w", {4, 3, 3, 3}, w), onnxw::int64Tensor("shape", {2}, {1, -1})};
+    g.nodes = {{"Conv", {"x", "w"}, {"conv"}, {onnxw::attrInts("kernel_shape", {3, 3}), onnxw::attrInts("pads", {1, 1, 1, 1})}},
+               {"Relu", {"conv"}, {"relu"}, {}},
+               {"GlobalAveragePool", {"relu"}, {"gap"}, {}},
+               {"Reshape", {"gap", "shape"}, {"scores"}, {}}};
+    g.inputs = {onnxw::valueInfo("x", {1, 3, 8, 8})};
+    g.outputs = {onnxw::valueInfo("scores", {1, 4})};
+    return g.model(11);
+}
+
 static int make(const std::string& dir)
 {
     const Mat image = imread(EXPLAIN_DATA_DIR "/default_image.png", IMREAD_COLOR);
@@ -83,6 +105,7 @@ static int make(const std::string& dir)
     imwrite(dir + "/inside/a.png", image);
     writeText(dir + "/bad/broken.png", "this is not a PNG file\n");
     writeText(dir + "/bad/empty.jpg", "");
+    writeText(dir + "/fixed_batch.onnx", fixedBatchModel());
     writeText(dir + "/images/notes.txt", "not an image: the tools skip it\n");
     writeText(dir + "/images/manifest.csv", "path,class,x,y,w,h\na.png,,38,40,22,22\nb_wide.png,1,70,40,22,22\nsub/c_flipped.png,,4,40,22,22\n");
     writeText(dir + "/images/manifest.jsonl",
