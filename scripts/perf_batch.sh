@@ -6,7 +6,8 @@
 #   scripts/perf_batch.sh [--images N] [--single N] [--no-build]
 #   EXPLAIN_BUILD_DIR=build-perf scripts/perf_batch.sh             (default build dir: build)
 #
-# Models: the bundled one (64x64), and ResNet-18 at 224x224 when $BUILD/references/resnet18.onnx exists
+# Models: the bundled one (64x64), and ResNet-18 at 224x224 when $EXPLAIN_REFERENCE_DIR/resnet18.onnx (default
+# $BUILD/references) exists
 # (made by tools/make_references.py, e.g. by scripts/test.sh). Images: --images copies of the bundled image
 # (default 256; every image costs the same). The one-image sample runs on the first --single of them
 # (default 32): its cost per image does not depend on how many. Each configuration runs 3 times in turn
@@ -39,7 +40,7 @@ for i in $(seq -w 1 "$images"); do cp data/default_image.png "$work/images/img_$
 ls "$work/images" | head -n "$single" | sed "s#^#$work/images/#" > "$work/single/list"
 
 models=("bundled|")
-r18=$build/references/resnet18.onnx
+r18=${EXPLAIN_REFERENCE_DIR:-$build/references}/resnet18.onnx
 [ -f "$r18" ] && models+=("resnet18|--model=$r18 --width=224 --height=224 --scale=0.017 --mean=123.7,116.3,103.5 --rgb")
 
 now() { date +%s.%N; }
