@@ -18,6 +18,8 @@ Xvfb :$n -screen 0 1024x768x24 >"$work/xvfb.log" 2>&1 &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null' EXIT
 export DISPLAY=:$n
+# in the ASan build: Qt's D-Bus and fontconfig keep memory to the end, which LeakSanitizer reports
+export LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan_window.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 i=0
 until xdotool getmouselocation >/dev/null 2>&1; do
     i=$((i + 1)); [ $i -lt 50 ] || { echo "FAILED: Xvfb did not start"; cat "$work/xvfb.log"; exit 1; }; sleep 0.2
