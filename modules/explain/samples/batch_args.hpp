@@ -154,10 +154,15 @@ inline bool checkOptions(Options& o)
         return fail("--input is required: a folder of images or a manifest (.csv or .jsonl)");
     if (o.methods.empty())
         return fail("--methods is empty");
-    for (const std::string& m : o.methods)
+    for (size_t i = 0; i < o.methods.size(); i++)
+    {
+        const std::string& m = o.methods[i];
         if (!knownMethods().count(m))
             return fail("unknown method '" + m + "' in --methods; choose from gradcam, gradcampp, xgradcam, hirescam, "
                         "elementwise, layercam, eigencam, eigengradcam, counterfactual, guided, guided_gradcam");
+        if (std::find(o.methods.begin(), o.methods.begin() + i, m) != o.methods.begin() + i)
+            return fail("--methods lists '" + m + "' twice");  // (an index line names each method once)
+    }
     if (o.imageDir.empty())
     {
         const size_t slash = o.input.find_last_of('/');

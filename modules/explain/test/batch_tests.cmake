@@ -119,10 +119,18 @@ foreach(case IN LISTS manifest_cases)
 endforeach()
 
 # strict flags
-foreach(bad shard=2/2 shard=1 shard=-1/2 shard=0/0 batch=0 batch=5000 stop-after=-1 save=jpg methods=scorecam "methods=")
+foreach(bad shard=2/2 shard=1 shard=-1/2 shard=0/0 batch=0 batch=5000 stop-after=-1 save=jpg)
   explain_flag_case("--${bad}" regex name)
-  explain_sample_test(sample.batch.bad_flag.${name} EXIT 1 OUTPUT "error: [^\n]*${regex}|error: unknown method 'scorecam'"
-                      REJECT "done:" COMMAND ${BATCH} --input=${IN}/images --out=${dir}/flags "--${bad}")
+  explain_sample_test(sample.batch.bad_flag.${name} EXIT 1 OUTPUT "error: ${regex}[ :]" REJECT "done:"
+                      COMMAND ${BATCH} --input=${IN}/images --out=${dir}/flags "--${bad}")
+endforeach()
+foreach(case "scorecam|error: unknown method 'scorecam' in --methods" "gradcam,guided,gradcam|error: --methods lists 'gradcam' twice")
+  string(REPLACE "|" ";" case "${case}")
+  list(GET case 0 methods)
+  list(GET case 1 regex)
+  string(REPLACE "," "_" name "${methods}")
+  explain_sample_test(sample.batch.bad_methods.${name} EXIT 1 OUTPUT "${regex}" REJECT "done:"
+                      COMMAND ${BATCH} --input=${IN}/images --out=${dir}/flags --methods=${methods})
 endforeach()
 explain_sample_test(sample.batch.missing_input EXIT 1 OUTPUT "error: --input is required" COMMAND ${BATCH})
 explain_sample_test(sample.batch.nonexistent_input EXIT 1 OUTPUT "error: cannot open '/nonexistent\\.csv'"
