@@ -470,15 +470,29 @@ static int runImage(const Options& o, explain::GradCAM& cam, const Mat& image, c
     return writeOutputs(o, image, maps, t, cam.getLayerName(), className(labels, t.classId)) ? 0 : 1;
 }
 
-/** Whether a window can open: highgui needs a display (on Linux, X11 or Wayland; Qt aborts without one). */
-static bool haveDisplay()
+/** Whether a window can open, or why not ("" when it can): highgui needs a display, and on Linux its Qt
+    backend aborts the process when the one in DISPLAY does not answer, so a local X display (":N") is looked
+    for first (its socket, /tmp/.X11-unix/XN). */
+static std::string whyNoDisplay()
 {
 #if defined(_WIN32) || defined(__APPLE__)
-    return true;
+    return std::string();
 #else
     const char* x11 = std::getenv("DISPLAY");
     const char* wayland = std::getenv("WAYLAND_DISPLAY");
-    return (x11 && *x11) || (wayland && *wayland);
+    if (wayland && *wayland)
+        return std::string();
+    if (!x11 || !*x11)
+        return "no display (DISPLAY and WAYLAND_DISPLAY are not set)";
+    const std::string display = x11;
+    const size_t colon = display.find(':');
+    const bool local = colon == 0 || display.compare(0, colon, "unix") == 0;
+    if (!local || colon == std::string::npos)
+        return std::string();  // a remote or forwarded display: Qt will tell
+    const std::string number = display.substr(colon + 1, display.find('.', colon) - colon - 1);
+    if (!utils::fs::exists("/tmp/.X11-unix/X" + number))
+        return "DISPLAY=" + display + ", but no X server listens there (/tmp/.X11-unix/X" + number + ")";
+    return std::string();
 #endif
 }
 
@@ -753,8 +767,15 @@ static int runFrames(const Options& o, const dnn::Net& net, Ptr<explain::GradCAM
 /** The window for the viewer, or "" to write files: --headless, no display, or a highgui without a GUI. */
 static std::string openWindow(const Options& o)
 {
-    if (o.headless || !haveDisplay())
+    if (o.headless)
         return std::string();
+    const std::string why = whyNoDisplay();
+    if (!why.empty())
+    {
+        if (std::getenv("DISPLAY") && *std::getenv("DISPLAY"))  // a display was meant: say why there is no window
+            std::cout << "note:    " << why << "; writing files as with --headless\n";
+        return std::string();
+    }
     const std::string title = "explain: " + o.imagePath;
     try
     {

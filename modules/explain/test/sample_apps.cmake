@@ -67,3 +67,9 @@ endforeach()
 # with a display: a window under Xvfb, driven by keys (skipped without Xvfb and xdotool)
 add_test(NAME sample.gradcam.window COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/window_test.sh ${GRADCAM} ${dir}/window)
 set_tests_properties(sample.gradcam.window PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+# a DISPLAY without an X server behind it: no window (Qt would abort the process), files as with --headless
+add_test(NAME sample.gradcam.dead_display COMMAND ${CMAKE_COMMAND} -E env DISPLAY=:987 --unset=WAYLAND_DISPLAY ${EXPLAIN_VIDEOIO_ENV}
+         ${CMAKE_COMMAND} -DEXPECT_EXIT=0
+         "-DEXPECT_OUTPUT=note:    DISPLAY=:987, but no X server listens there [^\n]*; writing files as with --headless.*wrote [^\n]*/dead_display/gradcam\\.png"
+         -P ${CMAKE_CURRENT_SOURCE_DIR}/run_sample.cmake -- ${GRADCAM} --out=${dir}/dead_display)
