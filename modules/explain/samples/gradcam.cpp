@@ -34,6 +34,7 @@
 #include "sample_input.hpp"
 
 #include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -704,7 +705,7 @@ private:
         fps_ = fps_ == 0 ? 1000 / r.ms : 0.9 * fps_ + 100 / r.ms;  // smoothed over about 10 frames
         if (source_.isStill() || count % 30 == 1)
             std::cout << name << ": class " << r.classId << labelText(labels_, r.classId) << ", score "
-                      << r.scores.at<float>(0, r.classId) << format(" (%.1f ms)", r.ms) << "\n";
+                      << r.scores.at<float>(0, r.classId) << format(" (%.1f ms)", r.ms) << std::endl;  // live in a log
         return true;
     }
 
@@ -735,6 +736,15 @@ private:
     double fps_ = 0;
 };
 
+/** Set by Ctrl-C (SIGINT) while frames are written: the loop stops and the video is closed whole, as a
+    camera recording ends. */
+static volatile std::sig_atomic_t interrupted = 0;
+
+static void onInterrupt(int)
+{
+    interrupted = 1;
+}
+
 /** The frames of `source`, each explained, then shown in `window` or written (FrameLoop). Unreadable images
     of a folder are skipped with an error line, and make the exit code 1 at the end. Returns the exit code. */
 static int runFrames(const Options& o, const dnn::Net& net, Ptr<explain::GradCAM> cam, sample::FrameSource& source,
@@ -744,7 +754,9 @@ static int runFrames(const Options& o, const dnn::Net& net, Ptr<explain::GradCAM
     int count = 0, unreadable = 0;
     Mat frame;
     std::string name, error;
-    while (!loop.quit() && (o.frames == 0 || count < o.frames) && source.read(frame, name, error))
+    if (window.empty())
+        std::signal(SIGINT, onInterrupt);
+    while (!loop.quit() && !interrupted && (o.frames == 0 || count < o.frames) && source.read(frame, name, error))
     {
         if (frame.empty())
         {
@@ -755,6 +767,8 @@ static int runFrames(const Options& o, const dnn::Net& net, Ptr<explain::GradCAM
         else if (!loop.frame(frame, name, ++count))
             return 1;
     }
+    if (interrupted)
+        std::cout << "interrupted after " << count << " frames\n";
     if (!loop.finish())
         return 1;
     if (count == 0 && unreadable == 0)

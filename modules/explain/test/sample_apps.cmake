@@ -73,3 +73,8 @@ add_test(NAME sample.gradcam.dead_display COMMAND ${CMAKE_COMMAND} -E env DISPLA
          ${CMAKE_COMMAND} -DEXPECT_EXIT=0
          "-DEXPECT_OUTPUT=note:    DISPLAY=:987, but no X server listens there [^\n]*; writing files as with --headless.*wrote [^\n]*/dead_display/gradcam\\.png"
          -P ${CMAKE_CURRENT_SOURCE_DIR}/run_sample.cmake -- ${GRADCAM} --out=${dir}/dead_display)
+
+# Ctrl-C while a video is written: a whole video of the frames so far
+add_test(NAME sample.gradcam.interrupt COMMAND ${CMAKE_COMMAND} -E env --unset=DISPLAY ${EXPLAIN_VIDEOIO_ENV}
+         sh ${CMAKE_CURRENT_SOURCE_DIR}/interrupt_test.sh ${GRADCAM} ${FILES} ${IN}/long.avi ${dir}/interrupt)
+set_tests_properties(sample.gradcam.interrupt PROPERTIES FIXTURES_REQUIRED sample_inputs TIMEOUT 120)

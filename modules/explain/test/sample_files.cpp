@@ -13,6 +13,7 @@
 //
 // The bundled image (64x64) shows a square at x 38..59, y 40..61 (tools/README.md). The inputs:
 //   clip.avi          12 frames (MJPG, 10 fps, 96x64): the image on a 96-pixel-wide canvas, moving right 2 px a frame
+//   long.avi          1000 frames of the image (MJPG, 25 fps, 64x64), for Ctrl-C
 //   images/a.png      the bundled image; images/b_wide.png the image padded to 96x64 (square at x 70);
 //   images/sub/c_flipped.png the image flipped left-right (square at x 4)
 //   bad/              images/ plus broken.png (not an image) and empty.jpg (0 bytes)
@@ -91,6 +92,10 @@ static int make(const std::string& dir)
     for (int i = 0; i < 12; i++)
         video.write(onCanvas(image, 2 * i));
     video.release();
+    VideoWriter longVideo(dir + "/long.avi", CAP_OPENCV_MJPEG, VideoWriter::fourcc('M', 'J', 'P', 'G'), 25, Size(64, 64));
+    for (int i = 0; i < 1000; i++)
+        longVideo.write(image);
+    longVideo.release();
     Mat flipped;
     flip(image, flipped, 1);
     for (const char* folder : {"images", "bad"})
