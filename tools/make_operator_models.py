@@ -248,6 +248,19 @@ def models():
     m.append(Model("Resize_linear", [helper.make_node("Resize", ["x", "roi", "scales"], ["out"], mode="linear")],
                    [("x", X4)], inits=[const("roi", np.array([], np.float32)),
                                        const("scales", np.array([1, 1, 2, 2], np.float32))]))
+    # one attention head over 4 tokens of 6 features: softmax(x Wq (x Wk)^T / sqrt(6)) x Wv
+    m.append(Model("Attention_single_head", [
+        helper.make_node("MatMul", ["x", "wq"], ["q"]),
+        helper.make_node("MatMul", ["x", "wk"], ["k"]),
+        helper.make_node("MatMul", ["x", "wv"], ["v"]),
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["s"]),
+        helper.make_node("Mul", ["s", "scale"], ["ss"]),
+        helper.make_node("Softmax", ["ss"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["out"])],
+        [("x", [1, 4, 6])], opset=13,
+        inits=[const("wq", weights([6, 6])), const("wk", weights([6, 6])), const("wv", weights([6, 6])),
+               const("scale", np.float32(1 / np.sqrt(6)))]))
     return m
 
 

@@ -25,6 +25,7 @@
 #include <opencv2/core/utility.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/explain.hpp>
+#include "read_net.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -128,7 +129,7 @@ bool makeMethods(const std::string& methodList, const std::string& modelPath, co
             continue;
         Method m;
         m.name = name;
-        m.net = dnn::readNet(modelPath);
+        m.net = perf::readNetToExplain(modelPath);
         if (name == "backprop_forward")
             m.bp = explain::Backprop::create(m.net);
         else if (name != "forward")

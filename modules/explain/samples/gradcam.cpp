@@ -141,7 +141,7 @@ static Ptr<explain::GradCAM> loadExplainer(const Options& o, dnn::Net& net)
 {
     TickMeter tm;
     tm.start();
-    net = dnn::readNet(o.modelPath, o.configPath);
+    net = sample::readNetToExplain(o.modelPath, o.configPath);
     if (o.device == "opencl")
     {
         if (!ocl::useOpenCL())

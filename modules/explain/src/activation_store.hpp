@@ -48,8 +48,13 @@ public:
     uint64 countPass(const std::vector<String>& outputs);
     /** The number of passes run so far requesting `outputs`. */
     uint64 passes(const std::vector<String>& outputs) const;
+    /** Whether a pass of an explainer kept and verified every layer of this Net (see
+        compat::fusionCanGoStale: once is enough, the packed weights do not change afterwards). */
+    bool everyLayerVerified() const { return verifiedAll; }
+    void setEveryLayerVerified() { verifiedAll = true; }
 
 private:
+    bool verifiedAll = false;
     std::recursive_mutex lock;
     std::map<std::vector<String>, uint64> passCount;
 };

@@ -19,6 +19,10 @@ static dnn::Net checkedNet(const dnn::Net& net)
 {
     if (net.empty())
         CV_Error(Error::StsBadArg, "explain: the Net is empty; read a model (e.g. cv::dnn::readNet) first");
+    if (compat::runsOnNewEngine(net))
+        CV_Error(Error::StsNotImplemented, std::string("explain: this Net runs on OpenCV 5's new DNN engine, which "
+                                                       "explain does not differentiate yet; ") +
+                                               compat::classicEngineHint());
     return net;
 }
 
@@ -283,8 +287,10 @@ void BackpropImpl::run(std::vector<Mat> inputs)
 {
     std::vector<String> names;
     std::vector<int> ids;
+    const bool verifyAll = compat::fusionCanGoStale() && !record->everyLayerVerified();
+    compat::keepWeightsUnfolded(net);
     for (int id : graph.order())
-        if (keep.empty() || keep[id])
+        if (keep.empty() || keep[id] || verifyAll)
         {
             names.push_back(infos[id].name);
             ids.push_back(id);
@@ -320,6 +326,44 @@ void BackpropImpl::run(std::vector<Mat> inputs)
         store.setHost(ids, outs, inputs);
     inputPins = InputPinResolver(graph, infos, store, inputIndex).resolve();
     store.setOrigin(names, pass);
+    if (!onDevice)
+        verifyForward(ids);
+    if (verifyAll)
+        record->setEveryLayerVerified();
+}
+
+void BackpropImpl::verifyForward(const std::vector<int>& ids)
+{
+    try
+    {
+        for (int id : ids)
+        {
+            if (!rules[id] && hasBackwardRule(infos[id].type))
+            {
+                try
+                {
+                    rules[id] = createBackwardRule(infos[id]);
+                }
+                catch (const cv::Exception&)
+                {
+                    continue;  // refused with this error if a gradient ever has to pass the layer
+                }
+            }
+            if (!rules[id])
+                continue;
+            std::vector<Mat> ins, outs;
+            for (const Pin& p : inputPins[id])  // an input whose producer is not kept stays empty
+                ins.push_back(p.second < (int)store.outputCount(p.first) ? store.host(p) : Mat());
+            for (size_t o = 0; o < store.outputCount(id); o++)
+                outs.push_back(store.host(Pin(id, (int)o)));
+            rules[id]->verifyForward(ins, outs);
+        }
+    }
+    catch (const cv::Exception&)
+    {
+        compat::restoreFusion(net);  // the packed weights hold what fusion folded: the user's passes need it
+        throw;
+    }
 }
 
 std::vector<int> BackpropImpl::outputCounts() const

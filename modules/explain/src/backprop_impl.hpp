@@ -85,6 +85,10 @@ private:
 
     std::vector<int> outputCounts() const;
 
+    /** Lets the rule of each kept layer check that cv::dnn computed the layer as the rule assumes
+        (BackwardRule::verifyForward); on an error gives fusion back to the Net (compat::restoreFusion). */
+    void verifyForward(const std::vector<int>& ids);
+
     dnn::Net net;
     NetGraph graph;
     std::shared_ptr<NetRecord> record;

@@ -69,7 +69,10 @@ double InputPinResolver::replayError(int id, size_t j, int c, const std::vector<
     {
         return DBL_MAX;
     }
-    return norm(outputs[0].reshape(1, 1), store.host(Pin(id, 0)).reshape(1, 1), NORM_L2);
+    Mat replayed, recorded;  // as doubles: a comparison's output is boolean on OpenCV 5
+    outputs[0].reshape(1, 1).convertTo(replayed, CV_64F);
+    store.host(Pin(id, 0)).reshape(1, 1).convertTo(recorded, CV_64F);
+    return replayed.size() == recorded.size() ? norm(replayed, recorded, NORM_L2) : DBL_MAX;
 }
 
 std::vector<std::vector<int> > InputPinResolver::laterInputOptions(int id, size_t j, const std::vector<Pin>& resolved,

@@ -1,6 +1,7 @@
 // What differs between OpenCV versions (see opencv_compat.hpp).
 #include "opencv_compat.hpp"
 #include <algorithm>
+#include <map>
 
 namespace cv {
 namespace explain {
@@ -60,6 +61,85 @@ Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
         if (a < 0 || a >= dims)
             CV_Error(Error::StsBadArg, format("explain: %s reduces axis %d of a %d-D input", describeLayer(info).c_str(), a, dims));
     return r;
+}
+#endif
+
+#if CV_VERSION_MAJOR >= 5
+String naryOperationOf(const LayerInfo& info)
+{
+    Ptr<dnn::NaryEltwiseLayer> l = info.layer.dynamicCast<dnn::NaryEltwiseLayer>();
+    if (!l)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's NaryEltwise layer");
+    typedef dnn::NaryEltwiseLayer::OPERATION Op;
+    static const std::map<Op, const char*> names = {
+        {Op::ADD, "add"}, {Op::SUM, "sum"}, {Op::SUB, "sub"}, {Op::PROD, "mul"}, {Op::DIV, "div"}, {Op::MAX, "max"},
+        {Op::MIN, "min"}, {Op::MEAN, "mean"}, {Op::POW, "pow"}, {Op::EQUAL, "equal"}, {Op::GREATER, "greater"},
+        {Op::LESS, "less"}, {Op::WHERE, "where"}, {Op::MOD, "mod"}, {Op::FMOD, "fmod"}};
+    const auto it = names.find(l->op);
+    return it == names.end() ? String(format("operation %d", (int)l->op)) : String(it->second);
+}
+#else
+String naryOperationOf(const LayerInfo& info)
+{
+    const CapturedParams captured(info);
+    if (!captured.known)
+        CV_Error(Error::StsNotImplemented, "explain: the operation of " + describeLayer(info) +
+                                               " was not captured (Net read before the explain library was loaded)");
+    return toLowerCase(captured.params.get<String>("operation", "sum"));
+}
+#endif
+
+#if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 9
+GemmSettings gemmOf(const LayerInfo& info)
+{
+    Ptr<dnn::GemmLayer> l = info.layer.dynamicCast<dnn::GemmLayer>();
+    if (!l)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's Gemm layer");
+    GemmSettings g;
+    g.transA = l->trans_a;
+    g.transB = l->trans_b;
+    g.alpha = l->alpha;
+    g.beta = l->beta;
+#if CV_VERSION_MAJOR >= 5
+    g.flattenA = l->flatten_a;
+#endif
+    return g;
+}
+
+GemmSettings matMulOf(const LayerInfo& info)
+{
+    Ptr<dnn::MatMulLayer> l = info.layer.dynamicCast<dnn::MatMulLayer>();
+    if (!l)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's MatMul layer");
+    GemmSettings g;
+    g.transA = l->trans_a;
+    g.transB = l->trans_b;
+    g.alpha = l->alpha;
+    g.beta = l->beta;
+    return g;
+}
+
+float instanceNormEpsilonOf(const LayerInfo& info)
+{
+    Ptr<dnn::InstanceNormLayer> l = info.layer.dynamicCast<dnn::InstanceNormLayer>();
+    if (!l)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's InstanceNorm layer");
+    return l->epsilon;
+}
+#else
+GemmSettings gemmOf(const LayerInfo& info)
+{
+    CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");
+}
+
+float instanceNormEpsilonOf(const LayerInfo& info)
+{
+    CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");
+}
+
+GemmSettings matMulOf(const LayerInfo& info)
+{
+    CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");
 }
 #endif
 

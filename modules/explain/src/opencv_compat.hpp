@@ -20,6 +20,70 @@ inline void getLayersShapes(const dnn::Net& net, const std::vector<MatShape>& in
 #endif
 }
 
+/** Whether the Net runs on OpenCV 5's new DNN engine (its own graph of fused operations), which the
+    module does not differentiate; a Net read with ENGINE_CLASSIC runs on the engine of 4.x. */
+inline bool runsOnNewEngine(const dnn::Net& net)
+{
+#if CV_VERSION_MAJOR >= 5
+    return !net.getMainGraph().empty();
+#else
+    CV_UNUSED(net);
+    return false;
+#endif
+}
+
+/** How to read a model on the engine the module differentiates, for error messages. */
+inline const char* classicEngineHint()
+{
+    return "read the model with the classic engine: cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC) "
+           "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC)), or run the program with the "
+           "environment variable OPENCV_FORCE_DNN_ENGINE=1";
+}
+
+/** cv::dnn 4.7 and newer pack a convolution's weights once, in its first forward pass, with whatever
+    BatchNorm, Scale or Power that pass's fusion folded into them, and keep them when a later pass with
+    other requested outputs fuses differently (4.6 packs them again). */
+inline bool fusionCanGoStale()
+{
+    return CV_VERSION_MAJOR > 4 || (CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR >= 7);
+}
+
+/** Where fusion can go stale, turns it off, so that the packed weights are the layers' own whatever
+    outputs a pass requests (exact if no pass with fusion ran before; BackwardRule::verifyForward
+    catches that case). 4.6 keeps its fusion. */
+inline void keepWeightsUnfolded(dnn::Net& net)
+{
+    if (fusionCanGoStale())
+        net.enableFusion(false);
+}
+
+/** Gives back fusion to a Net whose packed weights hold what an earlier pass folded: its own forward
+    passes are right again with fusion on. */
+inline void restoreFusion(dnn::Net& net)
+{
+    if (fusionCanGoStale())
+        net.enableFusion(true);
+}
+
+/** The operation of a NaryEltwise layer (4.7 and newer), by its ONNX-importer name in lower case ("add",
+    "sub", "mul", "div", "max", "min", "mean", "sum", "pow", "equal", ...): OpenCV 5 says it in a public
+    member, 4.x only in the captured parameters. */
+String naryOperationOf(const LayerInfo& info);
+
+/** The settings of a Gemm layer (4.9 and newer): Y = alpha op(A) op(B) + beta C. */
+struct GemmSettings
+{
+    bool transA = false, transB = false, flattenA = true;
+    float alpha = 1.f, beta = 1.f;
+};
+GemmSettings gemmOf(const LayerInfo& info);
+
+/** The settings of a MatMul layer (4.9 and newer): Y = alpha op(A) op(B), batched and broadcast. */
+GemmSettings matMulOf(const LayerInfo& info);
+
+/** The epsilon of an InstanceNormalization layer (4.9 and newer). */
+float instanceNormEpsilonOf(const LayerInfo& info);
+
 /** The reduction a Reduce layer computes, the same for every version. */
 struct Reduction
 {

@@ -100,6 +100,16 @@ struct RegisterCaptures
         LayerFactory::registerLayer("ShuffleChannel", createAndRemember<ShuffleChannelLayer>);
         LayerFactory::registerLayer("CumSum", createAndRemember<CumSumLayer>);
         LayerFactory::registerLayer("Normalize", createAndRemember<NormalizeBBoxLayer>);
+        LayerFactory::registerLayer("LSTM", createAndRemember<LSTMLayer>);
+#if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR >= 7  // its operation is private there (OpenCV 5: public)
+        LayerFactory::registerLayer("NaryEltwise", createAndRemember<NaryEltwiseLayer>);
+#endif
+#if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 9  // private: which of B and C are constants, axis, block size
+        LayerFactory::registerLayer("Gemm", createAndRemember<GemmLayer>);
+        LayerFactory::registerLayer("Gather", createAndRemember<GatherLayer>);
+        LayerFactory::registerLayer("DepthToSpace", createAndRemember<DepthToSpaceLayer>);
+        LayerFactory::registerLayer("SpaceToDepth", createAndRemember<SpaceToDepthLayer>);
+#endif
     }
 };
 RegisterCaptures registerCapturesAtLoad;

@@ -45,6 +45,7 @@ void registerElementwiseRules(RuleMap& rules);
 void registerShapeRules(RuleMap& rules);
 void registerNormalizationRules(RuleMap& rules);
 void registerResamplingRules(RuleMap& rules);
+void registerRecurrentRules(RuleMap& rules);
 
 /** "layer 'conv1' (Convolution)" for error messages. */
 std::string describeLayer(const LayerInfo& info);

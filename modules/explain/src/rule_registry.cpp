@@ -18,6 +18,8 @@ bool BackwardRule::computesInPlace() const
     return false;
 }
 
+void BackwardRule::verifyForward(const std::vector<Mat>&, const std::vector<Mat>&) const {}
+
 namespace {
 
 std::mutex& registryMutex()
@@ -39,6 +41,7 @@ RuleMap& registry()
         registerShapeRules(r);
         registerNormalizationRules(r);
         registerResamplingRules(r);
+        registerRecurrentRules(r);
         return r;
     }();
     return rules;

@@ -10,9 +10,9 @@ namespace {
 
 MatShape shapeOf(InputArray a)
 {
-    MatShape shape(CV_MAX_DIM);
-    shape.resize(a.sizend(shape.data()));
-    return shape;
+    std::vector<int> dims(CV_MAX_DIM);
+    dims.resize(a.sizend(dims.data()));
+    return MatShape(dims.begin(), dims.end());
 }
 
 /** Throws unless `a` is a non-empty single-channel array; `what` names it in the message. */

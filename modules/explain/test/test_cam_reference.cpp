@@ -74,7 +74,7 @@ TEST_P(CamReference, MatchesPytorchGradCam)
     ASSERT_FALSE(input.empty());
     ASSERT_GE(classId, 0);
 
-    dnn::Net net = dnn::readNet(dir + "/" + model);
+    dnn::Net net = readNetToExplain(dir + "/" + model);
     Ptr<GradCAM> cam = GradCAM::create(net, layer);
     Mat scores;
     cam->forward(input, scores);  // one forward pass serves every method

@@ -20,6 +20,23 @@ inline double relDiff(InputArray a, InputArray b)
     return norm(x, y, NORM_L2) / std::max(norm(y, NORM_L2), 1e-12);
 }
 
+/** Reads a model on the engine explain differentiates: OpenCV 5's classic engine (its new one is refused,
+    see Errors.NewEngineNetIsRefused), the only one before. */
+inline dnn::Net readNetToExplain(const std::string& model, const std::string& config = "")
+{
+#if CV_VERSION_MAJOR >= 5
+    return dnn::readNet(model, config, "", dnn::ENGINE_CLASSIC);
+#else
+    return dnn::readNet(model, config);
+#endif
+}
+
+/** A blob's shape as a vector (dnn::shape() is a class of its own on OpenCV 5). */
+inline std::vector<int> shapeOf(const Mat& m)
+{
+    return std::vector<int>(m.size.p, m.size.p + m.dims);
+}
+
 inline Mat randomBlob(const std::vector<int>& shape, RNG& rng, float lo = -1.f, float hi = 1.f)
 {
     Mat m(shape, CV_32F);
@@ -157,6 +174,9 @@ inline GradientCheckResult checkInputGradient(dnn::Net& net, const Mat& input, c
                                               const Mat& givenSeed = Mat(), const std::vector<Mat>& otherInputs = {},
                                               const std::vector<String>& inputNames = {})
 {
+#if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 7
+    net.enableWinograd(false);  // its float noise is of the order of the finite differences at small steps
+#endif
     Ptr<Backprop> bp = Backprop::create(net);
     std::vector<Mat> inputs{input};
     inputs.insert(inputs.end(), otherInputs.begin(), otherInputs.end());

@@ -142,7 +142,7 @@ TEST(InputPins, ConsumerOutsideThePlanOfAKeptSlice)
     Ptr<Backprop> bp = Backprop::create(net);
     bp->forward(x);
     const Mat out = bp->getActivation("top");
-    Mat seed = randomBlob(dnn::shape(out), rng);
+    Mat seed = randomBlob(shapeOf(out), rng);
     std::vector<Mat> grads;
     bp->backward({"top"}, {seed}, {""}, grads);
     // top = [c8, s3:0]; the chain of swaps is a fixed channel permutation: check against a finite difference

@@ -9,6 +9,23 @@ TEST(Errors, EmptyNet)
                 "explain: the Net is empty; read a model (e.g. cv::dnn::readNet) first");
 }
 
+#if CV_VERSION_MAJOR >= 5
+TEST(Errors, NewEngineNetIsRefused)
+{
+    dnn::Net net = dnn::readNet(EXPLAIN_DATA_DIR "/default_model.onnx");  // ENGINE_AUTO: the new engine
+    expectError([&] { GradCAM::create(net); },
+                "explain: this Net runs on OpenCV 5's new DNN engine, which explain does not differentiate yet; read "
+                "the model with the classic engine: cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC) "
+                "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC)), or run the program with the environment "
+                "variable OPENCV_FORCE_DNN_ENGINE=1");
+    expectError([&] { Backprop::create(net); },
+                "explain: this Net runs on OpenCV 5's new DNN engine, which explain does not differentiate yet; read "
+                "the model with the classic engine: cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC) "
+                "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC)), or run the program with the environment "
+                "variable OPENCV_FORCE_DNN_ENGINE=1");
+}
+#endif
+
 TEST(Errors, UnknownLayerNames)
 {
     RNG rng(301);

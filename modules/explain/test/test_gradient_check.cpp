@@ -40,6 +40,59 @@ TEST(GradientCheck, Convolution)
     }
 }
 
+/** 1D convolution and pooling (3D blobs, ONNX Conv1d/MaxPool1d/AveragePool1d): random hyperparameters. */
+TEST(GradientCheck, Convolution1DAndPooling1D)
+{
+    RNG rng(121);
+    for (int iter = 0; iter < 6; iter++)
+    {
+        const int group = iter % 3 == 1 ? 2 : 1, inC = 2 * rng.uniform(1, 3), outC = group * rng.uniform(1, 3);
+        const int k = rng.uniform(1, 4), stride = rng.uniform(1, 3), pad = rng.uniform(0, k), dil = rng.uniform(1, 3);
+        dnn::LayerParams lp;
+        lp.set("kernel_size", DictValue::arrayInt(&k, 1));
+        lp.set("stride", DictValue::arrayInt(&stride, 1));
+        lp.set("pad", DictValue::arrayInt(&pad, 1));
+        lp.set("dilation", DictValue::arrayInt(&dil, 1));
+        lp.set("num_output", outC);
+        lp.set("group", group);
+        lp.set("bias_term", true);
+        lp.blobs = {randomBlob({outC, inC / group, k}, rng, -0.5f, 0.5f), randomBlob({1, outC}, rng)};
+        dnn::Net net;
+        int conv = addLayer(net, "conv", "Convolution", lp, {0});
+        dnn::LayerParams pool;
+        const int pk = rng.uniform(1, 3), ps = rng.uniform(1, 3);
+        pool.set("pool", iter % 2 ? "max" : "ave");
+        pool.set("kernel_size", DictValue::arrayInt(&pk, 1));
+        pool.set("stride", DictValue::arrayInt(&ps, 1));
+        addLayer(net, "pool", "Pooling", pool, {conv});
+        SCOPED_TRACE(cv::format("iter %d group %d k %d stride %d pad %d dilation %d pool %d/%d", iter, group, k, stride,
+                                pad, dil, pk, ps));
+        const Mat x = randomBlob({rng.uniform(1, 3), inC, rng.uniform(8, 13)}, rng);
+        expectGradientMatches(net, x, "conv");
+        expectGradientMatches(net, x, "pool");
+    }
+}
+
+/** LSTM (T x N x I input, the hidden states as output): random sizes, forget bias, both directions. */
+TEST(GradientCheck, LSTM)
+{
+    RNG rng(131);
+    for (int iter = 0; iter < 4; iter++)
+    {
+        const int T = rng.uniform(2, 5), N = rng.uniform(1, 3), I = rng.uniform(2, 5), H = rng.uniform(2, 5);
+        dnn::LayerParams lp;
+        lp.set("reverse", iter % 2 == 1);
+        lp.set("forget_bias", iter >= 2 ? 0.5f : 0.f);
+        lp.blobs = {randomBlob({4 * H, H}, rng), randomBlob({4 * H, I}, rng), randomBlob({1, 4 * H}, rng),
+                    randomBlob({N, H}, rng), randomBlob({N, H}, rng)};
+        dnn::Net net;
+        int lstm = addLayer(net, "lstm", "LSTM", lp, {0});
+        addLayer(net, "out", "Identity", dnn::LayerParams(), {lstm});  // cv::dnn 4.6 cannot forward("lstm") alone
+        SCOPED_TRACE(cv::format("iter %d T %d N %d I %d H %d", iter, T, N, I, H));
+        expectGradientMatches(net, randomBlob({T, N, I}, rng), "out");
+    }
+}
+
 TEST(GradientCheck, Deconvolution)
 {
     RNG rng(111);
@@ -367,9 +420,15 @@ TEST(GradientCheck, Reduce)
             dnn::Net net;
             int stem = addStem(net, 2, 3, rng);
             dnn::LayerParams lp;
+#if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 8
             lp.set("reduce", type);
             int dims[] = {4, 3};  // the trailing H x W (groups 2) or W (groups 1) values
             lp.set("deleted_dims", DictValue::arrayInt(dims + (2 - groups), groups));
+#else  // ONNX-style axes and operation names since 4.8
+            lp.set("reduce", std::string(type) == "ave" ? "mean" : type);
+            int axes[] = {2, 3};
+            lp.set("axes", DictValue::arrayInt(axes + (2 - groups), groups));
+#endif
             addLayer(net, "reduce", "Reduce", lp, {stem});
             SCOPED_TRACE(cv::format("%s over %d dims", type, groups));
             expectGradientMatches(net, randomBlob({2, 2, 4, 3}, rng), "reduce");

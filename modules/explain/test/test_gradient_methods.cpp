@@ -131,3 +131,46 @@ TEST(GradientMethods, ErrorsAndSaliency)
 }
 
 }} // namespace
+
+namespace opencv_test { namespace {
+
+/** conv -> SiLU -> GAP -> FC(3), with SiLU as one Swish layer or as conv * Sigmoid(conv). */
+dnn::Net siluNet(bool oneLayer)
+{
+    RNG rng(77);
+    dnn::Net net;
+    int c = addLayer(net, "conv", "Convolution", convParams(4, 2, 3, rng, 1, 1, 1), {0});
+    int act;
+    if (oneLayer)
+        act = addLayer(net, "silu", "Swish", dnn::LayerParams(), {c});
+    else
+    {
+        int s = addLayer(net, "sig", "Sigmoid", dnn::LayerParams(), {c});
+        dnn::LayerParams prod;
+        prod.set("operation", "prod");
+        act = addLayer(net, "silu", "Eltwise", prod, {c, s});
+    }
+    addGapFcHead(net, act, 4, 3, rng);
+    return net;
+}
+
+// The same model imported with SiLU as one layer or decomposed gets the same map in every mode.
+TEST(GradientMethods, SwishIsTheSameOneLayerOrDecomposed)
+{
+    RNG rng(78);
+    Mat x = randomBlob({1, 2, 6, 6}, rng, -3.f, 3.f), seed = randomBlob({1, 3}, rng);
+    for (RectifierMode mode : {RECTIFIER_EXACT, RECTIFIER_GUIDED, RECTIFIER_DECONVNET})
+    {
+        std::vector<Mat> grads[2];
+        for (int oneLayer = 0; oneLayer <= 1; oneLayer++)
+        {
+            dnn::Net net = siluNet(oneLayer == 1);
+            Ptr<Backprop> bp = Backprop::create(net);
+            bp->forward(x);
+            bp->backward({"fc"}, {seed}, {""}, grads[oneLayer], mode);
+        }
+        EXPECT_LE(relDiff(grads[1][0], grads[0][0]), 1e-5) << "mode " << (int)mode;
+    }
+}
+
+}} // namespace

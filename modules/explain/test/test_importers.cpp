@@ -39,16 +39,22 @@ dnn::Net readImporterNet(const ImporterCase& c, bool viaReadNet)
 {
     const std::string model = importerPath(c.model), config = c.config.empty() ? "" : importerPath(c.config);
     if (viaReadNet)
-        return dnn::readNet(model, config);
+        return readNetToExplain(model, config);
 #if CV_VERSION_MAJOR < 5
     if (c.format == "caffe")
         return dnn::readNetFromCaffe(config, model);
     if (c.format == "darknet")
         return dnn::readNetFromDarknet(config, model);
 #endif
+#if CV_VERSION_MAJOR >= 5
+    if (c.format == "tensorflow")
+        return dnn::readNetFromTensorflow(model, "", dnn::ENGINE_CLASSIC);
+    return dnn::readNetFromONNX(model, dnn::ENGINE_CLASSIC);
+#else
     if (c.format == "tensorflow")
         return dnn::readNetFromTensorflow(model);
     return dnn::readNetFromONNX(model);
+#endif
 }
 
 /** The same NCHW blob for every format (cv::dnn's TensorFlow importer takes NCHW too). */

@@ -167,7 +167,7 @@ TEST(OCLEndToEnd, BundledModelDeviceEqualsHost)
 {
     OpenCLScope ocl;
     EXPLAIN_REQUIRE_OPENCL(ocl);
-    dnn::Net net = dnn::readNet(EXPLAIN_DATA_DIR "/default_model.onnx");
+    dnn::Net net = readNetToExplain(EXPLAIN_DATA_DIR "/default_model.onnx");
     RNG rng(743);
     Mat x = randomBlob({1, 3, 64, 64}, rng, 0.f, 1.f);  // no image codecs: these tests also run on GPU hosts
     expectDeviceEqualsHost(net, x, String(), 1, "default_model.onnx");
@@ -178,7 +178,7 @@ TEST(OCLEndToEnd, ImporterModelDeviceEqualsHost)
     OpenCLScope ocl;
     EXPLAIN_REQUIRE_OPENCL(ocl);
     // conv + BN + leaky ReLU, residual sum, concat, nearest upsampling, GAP, FC
-    dnn::Net net = dnn::readNet(EXPLAIN_DATA_DIR "/importers/tiny.onnx");
+    dnn::Net net = readNetToExplain(EXPLAIN_DATA_DIR "/importers/tiny.onnx");
     RNG rng(742);
     Mat x = randomBlob({1, 3, 32, 32}, rng, -1.f, 1.f);
     expectDeviceEqualsHost(net, x, "onnx_node!/act5/Relu", 0, "importers/tiny.onnx");

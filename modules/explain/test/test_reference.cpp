@@ -70,7 +70,7 @@ TEST_P(Reference, MapsMatchAutograd)
     fs["guided_gradcam"] >> guidedGradcam;
     ASSERT_FALSE(input.empty());
 
-    dnn::Net net = dnn::readNet(dir + "/" + model);
+    dnn::Net net = readNetToExplain(dir + "/" + model);
     Ptr<GradCAM> cam = GradCAM::create(net, layer);
     Mat scores;
     cam->forward(input, scores);

@@ -10,7 +10,7 @@ const std::string kTasks = EXPLAIN_DATA_DIR "/tasks/";
 
 dnn::Net readTaskModel(const std::string& name)
 {
-    dnn::Net net = dnn::readNet(kTasks + name + ".onnx");
+    dnn::Net net = readNetToExplain(kTasks + name + ".onnx");
     EXPECT_FALSE(net.empty()) << name;
     return net;
 }

@@ -47,9 +47,14 @@ TEST(ReadmeExample, RunsOnBundledModel)
 {
     Mat image = imread(EXPLAIN_DATA_DIR "/default_image.png");
     ASSERT_FALSE(image.empty());
+#if CV_VERSION_MAJOR >= 5
+    // OpenCV 5's readNet gives a Net on its new engine, which is refused (Errors.NewEngineNetIsRefused)
+    EXPECT_THROW(explainImage(EXPLAIN_DATA_DIR "/default_model.onnx", image), cv::Exception);
+#else
     Mat shown = explainImage(EXPLAIN_DATA_DIR "/default_model.onnx", image);
     EXPECT_EQ(shown.size(), image.size());
     EXPECT_EQ(shown.type(), CV_8UC3);
+#endif
 }
 
 TEST(ReadmeExample, MatchesReadme)

@@ -1,12 +1,14 @@
-// Backward rules of element-wise activations. Rectifiers (ReLU, LeakyReLU, PReLU, ReLU6/Clip, ELU,
-// Swish, Mish, HardSwish) honour RectifierMode:
+// Backward rules of element-wise activations. Rectifiers (ReLU, LeakyReLU, PReLU, ReLU6/Clip, ELU) honour
+// RectifierMode:
 //   exact:     R * f'(x)
 //   guided:    R * f'(x) * [R > 0]      (Springenberg et al.; the exact local derivative, then only
 //                                        positive incoming gradients)
 //   deconvnet: the rectifier applied to R itself: R * [R > 0]; LeakyReLU/PReLU scale R < 0 by their
 //              slope instead of zeroing it.
-// Other activations (Sigmoid, TanH, HardSigmoid, Power, Log, Erf, Sqrt, Sin, Softplus, Selu, Celu, ...)
-// always use their exact derivative.
+// Other activations (Swish, Mish, HardSwish, Sigmoid, TanH, HardSigmoid, Power, Log, Erf, Sqrt, Sin,
+// Softplus, Selu, Celu, ...) always use their exact derivative: Swish and HardSwish reach cv::dnn as one
+// layer or as a product with Sigmoid/HardSigmoid depending on the exporter and the OpenCV version, and a
+// model's guided map must not depend on which (PyTorch's guided backpropagation changes ReLUs only).
 #include "layer_utils.hpp"
 #include "../ocl_ops.hpp"
 #include <cfloat>
@@ -217,31 +219,31 @@ struct ELUGrad
 struct SwishGrad : StatelessGrad
 {
     using StatelessGrad::StatelessGrad;
-    float operator()(float x, float, float r, int, RectifierMode mode) const
+    float operator()(float x, float, float r, int, RectifierMode) const
     {
         const float s = sigmoid(x);
-        return rectify(r, s * (1.f + x * (1.f - s)), r > 0.f ? r : 0.f, mode);
+        return r * (s * (1.f + x * (1.f - s)));
     }
 };
 
 struct MishGrad : StatelessGrad
 {
     using StatelessGrad::StatelessGrad;
-    float operator()(float x, float, float r, int, RectifierMode mode) const
+    float operator()(float x, float, float r, int, RectifierMode) const
     {
         const float sp = x > 20.f ? x : std::log1p(std::exp(x));
         const float t = std::tanh(sp);
-        return rectify(r, t + x * sigmoid(x) * (1.f - t * t), r > 0.f ? r : 0.f, mode);
+        return r * (t + x * sigmoid(x) * (1.f - t * t));
     }
 };
 
 struct HardSwishGrad : StatelessGrad
 {
     using StatelessGrad::StatelessGrad;
-    float operator()(float x, float, float r, int, RectifierMode mode) const
+    float operator()(float x, float, float r, int, RectifierMode) const
     {
         const float d = x < -3.f ? 0.f : (x > 3.f ? 1.f : x / 3.f + 0.5f);
-        return rectify(r, d, r > 0.f ? r : 0.f, mode);
+        return r * d;
     }
 };
 

@@ -1,5 +1,5 @@
 // Backward rules of Convolution and Deconvolution.
-// Convolution (2D; groups, depthwise, dilation, stride, padding):
+// Convolution (1D and 2D; groups, depthwise, dilation, stride, padding):
 // dX = col2im(W^T * dY) per group, with Eigen's single-threaded GEMM (far faster than cv::gemm on
 // Debian's reference BLAS) and parallel_for_ over (image, group, block of input channels), so that
 // each task writes its own slice of dX. 1x1 stride-1 convolutions skip col2im; depthwise ones use a
@@ -61,24 +61,27 @@ public:
             CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) +
                                                    " takes its weights as an input; only constant weights are supported");
         const Mat& w = info.layer->blobs[0];
-        if (w.dims != 4 || info.inputShapes.empty() || info.inputShapes[0].size() != 4)
-            CV_Error(Error::StsNotImplemented, "explain: only 2D convolutions (4D blobs) are supported, in " +
+        const int spatial = info.inputShapes.empty() ? 0 : (int)info.inputShapes[0].size() - 2;
+        if ((spatial != 1 && spatial != 2) || w.dims != spatial + 2)
+            CV_Error(Error::StsNotImplemented, "explain: only 1D and 2D convolutions (3D and 4D blobs) are supported, in " +
                                                    describeLayer(info));
+        // a 1D convolution is a 2D one of height 1
         const MatShape& in = info.inputShapes[0];
         const MatShape& out = info.outputShapes[0];
-        g.inC = in[1]; g.inH = in[2]; g.inW = in[3];
-        g.outC = out[1]; g.outH = out[2]; g.outW = out[3];
-        g.kh = w.size[2]; g.kw = w.size[3];
+        g.inC = in[1]; g.inH = spatial == 2 ? in[2] : 1; g.inW = in.back();
+        g.outC = out[1]; g.outH = spatial == 2 ? out[2] : 1; g.outW = out.back();
+        g.kh = spatial == 2 ? w.size[2] : 1; g.kw = w.size[w.dims - 1];
         if (w.size[1] <= 0 || g.inC % w.size[1] != 0 || w.size[0] != g.outC)
             CV_Error(Error::StsBadArg, "explain: weights of " + describeLayer(info) + " do not fit its input");
         g.groups = g.inC / w.size[1];
-        g.sh = (int)conv->strides[0]; g.sw = (int)conv->strides[1];
-        g.dh = conv->dilations.empty() ? 1 : (int)conv->dilations[0];
-        g.dw = conv->dilations.empty() ? 1 : (int)conv->dilations[1];
+        const int last = spatial - 1;  // the index of the width axis in the layer's per-axis settings
+        g.sh = spatial == 2 ? (int)conv->strides[0] : 1; g.sw = (int)conv->strides[last];
+        g.dh = spatial == 2 && !conv->dilations.empty() ? (int)conv->dilations[0] : 1;
+        g.dw = conv->dilations.empty() ? 1 : (int)conv->dilations[last];
         if (conv->padMode.empty())
         {
-            g.ph = (int)conv->pads_begin[0];
-            g.pw = (int)conv->pads_begin[1];
+            g.ph = spatial == 2 ? (int)conv->pads_begin[0] : 0;
+            g.pw = (int)conv->pads_begin[last];
         }
         else  // "SAME"/"VALID": the padding that gives the recorded output size, split as TensorFlow does
         {
@@ -89,6 +92,41 @@ public:
         }
         // [Cout, Cin/g * kh * kw], shared with the layer: cv::dnn fuses BatchNorm into a copy of its own
         weights = w.reshape(1, g.outC);
+        if (info.layer->blobs.size() > 1)
+            bias = info.layer->blobs[1].reshape(1, 1);
+        halfPrecision = info.layer->preferableTarget == dnn::DNN_TARGET_OPENCL_FP16;
+        describe = describeLayer(info);
+    }
+
+    /** A sample of output elements recomputed from the input and the layer's own weights. cv::dnn 4.7 and
+        newer keep the packed weights of a convolution from its first forward pass, with a BatchNorm, Scale
+        or Power folded in or not as that pass's fusion decided: when a later pass of the same Net fuses
+        differently, the output is silently wrong. */
+    void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
+    {
+        if (inputs.empty() || outputs.empty())
+            return;
+        const Mat& x = inputs[0];
+        const Mat& y = outputs[0];
+        if (x.dims < 3 || x.dims != y.dims || x.depth() != CV_32F || y.depth() != CV_32F)
+            return;
+        const size_t total = y.total();
+        for (size_t k = 0; k < 16 && k < total; k++)
+        {
+            const size_t i = (k * 2654435761u + 97) % total;  // spread over images, channels and positions
+            double sumAbs = 0;
+            const double expected = outputAt(x, i, sumAbs), actual = y.ptr<float>()[i];
+            if (!std::isfinite(actual) || !std::isfinite(sumAbs))
+                continue;  // reported with its layer by the non-finite checks
+            const double tol = (halfPrecision ? 2e-2 : 1e-3) * sumAbs + 1e-5;
+            if (std::abs(actual - expected) > tol)
+                CV_Error(Error::StsError, format("explain: the output of %s is not the convolution of its input with "
+                                                 "its own weights (element %zu is %g, the weights give %g): cv::dnn "
+                                                 "computed it with weights fused by an earlier forward pass of this "
+                                                 "Net (a cv::dnn 4.7+ bug). Create the explainer before the Net's "
+                                                 "first forward pass, or call net.enableFusion(false) before that "
+                                                 "pass", describe.c_str(), i, actual, expected));
+        }
     }
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
@@ -221,11 +259,59 @@ private:
         depthwiseBackwardPlane(dyp, w, dxp, plane);  // AVX2+FMA where the CPU has it
     }
 
+    /** Output element `i` (flat index) from the input, accumulated in double; sumAbs = sum of |w x| + |b|. */
+    double outputAt(const Mat& x, size_t i, double& sumAbs) const
+    {
+        const int ox = (int)(i % g.outW), oy = (int)(i / g.outW % g.outH);
+        const int co = (int)(i / ((size_t)g.outW * g.outH) % g.outC), img = (int)(i / ((size_t)g.outW * g.outH * g.outC));
+        const int cinG = g.inC / g.groups, grp = co / (g.outC / g.groups);
+        const float* w = weights.ptr<float>(co);
+        double sum = bias.empty() ? 0.0 : bias.at<float>(co);
+        sumAbs = std::abs(sum);
+        for (int ci = 0; ci < cinG; ci++)
+        {
+            const float* plane = x.ptr<float>(img, grp * cinG + ci);
+            for (int ky = 0; ky < g.kh; ky++)
+                for (int kx = 0; kx < g.kw; kx++)
+                {
+                    const int iy = oy * g.sh - g.ph + ky * g.dh, ix = ox * g.sw - g.pw + kx * g.dw;
+                    if (iy < 0 || iy >= g.inH || ix < 0 || ix >= g.inW)
+                        continue;
+                    const double term = (double)w[(ci * g.kh + ky) * g.kw + kx] * plane[iy * g.inW + ix];
+                    sum += term;
+                    sumAbs += std::abs(term);
+                }
+        }
+        return sum;
+    }
+
     ConvGeometry g;
-    Mat weights;
+    Mat weights, bias;
+    bool halfPrecision = false;
+    String describe;
     std::vector<UMat> weightsT;
     UMat deviceWeights;  // depthwise: the filters as they are, one row per channel
 };
+
+/** The dilation cv::dnn applies along `axis` of a deconvolution: 4.6 ignores it (in the output size and
+    in col2im), later versions apply it; the recorded output size tells which. */
+int appliedDilation(const LayerInfo& info, const dnn::BaseConvolutionLayer& l, int axis, int in, int out, int k, int s)
+{
+    const int d = axis < (int)l.dilations.size() ? (int)l.dilations[axis] : 1;
+    if (d == 1 || k == 1)
+        return 1;
+    if (!l.padMode.empty())
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is dilated and pads in mode " +
+                                               l.padMode + "; only explicit pads are supported with dilation");
+    const int adjust = axis < (int)l.adjust_pads.size() ? (int)l.adjust_pads[axis] : 0;
+    const int base = s * (in - 1) - (int)l.pads_begin[axis] - (int)l.pads_end[axis] + adjust;
+    if (out == base + (k - 1) * d + 1)
+        return d;
+    if (out == base + k)
+        return 1;
+    CV_Error(Error::StsBadArg, format("explain: the output size %d of %s fits neither its dilation %d nor none",
+                                      out, describeLayer(info).c_str(), d));
+}
 
 /** Deconvolution (transposed convolution, weights Cin x Cout/g x kh x kw): its input gradient is the
     ordinary convolution of dY with the same weights, dX_g = W_g * im2col(dY_g), with the deconvolution's
@@ -250,10 +336,9 @@ public:
             CV_Error(Error::StsBadArg, "explain: weights of " + describeLayer(info) + " do not fit its shapes");
         g.groups = g.outC / w.size[1];
         g.sh = (int)deconv->strides[0]; g.sw = (int)deconv->strides[1];
-        // cv::dnn 4.6 computes deconvolutions without dilation (its output size and col2im ignore it),
-        // so the gradient of what it computes ignores it too.
-        g.dh = g.dw = 1;
         g.ph = (int)deconv->pads_begin[0]; g.pw = (int)deconv->pads_begin[1];
+        g.dh = appliedDilation(info, *deconv, 0, g.inH, g.outH, g.kh, g.sh);
+        g.dw = appliedDilation(info, *deconv, 1, g.inW, g.outW, g.kw, g.sw);
         weights = w.reshape(1, g.inC).clone();  // [Cin, Cout/g * kh * kw]
     }
 

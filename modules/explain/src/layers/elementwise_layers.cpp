@@ -2,6 +2,7 @@
 // Eltwise (sum with coefficients, prod, max, min, div), Scale (weights/bias blobs, or a second input
 // broadcast as in squeeze-excitation), BatchNorm (a per-channel scale at inference).
 #include "layer_utils.hpp"
+#include "../opencv_compat.hpp"
 #include "../ocl_ops.hpp"
 
 namespace cv {
@@ -416,10 +417,96 @@ private:
     UMat deviceScale;
 };
 
+/** NaryEltwise (cv::dnn 4.7+, the ONNX importer's Add, Sub, Mul, Div, Max, Min, Mean, Sum, Pow): numpy-style
+    broadcasting, so each input's gradient is the element-wise one summed over the axes it was repeated
+    along. Max and Min pass the gradient to the first input holding the extremum. Comparisons, Where and the
+    modulo operations are refused. */
+class NaryEltwiseRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit NaryEltwiseRule(const LayerInfo& info_) : info(info_), op(compat::naryOperationOf(info_))
+    {
+        static const char* supported[] = {"add", "sum", "sub", "mul", "div", "max", "min", "mean", "pow"};
+        if (std::find(std::begin(supported), std::end(supported), op) == std::end(supported))
+            CV_Error(Error::StsNotImplemented, "explain: NaryEltwise operation '" + op + "' of " + describeLayer(info) +
+                                                   " has no backward rule (not differentiable or not supported)");
+        if ((op == "sub" || op == "div" || op == "pow") && info.inputShapes.size() != 2)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " applies '" + op + "' to " +
+                                                   std::to_string(info.inputShapes.size()) + " inputs; 2 expected");
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
+                  const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
+                  std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        const MatShape outShape = info.outputShapes.at(0);
+        std::vector<Mat> full;  // the inputs broadcast to the output's shape
+        for (size_t j = 0; j < inputs.size(); j++)
+            full.push_back(broadcastTo(inputs[j], info.inputShapes.at(j), outShape));
+        const Mat r = outputGrads[0].reshape(1, outShape), y = outputs[0].reshape(1, outShape);
+        for (size_t i = 0; i < inputs.size(); i++)
+            if (need[i])
+                inputGrads[i] = sumToShape(fullGradient(i, full, r, y), info.inputShapes.at(i), outShape);
+    }
+
+private:
+    /** d(output)/d(input i) times r, at the output's shape. */
+    Mat fullGradient(size_t i, const std::vector<Mat>& x, const Mat& r, const Mat& y) const
+    {
+        if (op == "add" || op == "sum")
+            return r;
+        if (op == "sub")
+            return i == 0 ? r : Mat(-r);
+        if (op == "mean")
+            return r * (1.0 / x.size());
+        if (op == "mul")
+        {
+            Mat g = r.clone();
+            for (size_t j = 0; j < x.size(); j++)
+                if (j != i)
+                    g = g.mul(x[j]);
+            return g;
+        }
+        if (op == "div")  // y = a / b: da = r / b, db = -r y / b
+            return i == 0 ? Mat(r / x[1]) : Mat(-r.mul(y) / x[1]);
+        if (op == "pow")
+            return powGradient(i, x, r, y);
+        const bool mx = op == "max";  // max, min: the first input holding the extremum
+        Mat mask(r.dims, r.size.p, CV_8U, Scalar(255));
+        for (size_t j = 0; j < x.size(); j++)
+            if (j != i)
+                mask &= j < i ? (mx ? x[i] > x[j] : x[i] < x[j]) : (mx ? x[i] >= x[j] : x[i] <= x[j]);
+        Mat g = zerosLike(r);
+        r.copyTo(g, mask);
+        return g;
+    }
+
+    /** y = a^b: da = r b a^(b-1); db = r y ln(a), defined for a > 0 only. */
+    Mat powGradient(size_t i, const std::vector<Mat>& x, const Mat& r, const Mat& y) const
+    {
+        Mat g(r.dims, r.size.p, CV_32F);
+        const float *a = x[0].ptr<float>(), *b = x[1].ptr<float>(), *rp = r.ptr<float>(), *yp = y.ptr<float>();
+        float* gp = g.ptr<float>();
+        for (size_t k = 0; k < r.total(); k++)
+        {
+            if (i == 1 && a[k] <= 0)
+                CV_Error(Error::StsNotImplemented, format("explain: the gradient of %s with respect to its exponent "
+                                                          "needs a positive base; the base is %g",
+                                                          describeLayer(info).c_str(), a[k]));
+            gp[k] = i == 0 ? (b[k] == 0 ? 0.f : rp[k] * b[k] * std::pow(a[k], b[k] - 1)) : rp[k] * yp[k] * std::log(a[k]);
+        }
+        return g;
+    }
+
+    LayerInfo info;
+    String op;
+};
+
 } // namespace
 
 void registerElementwiseRules(RuleMap& rules)
 {
+    EXPLAIN_REGISTER_RULE(rules, "NaryEltwise", NaryEltwiseRule);
     EXPLAIN_REGISTER_RULE(rules, "Eltwise", EltwiseRule);
     EXPLAIN_REGISTER_RULE(rules, "Scale", ScaleRule);
     EXPLAIN_REGISTER_RULE(rules, "BatchNorm", BatchNormRule);

@@ -116,6 +116,68 @@ inline std::vector<Range> sliceRangesOf(const Ptr<dnn::SliceLayer>& layer, const
     return ranges;
 }
 
+/** For each element of a blob of `outShape`, the flat index of the element of a blob of `inShape` that
+    numpy-style broadcasting (shapes aligned on the right, axes of size 1 repeated) reads there. */
+inline std::vector<size_t> broadcastIndex(const MatShape& inShape, const MatShape& outShape)
+{
+    const int dims = (int)outShape.size(), offset = dims - (int)inShape.size();
+    std::vector<size_t> stride(dims, 0);  // the input's stride along each output axis (0: repeated)
+    size_t s = 1;
+    for (int d = dims - 1; d >= 0; d--)
+    {
+        const int size = d >= offset ? inShape[d - offset] : 1;
+        if (size != 1 && size != outShape[d])
+            CV_Error(Error::StsBadArg, "explain: shape " + shapeToString(inShape) + " does not broadcast to " +
+                                           shapeToString(outShape));
+        stride[d] = size == 1 ? 0 : s;
+        s *= size;
+    }
+    std::vector<size_t> index((size_t)dnn::total(outShape));
+    std::vector<int> pos(dims, 0);
+    size_t at = 0;
+    for (size_t i = 0; i < index.size(); i++)
+    {
+        index[i] = at;
+        for (int d = dims - 1; d >= 0; d--)  // odometer step
+        {
+            at += stride[d];
+            if (++pos[d] < outShape[d])
+                break;
+            at -= stride[d] * outShape[d];
+            pos[d] = 0;
+        }
+    }
+    return index;
+}
+
+/** The blob `in` of `inShape` broadcast to `outShape` (a view when the shapes hold as many elements). */
+inline Mat broadcastTo(const Mat& in, const MatShape& inShape, const MatShape& outShape)
+{
+    if ((size_t)dnn::total(inShape) == (size_t)dnn::total(outShape))
+        return in.reshape(1, outShape);
+    const std::vector<size_t> index = broadcastIndex(inShape, outShape);
+    Mat out(outShape, CV_32F);
+    const float* src = in.ptr<float>();
+    float* dst = out.ptr<float>();
+    for (size_t i = 0; i < index.size(); i++)
+        dst[i] = src[index[i]];
+    return out;
+}
+
+/** The gradient of a broadcast: `grad` (of `outShape`) summed over the repeated axes into `inShape`. */
+inline Mat sumToShape(const Mat& grad, const MatShape& inShape, const MatShape& outShape)
+{
+    if ((size_t)dnn::total(inShape) == (size_t)dnn::total(outShape))
+        return grad.reshape(1, inShape);
+    const std::vector<size_t> index = broadcastIndex(inShape, outShape);
+    Mat sum(inShape, CV_32F, Scalar(0));
+    const float* src = grad.ptr<float>();
+    float* dst = sum.ptr<float>();
+    for (size_t i = 0; i < index.size(); i++)
+        dst[index[i]] += src[i];
+    return sum;
+}
+
 /** The factory of a rule class constructed from the layer's LayerInfo. */
 template <typename Rule>
 Ptr<BackwardRule> createRule(const LayerInfo& info)

@@ -1,6 +1,8 @@
 // Backward rules of normalizing layers: Softmax / LogSoftmax (any axis), LRN across channels, MVN (mean-variance
-// normalization: ONNX InstanceNormalization, Caffe MVN) and Normalize (cv::dnn's NormalizeBBox: Lp normalization).
+// normalization: ONNX InstanceNormalization on 4.6, Caffe MVN), InstanceNormalization (4.9+: per image and
+// channel, scale and bias as inputs) and Normalize (cv::dnn's NormalizeBBox: Lp normalization).
 #include "layer_utils.hpp"
+#include "../opencv_compat.hpp"
 #include "../ocl_ops.hpp"
 #include <cmath>
 
@@ -318,6 +320,64 @@ private:
     Mat scale;
 };
 
+/** InstanceNormalization (cv::dnn 4.9+): y = s_c (x - mean) / sqrt(var + eps) + b_c over each image and
+    channel's plane, scale s and bias b the second and third inputs. With xhat the normalized x and
+    r' = r s_c: dx = (r' - mean(r') - xhat mean(r' xhat)) / sqrt(var + eps); ds_c = sum r xhat, db_c = sum r. */
+class InstanceNormRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit InstanceNormRule(const LayerInfo& info) : eps(compat::instanceNormEpsilonOf(info))
+    {
+        if (info.inputShapes.size() != 3 || info.inputShapes[0].size() < 3)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not an N x C x ... input "
+                                                   "with scale and bias inputs");
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        const Mat& x = inputs[0];
+        const int channels = x.size[1];
+        const size_t planes = totalOf(x, 0, 2), len = totalOf(x, 2);
+        const float* scale = inputs[1].ptr<float>();
+        Mat dx(x.dims, x.size.p, CV_32F), ds = Mat::zeros(1, channels, CV_32F), db = Mat::zeros(1, channels, CV_32F);
+        for (size_t p = 0; p < planes; p++)
+        {
+            const int c = (int)(p % channels);
+            const float *xs = x.ptr<float>() + p * len, *rs = outputGrads[0].ptr<float>() + p * len;
+            double mean = 0, var = 0;
+            for (size_t i = 0; i < len; i++)
+                mean += xs[i];
+            mean /= len;
+            for (size_t i = 0; i < len; i++)
+                var += (xs[i] - mean) * (xs[i] - mean);
+            const double inv = 1.0 / std::sqrt(var / len + eps);
+            double rmean = 0, rx = 0;  // mean(r'), mean(r' xhat)
+            for (size_t i = 0; i < len; i++)
+            {
+                rmean += rs[i];
+                rx += rs[i] * (xs[i] - mean) * inv;
+            }
+            ds.at<float>(c) += (float)rx;
+            db.at<float>(c) += (float)rmean;
+            rmean *= scale[c] / (double)len;
+            rx *= scale[c] / (double)len;
+            float* d = dx.ptr<float>() + p * len;
+            for (size_t i = 0; i < len; i++)
+                d[i] = (float)(inv * (rs[i] * scale[c] - rmean - (xs[i] - mean) * inv * rx));
+        }
+        if (need[0])
+            inputGrads[0] = dx;
+        if (need[1])
+            inputGrads[1] = ds.reshape(1, inputs[1].dims, inputs[1].size.p);
+        if (need[2])
+            inputGrads[2] = db.reshape(1, inputs[2].dims, inputs[2].size.p);
+    }
+
+private:
+    float eps;
+};
+
 } // namespace
 
 void registerNormalizationRules(RuleMap& rules)
@@ -327,6 +387,7 @@ void registerNormalizationRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "LRN", LRNRule);
     EXPLAIN_REGISTER_RULE(rules, "MVN", MVNRule);
     EXPLAIN_REGISTER_RULE(rules, "Normalize", NormalizeRule);
+    EXPLAIN_REGISTER_RULE(rules, "InstanceNormalization", InstanceNormRule);
 }
 
 }} // namespace cv::explain

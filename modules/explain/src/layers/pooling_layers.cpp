@@ -1,4 +1,4 @@
-// Backward rules of reductions: Pooling (2D max and average; global, padded, ceil mode, with or
+// Backward rules of reductions: Pooling (1D and 2D max and average; global, padded, ceil mode, with or
 // without the padded area in the average), Reduce and CumSum. Windows start at o*stride - pad_begin and stop at the padded input's end;
 // max pooling routes the gradient to the first maximum in row-major order (as PyTorch does).
 #include "layer_utils.hpp"
@@ -19,39 +19,41 @@ public:
     explicit PoolingRule(const LayerInfo& info)
     {
         Ptr<dnn::PoolingLayer> pool = layerAs<dnn::PoolingLayer>(info);
-        if (info.inputShapes.empty() || info.inputShapes[0].size() != 4)
-            CV_Error(Error::StsNotImplemented, "explain: only 2D pooling (4D blobs) is supported, in " +
+        const int spatial = info.inputShapes.empty() ? 0 : (int)info.inputShapes[0].size() - 2;
+        if (spatial != 1 && spatial != 2)
+            CV_Error(Error::StsNotImplemented, "explain: only 1D and 2D pooling (3D and 4D blobs) is supported, in " +
                                                    describeLayer(info));
         type = pool->type;
         if (type != POOL_MAX && type != POOL_AVE)
             CV_Error(Error::StsNotImplemented, format("explain: pooling type %d of %s has no backward rule "
                                                       "(max and average are supported)",
                                                       type, describeLayer(info).c_str()));
+        // a 1D pooling is a 2D one of height 1
         const MatShape& in = info.inputShapes[0];
         const MatShape& out = info.outputShapes[0];
-        inH = in[2]; inW = in[3]; outH = out[2]; outW = out[3];
+        inH = spatial == 2 ? in[2] : 1; inW = in.back(); outH = spatial == 2 ? out[2] : 1; outW = out.back();
+        const int inDims[2] = {inH, inW}, outDims[2] = {outH, outW};
         paddedArea = pool->avePoolPaddedArea;
         for (int a = 0; a < 2; a++)
         {
+            const int k = a - (2 - spatial);  // the axis in the layer's per-axis settings (-1: the added height)
             const bool global = pool->globalPooling &&
                                 (pool->isGlobalPooling.size() < 3 || pool->isGlobalPooling[a]);
-            const int inDim = in[2 + a];
-            if (global)
+            if (k < 0 || global)
             {
-                kernel[a] = inDim; stride[a] = 1; padBegin[a] = 0; padEnd[a] = 0;
+                kernel[a] = inDims[a]; stride[a] = 1; padBegin[a] = 0; padEnd[a] = 0;
                 continue;
             }
-            kernel[a] = (int)pool->kernel_size[a];
-            stride[a] = (int)pool->strides[a];
+            kernel[a] = (int)pool->kernel_size[k];
+            stride[a] = (int)pool->strides[k];
             if (pool->padMode.empty())
             {
-                padBegin[a] = (int)pool->pads_begin[a];
-                padEnd[a] = (int)pool->pads_end[a];
+                padBegin[a] = (int)pool->pads_begin[k];
+                padEnd[a] = (int)pool->pads_end[k];
             }
             else
             {
-                const int outDim = out[2 + a];
-                const int totalPad = std::max(0, (outDim - 1) * stride[a] + kernel[a] - inDim);
+                const int totalPad = std::max(0, (outDims[a] - 1) * stride[a] + kernel[a] - inDims[a]);
                 padBegin[a] = pool->padMode == "VALID" ? 0 : totalPad / 2;
                 padEnd[a] = pool->padMode == "VALID" ? 0 : totalPad - totalPad / 2;
             }

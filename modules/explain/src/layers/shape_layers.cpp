@@ -1,5 +1,6 @@
 // Backward rules of layers that only move data: Concat, Slice, Split, Flatten, Reshape, Permute,
-// Padding, ShuffleChannel, Identity/Dropout. Each gradient is the inverse data movement. The device
+// Padding, ShuffleChannel, Identity/Dropout, and (cv::dnn 4.9+) Expand, Tile, Gather, DepthToSpace,
+// SpaceToDepth. Each gradient is the inverse data movement. The device
 // versions do the same on UMats (2D views, whose ROI copies and sums OpenCV runs on the device, or a
 // kernel); they return false, for the CPU rule to run, for whatever they do not handle.
 #include "layer_utils.hpp"
@@ -498,6 +499,177 @@ public:
     }
 };
 
+/** The gradient of a layer whose output element i is input element source[i]: each output gradient added
+    to the input element it came from. */
+Mat scatterToSource(const Mat& dy, const std::vector<size_t>& source, const MatShape& inShape)
+{
+    Mat dx(inShape, CV_32F, Scalar(0));
+    const float* g = dy.ptr<float>();
+    float* d = dx.ptr<float>();
+    for (size_t i = 0; i < source.size(); i++)
+        d[source[i]] += g[i];
+    return dx;
+}
+
+/** The source index of every output element of a layer that copies input elements (see scatterToSource):
+    one class for the layers whose copy pattern the shapes and the captured parameters fix. */
+class CopyRule : public BackwardRule
+{
+public:
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        const std::vector<size_t> source = sourceOf(inputs);
+        if (source.size() != outputGrads[0].total())
+            CV_Error(Error::StsBadArg, "explain: the output gradient of " + describe + " does not fit its shapes");
+        inputGrads[0] = scatterToSource(outputGrads[0], source, dnn::shape(inputs[0]));
+    }
+
+protected:
+    explicit CopyRule(const LayerInfo& info) : describe(describeLayer(info)) {}
+    virtual std::vector<size_t> sourceOf(const std::vector<Mat>& inputs) const = 0;
+    String describe;
+};
+
+/** Expand (numpy broadcasting to a given shape): fixed by the shapes. */
+class ExpandRule CV_FINAL : public CopyRule
+{
+public:
+    explicit ExpandRule(const LayerInfo& info) : CopyRule(info), in(info.inputShapes.at(0)), out(info.outputShapes.at(0)) {}
+
+private:
+    std::vector<size_t> sourceOf(const std::vector<Mat>&) const CV_OVERRIDE { return broadcastIndex(in, out); }
+    MatShape in, out;
+};
+
+/** Tile: every axis repeated out/in times, so the source position is the output position modulo the input's size. */
+class TileRule CV_FINAL : public CopyRule
+{
+public:
+    explicit TileRule(const LayerInfo& info) : CopyRule(info), in(info.inputShapes.at(0)), out(info.outputShapes.at(0))
+    {
+        if (in.size() != out.size())
+            CV_Error(Error::StsNotImplemented, "explain: " + describe + " changes the number of axes");
+        for (size_t d = 0; d < in.size(); d++)
+            if (in[d] <= 0 || out[d] % in[d] != 0)
+                CV_Error(Error::StsBadArg, "explain: the shapes of " + describe + " are not a tiling");
+    }
+
+private:
+    std::vector<size_t> sourceOf(const std::vector<Mat>&) const CV_OVERRIDE
+    {
+        std::vector<size_t> source((size_t)dnn::total(out));
+        const std::vector<int> inStrides = stridesOf(in);
+        std::vector<int> pos(out.size(), 0);
+        for (size_t i = 0; i < source.size(); i++)
+        {
+            size_t at = 0;
+            for (size_t d = 0; d < out.size(); d++)
+                at += (size_t)(pos[d] % in[d]) * inStrides[d];
+            source[i] = at;
+            for (int d = (int)out.size() - 1; d >= 0 && ++pos[d] == out[d]; d--)
+                pos[d] = 0;
+        }
+        return source;
+    }
+    MatShape in, out;
+};
+
+/** Gather along an axis (captured) at indices given by the second input (constant in the models cv::dnn
+    imports; the gradient reaches the data only). */
+class GatherRule CV_FINAL : public CopyRule
+{
+public:
+    explicit GatherRule(const LayerInfo& info) : CopyRule(info)
+    {
+        const CapturedParams captured(info);
+        if (!captured.known)
+            CV_Error(Error::StsNotImplemented, "explain: the axis of " + describe +
+                                                   " was not captured (Net read before the explain library was loaded)");
+        axis = captured.params.get<int>("axis", 0);
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode mode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (need.size() > 1 && need[1])
+            CV_Error(Error::StsNotImplemented, "explain: the indices of " + describe + " are not differentiable");
+        CopyRule::backward(inputs, outputs, outputGrads, need, mode, inputGrads);
+    }
+
+private:
+    std::vector<size_t> sourceOf(const std::vector<Mat>& inputs) const CV_OVERRIDE
+    {
+        const Mat& x = inputs.at(0);
+        const int ax = normalizeAxis(axis, x.dims), size = x.size[ax];
+        const size_t inner = totalOf(x, ax + 1), outer = totalOf(x, 0, ax);
+        Mat idx;
+        inputs.at(1).convertTo(idx, CV_64F);
+        std::vector<size_t> source;
+        for (size_t o = 0; o < outer; o++)
+            for (size_t j = 0; j < idx.total(); j++)
+            {
+                int k = (int)idx.ptr<double>()[j];
+                k = k < 0 ? k + size : k;
+                if (k < 0 || k >= size)
+                    CV_Error(Error::StsOutOfRange, format("explain: index %d of %s is out of range [0, %d)",
+                                                          (int)idx.ptr<double>()[j], describe.c_str(), size));
+                for (size_t i = 0; i < inner; i++)
+                    source.push_back((o * size + k) * inner + i);
+            }
+        return source;
+    }
+    int axis = 0;
+};
+
+/** DepthToSpace (modes DCR and CRD) and SpaceToDepth with a captured block size b, on N x C x H x W:
+    out[n, c, h b + i, w b + j] = in[n, (i b + j) C' + c, h, w] (DCR) or in[n, c b b + i b + j, h, w] (CRD),
+    C' = C / b^2; SpaceToDepth is the DCR pattern the other way round. */
+class DepthSpaceRule CV_FINAL : public CopyRule
+{
+public:
+    explicit DepthSpaceRule(const LayerInfo& info) : CopyRule(info), toSpace(info.type == "DepthToSpace")
+    {
+        const CapturedParams captured(info);
+        if (!captured.known)
+            CV_Error(Error::StsNotImplemented, "explain: the block size of " + describe +
+                                                   " was not captured (Net read before the explain library was loaded)");
+        b = captured.params.get<int>("blocksize", 1);
+        crd = toSpace && captured.params.get<String>("mode", "DCR") == "CRD";
+        space = toSpace ? info.outputShapes.at(0) : info.inputShapes.at(0);  // the N x C' x Hb x Wb side
+        if (space.size() != 4 || b < 1)
+            CV_Error(Error::StsNotImplemented, "explain: " + describe + " is not on 4-D blobs");
+    }
+
+private:
+    std::vector<size_t> sourceOf(const std::vector<Mat>&) const CV_OVERRIDE
+    {
+        const int C = space[1], H = space[2] / b, W = space[3] / b;
+        std::vector<size_t> source((size_t)dnn::total(space));
+        size_t e = 0;
+        for (int n = 0; n < space[0]; n++)
+            for (int c = 0; c < C; c++)
+                for (int y = 0; y < H * b; y++)
+                    for (int x = 0; x < W * b; x++, e++)
+                    {
+                        const int i = y % b, j = x % b;
+                        const int depth = crd ? c * b * b + i * b + j : (i * b + j) * C + c;
+                        const size_t deep = (((size_t)n * C * b * b + depth) * H + y / b) * W + x / b;
+                        // DepthToSpace copies deep -> e; SpaceToDepth copies e -> deep
+                        if (toSpace)
+                            source[e] = deep;
+                        else
+                            source[deep] = e;
+                    }
+        return source;
+    }
+    bool toSpace, crd = false;
+    int b = 1;
+    MatShape space;
+};
+
 } // namespace
 
 void registerShapeRules(RuleMap& rules)
@@ -510,6 +682,11 @@ void registerShapeRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "Permute", PermuteRule);
     EXPLAIN_REGISTER_RULE(rules, "Padding", PaddingRule);
     EXPLAIN_REGISTER_RULE(rules, "ShuffleChannel", ShuffleChannelRule);
+    EXPLAIN_REGISTER_RULE(rules, "Expand", ExpandRule);
+    EXPLAIN_REGISTER_RULE(rules, "Tile", TileRule);
+    EXPLAIN_REGISTER_RULE(rules, "Gather", GatherRule);
+    EXPLAIN_REGISTER_RULE(rules, "DepthToSpace", DepthSpaceRule);
+    EXPLAIN_REGISTER_RULE(rules, "SpaceToDepth", DepthSpaceRule);
     EXPLAIN_REGISTER_RULE(rules, "PriorBox", ConstantRule);
     EXPLAIN_REGISTER_RULE(rules, "PriorBoxClustered", ConstantRule);
 }

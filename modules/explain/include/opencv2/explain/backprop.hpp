@@ -82,6 +82,12 @@ public:
     rules with one input and one output). When it returns true, the engine may pass inputGrads[0]
     already set to that buffer whenever nothing else holds it; false (the default) never does. */
     virtual bool computesInPlace() const;
+
+    /** @brief Checks that cv::dnn computed the layer's outputs from its inputs as this rule's math
+    assumes (e.g. with the layer's own weights), and throws a cv::Exception naming the layer otherwise.
+    The engine calls it after each host forward pass for the layers whose inputs and outputs it kept,
+    so that a wrong forward pass is reported instead of differentiated. The default checks nothing. */
+    virtual void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const;
 };
 
 /** @brief Creates the backward rule for one layer; may throw cv::Exception for unsupported settings. */

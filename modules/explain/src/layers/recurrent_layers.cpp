@@ -1,0 +1,174 @@
+// Backward rule of the recurrent LSTM layer (cv::dnn's LSTM: gates I, F, O, G from x_t Wx^T + h_{t-1} Wh^T + b;
+// c_t = f c_{t-1} + i g, h_t = o tanh(c_t)). cv::dnn keeps none of the gates, so the rule runs the recurrence
+// again from the layer's input and weights (in double), checks that it gives cv::dnn's output, and
+// differentiates it through time.
+#include "layer_utils.hpp"
+#include <cmath>
+
+namespace cv {
+namespace explain {
+
+namespace {
+
+/** One direction of an LSTM over T steps of N samples, H hidden units and I inputs. */
+class LSTMRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit LSTMRule(const LayerInfo& info) : describe(describeLayer(info))
+    {
+        const CapturedParams captured(info);
+        if (!captured.known)
+            CV_Error(Error::StsNotImplemented, "explain: the settings of " + describe +
+                                                   " were not captured (Net read before the explain library was loaded)");
+        const dnn::LayerParams& p = captured.params;
+        refuseIf(p.get<bool>("bidirectional", false), "is bidirectional");
+        refuseIf(p.get<bool>("use_peephole", false), "uses peephole connections");
+        refuseIf(p.get<bool>("use_cell_clip", false), "clips its cell state");
+        refuseIf(p.get<int>("layout", 0) != 0, "takes batch-major input");
+        refuseIf(!p.get<bool>("use_timestamp_dim", true), "has no time axis");
+        refuseIf(p.has("activations") && p.get("activations").size() == 3 &&
+                     (p.get("activations").getStringValue(0) != "Sigmoid" ||
+                      p.get("activations").getStringValue(1) != "Tanh" || p.get("activations").getStringValue(2) != "Tanh"),
+                 "uses activations other than Sigmoid, Tanh, Tanh");
+        refuseIf(info.inputShapes.size() != 1, "takes its initial states as inputs");
+        reverse = p.get<bool>("reverse", false);
+        forgetBias = p.get<float>("forget_bias", 0.f);
+        const std::vector<Mat>& blobs = info.layer->blobs;
+        refuseIf(blobs.size() < 5, "has no initial state blobs");
+        Wh = toDouble(blobs[0]);
+        Wx = toDouble(blobs[1]);
+        bias = toDouble(blobs[2]).reshape(1, 1);
+        H = Wh.cols;
+        I = Wx.cols;
+        const MatShape& in = info.inputShapes[0];
+        refuseIf(in.size() != 3 || in[2] != I || Wh.rows != 4 * H || Wx.rows != 4 * H, "has shapes other than T x N x I");
+        T = in[0];
+        N = in[1];
+        h0 = toDouble(blobs[3]).reshape(1, N);
+        c0 = toDouble(blobs[4]).reshape(1, N);
+        refuseIf(h0.cols != H || c0.cols != H, "has initial states of another shape");
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        const Steps s = run(inputs[0]);
+        const Mat dY = toDouble(outputGrads[0]).reshape(1, T * N);
+        if (outputGrads.size() > 1 && !outputGrads[1].empty() && countNonZero(outputGrads[1]) > 0)
+            CV_Error(Error::StsNotImplemented, "explain: a gradient through the cell-state output of " + describe +
+                                                   " is not supported; choose a target on its hidden states");
+        Mat dX(T * N, I, CV_64F), dh = Mat::zeros(N, H, CV_64F), dc = Mat::zeros(N, H, CV_64F);
+        for (int k = T - 1; k >= 0; k--)  // the steps in the opposite order of the recurrence
+        {
+            const int t = reverse ? T - 1 - k : k;
+            const Range rows(t * N, (t + 1) * N);
+            dh += dY.rowRange(rows);
+            const Mat gates = s.gates[t], tanhC = s.tanhC[t];
+            const Mat i = gates.colRange(0, H), f = gates.colRange(H, 2 * H), o = gates.colRange(2 * H, 3 * H),
+                      g = gates.colRange(3 * H, 4 * H);
+            const Mat dct = dc + dh.mul(o).mul(1 - tanhC.mul(tanhC));
+            Mat dGates(N, 4 * H, CV_64F);
+            dGates.colRange(0, H) = dct.mul(g).mul(i.mul(1 - i));             // through i = sigmoid
+            dGates.colRange(H, 2 * H) = dct.mul(s.cPrev[t]).mul(f.mul(1 - f));  // through f = sigmoid
+            dGates.colRange(2 * H, 3 * H) = dh.mul(tanhC).mul(o.mul(1 - o));  // through o = sigmoid
+            dGates.colRange(3 * H, 4 * H) = dct.mul(i).mul(1 - g.mul(g));     // through g = tanh
+            dX.rowRange(rows) = dGates * Wx;
+            dh = dGates * Wh;
+            dc = dct.mul(f);
+        }
+        Mat dx;
+        dX.convertTo(dx, CV_32F);
+        inputGrads[0] = dx.reshape(1, inputs[0].dims, inputs[0].size.p);
+    }
+
+    /** The recurrence run again must give cv::dnn's hidden states (and cell states, when output). */
+    void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
+    {
+        if (inputs.empty() || inputs[0].empty() || outputs.empty() || outputs[0].empty())
+            return;
+        const Steps s = run(inputs[0]);
+        const Mat y = toDouble(outputs[0]).reshape(1, T * N);
+        for (int t = 0; t < T; t++)
+        {
+            const double err = norm(s.h[t], y.rowRange(t * N, (t + 1) * N), NORM_INF);
+            if (!(err <= 1e-4))
+                CV_Error(Error::StsError, format("explain: the output of %s at step %d differs from its LSTM recurrence "
+                                                 "by %g: its settings are not the ones the rule reads", describe.c_str(),
+                                                 t, err));
+        }
+    }
+
+private:
+    /** Per step (in time order): the gates after their activations, c_{t-1}, tanh(c_t) and h_t. */
+    struct Steps
+    {
+        std::vector<Mat> gates, cPrev, tanhC, h;
+    };
+
+    Steps run(const Mat& input) const
+    {
+        const Mat x = toDouble(input).reshape(1, T * N);
+        Steps s;
+        s.gates.resize(T);
+        s.cPrev.resize(T);
+        s.tanhC.resize(T);
+        s.h.resize(T);
+        Mat h = h0.clone(), c = c0.clone();
+        for (int k = 0; k < T; k++)
+        {
+            const int t = reverse ? T - 1 - k : k;
+            Mat z = x.rowRange(t * N, (t + 1) * N) * Wx.t() + h * Wh.t() + repeat(bias, N, 1);
+            Mat forget = z.colRange(H, 2 * H);
+            forget += forgetBias;
+            Mat sig;
+            exp(-z.colRange(0, 3 * H), sig);
+            sig = 1 / (1 + sig);
+            sig.copyTo(z.colRange(0, 3 * H));
+            Mat g = z.colRange(3 * H, 4 * H);
+            for (int r = 0; r < N; r++)
+                for (int j = 0; j < H; j++)
+                    g.at<double>(r, j) = std::tanh(g.at<double>(r, j));
+            s.gates[t] = z;
+            s.cPrev[t] = c.clone();
+            c = z.colRange(H, 2 * H).mul(c) + z.colRange(0, H).mul(g);
+            Mat tc(N, H, CV_64F);
+            for (int r = 0; r < N; r++)
+                for (int j = 0; j < H; j++)
+                    tc.at<double>(r, j) = std::tanh(c.at<double>(r, j));
+            s.tanhC[t] = tc;
+            h = z.colRange(2 * H, 3 * H).mul(tc);
+            s.h[t] = h.clone();
+        }
+        return s;
+    }
+
+    void refuseIf(bool condition, const char* what) const
+    {
+        if (condition)
+            CV_Error(Error::StsNotImplemented, "explain: " + describe + " " + what + "; not supported");
+    }
+
+    static Mat toDouble(const Mat& m)
+    {
+        Mat d;
+        m.convertTo(d, CV_64F);
+        return d;
+    }
+
+    String describe;
+    bool reverse = false;
+    float forgetBias = 0.f;
+    int T = 0, N = 0, H = 0, I = 0;
+    Mat Wh, Wx, bias, h0, c0;
+};
+
+} // namespace
+
+void registerRecurrentRules(RuleMap& rules)
+{
+    EXPLAIN_REGISTER_RULE(rules, "LSTM", LSTMRule);
+}
+
+}} // namespace cv::explain
