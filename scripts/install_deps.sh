@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that the build and the tests need (only those missing).
 #   scripts/install_deps.sh            C++ build: compiler, CMake, OpenCV, Eigen, GoogleTest, PoCL; Clang and
-#                                      its sanitizer/libFuzzer runtime for scripts/fuzz.sh
+#                                      its sanitizer/libFuzzer runtime for scripts/fuzz.sh; Xvfb and xdotool
+#                                      for the test of the sample's window
 #   scripts/install_deps.sh --python   also Debian's PyTorch/torchvision/ONNX/OpenCV for the reference tools
 set -euo pipefail
-pkgs="build-essential cmake pkg-config libopencv-dev libeigen3-dev libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev clang libclang-rt-14-dev"
+pkgs="build-essential cmake pkg-config libopencv-dev libeigen3-dev libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev clang libclang-rt-14-dev xvfb xdotool"
 if [ "${1:-}" = "--python" ]; then
   pkgs="$pkgs python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-opencv"
 fi
