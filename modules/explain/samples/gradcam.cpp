@@ -499,15 +499,18 @@ static std::string whyNoDisplay()
 
 /** The target layers the viewer's `l` key cycles through: `first` (the explainer's), then the other layers
     with a spatial output, deepest first; convolutions are left out (their activation follows). */
-static std::vector<String> candidateLayers(const dnn::Net& net, const dnn::MatShape& input, const String& first)
+static std::vector<String> candidateLayers(const dnn::Net& net, const explain::MatShape& input, const String& first)
 {
     std::vector<String> layers{first};
-#if CV_VERSION_MAJOR < 5
     std::vector<int> ids;
-    std::vector<std::vector<dnn::MatShape>> in, out;
+    std::vector<std::vector<explain::MatShape>> in, out;
     try
     {
+#if CV_VERSION_MAJOR >= 5  // OpenCV 5 also takes the input types
+        net.getLayersShapes(std::vector<explain::MatShape>{input}, std::vector<int>{CV_32F}, ids, in, out);
+#else
         net.getLayersShapes(input, ids, in, out);
+#endif
     }
     catch (const cv::Exception&)
     {
@@ -522,7 +525,6 @@ static std::vector<String> candidateLayers(const dnn::Net& net, const dnn::MatSh
         if (spatial && !skip.count(layer->type) && layer->name != first)
             layers.push_back(layer->name);
     }
-#endif
     return layers;
 }
 
@@ -700,7 +702,7 @@ private:
         if (layers_.empty())
         {
             const Mat blob = o_.blob.blobFromImage(frame);
-            layers_ = candidateLayers(net_, dnn::MatShape(blob.size.p, blob.size.p + blob.dims), cam_->getLayerName());
+            layers_ = candidateLayers(net_, explain::MatShape(blob.size.p, blob.size.p + blob.dims), cam_->getLayerName());
         }
         fps_ = fps_ == 0 ? 1000 / r.ms : 0.9 * fps_ + 100 / r.ms;  // smoothed over about 10 frames
         if (source_.isStill() || count % 30 == 1)
