@@ -1,10 +1,12 @@
 // The samples' command lines: the input bytes, split at newlines, are the arguments after argv[0], given to
-// the argument handling of example_explain_gradcam (modules/explain/samples/gradcam_args.hpp) and of
-// example_explain_evaluate (modules/explain/samples/evaluate_args.hpp) exactly as their main() does (parseOptions, then
-// checkOptions), and each argument to the number parsers of modules/explain/samples/sample_common.hpp.
+// the argument handling of example_explain_gradcam (modules/explain/samples/gradcam_args.hpp), of
+// example_explain_evaluate (modules/explain/samples/evaluate_args.hpp) and of example_explain_batch
+// (modules/explain/samples/batch_args.hpp) exactly as their main() does (parseOptions, then checkOptions),
+// and each argument to the number parsers of modules/explain/samples/sample_common.hpp.
 // Finding: a crash, a sanitizer report, any exception (neither sample catches one around its argument
 // handling), or a parsed value outside the range the parser promises.
 #include "fuzz_common.hpp"
+#include "batch_args.hpp"
 #include "evaluate_args.hpp"
 #include "gradcam_args.hpp"
 
@@ -56,7 +58,7 @@ void gradcamSample(const std::string& text)
     if (code != -1)
         return;
     checkBlob(o.blob);
-    FUZZ_CHECK(o.classArg >= -1 && o.boxIndex >= -1);
+    FUZZ_CHECK(o.classArg >= -1 && o.boxIndex >= -1 && o.frames >= 0);
     if (gradcam_sample::checkOptions(o))
         FUZZ_CHECK(!o.methods.empty() && (o.device == "cpu" || o.device == "opencl"));
 }
@@ -74,6 +76,21 @@ void evaluateSample(const std::string& text)
     FUZZ_CHECK(o.threshold >= 0 && o.threshold <= 1 && o.iouMin > 0 && o.iouMin <= 1);
     if (evaluate_sample::checkOptions(o))
         FUZZ_CHECK(!o.csvPath.empty() && !o.methods.empty());  // (--images is "" for a CSV in "/": "" + "/" + file)
+}
+
+void batchSample(const std::string& text)
+{
+    Args args("example_explain_batch", text);
+    batch_sample::Options o;
+    const int code = batch_sample::parseOptions(args.argc(), args.argv.data(), o);
+    FUZZ_CHECK(code == -1 || code == 0 || code == 1);
+    if (code != -1)
+        return;
+    checkBlob(o.blob);
+    FUZZ_CHECK(o.batch >= 1 && o.batch <= 4096 && o.stopAfter >= 0);
+    FUZZ_CHECK(o.shardCount >= 1 && o.shardIndex >= 0 && o.shardIndex < o.shardCount);
+    if (batch_sample::checkOptions(o))
+        FUZZ_CHECK(!o.input.empty() && !o.methods.empty() && !o.imageDir.empty());
 }
 
 /** parseInt / parseDouble on one argument (and on its value after '='), with a few ranges. */
@@ -115,6 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     const std::string text(reinterpret_cast<const char*>(data), size);
     gradcamSample(text);
     evaluateSample(text);
+    batchSample(text);
     Args args("", text);
     for (int i = 1; i < args.argc(); i++)
         numbers(args.items[i]);

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that the build and the tests need (only those missing).
 #   scripts/install_deps.sh            C++ build: compiler, CMake, OpenCV, Eigen, GoogleTest, PoCL; Clang and
-#                                      its sanitizer/libFuzzer runtime for scripts/fuzz.sh
+#                                      its sanitizer/libFuzzer runtime for scripts/fuzz.sh; Xvfb and xdotool
+#                                      for the test of the sample's window
 #   scripts/install_deps.sh --python   also Debian's PyTorch/torchvision/ONNX/OpenCV for the reference tools
 #   scripts/install_deps.sh --bindings also Python's headers and numpy, for OpenCV's cv2 module built from
 #                                      source (scripts/build_opencv_contrib.sh)
 #   scripts/install_deps.sh --docs     also doxygen and bibtex, for the doxygen target (API reference, tutorials)
 set -euo pipefail
-pkgs="build-essential cmake pkg-config libopencv-dev libeigen3-dev libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev clang libclang-rt-14-dev"
+pkgs="build-essential cmake pkg-config libopencv-dev libeigen3-dev libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev clang libclang-rt-14-dev xvfb xdotool"
 if [ "${1:-}" = "--python" ]; then
   pkgs="$pkgs python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-opencv"
 elif [ "${1:-}" = "--bindings" ]; then

@@ -25,7 +25,7 @@ static const char* const keys =
     "{ version        |     | print the version of the explain module and of OpenCV }"
     "{ model m        |     | model file (.onnx, .caffemodel, .pb, .weights, ...); default: the bundled model }"
     "{ config c       |     | optional config file (.prototxt, .pbtxt, .cfg) }"
-    "{ input i        |     | input image; default: the bundled image }"
+    "{ input i        |     | an image, a folder of images, an image sequence (img_%04d.png), a video file or a camera index (0); default: the bundled image }"
     "{ layer l        |     | Grad-CAM target layer; default: the last layer with a spatial output }"
     "{ class          | -1  | class index (>= 0) to explain; default (-1): the top-1 class }"
     "{ methods        | gradcam,counterfactual,guided,guided_gradcam | comma list of maps to compute }"
@@ -35,7 +35,7 @@ static const char* const keys =
     "{ mean           |     | mean subtracted before scaling: 1 to 4 numbers, e.g. \"104 117 123\" or 104,117,123 }"
     "{ rgb            |     | swap R and B (the model takes RGB); implied for the bundled model }"
     "{ labels         |     | optional file with one class name per line }"
-    "{ out o          | .   | existing directory for the PNG images (each replaced only when the run succeeds) }"
+    "{ out o          | .   | directory for the images and videos, created when missing (each file replaced only when it is complete) }"
     "{ raw            |     | optional FileStorage file (.yml, .yml.gz, .json) for the float maps }"
     "{ target         | class | what is explained: class (a class score), mask (class logits summed over a mask) or box (one detection's class logit) }"
     "{ output         |     | layer holding the scores (class) or the per-pixel logits (mask) or the raw detection head (box); default: the net's last layer (the input of a final Softmax) }"
@@ -44,6 +44,9 @@ static const char* const keys =
     "{ box            | -1  | --target=box: the detection ranked <index> (>= 0) by objectness (channel 0); default (-1): 0 without --cell }"
     "{ input2         |     | second net input, held fixed: a text file of numbers (a 1 x n blob) or a FileStorage file (.yml, .yaml, .json, .xml, optionally .gz) whose first node is the blob }"
     "{ input-names    |     | net input names, comma list: the image's (explained) first, then --input2's }"
+    "{ headless       |     | write files only, never open a window (the default when there is no display) }"
+    "{ panel          |     | also the paper's figure as one picture: image, Grad-CAM, guided backprop, Guided Grad-CAM, counterfactual }"
+    "{ frames         | 0   | folders, sequences, videos and cameras: stop after this many frames, >= 0; 0: all }"
     "{ device         | cpu | cpu, or opencl: the Net on DNN_TARGET_OPENCL and the explanation on the OpenCL device (cv::dnn uses non-Intel devices only with OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1; PoCL: OPENCV_OPENCL_DEVICE=:CPU:) }";
 
 inline std::vector<std::string> splitList(const std::string& s)
@@ -66,8 +69,9 @@ struct Options
     std::vector<std::string> methods;
     sample::BlobOptions blob;
     std::string target, outputArg, maskPath, cellText, input2Path, device;
-    int boxIndex = -1;
+    int boxIndex = -1, frames = 0;
     std::vector<std::string> inputNames;
+    bool headless = false, panel = false;
 
     bool wants(const char* method) const { return std::find(methods.begin(), methods.end(), method) != methods.end(); }
 };
@@ -82,10 +86,11 @@ inline bool fail(const std::string& message)
 /** Parses the command line into `o`; returns -1 to go on, or the exit code. */
 inline int parseOptions(int argc, char** argv, Options& o)
 {
-    if (!sample::checkArguments(argc, argv, keys, {"help", "h", "usage", "?", "rgb", "version"}))
+    if (!sample::checkArguments(argc, argv, keys, {"help", "h", "usage", "?", "rgb", "headless", "panel", "version"}))
         return 1;
     CommandLineParser parser(argc, argv, keys);
-    parser.about("Visual explanations (Grad-CAM, counterfactual, guided backprop, Guided Grad-CAM) for a cv::dnn model.\n"
+    parser.about("Visual explanations (Grad-CAM, counterfactual, guided backprop, Guided Grad-CAM) for a cv::dnn model,\n"
+                 "on an image, a folder of images, a video or a camera: in a window, or written to --out (--headless).\n"
                  "Flags are --name=value; there are no positional arguments (give the image as --input=<file>).\n"
                  "An unknown flag or a number that is not whole, finite and in range is an error (exit code 1).");
     if (parser.has("help"))
@@ -106,6 +111,7 @@ inline int parseOptions(int argc, char** argv, Options& o)
     sample::FlagReader flags(parser);
     o.classArg = flags.getInt("class", -1);
     o.boxIndex = flags.getInt("box", -1);
+    o.frames = flags.getInt("frames", 0);
     if (!o.blob.read(flags, o.bundled))
         return 1;
     o.methods = splitList(parser.get<std::string>("methods"));
@@ -120,6 +126,8 @@ inline int parseOptions(int argc, char** argv, Options& o)
     o.input2Path = parser.get<std::string>("input2");
     o.inputNames = splitList(parser.get<std::string>("input-names"));
     o.device = parser.get<std::string>("device");
+    o.headless = parser.has("headless");
+    o.panel = parser.has("panel");
     if (!parser.check())
     {
         parser.printErrors();
