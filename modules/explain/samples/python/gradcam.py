@@ -164,6 +164,7 @@ def write_outputs(o, image, maps, class_id, score, layer, output):
             ## [overlay]
         else:
             shown = cv.explain.gradientToImage(maps[name], index=0, swapRB=o.rgb)
+            shown = cv.resize(shown, (image.shape[1], image.shape[0]))  # the net's input size back to the image's
         path = os.path.join(o.out, name + '.png')
         if not cv.imwrite(path, shown):
             raise SystemExit("error: cannot write '%s' (does the --out directory exist?)" % path)
