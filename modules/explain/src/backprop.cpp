@@ -250,6 +250,14 @@ std::vector<Seed> BackpropImpl::makeSeeds(const std::vector<String>& seedLayers,
                                            shapeToString(dnn::shape(g)) + " but its output has shape " +
                                            shapeToString(outShape) + " (float32 expected)");
         checkFinite(g, "the gradient for " + describeLayer(infos[id]));
+        const Mat out = store.onDevice() || store.outputCount(id) == 0 ? Mat() : store.host(Pin(id, 0));
+        if (!out.empty() && out.depth() != CV_32F)
+        {
+            if (hasBackwardRule(infos[id].type) || isNonDifferentiable(infos[id].type))
+                createBackwardRule(infos[id]);  // the refusal of the layer (e.g. Arg) says best why
+            CV_Error(Error::StsBadArg, "explain: " + describeLayer(infos[id]) + " outputs " + typeToString(out.type()) +
+                                           " values, not float32: there is no gradient to take from it");
+        }
         seeds.push_back(Seed{id, g.clone().reshape(1, outShape)});
     }
     return seeds;

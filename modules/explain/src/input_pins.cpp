@@ -59,8 +59,11 @@ double InputPinResolver::replayError(int id, size_t j, int c, const std::vector<
     {
         const Ptr<dnn::Layer>& layer = infos[id].layer;
         layer->getMemoryShapes(inShapes, (int)store.outputCount(id), outShapes, internalShapes);
-        for (const MatShape& s : outShapes)
-            outputs.push_back(Mat(s, CV_32F));
+        for (size_t o = 0; o < outShapes.size(); o++)  // of the recorded types (OpenCV 5's comparisons: boolean)
+        {
+            const bool recorded = o < store.outputCount(id) && !store.host(Pin(id, (int)o)).empty();
+            outputs.push_back(Mat(outShapes[o], recorded ? store.host(Pin(id, (int)o)).type() : CV_32F));
+        }
         for (const MatShape& s : internalShapes)
             internals.push_back(Mat(s, CV_32F));
         layer->forward(inputs, outputs, internals);

@@ -34,6 +34,8 @@ struct CapturedParams
 
 /** Creates the registered rule for a layer, or throws naming the layer, its type and the remedy. */
 Ptr<BackwardRule> createBackwardRule(const LayerInfo& info);
+/** Layer types refused as not differentiable (post-processing, rounding, comparisons). */
+bool isNonDifferentiable(const std::string& type);
 
 // The built-in rule families, one function per file in src/layers/.
 typedef std::map<std::string, BackwardRuleFactory> RuleMap;

@@ -82,7 +82,7 @@ std::string describeLayer(const LayerInfo& info)
 /** Layers whose outputs do not depend differentiably on their inputs: post-processing that picks,
     sorts or counts (ArgMax, NMS in DetectionOutput, region decoding). Layers whose output depends only
     on their inputs' shapes (PriorBox) are constants instead: see shape_layers.cpp. */
-static bool isNonDifferentiable(const std::string& type)
+bool isNonDifferentiable(const std::string& type)
 {
     static const char* types[] = {"Arg", "DetectionOutput", "Region", "Proposal", "Compare", "Ceil", "Floor",
                                   "Round", "Sign", "Not"};

@@ -26,6 +26,21 @@ TEST(Errors, NewEngineNetIsRefused)
 }
 #endif
 
+#if CV_VERSION_MAJOR >= 5
+// OpenCV 5's comparisons output booleans: a seed there is refused before any rule runs
+TEST(Errors, BooleanOutputIsNoSeed)
+{
+    dnn::Net net = readNetToExplain(EXPLAIN_DATA_DIR "/operators/Greater.onnx");
+    RNG rng(311);
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->forwardInputs(std::vector<Mat>{randomBlob({1, 3, 4, 5}, rng), randomBlob({1, 3, 4, 5}, rng)}, {"x", "y"});
+    std::vector<Mat> grads;
+    expectError([&] { bp->backward({"out"}, {Mat(std::vector<int>{1, 3, 4, 5}, CV_32F, Scalar(1))}, {""}, grads); },
+                "explain: layer 'out' (Identity) outputs CV_BoolC1 values, not float32: there is no gradient to take "
+                "from it");
+}
+#endif
+
 TEST(Errors, UnknownLayerNames)
 {
     RNG rng(301);
