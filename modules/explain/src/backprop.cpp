@@ -28,7 +28,7 @@ static dnn::Net checkedNet(const dnn::Net& net)
 
 BackpropImpl::BackpropImpl(const dnn::Net& net_)
     : net(checkedNet(net_)), graph(net), record(NetRecord::of(net)), infos(graph.size()),
-      rules(graph.size()), store(graph.size())
+      rules(graph.size()), unverifiable(graph.size(), 0), store(graph.size())
 {
     for (int id = 0; id < graph.size(); id++)
     {
@@ -346,16 +346,18 @@ void BackpropImpl::verifyForward(const std::vector<int>& ids)
     {
         for (int id : ids)
         {
-            if (!rules[id] && hasBackwardRule(infos[id].type))
+            if (!rules[id] && !unverifiable[id])
             {
                 try
                 {
-                    rules[id] = createBackwardRule(infos[id]);
+                    if (hasBackwardRule(infos[id].type))
+                        rules[id] = createBackwardRule(infos[id]);
                 }
                 catch (const cv::Exception&)
                 {
-                    continue;  // refused with this error if a gradient ever has to pass the layer
+                    // refused with this error if a gradient ever has to pass the layer
                 }
+                unverifiable[id] = !rules[id];  // not tried again until the shapes change
             }
             if (!rules[id])
                 continue;
@@ -441,6 +443,7 @@ void BackpropImpl::updateShapes(const std::vector<MatShape>& inputShapes)
         infos[ids[i]].inputShapes = in[i];
         infos[ids[i]].outputShapes = out[i];
         rules[ids[i]].release();  // rules may depend on shapes
+        unverifiable[ids[i]] = 0;
     }
     lastInputShapes = inputShapes;
 }

@@ -94,6 +94,7 @@ private:
     std::shared_ptr<NetRecord> record;
     std::vector<LayerInfo> infos;           // by layer id, with the shapes of the last forward pass
     std::vector<Ptr<BackwardRule> > rules;  // by layer id, created on first use
+    std::vector<char> unverifiable;         // by layer id: no rule to check its forward pass with (for these shapes)
     ActivationStore store;
     std::vector<std::vector<Pin> > inputPins;  // resolved after each forward pass
     std::vector<char> keep;                 // layers whose activations forward() keeps; empty: all
