@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The samples' command lines: the input bytes, split at newlines, are the arguments after argv[0], given to
 // the argument handling of example_explain_gradcam (modules/explain/samples/gradcam_args.hpp), of
 // example_explain_evaluate (modules/explain/samples/evaluate_args.hpp) and of example_explain_batch

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // What the fuzz targets share: quiet sample output and a check that aborts (a finding) with a message.
 #ifndef EXPLAIN_FUZZ_COMMON_HPP
 #define EXPLAIN_FUZZ_COMMON_HPP

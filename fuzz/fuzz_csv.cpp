@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The samples' readers of text files, the input bytes being the file: the evaluate sample's ground-truth CSV
 // (modules/explain/samples/evaluate_csv.hpp) and the batch tool's manifest, read as CSV and as JSON lines
 // (modules/explain/samples/batch_manifest.hpp, batch_json.hpp).

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The explain API on ONNX models. The input bytes are not an ONNX file: they drive a small structure-aware
 // generator (below) that writes a well-formed ONNX model (onnx_writer.hpp) from a fixed set of graph
 // pieces -- Conv (grouped, depthwise, dilated, strided, padded), ConvTranspose, the activations, pooling

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Deterministic mutants of a seed corpus, for the bounded run of scripts/fuzz.sh:
 //   fuzz_mutate <seed> <count> <max_len> <out_dir> <corpus_dir>
 // writes <count> files m000000 ... to <out_dir>, each one to five byte-level mutations (libFuzzer's kinds:

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // A minimal ONNX (protobuf) writer for fuzz_model: a ModelProto with one graph of nodes, float/int64
 // initializers and float inputs/outputs, encoded by hand (varints and length-delimited fields, the field
 // numbers of onnx.proto). Enough to build well-formed models; no reader.

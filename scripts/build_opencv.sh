@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Builds a minimal OpenCV (core, imgproc, imgcodecs, videoio, highgui, dnn, ts) from the source distribution
 # that PyPI serves as opencv-python-headless, and installs it into a cache folder outside the clone,
 # so that later runs (and other clones) reuse it. Prints the install prefix on the last line.

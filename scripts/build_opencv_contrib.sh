@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Builds OpenCV with explain as an extra module (the way opencv_contrib modules are built): a minimal
 # OpenCV (core, imgproc, imgcodecs, videoio, highgui, dnn, ts) from the opencv-python-headless source
 # distribution on PyPI, with OPENCV_EXTRA_MODULES_PATH=<this clone>/modules, the Python 3 bindings

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Builds the libFuzzer targets of fuzz/ (Clang; the library under AddressSanitizer + UndefinedBehaviorSanitizer)
 # in build-fuzz/ and runs each over its committed seed corpus, fuzz/corpus/<target>/, and a fixed number of
 # mutants of it made from a fixed seed (fuzz_mutate, std::mt19937): the same inputs in the same order on

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Installs the Debian 12 packages that the build and the tests need (only those missing).
 #   scripts/install_deps.sh            C++ build: compiler, CMake, OpenCV, Eigen, GoogleTest, PoCL; Clang and
 #                                      its sanitizer/libFuzzer runtime for scripts/fuzz.sh; Xvfb and xdotool

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Performance of the explanation methods against the plain cv::dnn forward pass (ResNet-50, MobileNetV2).
 #   scripts/perf.sh [perf/gtest options]     e.g. --perf_min_samples=20 --perf_max_time=30
 #                                                 --gtest_filter='Explain_gradcam*'

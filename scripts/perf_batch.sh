@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Throughput (images/s) of example_explain_batch against example_explain_gradcam run once per image (what
 # a user of the one-image sample does), on the same images and the same maps (Grad-CAM; then Grad-CAM with
 # guided backprop), also against the gradcam sample on the whole folder (one process, one image at a time).

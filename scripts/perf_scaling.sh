@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Time and peak memory of the plain cv::dnn forward, Grad-CAM and Guided Grad-CAM against input size
 # (224, 448, 896), batch size (1, 4, 16) and number of classes (1, 5, 20), on ResNet-50 and MobileNetV2.
 #

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Builds everything and runs all tests:
 #  1. the C++ tests (gradient checks, map definitions, errors, ...) in a Release build;
 #  2. the comparison against autograd references: tools/make_references.py exports the model zoo

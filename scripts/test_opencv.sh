@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Builds and runs the C++ tests against an OpenCV built from PyPI's source distribution:
 #   scripts/test_opencv.sh 5.0.0.93        # OpenCV 5.0 (classic engine)
 # OpenCV comes from scripts/build_opencv.sh (cached outside the clone; about an hour when cold). The

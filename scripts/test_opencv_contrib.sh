@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # The module as an OpenCV extra module: builds OpenCV 5.0 with it (scripts/build_opencv_contrib.sh, a cached
 # build outside the clone), then runs
 #  1. opencv_test_explain (OpenCV's ts; OpenCL tests on PoCL's CPU device);

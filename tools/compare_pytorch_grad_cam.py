@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 """Times pytorch-grad-cam against the explain module on the same models, weights and input.
 
   tools/setup_gradcam_venv.sh        # once: build/venv-gradcam with grad-cam 1.5.7 on Debian's torch

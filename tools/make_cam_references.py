@@ -1,3 +1,5 @@
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 """CAM-family references from pytorch-grad-cam (PyPI `grad-cam`) for modules/explain/test/test_cam_reference.cpp.
 
   tools/setup_gradcam_venv.sh        # once: build/venv-gradcam (Debian's torch + grad-cam)

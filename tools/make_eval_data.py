@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 """Generate an evaluation set for the bundled model: synthetic shapes with ground-truth boxes.
 
 Draws images exactly like the training data of data/default_model.onnx (make_shape_image() of

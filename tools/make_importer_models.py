@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 """One tiny CNN, the same weights, written in every format cv::dnn 4.6 imports: ONNX, Caffe, Darknet and
 TensorFlow (frozen GraphDef). No Caffe, Darknet or TensorFlow package is used: the Caffe .caffemodel and
 the TensorFlow .pb are protobuf messages encoded here by hand (field numbers from OpenCV 4.6's

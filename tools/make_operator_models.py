@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 """Tiny one-operator ONNX models, to find out which cv::dnn 4.6 layer type each ONNX operator becomes,
 and for the operator sweep (modules/explain/test/test_operator_sweep.cpp): for every model cv::dnn loads and runs, the
 explain module's input gradient must match finite differences through cv::dnn, or be refused with a

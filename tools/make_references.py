@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 """Autograd references (float64) for the C++ comparison tests of the explain module.
 
   /usr/bin/python3 tools/make_references.py --out DIR [--models resnet18,resnet50,...]

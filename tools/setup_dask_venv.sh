@@ -1,4 +1,6 @@
 #!/bin/sh
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Sets up a virtual environment with Dask distributed (PyPI `distributed`, pure Python) for the distributed
 # sample, modules/explain/samples/distributed/explain_dask.py, and its test. Idempotent: run it again and it
 # only checks.

@@ -1,4 +1,6 @@
 #!/bin/sh
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Sets up a virtual environment with pytorch-grad-cam (PyPI `grad-cam`) on Debian's torch, for
 # tools/make_cam_references.py. Idempotent: run it again and it only checks.
 #

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 """Train the small task models of the explain module: segmentation, detection and multi-input (VQA).
 
 All three learn on the synthetic 64x64 shapes of train_default_model.py (its image generator is

@@ -1,3 +1,5 @@
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Embeds OpenCL sources into C++ where OpenCV's own cl2cpp.cmake is not at hand (the standalone build):
 # for each file NAME.cl, a cv::ocl::ProgramSource cv::ocl::explain::NAME_oclsrc (the naming of OpenCV's
 # modules), declared in OUTPUT_HPP and defined in OUTPUT_CPP.

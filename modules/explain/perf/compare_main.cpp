@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // opencv_explain_compare: times the explanation methods on one model, for
 // tools/compare_pytorch_grad_cam.py (which interleaves these measurements with pytorch-grad-cam's).
 //

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The bundled model (data/default_model.onnx, 1 x 3 x 64 x 64), so that every build measures something
 // without the exported ResNet-50/MobileNetV2 of perf_gradcam.cpp: the plain forward pass, the GradCAM
 // forward pass, Grad-CAM and guided backpropagation of the top class. Its rows join perf_gradcam.cpp's

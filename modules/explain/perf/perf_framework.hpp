@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The perf harness: OpenCV's ts perf framework where OpenCV's tree builds the module (opencv_perf_explain,
 // EXPLAIN_OPENCV_TS), otherwise a small stand-in for it on GoogleTest (Debian ships no opencv_ts) with the
 // same test-side API. Both write OpenCV's perf XML with --gtest_output=xml:FILE (read by OpenCV's

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Cost of the explanation methods relative to the plain cv::dnn forward pass, on ResNet-50 and
 // MobileNetV2 (1x3x224x224, and batch 8 for the forward pass and Grad-CAM), on the CPU and, where
 // OpenCL is in use, with the Net on DNN_TARGET_OPENCL and the results kept on the device (UMat).

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Scaling of time and peak memory with input size, batch size and number of classes: the plain
 // cv::dnn forward pass, Grad-CAM and Guided Grad-CAM on ResNet-50 and MobileNetV2.
 //

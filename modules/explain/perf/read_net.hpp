@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Reads a model on the engine explain differentiates, for the perf tests and the comparison tool.
 #ifndef OPENCV_EXPLAIN_PERF_READ_NET_HPP
 #define OPENCV_EXPLAIN_PERF_READ_NET_HPP

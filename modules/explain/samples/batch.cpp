@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Explains a dataset: every image of a folder (recursively) or of a manifest, in batches through the Net.
 //
 //   example_explain_batch --input=images/ --out=results

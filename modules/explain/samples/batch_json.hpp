@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The JSON that example_explain_batch reads and writes, one object per line: a reader for the flat objects
 // of a manifest and of its own index (strings, numbers, true/false/null, arrays and nested objects), and the
 // writing of strings and numbers. Strict: anything else is an error saying where. (Shared with

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // What example_explain_batch explains: the images of a folder, or the items of a manifest, a CSV file
 // (header "path[,class][,x,y,w,h]") or JSON lines ({"path": ..., "class": k, "box": [x, y, w, h]}), and
 // which of them fall to a shard. (Shared with fuzz/fuzz_csv.cpp.)

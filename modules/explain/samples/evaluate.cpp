@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Evaluates CAM methods on a labelled image set: pointing game, localization accuracy, deletion and
 // insertion AUC, Average Drop and Increase in Confidence (optionally ROAD and faithfulness).
 //

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The ground-truth CSV of example_explain_evaluate (shared by modules/explain/samples/evaluate.cpp and fuzz/fuzz_csv.cpp):
 // the header line file,class_id,x,y,w,h (after an optional UTF-8 byte order mark), then one box per line.
 #ifndef EXPLAIN_EVALUATE_CSV_HPP

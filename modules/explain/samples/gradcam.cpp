@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Grad-CAM, counterfactual, guided backpropagation and Guided Grad-CAM for a cv::dnn model and an image.
 //
 //   example_explain_gradcam --model=resnet18.onnx --input=cat.jpg --width=224 --height=224 \

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The command line of example_explain_gradcam: its flags, their parsing and their checks (shared by
 // modules/explain/samples/gradcam.cpp and fuzz/fuzz_cli.cpp).
 #ifndef EXPLAIN_GRADCAM_ARGS_HPP

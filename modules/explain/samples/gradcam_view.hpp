@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // How example_explain_gradcam shows its maps: each map as an image at the input image's size and aspect,
 // the paper's figure as one panel, the caption drawn over a live frame, and the viewer's keys.
 #ifndef EXPLAIN_GRADCAM_VIEW_HPP

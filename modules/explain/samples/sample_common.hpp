@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // What the explain samples share: a strict command line (no unknown flag, no positional argument, every
 // number read whole), the flags that turn an image into the model's input blob, and output files written
 // all or nothing.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // What --input can be, as in OpenCV's dnn samples: an image file, a folder of images (sorted by name), an
 // image sequence ("frame_%04d.png"), a video file or stream URL, or a camera index ("0"). Shared by the
 // samples; the folder listing is also used by example_explain_batch.

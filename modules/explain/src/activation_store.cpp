@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The activations of a forward pass and whether they are still current (see activation_store.hpp).
 #include "activation_store.hpp"
 #include "ocl_ops.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The activations of one forward pass, on the host (Mat) or the OpenCL device (UMat), and the
 // bookkeeping that tells whether they are still the Net's current ones.
 //

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // cv::explain::Backprop: the public API over the engine's stages (see backprop_impl.hpp), the input
 // checks, and the forward pass (host or OpenCL device mode).
 #include "backprop_impl.hpp"

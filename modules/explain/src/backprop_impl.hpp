@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The implementation class of cv::explain::Backprop: the public API over the engine's stages, each in
 // a file of its own: the layer graph (net_graph), the keep plan (keep_plan), the forward pass's
 // activations (activation_store), which producer output feeds each input (input_pins), and the

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // One backward pass over the kept activations (see backward_pass.hpp).
 #include "backward_pass.hpp"
 #include "ocl_ops.hpp"

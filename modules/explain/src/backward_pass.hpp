@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // One backward pass: walks the layers between the seeds and the wanted gradients in reverse
 // topological order, runs each layer's BackwardRule (its OpenCL version when everything is on the
 // device, else the CPU one), and sums the gradients reaching each producer output.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Views and stacks of the images of an N x ... float32 blob, for the methods that run many variants of
 // one image through a Net (SmoothGrad, Integrated Gradients, Ablation-CAM, test-time augmentation).
 #ifndef OPENCV_EXPLAIN_BLOB_UTILS_HPP

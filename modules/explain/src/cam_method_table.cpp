@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The CAM method table and the per-method functions it points at; the shared pipeline that reads it
 // is in cam_methods.cpp, the OpenCL snippets in opencl/cam.cl, the forward-pass methods in
 // cam_perturbation.cpp.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The CAM methods as one table: everything that differs between them (how the map is combined, whether
 // it needs gradients or forward passes, its counterfactual, its OpenCL variant) is one entry, so that
 // adding a method is one entry plus its weight or term function (and its OpenCL snippet in cam.cl).

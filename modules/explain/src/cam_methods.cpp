@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The CAM family on one pipeline: per image, the K x HW activations A and gradients g of the target
 // layer are combined as the method's table entry says (channel weights, element-wise terms or a
 // principal component; cam_method_table.cpp), summed over channels and rectified.

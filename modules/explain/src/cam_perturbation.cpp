@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Score-CAM (masked inputs through the user's Net) and Ablation-CAM (the layers after the target,
 // rebuilt and re-run with one channel zeroed at a time).
 #include "cam_perturbation.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Score-CAM and Ablation-CAM: CAM channel weights from forward passes of perturbed inputs or
 // activations instead of gradients. Free functions over what they read (the engine, the Net, the layer
 // names, the input), so that the CAM method table can point at them.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Grad-CAM and the CAM family on the backward engine: forward pass, target layer, and the maps of the
 // methods of the CAM method table (by kind: gradient-based here, forward passes in cam_perturbation.cpp).
 #include "gradcam_impl.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Maps combined over several forward passes or layers: test-time augmentation and multi-layer maps.
 #include "gradcam_impl.hpp"
 #include "blob_utils.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The implementation class of cv::explain::GradCAM, shared by its source files: gradcam.cpp (forward
 // pass, target layer, the CAM maps) and gradcam_aggregate.cpp (test-time augmentation, multi-layer
 // maps). What it delegates: the CAM methods are a table (cam_method_table.hpp), Score-CAM and

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Input attributions: exact, guided and deconvnet gradients, input x gradient, Integrated Gradients and
 // SmoothGrad as a NoiseTunnel over the gradient (batched through an auxiliary engine).
 #include "input_attribution.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The implementation of cv::explain::InputAttribution, also serving GradCAM's input-gradient methods
 // (on GradCAM's forward pass), and the NoiseTunnel that SmoothGrad is.
 #ifndef OPENCV_EXPLAIN_INPUT_ATTRIBUTION_HPP

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Resolving which producer output feeds each layer input (see input_pins.hpp).
 #include "input_pins.hpp"
 #include "ocl_ops.hpp"

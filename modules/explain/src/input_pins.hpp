@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Which producer output feeds each layer input. cv::dnn tells only which layer feeds which; for
 // producers with several outputs the output is found after a forward pass from the consumer's input
 // shapes, and where shapes tie, by replaying the consumer's own forward() on each candidate.

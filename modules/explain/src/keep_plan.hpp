@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Which layers' outputs a forward pass must keep for a set of backward passes: a pure function of
 // the graph, so that it can be tested alone.
 #ifndef OPENCV_EXPLAIN_KEEP_PLAN_HPP

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Weakly supervised localization from a map (bounding box, segmentation seed) and the pointing game.
 #include "precomp.hpp"
 #include <opencv2/imgproc.hpp>

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Faithfulness metrics of saliency maps: deletion / insertion AUC, Average Drop and Increase in
 // Confidence, ROAD with noisy linear imputation, occlusion rank correlation. All forward passes go
 // through the user's Net in batches (setInput / forward only).

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Reading the layer graph of a loaded Net (see net_graph.hpp).
 #include "net_graph.hpp"
 #include <algorithm>

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The layer graph of a loaded cv::dnn::Net, read once and never changed: layers, their producers in
 // input order, a topological order, and the one reachability function every part of the module uses
 // to find "the layers between A and B".

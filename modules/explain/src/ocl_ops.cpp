@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // OpenCL (T-API) versions of the hot operations; kernels in src/opencl/*.cl.
 #include "ocl_ops.hpp"
 #include "cam_method_table.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // OpenCL (T-API) versions of the hot operations. Each ocl_xxx() returns false when OpenCL is not in
 // use, so that the caller runs the CPU path (the pattern of opencv_contrib's optflow/ximgproc); a
 // kernel that fails to compile is an error, never a silent fallback.

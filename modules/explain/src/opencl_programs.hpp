@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The OpenCL programs of src/opencl/*.cl, embedded at build time, whichever build embedded them:
 // OpenCV's cl2cpp.cmake in OpenCV's tree (cv::ocl::internal::ProgramEntry objects, converted to
 // ProgramSource on use), or cmake/embed_opencl.cmake in the standalone build (ProgramSource objects).

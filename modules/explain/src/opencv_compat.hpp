@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // What differs between the OpenCV versions the module builds against (4.6 to 5.x), in one place:
 // the rest of the module calls these and carries no version tests.
 #ifndef OPENCV_EXPLAIN_OPENCV_COMPAT_HPP

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Captures the hyperparameters of the layers (OpenCV 4.6 keeps some private: Eltwise operation,
 // Permute order, Padding, Softmax axis, CumSum flags, Normalize axes, ...). A constructor is stacked on cv::dnn::LayerFactory for those types when the
 // library is loaded; it records the LayerParams and returns the very layer OpenCV itself would create

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Internal header shared by the implementation files of the explain module.
 #ifndef OPENCV_EXPLAIN_PRECOMP_HPP
 #define OPENCV_EXPLAIN_PRECOMP_HPP

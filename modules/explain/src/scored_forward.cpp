@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The forward pass shared by GradCAM and InputAttribution: scores, class seeds and the explained input.
 #include "scored_forward.hpp"
 #include "backprop_impl.hpp"

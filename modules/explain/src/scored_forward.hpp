@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The forward pass that GradCAM and InputAttribution explain: the engine, the score layer, and the
 // scores and explained input of the last forward pass. A GradCAM shares one with its input attribution,
 // so that one GradCAM::forward() serves the CAM maps and the input attributions alike.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Targets: the gradient of a class score, a class's logits over a mask, or a detection's class logit
 // with respect to the output that holds them (see opencv2/explain/targets.hpp).
 #include "precomp.hpp"

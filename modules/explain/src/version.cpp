@@ -1,5 +1,5 @@
-// This file is part of the explain module (OpenCV contrib style). Licensed under the Apache License 2.0
-// (LICENSE at the top of the repository).
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 #include "opencv2/explain/version.hpp"
 
 namespace cv {

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Helpers that turn maps and gradients into images.
 #include "precomp.hpp"
 #include "ocl_ops.hpp"

@@ -1,3 +1,5 @@
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # example_explain_batch: a folder and manifests, resume after a crash, shards, unreadable files, strict
 # parsing (included by CMakeLists.txt; FILES and IN are set there). The indexes are compared by
 # explain_sample_files (sample_files.cpp): the same lines as a set, each without its time_ms member.

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 """The Dask sample against the single-process batch tool, with a task that fails once.
 
     <venv python> distributed_test.py --tool example_explain_batch --images <folder> --work <folder>

@@ -1,4 +1,6 @@
 #!/bin/sh
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # ctest's sample.gradcam.interrupt: Ctrl-C (SIGINT) while a video is written ends the loop and leaves a
 # whole video of the frames so far, as when a camera recording is stopped.
 #   interrupt_test.sh <example_explain_gradcam> <explain_sample_files> <long video> <work folder>

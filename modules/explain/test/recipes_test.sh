@@ -1,4 +1,6 @@
 #!/bin/sh
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # ctest's distributed.recipes: the Slurm and Kubernetes recipes of modules/explain/samples/distributed run
 # here without a scheduler. The sbatch script runs as the plain bash script it is, once per array index with
 # Slurm's variables set; array_task.sh runs once per index with the Indexed Job's JOB_COMPLETION_INDEX and the

@@ -1,4 +1,6 @@
 #!/bin/sh
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # ctest's distributed.dask: makes the Dask venv (tools/setup_dask_venv.sh) and runs distributed_test.py in it.
 # Exit code 77 (ctest: skipped) when EXPLAIN_NO_PYTHON=1 or when the venv cannot be made (PyPI out of reach).
 #   run_distributed_test.sh <repo> <venv> <example_explain_batch> <images folder> <work folder>

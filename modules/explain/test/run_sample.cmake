@@ -1,3 +1,5 @@
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # Runs a sample and checks its exit code AND its output (ctest's PASS_REGULAR_EXPRESSION alone ignores the
 # exit code, WILL_FAIL alone ignores the message).
 #

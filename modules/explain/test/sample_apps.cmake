@@ -1,3 +1,5 @@
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # example_explain_gradcam on what else --input can be: a video, a folder, an image sequence, a camera index
 # (included by CMakeLists.txt; GRADCAM, FILES and IN are set there). Every test runs without a display and
 # checks the files written with explain_sample_files (sample_files.cpp), which reads them back.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Inputs for the sample tests, made from the bundled image, and independent checks of what the samples
 // wrote (read back with OpenCV, compared with what the inputs are known to be).
 //

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The CAM method table: one entry per CAMMethod value, and every place that reads it agrees with it.
 #include "test_ocl_common.hpp"
 #include "../src/cam_method_table.hpp"  // internal

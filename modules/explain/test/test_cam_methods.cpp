@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The CAM family: each method's definition on a hand-checked 2-channel, 1 x 2 pixel case, and the
 // methods through GradCAM on a small net.
 #include "test_common.hpp"

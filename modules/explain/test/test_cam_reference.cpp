@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The CAM family compared with pytorch-grad-cam (PyPI grad-cam) on the models and weights of
 // tools/make_references.py, raw maps at the target layer's resolution made by
 // tools/make_cam_references.py. Needs EXPLAIN_CAM_REFERENCE_DIR; skipped without it unless

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Shared helpers of the explain tests: small nets built in C++ and a numerical gradient checker.
 #ifndef EXPLAIN_TEST_COMMON_HPP
 #define EXPLAIN_TEST_COMMON_HPP

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The backward engine's stages, each alone: the layer graph and its reachability, the keep plan, and
 // the activation store's record of forward passes on a shared Net.
 #include "test_common.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The maps' definitions: Grad-CAM = CAM / Z on a GAP->FC head, counterfactual = Grad-CAM of -y,
 // rectifier modes, batches, many classes from one forward pass, fusion independence.
 #include "test_common.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Numerical gradient checks of every backward rule, on small random nets built in C++ with randomized
 // shapes and hyperparameters (fixed seeds).
 #include "test_common.hpp"

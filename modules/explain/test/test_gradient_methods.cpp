@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Input-gradient methods: input x gradient, SmoothGrad, Integrated Gradients (completeness).
 #include "test_common.hpp"
 

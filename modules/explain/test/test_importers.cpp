@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Every importer explains alike: one tiny network with the same weights in ONNX, Caffe, Darknet and
 // TensorFlow (data/importers/, made by tools/make_importer_models.py) gives the same scores, Grad-CAM,
 // counterfactual and guided-backprop maps in every format, and each imported Net passes the numerical

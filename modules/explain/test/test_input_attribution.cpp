@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // InputAttribution: the same attributions as GradCAM's on the same forward pass, SmoothGrad as a
 // NoiseTunnel that wraps any attribution, and its errors.
 #include "test_common.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Localization and evaluation metrics: definitions on cases whose answer is known by hand, nets whose
 // score is linear in the pixels, and the error messages.
 #include "test_common.hpp"

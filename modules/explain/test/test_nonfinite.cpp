@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Non-finite numbers inside the network are reported where they appear, never turned into all-zero
 // or plausible-looking maps.
 #include "test_common.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The OpenCL path (T-API) against the CPU path: the kernels, and Grad-CAM end to end on a Net running
 // on DNN_TARGET_OPENCL, which must keep its data on the device. On PoCL (Debian's pocl-opencl-icd) set
 // OPENCV_OPENCL_DEVICE=:CPU: and OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 (scripts/test.sh does).

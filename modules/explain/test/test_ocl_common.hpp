@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Shared by the OpenCL tests: turning OpenCL on for one test, and skipping (or failing, in CI) where
 // no OpenCL device is in use.
 #ifndef OPENCV_EXPLAIN_TEST_OCL_COMMON_HPP

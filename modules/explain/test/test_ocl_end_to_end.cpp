@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The OpenCL path against the CPU path end to end, OpenCV's OCL_ON / OCL_OFF way: one forward pass of
 // a Net on DNN_TARGET_OPENCL, then every explanation computed twice from the same activations, with
 // OpenCL on (device rules and kernels; the results stay on the device as UMats) and with OpenCL off

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The operator sweep: one tiny ONNX model per operator (data/operators/, written by
 // tools/make_operator_models.py). For every model that cv::dnn 4.6 imports and runs, the input gradient
 // of each variable input either matches central differences through cv::dnn, or backward() is refused

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The test harness of the explain tests: OpenCV's ts where OpenCV's tree builds the module
 // (opencv_test_explain, EXPLAIN_OPENCV_TS), GoogleTest otherwise (the standalone build: Debian's OpenCV
 // ships no ts). The same test sources build on both.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Comparison against PyTorch autograd (float64) on the model zoo exported to ONNX by
 // tools/make_references.py. Needs EXPLAIN_REFERENCE_DIR; skipped without it unless
 // EXPLAIN_REQUIRE_REFERENCES=1 (as scripts/test.sh and CI set it), then a missing file fails.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The samples' helpers that the end-to-end sample tests cannot reach one by one: the viewer's keys, the
 // size of every rendered map and of the panel, the folder listing, the shard assignment (against FNV-1a's
 // published test vectors), and the manifest and JSON readers of the batch tool.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // cv::dnn 4.7 and newer pack a convolution's weights in its first forward pass, with whatever BatchNorm
 // was folded into them then, and keep them when a later pass with other requested outputs fuses
 // differently. The explainer and the user's own forward passes share the Net, in either order: each must

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The target helpers (targets.hpp): exact gradients on small hand-made blobs, exact error messages,
 // and the same maps as a hand-built seed through GradCAM::computeFromGradient().
 #include "test_common.hpp"

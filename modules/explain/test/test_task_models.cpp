@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The bundled task models (data/tasks/, made by tools/train_task_models.py): segmentation-mask,
 // detection-cell and multi-input targets on trained nets, and numerical gradient checks on each.
 #include "test_common.hpp"

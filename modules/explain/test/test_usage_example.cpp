@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The README's usage example, compiled and run on the bundled model and image. The test
 // ReadmeExample.MatchesReadme checks that README.md shows exactly this code.
 #include "test_common.hpp"

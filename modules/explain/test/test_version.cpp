@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // cv::explain::getVersionString() and the version macros agree (the standalone CMake project reads them too).
 #include "test_common.hpp"
 

@@ -1,4 +1,6 @@
 #!/bin/sh
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # ctest's sample.gradcam.window: the sample with a display (Xvfb), driven by keys (xdotool) as a person would.
 # On the bundled image the window opens after the files are written; the keys 2 (top-2 class), m (next
 # method), l (next layer), p (panel) each explain the image again, q quits. Exit code 77 (skipped) without

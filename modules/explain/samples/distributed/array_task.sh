@@ -1,4 +1,6 @@
 #!/bin/sh
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 # One task of an array job over example_explain_batch's --shard: shard i of n into $EXPLAIN_OUT/shards/<i>.
 #   Slurm job array (--array=0-<n-1>):  i = SLURM_ARRAY_TASK_ID, n = SLURM_ARRAY_TASK_COUNT
 #   Kubernetes Indexed Job:             i = JOB_COMPLETION_INDEX, n = EXPLAIN_SHARDS (the Job's completions)

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 """Explains a dataset on a Dask cluster: one task per shard, each running the C++ batch tool.
 
     python explain_dask.py --tool build/samples/example_explain_batch --shards 8 --out results \\

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 """Merges the output folders of example_explain_batch shards into one folder, as one run would have left it.
 
     python3 merge_index.py --out results results/shards/*

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 '''Grad-CAM, counterfactual, guided backpropagation and Guided Grad-CAM for a cv::dnn model and an image:
 the Python twin of samples/gradcam.cpp (the same flags, output files and --raw layout), on cv2.explain.
 

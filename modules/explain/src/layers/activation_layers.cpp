@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of element-wise activations. Rectifiers (ReLU, LeakyReLU, PReLU, ReLU6/Clip, ELU) honour
 // RectifierMode:
 //   exact:     R * f'(x)

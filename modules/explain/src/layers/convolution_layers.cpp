@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of Convolution and Deconvolution.
 // Convolution (1D and 2D; groups, depthwise, dilation, stride, padding):
 // dX = col2im(W^T * dY) per group, with Eigen's single-threaded GEMM (far faster than cv::gemm on

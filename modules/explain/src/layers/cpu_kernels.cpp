@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Baseline CPU kernels and the run-time choice of the AVX2+FMA build.
 #include "cpu_kernels.hpp"
 #include <opencv2/core/utility.hpp>

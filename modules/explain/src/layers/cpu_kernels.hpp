@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The hot single-threaded loops of the backward rules: float GEMMs (Eigen: far faster than cv::gemm
 // on Debian's reference BLAS) and the depthwise convolution backward. An AVX2+FMA build of the same
 // code is chosen at run time where the CPU has it, so the library still runs on baseline x86-64.

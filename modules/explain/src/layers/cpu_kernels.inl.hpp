@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The CPU kernels, compiled once per instruction set into namespace EXPLAIN_KERNELS_NAMESPACE.
 #include "cpu_kernels.hpp"
 #include <Eigen/Core>

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of layers that combine blobs element by element or per channel:
 // Eltwise (sum with coefficients, prod, max, min, div), Scale (weights/bias blobs, or a second input
 // broadcast as in squeeze-excitation), BatchNorm (a per-channel scale at inference).

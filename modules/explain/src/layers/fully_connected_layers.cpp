@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of InnerProduct (y = x W^T + b over the axes from `axis` on, so dX = dY W), Gemm
 // (Y = alpha op(A) op(B) + beta C) and MatMul (batched, broadcast products; both cv::dnn 4.9+).
 #include "layer_utils.hpp"

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of normalizing layers: Softmax / LogSoftmax (any axis), LRN across channels, MVN (mean-variance
 // normalization: ONNX InstanceNormalization on 4.6, Caffe MVN), InstanceNormalization (4.9+: per image and
 // channel, scale and bias as inputs) and Normalize (cv::dnn's NormalizeBBox: Lp normalization).

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of reductions: Pooling (1D and 2D max and average; global, padded, ceil mode, with or
 // without the padded area in the average), Reduce and CumSum. Windows start at o*stride - pad_begin and stop at the padded input's end;
 // max pooling routes the gradient to the first maximum in row-major order (as PyTorch does).

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rule of the recurrent LSTM layer (cv::dnn's LSTM: gates I, F, O, G from x_t Wx^T + h_{t-1} Wh^T + b;
 // c_t = f c_{t-1} + i g, h_t = o tanh(c_t)). cv::dnn keeps none of the gates, so the rule runs the recurrence
 // again from the layer's input and weights (in double), checks that it gives cv::dnn's output, and

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of Resize and Interp. Every cv::dnn 4.6 resize mode is separable: per plane
 // Y = Rh X Rw^T with 1-D interpolation matrices, so dX = Rh^T dY Rw. The matrices reproduce the
 // layer's own arithmetic: for the modes that call cv::resize they are cv::resize of an identity;

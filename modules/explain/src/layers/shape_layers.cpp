@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of layers that only move data: Concat, Slice, Split, Flatten, Reshape, Permute,
 // Padding, ShuffleChannel, Identity/Dropout, and (cv::dnn 4.9+) Expand, Tile, Gather, DepthToSpace,
 // SpaceToDepth. Each gradient is the inverse data movement. The device

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // The CAM family on the device, as cam_methods.cpp computes it on the CPU: per-channel weights and the
 // weighted sum of the activation maps (Grad-CAM, Grad-CAM++, XGrad-CAM), or the sum over channels of an
 // element-wise term (HiResCAM, Grad-CAM element-wise, LayerCAM); then the ReLU.

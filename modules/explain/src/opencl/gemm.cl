@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // C = A B for row-major float matrices (A: M x K, B: K x N), with local-memory tiles of TILE x TILE.
 // OpenCV's generic OpenCL GEMM took ~0.3-4 ms per backward GEMM on an NVIDIA H100 (doc/performance.md);
 // the input gradients of convolutions and InnerProduct need nothing more than this.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules on the device: convolution's col2im, pooling and per-channel scaling, written as
 // gathers (each work item owns one input element), so that no atomics are needed.
 

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Backward of the clipping rectifiers (ReLU, LeakyReLU, ReLU6/Clip) in the three modes:
 // exact R * f'(x); guided R * f'(x) * [R > 0]; deconvnet: the rectifier applied to R.
 // f'(x) = 1 inside (lo, hi), `slope` below lo (LeakyReLU), 0 above hi (ReLU6).

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Softmax / LogSoftmax backward along one axis of an outer x count x inner blob, from the output y:
 // softmax: dx_c = y_c (r_c - sum_k r_k y_k); log-softmax: dx_c = r_c - exp(y_c) sum_k r_k.
 // The sum is accumulated in double where the device has it, as the CPU rule does.

@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // Links against the installed opencv_explain and runs a Grad-CAM on a one-layer net.
 #include <opencv2/explain.hpp>
 #include <iostream>

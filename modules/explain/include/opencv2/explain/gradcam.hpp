@@ -1,3 +1,5 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
 // This file is part of the explain module (OpenCV contrib style).
 #ifndef OPENCV_EXPLAIN_GRADCAM_HPP
 #define OPENCV_EXPLAIN_GRADCAM_HPP

@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# This file is part of the explain module. It is subject to the license terms in the LICENSE file
+# found in the top-level directory of this distribution (Apache License 2.0).
 '''Tests of cv2.explain, the Python bindings OpenCV's build generates from the module's headers, on the
 bundled model and image (data/ of the repository, or $EXPLAIN_DATA_DIR), each checked against numpy.
 
