@@ -19,21 +19,14 @@ if [ -f "$prefix/.complete" ]; then
   echo "$prefix"
   exit 0
 fi
+here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$cache"
 cd "$cache"
 
-# The sdist carries OpenCV's full source in opencv/ (pip is used only to download it).
-if [ ! -d src/opencv ]; then
-  rm -rf dl src
-  python3 -m pip download -q --disable-pip-version-check --no-binary opencv-python-headless --no-deps \
-    -d dl "opencv-python-headless==$version"
-  mkdir -p src
-  tar -xzf dl/*.tar.gz -C src --strip-components=1
-  rm -rf dl
-fi
+src=$("$here/opencv_source.sh" "$version")
 
 jobs=${EXPLAIN_OPENCV_JOBS:-$(nproc)}
-cmake -S src/opencv -B build -G "Unix Makefiles" \
+cmake -S "$src/opencv" -B build -G "Unix Makefiles" \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
   -DBUILD_LIST=core,imgproc,imgcodecs,videoio,highgui,dnn,ts \
   -DBUILD_TESTS=OFF -DBUILD_PERF_TESTS=OFF -DBUILD_EXAMPLES=OFF -DBUILD_opencv_apps=OFF \

@@ -20,30 +20,16 @@ set -euo pipefail
 version=${1:-5.0.0.93}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${EXPLAIN_OPENCV_CACHE:-/var/cache/explain-opencv}
-src=$cache/$version/src
 build=$cache/$version-inTree/build
 python=${EXPLAIN_PYTHON:-/usr/bin/python3}
 
 "$here/scripts/install_deps.sh" --bindings
-mkdir -p "$cache/$version" "$build"
+mkdir -p "$build"
 # One build at a time per cache folder (other clones may share it).
 exec 9>"$cache/$version-inTree/.lock"
 flock 9
 
-# The sdist carries OpenCV's full source in opencv/ (pip is used only to download it).
-if [ ! -d "$src/opencv" ]; then
-  (
-    flock 8
-    if [ ! -d "$src/opencv" ]; then
-      rm -rf "$cache/$version/dl" "$src"
-      "$python" -m pip download -q --disable-pip-version-check --no-binary opencv-python-headless --no-deps \
-        -d "$cache/$version/dl" "opencv-python-headless==$version"
-      mkdir -p "$src"
-      tar -xzf "$cache/$version"/dl/*.tar.gz -C "$src" --strip-components=1
-      rm -rf "$cache/$version/dl"
-    fi
-  ) 8>"$cache/$version/.download.lock"
-fi
+src=$("$here/scripts/opencv_source.sh" "$version")
 
 # Minimal: the modules explain and its tests need, one SIMD dispatch target (AVX2; the baseline stays
 # SSE3), no IPP, no bundled codecs but PNG/JPEG from the system, protobuf for the ONNX importer.

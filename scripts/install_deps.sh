@@ -8,6 +8,7 @@
 #   scripts/install_deps.sh --python   also Debian's PyTorch/torchvision/ONNX/OpenCV for the reference tools
 #   scripts/install_deps.sh --bindings also Python's headers and numpy, for OpenCV's cv2 module built from
 #                                      source (scripts/build_opencv_contrib.sh)
+#   scripts/install_deps.sh --wheel    also Python's headers and venv, for the cv2 wheel (scripts/build_wheel.sh)
 #   scripts/install_deps.sh --docs     also doxygen and bibtex, for the doxygen target (API reference, tutorials)
 set -euo pipefail
 pkgs="build-essential cmake pkg-config libopencv-dev libeigen3-dev libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev clang libclang-rt-14-dev xvfb xdotool"
@@ -15,6 +16,8 @@ if [ "${1:-}" = "--python" ]; then
   pkgs="$pkgs python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-opencv"
 elif [ "${1:-}" = "--bindings" ]; then
   pkgs="$pkgs python3 python3-dev python3-numpy"
+elif [ "${1:-}" = "--wheel" ]; then
+  pkgs="$pkgs python3 python3-dev python3-venv"
 elif [ "${1:-}" = "--docs" ]; then
   pkgs="$pkgs doxygen texlive-binaries"
 fi

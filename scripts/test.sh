@@ -31,7 +31,7 @@ if [ "${EXPLAIN_NO_PYTHON:-0}" != 1 ]; then
   export EXPLAIN_REFERENCE_DIR="$root/build/references" EXPLAIN_REQUIRE_REFERENCES=1
 
   # pytorch-grad-cam's maps for the CAM family (PyPI grad-cam in a venv on Debian's torch)
-  camstamp=$(cat tools/make_cam_references.py tools/make_references.py tools/train_default_model.py \
+  camstamp=$(cat tools/make_cam_references.py tools/token_models.py tools/make_references.py tools/train_default_model.py \
              tools/setup_gradcam_venv.sh data/default_model.onnx | sha1sum | cut -c1-12)
   if [ "$(cat build/cam_references/stamp 2>/dev/null)" != "$camstamp" ]; then
     rm -rf build/cam_references
@@ -74,6 +74,12 @@ echo "== the same consumer through pkg-config"
 PKG_CONFIG_PATH="$root/build/install/lib/pkgconfig" c++ -std=c++17 modules/explain/test/consumer/main.cpp \
   -o build/consumer/explain_consumer_pc $(PKG_CONFIG_PATH="$root/build/install/lib/pkgconfig" pkg-config --cflags --libs opencv_explain)
 LD_LIBRARY_PATH="$root/build/install/lib" build/consumer/explain_consumer_pc
+echo "== the installed samples, moved to another prefix: the library through RPATH, the data from share/"
+rm -rf build/prefix-moved && cp -r build/install build/prefix-moved
+(cd /tmp && env -u EXPLAIN_DATA_DIR "$root/build/prefix-moved/bin/example_explain_gradcam" \
+   --headless --out="$root/build/prefix-moved/out") | tee build/prefix-moved/log.txt
+grep -q "model: *$root/build/prefix-moved/share/opencv_explain/default_model.onnx" build/prefix-moved/log.txt
+ls build/prefix-moved/out/gradcam.png >/dev/null
 
 echo "== the module inside OpenCV 5.0's build: opencv_test_explain (ts; the references of step 2 too), perf sanity, cv2.explain"
 EXPLAIN_SAMPLE_GRADCAM="$root/build/samples/example_explain_gradcam" scripts/test_opencv_contrib.sh

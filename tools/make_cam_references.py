@@ -25,6 +25,7 @@ import torch
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, TOOLS)
 import make_references as mr  # noqa: E402  (models, weights, inputs, ONNX export, helpers)
+import token_models as tm  # noqa: E402  (transformer-shaped models read with a token grid)
 
 try:
     from pytorch_grad_cam import (GradCAM, GradCAMPlusPlus, XGradCAM, HiResCAM, GradCAMElementWise,
@@ -40,12 +41,13 @@ METHODS = [("gradcam", GradCAM), ("gradcampp", GradCAMPlusPlus), ("xgradcam", XG
            ("eigencam", EigenCAM), ("eigengradcam", EigenGradCAM), ("scorecam", ScoreCAM),
            ("ablationcam", AblationCAM)]
 SIGNED = ("eigencam", "eigengradcam")  # principal component: the sign is numpy's SVD sign
-MODELS = ["default", "resnet18", "mobilenet_v2"]
+MODELS = ["default", "resnet18", "mobilenet_v2", "tiny_vit", "tiny_deit"]
+KNOWN = mr.ALL + list(tm.TOKEN_MODELS)
 # a second, earlier target layer (torch module) for the multi-layer comparison
 SECOND_LAYER = {"default": "relu3", "resnet18": "layer3"}
 
 
-def raw_cam(cam_class, model, layer_module, x, cls):
+def raw_cam(cam_class, model, layer_module, x, cls, reshape_transform=None):
     """pytorch-grad-cam's map for logit `cls` before its ReLU, at the target layer's resolution (H x W,
     float64 for the weighted-sum methods; the Eigen methods' get_2d_projection returns float32).
 
@@ -57,7 +59,7 @@ def raw_cam(cam_class, model, layer_module, x, cls):
     runs its own unmodified __call__ (hooks, target, backward, weights). The tapped map is checked to
     reproduce the library's scaled output exactly. For the Eigen methods the tap is the signed
     projection p, so ReLU(-p) (the other SVD sign) comes for free."""
-    cam = cam_class(model=model, target_layers=[layer_module])
+    cam = cam_class(model=model, target_layers=[layer_module], reshape_transform=reshape_transform)
     taps = []
     orig = cam.get_cam_image
 
@@ -91,11 +93,21 @@ def rel_l2_signed(a, b, signed):
 
 def process(name, outdir, scorecam):
     t0 = time.time()
-    model, x, target, onnx_name = mr.build(name, outdir)
+    reshape, tokens = None, None
+    if name in tm.TOKEN_MODELS:
+        # a token layer read on a grid: pytorch-grad-cam's reshape_transform, GradCAM::setTokenGrid in C++
+        onnx_name, target = name + ".onnx", tm.TARGET
+        model, x, grid, prefix = tm.build(name, os.path.join(outdir, onnx_name))
+        reshape, tokens = tm.reshape_transform(grid, prefix), (grid, grid, prefix)
+        scorecam = False  # Score-CAM and Ablation-CAM do not read token layers
+    else:
+        model, x, target, onnx_name = mr.build(name, outdir)
     layer, act, _ = mr.dnn_target_layer(model, x, target, os.path.join(outdir, onnx_name))
     shape = act.shape
+    map_shape = tokens[:2] if tokens else tuple(shape[2:])
     t_build = time.time() - t0
-    print("  target: torch %s %s -> cv::dnn '%s'" % (target, tuple(shape), layer))
+    print("  target: torch %s %s -> cv::dnn '%s'%s" % (target, tuple(shape), layer,
+                                                      " (token grid %d x %d, %d prefix)" % tokens if tokens else ""))
     m64 = copy.deepcopy(model).double()
     # ActivationsAndGradients hooks only outputs that require grad: let the input require it rather
     # than the parameters, so that the backward pass computes no weight gradients (half the work)
@@ -114,10 +126,10 @@ def process(name, outdir, scorecam):
         if key in ("scorecam", "ablationcam") and not scorecam:
             continue  # forward-pass methods: one run per channel batch
         t1 = time.time()
-        p64 = raw_cam(cls_, m64, mr.get_module(m64, target), x64, cls)
+        p64 = raw_cam(cls_, m64, mr.get_module(m64, target), x64, cls, reshape)
         times[key] = time.time() - t1
-        p32 = raw_cam(cls_, model, mr.get_module(model, target), x32, cls)
-        if p64.shape != tuple(shape[2:]):
+        p32 = raw_cam(cls_, model, mr.get_module(model, target), x32, cls, reshape)
+        if p64.shape != map_shape:
             raise RuntimeError("%s: map %s, layer %s" % (key, p64.shape, shape))
         maps[key] = np.maximum(p64, 0)
         if key in SIGNED:
@@ -129,6 +141,14 @@ def process(name, outdir, scorecam):
     empty = [k for k, v in maps.items() if not v.any()]
     if empty:
         print("  note: all-zero maps: %s" % " ".join(empty))
+
+    if tokens:
+        # the same Grad-CAM from float64 autograd without pytorch-grad-cam
+        maps["gradcam_autograd"] = tm.autograd_gradcam(m64, x64, cls, tokens[0], tokens[2])
+        d = mr.rel_l2(maps["gradcam_autograd"], maps["gradcam"])
+        print("  Grad-CAM from autograd vs pytorch-grad-cam (float64): rel. L2 %.1e" % d)
+        if not d < 1e-9:
+            raise RuntimeError("autograd and pytorch-grad-cam disagree on the token Grad-CAM (%.3g)" % d)
 
     # aug_smooth and multi-layer Grad-CAM: pytorch-grad-cam's scaled maps at the input size
     extra_layer = None
@@ -150,6 +170,10 @@ def process(name, outdir, scorecam):
     fs.write("layer", layer)
     if extra_layer:
         fs.write("layer2", extra_layer)
+    if tokens:
+        fs.write("grid_h", tokens[0])
+        fs.write("grid_w", tokens[1])
+        fs.write("prefix_tokens", tokens[2])
     fs.write("class_id", cls)
     fs.write("grad_cam_version", importlib.metadata.version("grad-cam"))
     fs.write("torch_version", torch.__version__)
@@ -177,7 +201,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--models", default=",".join(MODELS),
-                    help="comma list of: " + ",".join(mr.ALL) + " (default %(default)s)")
+                    help="comma list of: " + ",".join(KNOWN) + " (default %(default)s)")
     ap.add_argument("--scorecam", default="default",
                     help="models that also get Score-CAM (K forward passes; default %(default)s)")
     args = ap.parse_args()
@@ -186,9 +210,9 @@ def main():
     torch.manual_seed(0)
     np.random.seed(0)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
-    bad = [n for n in names if n not in mr.ALL]
+    bad = [n for n in names if n not in KNOWN]
     if bad:
-        sys.exit("unknown models: %s (known: %s)" % (bad, ",".join(mr.ALL)))
+        sys.exit("unknown models: %s (known: %s)" % (bad, ",".join(KNOWN)))
     scorecam = set(n.strip() for n in args.scorecam.split(","))
     os.makedirs(args.out, exist_ok=True)
     print("grad-cam %s, torch %s" % (importlib.metadata.version("grad-cam"), torch.__version__))

@@ -18,10 +18,6 @@
 #include <string>
 #include <vector>
 
-#ifndef EXPLAIN_DATA_DIR
-#error "EXPLAIN_DATA_DIR (the folder of the bundled model) must be defined"
-#endif
-
 namespace batch_sample {
 
 using cv::CommandLineParser;
@@ -117,7 +113,7 @@ inline int parseOptions(int argc, char** argv, Options& o)
         return 0;
     }
     o.bundled = !parser.has("model");
-    o.modelPath = o.bundled ? std::string(EXPLAIN_DATA_DIR "/default_model.onnx") : parser.get<std::string>("model");
+    o.modelPath = o.bundled ? sample::bundledFile("default_model.onnx") : parser.get<std::string>("model");
     o.configPath = parser.get<std::string>("config");
     o.input = parser.get<std::string>("input");
     o.imageDir = parser.get<std::string>("images");
@@ -138,7 +134,7 @@ inline int parseOptions(int argc, char** argv, Options& o)
     if (!why.empty())
         return fail("--shard=" + shard + " " + why), 1;
     o.labelsPath = parser.has("labels") ? parser.get<std::string>("labels")
-                                        : (o.bundled ? std::string(EXPLAIN_DATA_DIR "/default_labels.txt") : std::string());
+                                        : (o.bundled ? sample::bundledFile("default_labels.txt") : std::string());
     o.outDir = parser.get<std::string>("out");
     o.strict = parser.has("strict");
     if (!parser.check())

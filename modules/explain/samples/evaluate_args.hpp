@@ -15,10 +15,6 @@
 #include <string>
 #include <vector>
 
-#ifndef EXPLAIN_DATA_DIR
-#error "EXPLAIN_DATA_DIR (the folder of the bundled model) must be defined"
-#endif
-
 namespace evaluate_sample {
 
 using cv::CommandLineParser;
@@ -111,7 +107,7 @@ inline int parseOptions(int argc, char** argv, Options& o)
         return 0;
     }
     const bool bundled = !parser.has("model");
-    o.modelPath = bundled ? std::string(EXPLAIN_DATA_DIR "/default_model.onnx") : parser.get<std::string>("model");
+    o.modelPath = bundled ? sample::bundledFile("default_model.onnx") : parser.get<std::string>("model");
     o.configPath = parser.get<std::string>("config");
     o.csvPath = parser.get<std::string>("csv");
     o.imageDir = parser.get<std::string>("images");

@@ -139,6 +139,17 @@ static std::vector<std::string> readLabels(const std::string& path)
 }
 
 /** Reads the Net (on DNN_TARGET_OPENCL for --device=opencl) and creates the explainer; empty on error. */
+/** The explainer of a target layer, reading it as tokens when --tokens is given. */
+static Ptr<explain::GradCAM> createExplainer(const dnn::Net& net, const std::string& layer, const Options& o)
+{
+    //! [create]
+    Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, layer, o.outputArg);
+    //! [create]
+    if (!o.tokenGrid.empty())
+        cam->setTokenGrid(o.tokenGrid.height, o.tokenGrid.width, o.prefixTokens);
+    return cam;
+}
+
 static Ptr<explain::GradCAM> loadExplainer(const Options& o, dnn::Net& net)
 {
     TickMeter tm;
@@ -156,9 +167,7 @@ static Ptr<explain::GradCAM> loadExplainer(const Options& o, dnn::Net& net)
         net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
         explain::checkOpenCLKernels();  // fail here, not in the middle, if a kernel does not compile
     }
-    //! [create]
-    Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, o.layer, o.outputArg);
-    //! [create]
+    Ptr<explain::GradCAM> cam = createExplainer(net, o.layer, o);
     tm.stop();
     std::cout << "model:   " << o.modelPath << " (read in " << tm.getTimeMilli() << " ms)\n";
     if (o.device == "opencl")
@@ -736,7 +745,7 @@ private:
         s_.next = false;
         const bool changed = handleKey(key, s_, o_.methods.size(), layers_.size(), std::min(5, r.scores.cols));
         if (s_.layer != layer)
-            cam_ = explain::GradCAM::create(net_, layers_[s_.layer], o_.outputArg);
+            cam_ = createExplainer(net_, layers_[s_.layer], o_);
         s_.quit = s_.quit || getWindowProperty(window_, WND_PROP_VISIBLE) < 1;  // closed by its title bar
         return changed;
     }

@@ -14,10 +14,6 @@
 #include <string>
 #include <vector>
 
-#ifndef EXPLAIN_DATA_DIR
-#error "EXPLAIN_DATA_DIR (the folder of the bundled model) must be defined"
-#endif
-
 namespace gradcam_sample {
 
 using cv::CommandLineParser;
@@ -29,6 +25,7 @@ static const char* const keys =
     "{ config c       |     | optional config file (.prototxt, .pbtxt, .cfg) }"
     "{ input i        |     | an image, a folder of images, an image sequence (img_%04d.png), a video file or a camera index (0); default: the bundled image }"
     "{ layer l        |     | Grad-CAM target layer; default: the last layer with a spatial output }"
+    "{ tokens         |     | read the target layer as tokens on a grid (vision transformers): <H>x<W>[+<leading tokens dropped>], e.g. 14x14+1 for ViT-B/16 (class token), 14x14+2 for DeiT, 7x7 for a Swin stage (N x H x W x C) }"
     "{ class          | -1  | class index (>= 0) to explain; default (-1): the top-1 class }"
     "{ methods        | gradcam,counterfactual,guided,guided_gradcam | comma list of maps to compute }"
     "{ width          |     | input width, 1..16384; default: 64 for the bundled model, else 224 }"
@@ -72,6 +69,8 @@ struct Options
     sample::BlobOptions blob;
     std::string target, outputArg, maskPath, cellText, input2Path, device;
     int boxIndex = -1, frames = 0;
+    cv::Size tokenGrid;      // --tokens: 0 x 0 when not given
+    int prefixTokens = 0;
     std::vector<std::string> inputNames;
     bool headless = false, panel = false;
 
@@ -83,6 +82,25 @@ inline bool fail(const std::string& message)
 {
     std::cerr << "error: " << message << "\n";
     return false;
+}
+
+/** --tokens=<H>x<W>[+<prefix>] into o.tokenGrid and o.prefixTokens; false (with the message) when malformed. */
+inline bool parseTokens(const std::string& text, Options& o)
+{
+    const size_t x = text.find('x'), plus = text.find('+');
+    const std::string h = text.substr(0, x), w = x == std::string::npos ? "" : text.substr(x + 1, plus - x - 1),
+                      p = plus == std::string::npos ? "0" : text.substr(plus + 1);
+    int height = 0, width = 0, prefix = 0;
+    std::string error = sample::parseInt(h, 1, 4096, height);
+    if (error.empty())
+        error = sample::parseInt(w, 1, 4096, width);
+    if (error.empty())
+        error = sample::parseInt(p, 0, 4096, prefix);
+    if (x == std::string::npos || (plus != std::string::npos && plus < x) || !error.empty())
+        return fail("--tokens=" + text + " is not <H>x<W> or <H>x<W>+<leading tokens> with H, W in [1, 4096]");
+    o.tokenGrid = cv::Size(width, height);
+    o.prefixTokens = prefix;
+    return true;
 }
 
 /** Parses the command line into `o`; returns -1 to go on, or the exit code. */
@@ -106,9 +124,9 @@ inline int parseOptions(int argc, char** argv, Options& o)
         return 0;
     }
     o.bundled = !parser.has("model");
-    o.modelPath = o.bundled ? std::string(EXPLAIN_DATA_DIR "/default_model.onnx") : parser.get<std::string>("model");
+    o.modelPath = o.bundled ? sample::bundledFile("default_model.onnx") : parser.get<std::string>("model");
     o.configPath = parser.get<std::string>("config");
-    o.imagePath = parser.has("input") ? parser.get<std::string>("input") : std::string(EXPLAIN_DATA_DIR "/default_image.png");
+    o.imagePath = parser.has("input") ? parser.get<std::string>("input") : sample::bundledFile("default_image.png");
     o.layer = parser.get<std::string>("layer");
     sample::FlagReader flags(parser);
     o.classArg = flags.getInt("class", -1);
@@ -118,7 +136,7 @@ inline int parseOptions(int argc, char** argv, Options& o)
         return 1;
     o.methods = splitList(parser.get<std::string>("methods"));
     o.labelsPath = parser.has("labels") ? parser.get<std::string>("labels")
-                                        : (o.bundled ? std::string(EXPLAIN_DATA_DIR "/default_labels.txt") : std::string());
+                                        : (o.bundled ? sample::bundledFile("default_labels.txt") : std::string());
     o.outDir = parser.get<std::string>("out");
     o.rawPath = parser.get<std::string>("raw");
     o.target = parser.get<std::string>("target");
@@ -129,6 +147,8 @@ inline int parseOptions(int argc, char** argv, Options& o)
     o.inputNames = splitList(parser.get<std::string>("input-names"));
     o.device = parser.get<std::string>("device");
     o.headless = parser.has("headless");
+    if (parser.has("tokens") && !parseTokens(parser.get<std::string>("tokens"), o))
+        return 1;
     o.panel = parser.has("panel");
     if (!parser.check())
     {

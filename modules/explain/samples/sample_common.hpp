@@ -14,8 +14,10 @@
 #include <atomic>
 #include <charconv>
 #include <climits>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -25,6 +27,32 @@
 #include <vector>
 
 namespace sample {
+
+#ifndef EXPLAIN_DATA_DIR
+#error "EXPLAIN_DATA_DIR (the folder of the bundled model) must be defined"
+#endif
+#ifndef EXPLAIN_INSTALLED_DATA_DIR
+#define EXPLAIN_INSTALLED_DATA_DIR "../share/opencv_explain"
+#endif
+
+/** The path of a bundled file (default_model.onnx, default_image.png, default_labels.txt): in
+    $EXPLAIN_DATA_DIR when it is set; otherwise in the data folder installed beside the sample
+    (<prefix>/share/opencv_explain, found from the executable's own path, so any prefix works); otherwise in
+    the data/ folder of the source tree the sample was built from. */
+inline std::string bundledFile(const std::string& name)
+{
+    if (const char* dir = std::getenv("EXPLAIN_DATA_DIR"))
+        return std::string(dir) + "/" + name;
+    std::error_code error;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
+    if (!error)
+    {
+        const std::filesystem::path installed = exe.parent_path() / EXPLAIN_INSTALLED_DATA_DIR / name;
+        if (std::filesystem::is_regular_file(installed, error))
+            return installed.lexically_normal().string();
+    }
+    return std::string(EXPLAIN_DATA_DIR) + "/" + name;
+}
 
 /** Prints "error: <message>" and returns false. */
 inline bool fail(const std::string& message)

@@ -70,12 +70,12 @@ void GradCAMImpl::computeFromGradient(const String& outputLayer, InputArray outp
 {
     auto guard = fwd->lock();
     fwd->requireForward();
-    const std::vector<MatShape>& shapes = bp->getLayerInfo(layerName).outputShapes;
-    const int dims = shapes.empty() ? 0 : (int)shapes[0].size();
-    if (dims != 4)
-        CV_Error(Error::StsBadArg, format("explain: the target layer '%s' has a %dD output; Grad-CAM needs a "
-                                          "spatial N x K x H x W output", layerName.c_str(), dims));
+    requireSpatialOutput(layerName);
     const CamMethodSpec& spec = camMethod(method);
+    if (spec.kind == CamKind::FORWARD_PASSES && tokens.height > 0)
+        CV_Error(Error::StsNotImplemented, std::string("explain: ") + spec.name +
+                                               " does not read token layers (setTokenGrid); use a gradient-based "
+                                               "method or Eigen-CAM");
     checkCounterfactual(spec, counterfactual.needed());
     requireFiniteActivation(*bp, layerName);
     if (spec.kind != CamKind::FORWARD_PASSES)
@@ -94,7 +94,7 @@ void GradCAMImpl::gradientMaps(const CamMethodSpec& spec, const String& outputLa
                                OutputArrayOfArrays gradcam, OutputArrayOfArrays counterfactual)
 {
     // the methods with kernels in cam.cl; the principal-component ones and eigenSmooth need an SVD (CPU)
-    if (bp->isOnDevice() && spec.oclName && !eigenSmooth)
+    if (bp->isOnDevice() && spec.oclName && !eigenSmooth && tokens.height == 0)
     {
         // Net on DNN_TARGET_OPENCL: gradients, weights and maps stay on the device; the
         // counterfactual is the same method with negated gradients
@@ -109,12 +109,12 @@ void GradCAMImpl::gradientMaps(const CamMethodSpec& spec, const String& outputLa
         }
         return;
     }
-    Mat a = bp->getActivation(layerName), g;
+    Mat a = spatial(bp->getActivation(layerName)), g;
     if (spec.needsGradients)
     {
         std::vector<Mat> grads;
         bp->backward({outputLayer}, {seed}, {layerName}, grads, RECTIFIER_EXACT);
-        g = grads[0];
+        g = spatial(grads[0]);
     }
     std::vector<Mat> maps, counter;
     computeCAM(method, a, g, maps, eigenSmooth);
@@ -122,6 +122,56 @@ void GradCAMImpl::gradientMaps(const CamMethodSpec& spec, const String& outputLa
         computeCAM(method, a, Mat(-g), counter, eigenSmooth);
     assignMaps(gradcam, maps);
     assignMaps(counterfactual, counter);
+}
+
+void GradCAMImpl::setTokenGrid(int height, int width, int prefixTokens)
+{
+    if (height < 0 || width < 0 || prefixTokens < 0 || (height == 0) != (width == 0))
+        CV_Error(Error::StsBadArg, format("explain: setTokenGrid(%d, %d, %d): the grid needs height, width > 0 "
+                                          "(or both 0 to turn it off) and prefixTokens >= 0",
+                                          height, width, prefixTokens));
+    tokens.height = height;
+    tokens.width = width;
+    tokens.prefix = height > 0 ? prefixTokens : 0;
+}
+
+void GradCAMImpl::requireSpatialOutput(const String& layer) const
+{
+    const std::vector<MatShape>& shapes = bp->getLayerInfo(layer).outputShapes;
+    const MatShape shape = shapes.empty() ? MatShape() : shapes[0];
+    const int dims = (int)shape.size();
+    if (tokens.height == 0)
+    {
+        if (dims != 4)
+            CV_Error(Error::StsBadArg, format("explain: the target layer '%s' has a %dD output; Grad-CAM needs a spatial "
+                                              "N x K x H x W output (or tokens read with setTokenGrid)",
+                                              layer.c_str(), dims));
+        return;
+    }
+    const int h = tokens.height, w = tokens.width, p = tokens.prefix;
+    const bool fits = (dims == 3 && shape[1] == p + h * w) || (dims == 4 && p == 0 && shape[1] == h && shape[2] == w);
+    if (!fits)
+        CV_Error(Error::StsBadArg, format("explain: the output of the target layer '%s' is %s; the token grid "
+                                          "%d x %d with %d prefix token(s) reads N x %d x C tokens%s",
+                                          layer.c_str(), shapeToString(shape).c_str(), h, w, p, p + h * w,
+                                          p == 0 ? format(" or N x %d x %d x C", h, w).c_str() : ""));
+}
+
+Mat GradCAMImpl::spatial(const Mat& blob) const
+{
+    if (tokens.height == 0)
+        return blob;
+    // token (prefix + y * width + x), channel c -> channel c at (y, x), as pytorch-grad-cam's reshape_transform
+    const int n = blob.size[0], channels = blob.size[blob.dims - 1], cells = tokens.height * tokens.width;
+    const int shape[] = {n, channels, tokens.height, tokens.width};
+    Mat grid(4, shape, CV_32F);
+    for (int b = 0; b < n; b++)
+    {
+        const Mat cellsByChannel(cells, channels, CV_32F, (void*)(blob.ptr<float>(b) + (size_t)tokens.prefix * channels));
+        Mat channelsByCell(channels, cells, CV_32F, grid.ptr<float>(b));
+        transpose(cellsByChannel, channelsByCell);
+    }
+    return grid;
 }
 
 void GradCAMImpl::setMethod(int m)

@@ -44,6 +44,7 @@ void GradCAMImpl::computeAugSmooth(int classId, OutputArrayOfArrays out)
     fwd->requireForward();
     fwd->requireSingleInput("computeAugSmooth");
     requireGradientMethod("computeAugSmooth");
+    requireSpatialOutput(layerName);
     const std::vector<int> classes = fwd->classesFor(classId);
     const Mat& input = fwd->input();
     const String& scoreLayerName = fwd->scoreLayer();
@@ -59,7 +60,7 @@ void GradCAMImpl::computeAugSmooth(int classId, OutputArrayOfArrays out)
         seed.at<float>(r, classes[r / 6]) = 1.f;
     std::vector<Mat> grads, maps;
     aux->backward({scoreLayerName}, {seed}, {layerName}, grads, RECTIFIER_EXACT);
-    computeCAM(method, aux->getActivation(layerName), grads[0], maps, eigenSmooth);
+    computeCAM(method, spatial(aux->getActivation(layerName)), spatial(grads[0]), maps, eigenSmooth);
     aux->keepAll();
     std::vector<Mat> result;
     for (int b = 0; b < n; b++)
@@ -85,11 +86,7 @@ void GradCAMImpl::computeLayers(const std::vector<String>& layers, int classId, 
         CV_Error(Error::StsBadArg, "explain: computeLayers needs at least one layer");
     requireGradientMethod("computeLayers");
     for (const String& l : layers)
-    {
-        const std::vector<MatShape>& shapes = bp->getLayerInfo(l).outputShapes;
-        if (shapes.empty() || shapes[0].size() != 4)
-            CV_Error(Error::StsBadArg, "explain: the layer '" + l + "' has no spatial N x K x H x W output");
-    }
+        requireSpatialOutput(l);
     std::vector<Mat> grads;
     bp->backward({fwd->scoreLayer()}, {fwd->classSeed(classId)}, layers, grads, RECTIFIER_EXACT);  // one pass
     for (const String& l : layers)
@@ -98,7 +95,7 @@ void GradCAMImpl::computeLayers(const std::vector<String>& layers, int classId, 
     for (size_t i = 0; i < layers.size(); i++)
     {
         std::vector<Mat> maps;
-        computeCAM(method, bp->getActivation(layers[i]), grads[i], maps, eigenSmooth);
+        computeCAM(method, spatial(bp->getActivation(layers[i])), spatial(grads[i]), maps, eigenSmooth);
         for (size_t n = 0; n < maps.size(); n++)
         {
             if (sums.size() <= n)

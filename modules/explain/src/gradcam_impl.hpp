@@ -44,6 +44,10 @@ public:
     void setMethod(int m) CV_OVERRIDE;
     int getMethod() const CV_OVERRIDE { return method; }
 
+    void setTokenGrid(int height, int width, int prefixTokens) CV_OVERRIDE;
+    Size getTokenGrid() const CV_OVERRIDE { return Size(tokens.width, tokens.height); }
+    int getPrefixTokens() const CV_OVERRIDE { return tokens.prefix; }
+
     void setEigenSmooth(bool enable) CV_OVERRIDE { eigenSmooth = enable; }
     bool getEigenSmooth() const CV_OVERRIDE { return eigenSmooth; }
 
@@ -83,6 +87,14 @@ public:
     void guidedGradCAM(int classId, OutputArray dst) CV_OVERRIDE;
 
 private:
+    /** Throws unless `layer` has an output the maps can be computed on: N x K x H x W, or tokens that
+        fit the token grid when one is set. */
+    void requireSpatialOutput(const String& layer) const;
+
+    /** A target layer's activations or gradients as N x K x H x W: the blob itself, or its tokens laid
+        out on the token grid when one is set. */
+    Mat spatial(const Mat& blob) const;
+
     /** Throws for a method that needs forward passes of its own (what computes the maps of several
         inputs or layers from one backward pass cannot serve them). */
     void requireGradientMethod(const char* what) const;
@@ -110,6 +122,10 @@ private:
     int method = CAM_GRADCAM;
     bool planned = false;   // whether the Backprop keeps only the Grad-CAM path
     bool eigenSmooth = false;
+    struct TokenGrid
+    {
+        int height = 0, width = 0, prefix = 0;
+    } tokens;               // set: the target layers are read as tokens (setTokenGrid)
 };
 
 }}} // namespace cv::explain::detail

@@ -52,6 +52,19 @@ explain_sample_test(sample.gradcam.video_with_raw EXIT 1 OUTPUT "error: --target
                     COMMAND ${GRADCAM} --input=${IN}/clip.avi --raw=${dir}/raw.yml --out=${dir}/raw)
 explain_sample_test(sample.gradcam.no_camera EXIT 1 OUTPUT "error: cannot open camera 9"
                     COMMAND ${GRADCAM} --input=9 --out=${dir}/camera)
+# --tokens: malformed, and a grid that does not fit the (N x K x H x W) target of the bundled model
+explain_sample_test(sample.gradcam.tokens_malformed EXIT 1
+                    OUTPUT "error: --tokens=4 is not <H>x<W> or <H>x<W>\\+<leading tokens> with H, W in \\[1, 4096\\]"
+                    COMMAND ${GRADCAM} --tokens=4 --out=${dir}/tokens)
+explain_sample_test(sample.gradcam.tokens_not_a_token_layer EXIT 1
+                    OUTPUT "the token grid 8 x 8 with 0 prefix token\\(s\\) reads N x 64 x C tokens or N x 8 x 8 x C"
+                    COMMAND ${GRADCAM} --tokens=8x8 --headless --out=${dir}/tokens)
+# the bundled token model (tools/token_models.py) on its 4 x 4 grid after the class token, guided maps included
+explain_sample_test(sample.gradcam.tokens_vit EXIT 0
+                    OUTPUT "class: +[0-9]+, score.*wrote [^\n]*/tokens_vit/gradcam\\.png.*wrote [^\n]*/tokens_vit/guided_gradcam\\.png"
+                    COMMAND ${GRADCAM} --model=${PROJECT_SOURCE_DIR}/data/tokens/tiny_vit.onnx --width=16 --height=16
+                            --scale=0.00392156862745098 --rgb --layer=onnx_node!/blocks/blocks.0/Add_1 --tokens=4x4+1
+                            --headless --out=${dir}/tokens_vit)
 explain_sample_test(sample.gradcam.missing_input EXIT 1 OUTPUT "error: cannot open '/nonexistent/cat\\.png'"
                     COMMAND ${GRADCAM} --input=/nonexistent/cat.png --out=${dir}/missing)
 explain_sample_test(sample.gradcam.not_a_video EXIT 1

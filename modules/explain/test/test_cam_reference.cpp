@@ -78,6 +78,12 @@ TEST_P(CamReference, MatchesPytorchGradCam)
 
     dnn::Net net = readNetToExplain(dir + "/" + model);
     Ptr<GradCAM> cam = GradCAM::create(net, layer);
+    int gridH = 0, gridW = 0, prefix = 0;  // token models: pytorch-grad-cam's reshape_transform
+    fs["grid_h"] >> gridH;
+    fs["grid_w"] >> gridW;
+    fs["prefix_tokens"] >> prefix;
+    if (gridH > 0)
+        cam->setTokenGrid(gridH, gridW, prefix);
     Mat scores;
     cam->forward(input, scores);  // one forward pass serves every method
     Point top;
@@ -121,6 +127,19 @@ TEST_P(CamReference, MatchesPytorchGradCam)
         EXPECT_LE(err, c.tol) << GetParam() << " " << c.key << " vs pytorch-grad-cam " << version;
         compared++;
     }
+    // token models: the same Grad-CAM straight from float64 autograd, without pytorch-grad-cam
+    Mat autograd;
+    fs["gradcam_autograd"] >> autograd;
+    if (!autograd.empty())
+    {
+        cam->setMethod(CAM_GRADCAM);
+        std::vector<Mat> maps;
+        cam->compute(classId, maps);
+        const double err = camRelL2(maps[0], autograd);
+        std::cout << "[ cam-ref   ] " << GetParam() << " gradcam vs float64 autograd: rel.L2 " << err << std::endl;
+        EXPECT_LE(err, 1e-3) << GetParam() << " Grad-CAM vs autograd";
+        compared++;
+    }
     // pytorch-grad-cam's aug_smooth and multi-layer Grad-CAM (scaled maps at the input size)
     Mat aug, layers;
     std::string layer2;
@@ -152,6 +171,7 @@ TEST_P(CamReference, MatchesPytorchGradCam)
               << ", grad-cam " << version << ", " << compared << " methods" << std::endl;
 }
 
-INSTANTIATE_TEST_CASE_P(Zoo, CamReference, ::testing::Values("default", "resnet18", "mobilenet_v2"));
+// tiny_vit, tiny_deit: token layers read on a grid (GradCAM::setTokenGrid; tools/token_models.py)
+INSTANTIATE_TEST_CASE_P(Zoo, CamReference, ::testing::Values("default", "resnet18", "mobilenet_v2", "tiny_vit", "tiny_deit"));
 
 }} // namespace

@@ -126,7 +126,8 @@ TEST(Errors, TargetLayerWithoutSpatialOutput)
     cam->forward(randomBlob({1, 2, 6, 6}, rng));
     std::vector<Mat> maps;
     expectError([&] { cam->compute(0, maps); },
-                "explain: the target layer 'fc' has a 2D output; Grad-CAM needs a spatial N x K x H x W output");
+                "explain: the target layer 'fc' has a 2D output; Grad-CAM needs a spatial N x K x H x W output "
+                "(or tokens read with setTokenGrid)");
 }
 
 TEST(Errors, LayerWithoutBackwardRule)

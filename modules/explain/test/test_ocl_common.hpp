@@ -9,6 +9,17 @@
 #include <opencv2/core/ocl.hpp>
 #include <cstdlib>
 
+#ifdef EXPLAIN_OPENCV_TS
+#include "opencv2/ts/ocl_test.hpp"
+#else
+// The standalone build's stand-ins for OpenCV's ts/ocl_test.hpp (Debian's OpenCV ships no ts): a test
+// runs the same code with OpenCL on (OCL_ON) and off (OCL_OFF) and compares; instances get an OCL_ prefix.
+#define OCL_TEST_P TEST_P
+#define OCL_ON(...) cv::ocl::setUseOpenCL(true); __VA_ARGS__;
+#define OCL_OFF(...) cv::ocl::setUseOpenCL(false); __VA_ARGS__;
+#define OCL_INSTANTIATE_TEST_CASE_P(prefix, suite, generator) INSTANTIATE_TEST_SUITE_P(OCL_##prefix, suite, generator)
+#endif
+
 namespace opencv_test {
 
 /** Turns OpenCL on for one test and restores the previous setting. */

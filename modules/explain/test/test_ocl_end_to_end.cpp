@@ -13,6 +13,24 @@ namespace opencv_test { namespace {
 
 const double kTolerance = 1e-5;  // relative L2, as the kernels alone
 
+/** Every explanation of one class, as UMats (OpenCL on) or Mats (OpenCL off). */
+template <typename M>
+struct AllMaps
+{
+    std::vector<M> maps, counter;
+    M guided, exact, deconv, ggc;
+};
+
+template <typename M>
+void computeAll(GradCAM& cam, int classId, AllMaps<M>& out)
+{
+    cam.compute(classId, out.maps, out.counter);
+    cam.inputGradient(classId, out.guided, RECTIFIER_GUIDED);
+    cam.inputGradient(classId, out.exact, RECTIFIER_EXACT);
+    cam.inputGradient(classId, out.deconv, RECTIFIER_DECONVNET);
+    cam.guidedGradCAM(classId, out.ggc);
+}
+
 /** All maps of one class with OpenCL on (UMat results) and off (Mat results), compared. */
 void expectDeviceEqualsHost(dnn::Net net, const Mat& blob, const String& layer, int classId, const std::string& what)
 {
@@ -20,28 +38,19 @@ void expectDeviceEqualsHost(dnn::Net net, const Mat& blob, const String& layer, 
     Ptr<GradCAM> cam = GradCAM::create(net, layer);
     cam->forward(blob);
     ASSERT_TRUE(cam->getBackprop()->isOnDevice()) << what << ": activations not kept on the device";
-    UMat guidedDev, exactDev, deconvDev, ggcDev;
     // first: input gradients widen the kept plan, which re-runs the forward pass (cv::dnn's OpenCL
     // forward then fuses differently, changing activations by ~1e-6); every call below uses that pass
-    cam->inputGradient(classId, guidedDev, RECTIFIER_GUIDED);
+    UMat warmUp;
+    cam->inputGradient(classId, warmUp, RECTIFIER_GUIDED);
+    AllMaps<UMat> dev;
+    AllMaps<Mat> host;
     const size_t copiesBefore = hostRoundTrips();
-    std::vector<UMat> mapsDev, counterDev;
-    cam->compute(classId, mapsDev, counterDev);
-    cam->inputGradient(classId, guidedDev, RECTIFIER_GUIDED);
-    cam->inputGradient(classId, exactDev, RECTIFIER_EXACT);
-    cam->inputGradient(classId, deconvDev, RECTIFIER_DECONVNET);
-    cam->guidedGradCAM(classId, ggcDev);
+    OCL_ON(computeAll(*cam, classId, dev));
     const size_t copies = hostRoundTrips() - copiesBefore;
-
-    std::vector<Mat> mapsHost, counterHost;
-    Mat guidedHost, exactHost, deconvHost, ggcHost;
-    ocl::setUseOpenCL(false);
-    cam->compute(classId, mapsHost, counterHost);
-    cam->inputGradient(classId, guidedHost, RECTIFIER_GUIDED);
-    cam->inputGradient(classId, exactHost, RECTIFIER_EXACT);
-    cam->inputGradient(classId, deconvHost, RECTIFIER_DECONVNET);
-    cam->guidedGradCAM(classId, ggcHost);
+    OCL_OFF(computeAll(*cam, classId, host));
     ocl::setUseOpenCL(true);
+    std::vector<UMat>& mapsDev = dev.maps;
+    std::vector<Mat>& mapsHost = host.maps;
 
     // A map is a sum over channels, alpha_k A_k, that cancels: its float32 rounding scales with the
     // terms, sum_k |alpha_k A_k|, not with the (much smaller) map. The maps are compared relative to that.
@@ -61,7 +70,7 @@ void expectDeviceEqualsHost(dnn::Net net, const Mat& blob, const String& layer, 
         Mat terms = Mat(abs(alpha)).t() * abs(a);  // 1 x plane
         const double scale = std::max(cv::norm(terms, NORM_L2), 1e-12);
         const double dMap = cv::norm(mapsDev[n].getMat(ACCESS_READ).reshape(1, 1), mapsHost[n].reshape(1, 1)) / scale;
-        const double dCounter = cv::norm(counterDev[n].getMat(ACCESS_READ).reshape(1, 1), counterHost[n].reshape(1, 1)) / scale;
+        const double dCounter = cv::norm(dev.counter[n].getMat(ACCESS_READ).reshape(1, 1), host.counter[n].reshape(1, 1)) / scale;
         EXPECT_LE(dMap, kTolerance) << what << " Grad-CAM image " << n;
         EXPECT_LE(dCounter, kTolerance) << what << " counterfactual image " << n;
         worst = std::max({worst, dMap, dCounter});
@@ -72,24 +81,22 @@ void expectDeviceEqualsHost(dnn::Net net, const Mat& blob, const String& layer, 
     for (const UMat& m : mapsDev)
         mapsDevOnHost.push_back(m.getMat(ACCESS_READ).clone());
     Mat ggcFromDeviceParts;
-    combineGuidedGradCAM(mapsDevOnHost, guidedDev.getMat(ACCESS_READ).clone(), ggcFromDeviceParts);
-    const double guided = relDiff(guidedDev, guidedHost), exact = relDiff(exactDev, exactHost),
-                 deconv = relDiff(deconvDev, deconvHost), ggc = relDiff(ggcDev, ggcFromDeviceParts);
+    combineGuidedGradCAM(mapsDevOnHost, dev.guided.getMat(ACCESS_READ).clone(), ggcFromDeviceParts);
+    const double guided = relDiff(dev.guided, host.guided), exact = relDiff(dev.exact, host.exact),
+                 deconv = relDiff(dev.deconv, host.deconv), ggc = relDiff(dev.ggc, ggcFromDeviceParts);
     EXPECT_LE(guided, kTolerance) << what << " guided backprop";
     EXPECT_LE(exact, kTolerance) << what << " exact input gradient";
     EXPECT_LE(deconv, kTolerance) << what << " deconvnet";
     EXPECT_LE(ggc, kTolerance) << what << " Guided Grad-CAM";
-    EXPECT_LE(relDiff(ggcHost, ggcFromDeviceParts), 100 * kTolerance) << what << " Guided Grad-CAM, end to end";
+    EXPECT_LE(relDiff(host.ggc, ggcFromDeviceParts), 100 * kTolerance) << what << " Guided Grad-CAM, end to end";
     std::cout << "[ ocl e2e  ] " << what << ": device vs host: maps (rel. to sum |alpha_k A_k|) " << worst << ", guided " << guided
               << ", exact " << exact << ", deconvnet " << deconv << ", Guided Grad-CAM " << ggc
-              << "; host<->device copies " << copies << " in 6 calls" << std::endl;
+              << "; host<->device copies " << copies << " in 5 calls" << std::endl;
 }
 
-TEST(OCLEndToEnd, BuiltNetDeviceEqualsHost)
+/** conv -> leaky ReLU -> strided conv -> ReLU6 -> max pool -> conv -> BN -> ReLU ("target") -> GAP -> FC */
+dnn::Net builtNet()
 {
-    OpenCLScope ocl;
-    EXPLAIN_REQUIRE_OPENCL(ocl);
-    // conv -> leaky ReLU -> strided conv -> ReLU6 -> max pool -> conv -> BN -> ReLU ("target") -> GAP -> FC
     RNG rng(741);
     dnn::Net net;
     int c1 = addLayer(net, "conv1", "Convolution", convParams(6, 3, 3, rng, 1, 1, 1), {0});
@@ -115,19 +122,15 @@ TEST(OCLEndToEnd, BuiltNetDeviceEqualsHost)
     int b3 = addLayer(net, "bn", "BatchNorm", bn, {c3});
     int r3 = addLayer(net, "target", "ReLU", dnn::LayerParams(), {b3});
     addGapFcHead(net, r3, 8, 5, rng);
-    Mat x = randomBlob({2, 3, 16, 16}, rng);
-    for (int cls : {0, 3})
-        expectDeviceEqualsHost(net, x, "target", cls, format("built net, class %d", cls));
+    return net;
 }
 
-TEST(OCLEndToEnd, SlicedNetStaysOnDeviceAndEqualsHost)
+/** ShuffleNet's channel split: conv -> ReLU -> Slice into equal halves (which half feeds which layer is
+    found by replaying a consumer) -> conv on one half, ReLU on the other -> Concat -> conv -> ReLU
+    ("target") -> GAP -> FC. Slice has two outputs: the UMat forward pass returns only the first, the
+    engine recomputes both on the device. */
+dnn::Net slicedNet()
 {
-    OpenCLScope ocl;
-    EXPLAIN_REQUIRE_OPENCL(ocl);
-    // ShuffleNet's channel split: conv -> ReLU -> Slice into equal halves (which half feeds which layer
-    // is found by replaying a consumer) -> conv on one half, ReLU on the other -> Concat -> conv ->
-    // ReLU ("target") -> GAP -> FC. Slice has two outputs: the UMat forward pass returns only the
-    // first, the engine recomputes both on the device.
     RNG rng(744);
     dnn::Net net;
     int c1 = addLayer(net, "conv1", "Convolution", convParams(8, 3, 3, rng, 1, 1, 1), {0});
@@ -144,10 +147,65 @@ TEST(OCLEndToEnd, SlicedNetStaysOnDeviceAndEqualsHost)
     int c2 = addLayer(net, "conv2", "Convolution", convParams(6, 8, 3, rng, 1, 1, 1), {cat});
     int r2 = addLayer(net, "target", "ReLU", dnn::LayerParams(), {c2});
     addGapFcHead(net, r2, 6, 5, rng);
-    Mat x = randomBlob({2, 3, 10, 10}, rng);
-    expectDeviceEqualsHost(net, x, "target", 2, "sliced net");
+    return net;
+}
 
-    // the recomputed halves are the layer's outputs, and they feed the right consumers
+/** One net of the comparison: the net, its input, the target layer ("" for the default) and the classes. */
+struct EndToEndCase
+{
+    dnn::Net net;
+    Mat input;
+    String layer;
+    std::vector<int> classes;
+};
+
+EndToEndCase endToEndCase(const std::string& name)
+{
+    if (name == "built_net")
+    {
+        RNG rng(751);
+        return {builtNet(), randomBlob({2, 3, 16, 16}, rng), "target", {0, 3}};
+    }
+    if (name == "sliced_net")
+    {
+        RNG rng(754);
+        return {slicedNet(), randomBlob({2, 3, 10, 10}, rng), "target", {2}};
+    }
+    if (name == "bundled_model")
+    {
+        RNG rng(743);  // no image codecs: these tests also run on GPU hosts
+        return {readNetToExplain(EXPLAIN_DATA_DIR "/default_model.onnx"), randomBlob({1, 3, 64, 64}, rng, 0.f, 1.f),
+                String(), {1}};
+    }
+    // importers/tiny.onnx: conv + BN + leaky ReLU, residual sum, concat, nearest upsampling, GAP, FC
+    CV_Assert(name == "importer_model");
+    RNG rng(742);
+    return {readNetToExplain(EXPLAIN_DATA_DIR "/importers/tiny.onnx"), randomBlob({1, 3, 32, 32}, rng, -1.f, 1.f),
+            "onnx_node!/act5/Relu", {0}};
+}
+
+// OpenCV's OCL_TEST_P way: the same calls with OpenCL on (OCL_ON) and off (OCL_OFF), compared
+typedef testing::TestWithParam<std::string> OCLEndToEnd;
+
+OCL_TEST_P(OCLEndToEnd, DeviceEqualsHost)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    const EndToEndCase c = endToEndCase(GetParam());
+    for (int cls : c.classes)
+        expectDeviceEqualsHost(c.net, c.input, c.layer, cls, format("%s, class %d", GetParam().c_str(), cls));
+}
+
+OCL_INSTANTIATE_TEST_CASE_P(Explain, OCLEndToEnd,
+                            testing::Values("built_net", "sliced_net", "bundled_model", "importer_model"));
+
+TEST(OCLSlicedNet, BothHalvesAreRecomputedOnTheDeviceForTheRightConsumers)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    const EndToEndCase c = endToEndCase("sliced_net");
+    dnn::Net net = c.net;
+    const Mat& x = c.input;
     net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
     Ptr<Backprop> bp = Backprop::create(net);
     bp->keepAll();
@@ -163,27 +221,6 @@ TEST(OCLEndToEnd, SlicedNetStaysOnDeviceAndEqualsHost)
         half[1] = Range(4 * o, 4 * o + 4);
         EXPECT_EQ(cv::norm(bp->getActivation("slice", o), Mat(relu1(half).clone()), NORM_INF), 0.0) << "output " << o;
     }
-}
-
-TEST(OCLEndToEnd, BundledModelDeviceEqualsHost)
-{
-    OpenCLScope ocl;
-    EXPLAIN_REQUIRE_OPENCL(ocl);
-    dnn::Net net = readNetToExplain(EXPLAIN_DATA_DIR "/default_model.onnx");
-    RNG rng(743);
-    Mat x = randomBlob({1, 3, 64, 64}, rng, 0.f, 1.f);  // no image codecs: these tests also run on GPU hosts
-    expectDeviceEqualsHost(net, x, String(), 1, "default_model.onnx");
-}
-
-TEST(OCLEndToEnd, ImporterModelDeviceEqualsHost)
-{
-    OpenCLScope ocl;
-    EXPLAIN_REQUIRE_OPENCL(ocl);
-    // conv + BN + leaky ReLU, residual sum, concat, nearest upsampling, GAP, FC
-    dnn::Net net = readNetToExplain(EXPLAIN_DATA_DIR "/importers/tiny.onnx");
-    RNG rng(742);
-    Mat x = randomBlob({1, 3, 32, 32}, rng, -1.f, 1.f);
-    expectDeviceEqualsHost(net, x, "onnx_node!/act5/Relu", 0, "importers/tiny.onnx");
 }
 
 }} // namespace opencv_test

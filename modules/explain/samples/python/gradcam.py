@@ -16,6 +16,7 @@ does not read the new engine's graphs yet.
 '''
 import argparse
 import os
+import re
 import sys
 
 import numpy as np
@@ -34,6 +35,8 @@ def parse_args(argv):
     p.add_argument('--config', '-c', default='', help='optional config file (.prototxt, .pbtxt, .cfg)')
     p.add_argument('--input', '-i', help='input image; default: the bundled image')
     p.add_argument('--layer', '-l', default='', help='Grad-CAM target layer; default: the last spatial layer')
+    p.add_argument('--tokens', default='',
+                   help='read the target layer as tokens on a grid: <H>x<W>[+<leading tokens dropped>], e.g. 14x14+1')
     p.add_argument('--class', dest='class_id', type=int, default=-1, help='class index; default: the top-1 class')
     p.add_argument('--methods', default=','.join(METHODS), help='comma list of maps to compute')
     p.add_argument('--width', type=int, help='input width; default: 64 for the bundled model, else 224')
@@ -66,6 +69,12 @@ def parse_args(argv):
         p.error('unknown method in --methods: %s; choose from %s' % (','.join(unknown), ','.join(METHODS)))
     if o.target == 'mask' and not o.mask:
         p.error('--target=mask needs --mask')
+    o.grid = None
+    if o.tokens:
+        m = re.fullmatch(r'(\d+)x(\d+)(?:\+(\d+))?', o.tokens)
+        if not m or not 1 <= int(m.group(1)) <= 4096 or not 1 <= int(m.group(2)) <= 4096:
+            p.error('--tokens=%s is not <H>x<W> or <H>x<W>+<leading tokens> with H, W in [1, 4096]' % o.tokens)
+        o.grid = (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
     return o
 
 
@@ -195,6 +204,8 @@ def main(argv):
     ## [create]
     cam = cv.explain.GradCAM_create(read_net(o), o.layer, o.output)
     ## [create]
+    if o.grid:
+        cam.setTokenGrid(*o.grid)
     ## [forward]
     blob = make_blob(o, image)
     scores = cam.forward(blob)

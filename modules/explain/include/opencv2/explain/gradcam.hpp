@@ -183,6 +183,24 @@ public:
     /** @brief Whether eigen smoothing is on. */
     CV_WRAP virtual bool getEigenSmooth() const = 0;
 
+    /** @brief Reads the target layers as tokens, for vision transformers: a layer's N x T x C output
+    (tokens along axis 1, channels last) is laid out on a height x width grid with K = C channels after
+    its first `prefixTokens` tokens are dropped (ViT's class token: 1; DeiT's class and distillation
+    tokens: 2), T = prefixTokens + height * width; an N x height x width x C output (Swin's stages,
+    channels last) needs prefixTokens = 0. This is the rearrangement pytorch-grad-cam's reshape_transform
+    makes for these models; the maps are then height x width. It applies to compute(),
+    computeFromGradient(), computeLayers() and computeAugSmooth() with the gradient-based methods and
+    Eigen-CAM (Score-CAM and Ablation-CAM refuse it); give the target layer by name. height = width = 0
+    (the default) reads N x K x H x W outputs as usual.
+    */
+    CV_WRAP virtual void setTokenGrid(int height, int width, int prefixTokens = 1) = 0;
+
+    /** @brief The token grid set by setTokenGrid() (0 x 0 when off). */
+    CV_WRAP virtual Size getTokenGrid() const = 0;
+
+    /** @brief The number of leading tokens setTokenGrid() drops. */
+    CV_WRAP virtual int getPrefixTokens() const = 0;
+
     /** @brief One map from several target layers (pytorch-grad-cam's multi-layer CAM): the method's map
     at each layer, from one backward pass, min-max normalized and upsampled (bilinear) to `size`, then
     averaged and normalized again (the order and epsilon of pytorch-grad-cam's scale_cam_image).

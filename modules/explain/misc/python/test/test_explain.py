@@ -36,6 +36,8 @@ MODULE_DIR = os.path.join(HERE, '..', '..', '..')
 DATA_DIR = os.environ.get('EXPLAIN_DATA_DIR', os.path.join(MODULE_DIR, '..', '..', 'data'))
 SAMPLE_PY = os.path.join(MODULE_DIR, 'samples', 'python', 'gradcam.py')
 MODEL = os.path.join(DATA_DIR, 'default_model.onnx')
+TOKEN_MODEL = os.path.join(DATA_DIR, 'tokens', 'tiny_vit.onnx')  # tools/token_models.py: 4 x 4 grid, class token
+TOKEN_LAYER = 'onnx_node!/blocks/blocks.0/Add_1'  # N x 17 x 16
 IMAGE = os.path.join(DATA_DIR, 'default_image.png')
 
 
@@ -285,21 +287,53 @@ class explain_test(NewOpenCVTests):
         np.testing.assert_allclose(maps[0], direct[0], rtol=0, atol=1e-6)
         np.testing.assert_allclose(cf[0], direct_cf[0], rtol=0, atol=1e-6)
 
+    def test_token_grid(self):
+        # at the token layer itself a seed S gives Grad-CAM = ReLU(sum_c mean_t S[t, c] A[t, c]) over the 16
+        # grid tokens (the class token, token 0, dropped), token 1 + 4 y + x at cell (y, x)
+        cam = cv.explain.GradCAM_create(read_net(TOKEN_MODEL), TOKEN_LAYER)
+        self.assertEqual(tuple(cam.getTokenGrid()), (0, 0))
+        cam.setTokenGrid(4, 4, 1)
+        self.assertEqual((tuple(cam.getTokenGrid()), cam.getPrefixTokens()), ((4, 4), 1))
+        blob = np.random.RandomState(7).uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32)
+        cam.forward(blob)
+        net = read_net(TOKEN_MODEL)
+        net.setInput(blob)
+        activations = net.forward(TOKEN_LAYER)
+        self.assertEqual(activations.shape, (1, 17, 16))
+        seed = np.random.RandomState(8).randn(*activations.shape).astype(np.float32)
+        maps, counterfactual = cam.computeFromGradient(TOKEN_LAYER, seed)
+        alpha = seed[0, 1:].mean(axis=0)
+        linear = (activations[0, 1:] @ alpha).reshape(4, 4)
+        self.assertEqual(maps[0].shape, (4, 4))
+        self.assertLess(rel_diff(maps[0], np.maximum(linear, 0)), 1e-5)
+        self.assertLess(rel_diff(counterfactual[0], np.maximum(-linear, 0)), 1e-5)
+        maps, _ = cam.compute(-1)  # through the net's second block to the class token's score
+        self.assertEqual(maps[0].shape, (4, 4))
+        self.assertGreater(np.abs(maps[0]).max(), 0)
+        cam.setTokenGrid(4, 4, 0)
+        with self.assertRaises(cv.error) as e:
+            cam.compute(-1)
+        self.assertIn('the token grid 4 x 4 with 0 prefix token(s) reads N x 16 x C tokens', str(e.exception))
+
     def test_python_sample_matches_cpp_sample(self):
         sample_cpp = os.environ.get('EXPLAIN_SAMPLE_GRADCAM', '')
         if not sample_cpp:
             self.skipTest('set EXPLAIN_SAMPLE_GRADCAM to the C++ sample example_explain_gradcam')
-        tmp = tempfile.mkdtemp()
-        for name, command in (('cpp', [sample_cpp]), ('py', [sys.executable, SAMPLE_PY])):
-            os.mkdir(os.path.join(tmp, name))
-            subprocess.check_call(command + ['--out=' + os.path.join(tmp, name),
-                                             '--raw=' + os.path.join(tmp, name, 'maps.yml.gz')],
-                                  stdout=subprocess.DEVNULL)
-        cpp = cv.FileStorage(os.path.join(tmp, 'cpp', 'maps.yml.gz'), cv.FILE_STORAGE_READ)
-        py = cv.FileStorage(os.path.join(tmp, 'py', 'maps.yml.gz'), cv.FILE_STORAGE_READ)
-        self.assertEqual(py.getNode('class_id').real(), cpp.getNode('class_id').real())
-        for name in ('gradcam', 'counterfactual', 'guided', 'guided_gradcam'):
-            self.assertLess(rel_diff(py.getNode(name).mat(), cpp.getNode(name).mat()), 1e-4, name)
+        # the bundled model, and the bundled token model read on its grid
+        token_flags = ['--model=' + TOKEN_MODEL, '--layer=' + TOKEN_LAYER, '--tokens=4x4+1', '--width=16',
+                       '--height=16', '--scale=0.00392156862745098', '--rgb']
+        for case, flags in (('bundled', []), ('tokens', token_flags)):
+            tmp = tempfile.mkdtemp()
+            for name, command in (('cpp', [sample_cpp, '--headless']), ('py', [sys.executable, SAMPLE_PY])):
+                os.mkdir(os.path.join(tmp, name))
+                subprocess.check_call(command + flags + ['--out=' + os.path.join(tmp, name),
+                                                         '--raw=' + os.path.join(tmp, name, 'maps.yml.gz')],
+                                      stdout=subprocess.DEVNULL)
+            cpp = cv.FileStorage(os.path.join(tmp, 'cpp', 'maps.yml.gz'), cv.FILE_STORAGE_READ)
+            py = cv.FileStorage(os.path.join(tmp, 'py', 'maps.yml.gz'), cv.FILE_STORAGE_READ)
+            self.assertEqual(py.getNode('class_id').real(), cpp.getNode('class_id').real(), case)
+            for name in ('gradcam', 'counterfactual', 'guided', 'guided_gradcam'):
+                self.assertLess(rel_diff(py.getNode(name).mat(), cpp.getNode(name).mat()), 1e-4, case + ' ' + name)
 
 
 if __name__ == '__main__':
