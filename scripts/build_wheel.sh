@@ -65,4 +65,5 @@ if ! grep -Eq "To be built:.* explain( |$)" "$work/build.log"; then
   echo "error: OpenCV's configure step left the explain module out (log: $work/build.log)" >&2
   exit 1
 fi
+touch "$work/.built"  # a wheel was built from this cache once (scripts/test.sh then tests it on every run)
 ls "$work"/dist/*.whl

@@ -11,7 +11,9 @@
 #  6. a consumer project that find_package()s the installed library (and one through pkg-config);
 #  7. the module inside OpenCV 5.0's own build (scripts/test_opencv_contrib.sh: a cached OpenCV build outside
 #     the clone, about 45 minutes cold on 2 busy cores, a minute warm): opencv_test_explain on OpenCV's ts, a
-#     perf sanity run, and the Python tests of cv2.explain (the Python sample against build/samples' C++ one).
+#     perf sanity run, and the Python tests of cv2.explain (the Python sample against build/samples' C++ one);
+#  8. when the cv2 wheel's build cache exists (scripts/build_wheel.sh ran once on this machine): the wheel
+#     rebuilt with this clone's module, installed into a fresh venv, and the Python tests against it.
 # EXPLAIN_NO_PYTHON=1 skips step 2 (the C++ tests do not need Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,3 +85,11 @@ ls build/prefix-moved/out/gradcam.png >/dev/null
 
 echo "== the module inside OpenCV 5.0's build: opencv_test_explain (ts; the references of step 2 too), perf sanity, cv2.explain"
 EXPLAIN_SAMPLE_GRADCAM="$root/build/samples/example_explain_gradcam" scripts/test_opencv_contrib.sh
+
+wheel_cache=${EXPLAIN_OPENCV_CACHE:-/var/cache/explain-opencv}/5.0.0.93-wheel
+if [ -f "$wheel_cache/.built" ]; then
+  echo "== the cv2 wheel with cv2.explain (its build cache is here): rebuilt, installed into a fresh venv, Python tests"
+  EXPLAIN_SAMPLE_GRADCAM="$root/build/samples/example_explain_gradcam" scripts/test_wheel.sh
+else
+  echo "== the cv2 wheel: skipped (no build cache; scripts/test_wheel.sh builds it, about WHEEL_COLD cold)"
+fi
