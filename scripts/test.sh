@@ -91,5 +91,5 @@ if [ -f "$wheel_cache/.built" ]; then
   echo "== the cv2 wheel with cv2.explain (its build cache is here): rebuilt, installed into a fresh venv, Python tests"
   EXPLAIN_SAMPLE_GRADCAM="$root/build/samples/example_explain_gradcam" scripts/test_wheel.sh
 else
-  echo "== the cv2 wheel: skipped (no build cache; scripts/test_wheel.sh builds it, about WHEEL_COLD cold)"
+  echo "== the cv2 wheel: skipped (no wheel built on this machine yet; scripts/test_wheel.sh builds and tests it)"
 fi
