@@ -103,6 +103,7 @@ struct RegisterCaptures
         LayerFactory::registerLayer("CumSum", createAndRemember<CumSumLayer>);
         LayerFactory::registerLayer("Normalize", createAndRemember<NormalizeBBoxLayer>);
         LayerFactory::registerLayer("LSTM", createAndRemember<LSTMLayer>);
+        LayerFactory::registerLayer("GRU", createAndRemember<GRULayer>);
 #if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR >= 7  // its operation is private there (OpenCV 5: public)
         LayerFactory::registerLayer("NaryEltwise", createAndRemember<NaryEltwiseLayer>);
 #endif

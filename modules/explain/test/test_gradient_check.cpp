@@ -95,6 +95,54 @@ TEST(GradientCheck, LSTM)
     }
 }
 
+/** GRU as cv::dnn runs it with blob weights (T x N x I input, the hidden states as output; the reset gate
+    after the recurrent product): random sizes, initial state. */
+TEST(GradientCheck, GRU)
+{
+    RNG rng(137);
+    for (int iter = 0; iter < 4; iter++)
+    {
+        const int T = rng.uniform(2, 5), N = rng.uniform(1, 3), I = rng.uniform(2, 5), H = rng.uniform(2, 5);
+        dnn::LayerParams lp;
+        lp.set("linear_before_reset", 1);
+        lp.blobs = {randomBlob({3 * H, H}, rng), randomBlob({3 * H, I}, rng), randomBlob({1, 6 * H}, rng),
+                    randomBlob({N, H}, rng)};
+        dnn::Net net;
+        int gru = addLayer(net, "gru", "GRU", lp, {0});
+        addLayer(net, "out", "Identity", dnn::LayerParams(), {gru});
+        SCOPED_TRACE(cv::format("iter %d T %d N %d I %d H %d", iter, T, N, I, H));
+        expectGradientMatches(net, randomBlob({T, N, I}, rng), "out");
+    }
+}
+
+/** A reverse GRU is run forward in time by cv::dnn (it has no reverse mode with blob weights): refused, not
+    explained as the model's function; so is a bidirectional one. */
+TEST(GradientCheck, GRURefusesReverseAndBidirectional)
+{
+    RNG rng(138);
+    const int T = 3, N = 1, I = 2, H = 2;
+    for (const char* direction : {"reverse", "bidirectional"})
+    {
+        dnn::LayerParams lp;
+        lp.set("direction", direction);
+        const int dirs = std::string(direction) == "bidirectional" ? 2 : 1;
+        lp.set("bidirectional", dirs == 2);
+        lp.blobs = {randomBlob({3 * H * dirs, H}, rng), randomBlob({3 * H * dirs, I}, rng),
+                    randomBlob({1, 6 * H * dirs}, rng), randomBlob({N * dirs, H}, rng)};
+        dnn::Net net;
+        int gru = addLayer(net, "gru", "GRU", lp, {0});
+        addLayer(net, "out", "Identity", dnn::LayerParams(), {gru});
+        Ptr<Backprop> bp = Backprop::create(net);
+        bp->forward(randomBlob({T, N, I}, rng));
+        const Mat out = bp->getActivation("out");
+        std::vector<Mat> grads;
+        expectError([&] { bp->backward({"out"}, {Mat::ones(out.dims, out.size.p, CV_32F)}, {""}, grads); },
+                    dirs == 2 ? "explain: layer 'gru' (GRU) is bidirectional; not supported"
+                              : "explain: layer 'gru' (GRU) runs in reverse, which cv::dnn does not do (it runs the "
+                                "layer forward in time); not supported");
+    }
+}
+
 TEST(GradientCheck, Deconvolution)
 {
     RNG rng(111);

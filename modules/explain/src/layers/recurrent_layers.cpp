@@ -1,9 +1,12 @@
 // This file is part of the explain module. It is subject to the license terms in the LICENSE file
 // found in the top-level directory of this distribution (Apache License 2.0).
-// Backward rule of the recurrent LSTM layer (cv::dnn's LSTM: gates I, F, O, G from x_t Wx^T + h_{t-1} Wh^T + b;
-// c_t = f c_{t-1} + i g, h_t = o tanh(c_t)). cv::dnn keeps none of the gates, so the rule runs the recurrence
-// again from the layer's input and weights (in double), checks that it gives cv::dnn's output, and
-// differentiates it through time.
+// Backward rules of the recurrent layers:
+// - LSTM (cv::dnn's LSTM: gates I, F, O, G from x_t Wx^T + h_{t-1} Wh^T + b; c_t = f c_{t-1} + i g,
+//   h_t = o tanh(c_t));
+// - GRU (cv::dnn's GRU with its weights as blobs: gates Z, R from x_t Wx^T + h_{t-1} Wh^T + bx + bh, then
+//   n_t = tanh(r (h_{t-1} Whn^T + bhn) + x_t Wxn^T + bxn), h_t = z h_{t-1} + (1 - z) n_t).
+// cv::dnn keeps none of the gates, so each rule runs the recurrence again from the layer's input and weights
+// (in double), checks that it gives cv::dnn's output, and differentiates it through time.
 #include "layer_utils.hpp"
 #include <cmath>
 
@@ -166,11 +169,150 @@ private:
     Mat Wh, Wx, bias, h0, c0;
 };
 
+/** One direction of a GRU over T steps of N samples, H hidden units and I inputs, as cv::dnn runs it with its
+    weights as blobs: the reset gate applied after the recurrent product (ONNX linear_before_reset = 1, PyTorch's
+    GRU), forward in time, from the initial state blob. */
+class GRURule CV_FINAL : public BackwardRule
+{
+public:
+    explicit GRURule(const LayerInfo& info) : describe(describeLayer(info))
+    {
+        const CapturedParams captured(info);
+        if (!captured.known)
+            CV_Error(Error::StsNotImplemented, "explain: the settings of " + describe +
+                                                   " were not captured (Net read before the explain library was loaded)");
+        const dnn::LayerParams& p = captured.params;
+        refuseIf(p.get<bool>("bidirectional", false) || p.get<String>("direction", "forward") == "bidirectional",
+                 "is bidirectional");
+        refuseIf(p.get<String>("direction", "forward") == "reverse",
+                 "runs in reverse, which cv::dnn does not do (it runs the layer forward in time)");
+        refuseIf(p.get<int>("layout", 0) != 0, "takes batch-major input");
+        refuseIf(p.has("activations") && p.get("activations").size() >= 2 &&
+                     (p.get("activations").getStringValue(0) != "Sigmoid" || p.get("activations").getStringValue(1) != "Tanh"),
+                 "uses activations other than Sigmoid, Tanh");
+        refuseIf(info.inputShapes.size() != 1, "takes its weights or initial state as inputs");
+        const std::vector<Mat>& blobs = info.layer->blobs;
+        refuseIf(blobs.size() < 3, "has no weight blobs");
+        Wh = toDouble(blobs[0]);
+        Wx = toDouble(blobs[1]);
+        const Mat b = toDouble(blobs[2]).reshape(1, 1);
+        H = Wh.cols;
+        I = Wx.cols;
+        const MatShape& in = info.inputShapes[0];
+        refuseIf(in.size() != 3 || in[2] != I || Wh.rows != 3 * H || Wx.rows != 3 * H || (int)b.total() != 6 * H,
+                 "has shapes other than T x N x I");
+        T = in[0];
+        N = in[1];
+        bx = b.colRange(0, 3 * H);
+        bh = b.colRange(3 * H, 6 * H);
+        h0 = blobs.size() > 3 && (int)blobs[3].total() == N * H ? toDouble(blobs[3]).reshape(1, N) : Mat::zeros(N, H, CV_64F);
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        const Steps s = run(inputs[0]);
+        const Mat dY = toDouble(outputGrads[0]).reshape(1, T * N);
+        const Mat WxGates = Wx.rowRange(0, 2 * H), WhGates = Wh.rowRange(0, 2 * H), WxN = Wx.rowRange(2 * H, 3 * H),
+                  WhN = Wh.rowRange(2 * H, 3 * H);
+        Mat dX(T * N, I, CV_64F), dh = Mat::zeros(N, H, CV_64F);
+        for (int t = T - 1; t >= 0; t--)
+        {
+            const Range rows(t * N, (t + 1) * N);
+            dh += dY.rowRange(rows);
+            const Mat z = s.z[t], r = s.r[t], n = s.n[t], hn = s.hn[t], hPrev = s.hPrev[t];
+            const Mat dPreN = dh.mul(1 - z).mul(1 - n.mul(n));  // through n = tanh(...)
+            Mat dGates(N, 2 * H, CV_64F);
+            dGates.colRange(0, H) = dh.mul(hPrev - n).mul(z.mul(1 - z));   // through z = sigmoid
+            dGates.colRange(H, 2 * H) = dPreN.mul(hn).mul(r.mul(1 - r));   // through r = sigmoid
+            dX.rowRange(rows) = dGates * WxGates + dPreN * WxN;
+            dh = Mat(dh.mul(z) + dGates * WhGates + dPreN.mul(r) * WhN);
+        }
+        Mat dx;
+        dX.convertTo(dx, CV_32F);
+        inputGrads[0] = dx.reshape(1, inputs[0].dims, inputs[0].size.p);
+    }
+
+    /** The recurrence run again must give cv::dnn's hidden states. */
+    void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
+    {
+        if (inputs.empty() || inputs[0].empty() || outputs.empty() || outputs[0].empty())
+            return;
+        const Steps s = run(inputs[0]);
+        const Mat y = toDouble(outputs[0]).reshape(1, T * N);
+        for (int t = 0; t < T; t++)
+        {
+            const double err = norm(s.h[t], y.rowRange(t * N, (t + 1) * N), NORM_INF);
+            if (!(err <= 1e-4))
+                CV_Error(Error::StsError, format("explain: the output of %s at step %d differs from its GRU recurrence "
+                                                 "by %g: its settings are not the ones the rule reads", describe.c_str(),
+                                                 t, err));
+        }
+    }
+
+private:
+    /** Per step: the gates z, r, the candidate n, the recurrent term h_{t-1} Whn^T + bhn, h_{t-1} and h_t. */
+    struct Steps
+    {
+        std::vector<Mat> z, r, n, hn, hPrev, h;
+    };
+
+    Steps run(const Mat& input) const
+    {
+        const Mat x = toDouble(input).reshape(1, T * N);
+        Steps s;
+        for (std::vector<Mat>* v : {&s.z, &s.r, &s.n, &s.hn, &s.hPrev, &s.h})
+            v->resize(T);
+        Mat h = h0.clone();
+        for (int t = 0; t < T; t++)
+        {
+            const Mat xt = x.rowRange(t * N, (t + 1) * N);
+            Mat gates = xt * Wx.rowRange(0, 2 * H).t() + h * Wh.rowRange(0, 2 * H).t() +
+                        repeat(bx.colRange(0, 2 * H) + bh.colRange(0, 2 * H), N, 1);
+            exp(-gates, gates);
+            gates = 1 / (1 + gates);
+            const Mat hn = h * Wh.rowRange(2 * H, 3 * H).t() + repeat(bh.colRange(2 * H, 3 * H), N, 1);
+            Mat n = gates.colRange(H, 2 * H).mul(hn) + xt * Wx.rowRange(2 * H, 3 * H).t() + repeat(bx.colRange(2 * H, 3 * H), N, 1);
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < H; j++)
+                    n.at<double>(i, j) = std::tanh(n.at<double>(i, j));
+            s.z[t] = gates.colRange(0, H).clone();
+            s.r[t] = gates.colRange(H, 2 * H).clone();
+            s.n[t] = n;
+            s.hn[t] = hn;
+            s.hPrev[t] = h;
+            h = Mat(s.z[t].mul(h) + (1 - s.z[t]).mul(n));  // a new buffer: s.hPrev[t] keeps the old one
+            s.h[t] = h;
+        }
+        return s;
+    }
+
+    void refuseIf(bool condition, const char* what) const
+    {
+        if (condition)
+            CV_Error(Error::StsNotImplemented, "explain: " + describe + " " + what + "; not supported");
+    }
+
+    static Mat toDouble(const Mat& m)
+    {
+        Mat d;
+        m.convertTo(d, CV_64F);
+        return d;
+    }
+
+    String describe;
+    int T = 0, N = 0, H = 0, I = 0;
+    Mat Wh, Wx, bx, bh, h0;
+};
+
 } // namespace
 
 void registerRecurrentRules(RuleMap& rules)
 {
     EXPLAIN_REGISTER_RULE(rules, "LSTM", LSTMRule);
+    EXPLAIN_REGISTER_RULE(rules, "GRU", GRURule);
 }
 
 }} // namespace cv::explain
