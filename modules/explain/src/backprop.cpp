@@ -247,10 +247,13 @@ std::vector<Seed> BackpropImpl::makeSeeds(const std::vector<String>& seedLayers,
         const int id = graph.find(seedLayers[i]);
         const MatShape outShape = infos[id].outputShapes.at(0);
         const Mat& g = seedGrads[i];
-        if (g.depth() != CV_32F || g.total() != (size_t)dnn::total(outShape))
+        // the elements count, channels included: cv2 hands a 3-D numpy array N x T x C over as an N x T Mat
+        // of C channels (the same floats in the same order)
+        if (g.depth() != CV_32F || g.total() * g.channels() != (size_t)dnn::total(outShape))
             CV_Error(Error::StsBadArg, "explain: the gradient for " + describeLayer(infos[id]) + " has shape " +
-                                           shapeToString(dnn::shape(g)) + " but its output has shape " +
-                                           shapeToString(outShape) + " (float32 expected)");
+                                           shapeToString(dnn::shape(g)) +
+                                           (g.channels() > 1 ? format(" of %d channels", g.channels()) : String()) +
+                                           " but its output has shape " + shapeToString(outShape) + " (float32 expected)");
         checkFinite(g, "the gradient for " + describeLayer(infos[id]));
         const Mat out = store.onDevice() || store.outputCount(id) == 0 ? Mat() : store.host(Pin(id, 0));
         if (!out.empty() && out.depth() != CV_32F)

@@ -187,7 +187,7 @@ PerturbationInputs GradCAMImpl::perturbationInputs(const String& outputLayer, co
     in.net = fwd->net();
     in.targetLayer = layerName;
     in.outputLayer = outputLayer;
-    in.seed = seed;
+    in.seed = seed.channels() > 1 ? seed.reshape(1) : seed;  // a 3-D numpy gradient arrives with channels
     in.input = fwd->input();
     in.inputName = fwd->inputName();
     in.singleInput = fwd->singleInput();

@@ -133,6 +133,30 @@ TEST(TokenGrid, PrefixTokensAreDropped)
     EXPECT_LE(relDiff(cfTokens[0], cfSpatial[0]), 1e-5);
 }
 
+TEST(TokenGrid, GradientWithChannelsAsPythonPassesIt)
+{
+    // cv2 turns an N x T x C float32 array into an N x T Mat of C channels: the same floats, the same maps
+    Ptr<GradCAM> cam = GradCAM::create(patchNet(true), "target");
+    cam->setTokenGrid(kGridH, kGridW, 0);
+    cam->forward(patchInput(2));
+    RNG rng(904);
+    const Mat seed = randomBlob({2, kGridH * kGridW, kChannels}, rng);
+    const Mat seedWithChannels(2, kGridH * kGridW, CV_32FC(kChannels), (void*)seed.ptr<float>());
+    std::vector<Mat> maps, counter, mapsC, counterC;
+    cam->computeFromGradient("target", seed, maps, counter);
+    cam->computeFromGradient("target", seedWithChannels, mapsC, counterC);
+    for (int n = 0; n < 2; n++)
+    {
+        EXPECT_EQ(cv::norm(maps[n], mapsC[n], NORM_INF), 0.0) << "image " << n;
+        EXPECT_EQ(cv::norm(counter[n], counterC[n], NORM_INF), 0.0) << "image " << n;
+        EXPECT_GT(cv::norm(maps[n]) + cv::norm(counter[n]), 0.0) << "image " << n;
+    }
+    const Mat wrong(2, kGridH * kGridW, CV_32FC(kChannels - 1), Scalar::all(1));
+    expectError([&] { cam->computeFromGradient("target", wrong, maps); },
+                "explain: the gradient for layer 'target' (ReLU) has shape [2 x 12] of 4 channels but its output has "
+                "shape [2 x 12 x 5] (float32 expected)");
+}
+
 TEST(TokenGrid, BadGridsAndLayersAreRefused)
 {
     Ptr<GradCAM> cam = GradCAM::create(patchNet(true), "target");
