@@ -167,17 +167,25 @@ private:
     Mat b;
 };
 
-/** MatMul: Y_i = alpha op(A_i) op(B_i) over the batch axes (all but the last two), broadcast numpy-style;
-    B is the second input or a constant. dA_i = alpha dY_i op(B_i)^T, dB_i = alpha op(A_i)^T dY_i (each
-    transposed back for transA / transB), summed over the batches a repeated matrix served. */
+/** MatMul: Y_i = alpha op(A_i) op(B_i) (+ beta C) over the batch axes (all but the last two), broadcast
+    numpy-style; B is the second input or a constant; C, a constant bias broadcast to Y (OpenCV 5 fuses a
+    MatMul's Add into it), adds nothing to the input gradients. dA_i = alpha dY_i op(B_i)^T,
+    dB_i = alpha op(A_i)^T dY_i (each transposed back for transA / transB), summed over the batches a repeated
+    matrix served. */
 class MatMulRule CV_FINAL : public BackwardRule
 {
 public:
     explicit MatMulRule(const LayerInfo& info_) : info(info_), s(compat::matMulOf(info_))
     {
         const size_t nIn = info.inputShapes.size(), nBlobs = info.layer->blobs.size();
-        if (nIn > 2 || (nIn == 1 && nBlobs != 1) || (nIn == 2 && nBlobs != 0))
-            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " adds a bias; not supported yet");
+        if (nIn > 2 || (nIn == 1 && nBlobs != 1 && nBlobs != 2) || (nIn == 2 && nBlobs != 0))
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " adds a bias that is an input; "
+                                                                                   "not supported yet");
+        if (nIn == 1 && nBlobs == 2)  // constant B and bias: the bias broadcast to Y, for the forward check
+        {
+            const Mat& c = info.layer->blobs[1];
+            bias = broadcastTo(c, dnn::shape(c), info.outputShapes.at(0)).clone();
+        }
         aShape = info.inputShapes[0];
         bShape = nIn == 2 ? info.inputShapes[1] : dnn::shape(info.layer->blobs[0]);
         yShape = info.outputShapes.at(0);
@@ -245,7 +253,8 @@ public:
                 sum += term;
                 sumAbs += std::abs(term);
             }
-            const double actual = outputs[0].ptr<float>()[e], expected = s.alpha * sum;
+            const double actual = outputs[0].ptr<float>()[e],
+                         expected = s.alpha * sum + (bias.empty() ? 0.0 : s.beta * bias.ptr<float>()[e]);
             if (std::isfinite(actual) && std::abs(actual - expected) > 1e-3 * std::abs(s.alpha) * sumAbs)
                 CV_Error(Error::StsError, format("explain: the output of %s is not the product of its inputs "
                                                  "(element %zu is %g, the inputs give %g): cv::dnn multiplied a matrix "
@@ -275,6 +284,7 @@ private:
     compat::GemmSettings s;
     MatShape aShape, bShape, yShape;
     std::vector<size_t> aIndex, bIndex;  // the matrix of A and of B for each matrix of Y
+    Mat bias;                            // beta C's C broadcast to Y; empty without a bias
 };
 
 } // namespace
