@@ -15,17 +15,65 @@ namespace explain {
 
 namespace {
 
-/** One direction of an LSTM over T steps of N samples, H hidden units and I inputs. */
-class LSTMRule CV_FINAL : public BackwardRule
+/** What the recurrent rules share: the layer's captured settings, refusals, and the check that the
+    recurrence run again gives cv::dnn's hidden states. T steps of N samples, H hidden units, I inputs. */
+class RecurrentRule : public BackwardRule
 {
-public:
-    explicit LSTMRule(const LayerInfo& info) : describe(describeLayer(info))
+protected:
+    explicit RecurrentRule(const LayerInfo& info) : describe(describeLayer(info)) {}
+
+    dnn::LayerParams capturedSettings(const LayerInfo& info) const
     {
         const CapturedParams captured(info);
         if (!captured.known)
             CV_Error(Error::StsNotImplemented, "explain: the settings of " + describe +
                                                    " were not captured (Net read before the explain library was loaded)");
-        const dnn::LayerParams& p = captured.params;
+        return captured.params;
+    }
+
+    static bool haveForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs)
+    {
+        return !inputs.empty() && !inputs[0].empty() && !outputs.empty() && !outputs[0].empty();
+    }
+
+    /** Throws unless the hidden states h (one N x H matrix per step, in time order) are cv::dnn's output. */
+    void requireOutputIs(const std::vector<Mat>& h, const Mat& output, const char* recurrence) const
+    {
+        const Mat y = toDouble(output).reshape(1, T * N);
+        for (int t = 0; t < T; t++)
+        {
+            const double err = norm(h[t], y.rowRange(t * N, (t + 1) * N), NORM_INF);
+            if (!(err <= 1e-4))
+                CV_Error(Error::StsError, format("explain: the output of %s at step %d differs from its %s recurrence "
+                                                 "by %g: its settings are not the ones the rule reads", describe.c_str(),
+                                                 t, recurrence, err));
+        }
+    }
+
+    void refuseIf(bool condition, const char* what) const
+    {
+        if (condition)
+            CV_Error(Error::StsNotImplemented, "explain: " + describe + " " + what + "; not supported");
+    }
+
+    static Mat toDouble(const Mat& m)
+    {
+        Mat d;
+        m.convertTo(d, CV_64F);
+        return d;
+    }
+
+    String describe;
+    int T = 0, N = 0, H = 0, I = 0;
+};
+
+/** One direction of an LSTM. */
+class LSTMRule CV_FINAL : public RecurrentRule
+{
+public:
+    explicit LSTMRule(const LayerInfo& info) : RecurrentRule(info)
+    {
+        const dnn::LayerParams p = capturedSettings(info);
         refuseIf(p.get<bool>("bidirectional", false), "is bidirectional");
         refuseIf(p.get<bool>("use_peephole", false), "uses peephole connections");
         refuseIf(p.get<bool>("use_cell_clip", false), "clips its cell state");
@@ -91,18 +139,8 @@ public:
     /** The recurrence run again must give cv::dnn's hidden states (and cell states, when output). */
     void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
     {
-        if (inputs.empty() || inputs[0].empty() || outputs.empty() || outputs[0].empty())
-            return;
-        const Steps s = run(inputs[0]);
-        const Mat y = toDouble(outputs[0]).reshape(1, T * N);
-        for (int t = 0; t < T; t++)
-        {
-            const double err = norm(s.h[t], y.rowRange(t * N, (t + 1) * N), NORM_INF);
-            if (!(err <= 1e-4))
-                CV_Error(Error::StsError, format("explain: the output of %s at step %d differs from its LSTM recurrence "
-                                                 "by %g: its settings are not the ones the rule reads", describe.c_str(),
-                                                 t, err));
-        }
+        if (haveForward(inputs, outputs))
+            requireOutputIs(run(inputs[0]).h, outputs[0], "LSTM");
     }
 
 private:
@@ -149,39 +187,20 @@ private:
         return s;
     }
 
-    void refuseIf(bool condition, const char* what) const
-    {
-        if (condition)
-            CV_Error(Error::StsNotImplemented, "explain: " + describe + " " + what + "; not supported");
-    }
-
-    static Mat toDouble(const Mat& m)
-    {
-        Mat d;
-        m.convertTo(d, CV_64F);
-        return d;
-    }
-
-    String describe;
     bool reverse = false;
     float forgetBias = 0.f;
-    int T = 0, N = 0, H = 0, I = 0;
     Mat Wh, Wx, bias, h0, c0;
 };
 
 /** One direction of a GRU over T steps of N samples, H hidden units and I inputs, as cv::dnn runs it with its
     weights as blobs: the reset gate applied after the recurrent product (ONNX linear_before_reset = 1, PyTorch's
     GRU), forward in time, from the initial state blob. */
-class GRURule CV_FINAL : public BackwardRule
+class GRURule CV_FINAL : public RecurrentRule
 {
 public:
-    explicit GRURule(const LayerInfo& info) : describe(describeLayer(info))
+    explicit GRURule(const LayerInfo& info) : RecurrentRule(info)
     {
-        const CapturedParams captured(info);
-        if (!captured.known)
-            CV_Error(Error::StsNotImplemented, "explain: the settings of " + describe +
-                                                   " were not captured (Net read before the explain library was loaded)");
-        const dnn::LayerParams& p = captured.params;
+        const dnn::LayerParams p = capturedSettings(info);
         refuseIf(p.get<bool>("bidirectional", false) || p.get<String>("direction", "forward") == "bidirectional",
                  "is bidirectional");
         refuseIf(p.get<String>("direction", "forward") == "reverse",
@@ -238,18 +257,8 @@ public:
     /** The recurrence run again must give cv::dnn's hidden states. */
     void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
     {
-        if (inputs.empty() || inputs[0].empty() || outputs.empty() || outputs[0].empty())
-            return;
-        const Steps s = run(inputs[0]);
-        const Mat y = toDouble(outputs[0]).reshape(1, T * N);
-        for (int t = 0; t < T; t++)
-        {
-            const double err = norm(s.h[t], y.rowRange(t * N, (t + 1) * N), NORM_INF);
-            if (!(err <= 1e-4))
-                CV_Error(Error::StsError, format("explain: the output of %s at step %d differs from its GRU recurrence "
-                                                 "by %g: its settings are not the ones the rule reads", describe.c_str(),
-                                                 t, err));
-        }
+        if (haveForward(inputs, outputs))
+            requireOutputIs(run(inputs[0]).h, outputs[0], "GRU");
     }
 
 private:
@@ -289,21 +298,6 @@ private:
         return s;
     }
 
-    void refuseIf(bool condition, const char* what) const
-    {
-        if (condition)
-            CV_Error(Error::StsNotImplemented, "explain: " + describe + " " + what + "; not supported");
-    }
-
-    static Mat toDouble(const Mat& m)
-    {
-        Mat d;
-        m.convertTo(d, CV_64F);
-        return d;
-    }
-
-    String describe;
-    int T = 0, N = 0, H = 0, I = 0;
     Mat Wh, Wx, bx, bh, h0;
 };
 
