@@ -14,18 +14,23 @@ if ! command -v Xvfb >/dev/null || ! command -v xdotool >/dev/null; then
     exit 77
 fi
 rm -rf "$work" && mkdir -p "$work"
-# a display number that is free
-n=90
-while [ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ]; do n=$((n + 1)); done
-Xvfb :$n -screen 0 1024x768x24 >"$work/xvfb.log" 2>&1 &
+# Xvfb picks a free display itself and writes its number to fd 3: another X server (another test, or one
+# only visible through its abstract socket) can never share ours
+Xvfb -displayfd 3 -screen 0 1024x768x24 3>"$work/display" >"$work/xvfb.log" 2>&1 &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null' EXIT
-export DISPLAY=:$n
+i=0
+until [ -s "$work/display" ]; do
+    i=$((i + 1)); [ $i -lt 100 ] && kill -0 $xvfb 2>/dev/null ||
+        { echo "FAILED: Xvfb did not start"; cat "$work/xvfb.log"; exit 1; }
+    sleep 0.2
+done
+export DISPLAY=:$(head -1 "$work/display")
 # in the ASan build: Qt's D-Bus and fontconfig keep memory to the end, which LeakSanitizer reports
 export LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan_window.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 i=0
 until xdotool getmouselocation >/dev/null 2>&1; do
-    i=$((i + 1)); [ $i -lt 50 ] || { echo "FAILED: Xvfb did not start"; cat "$work/xvfb.log"; exit 1; }; sleep 0.2
+    i=$((i + 1)); [ $i -lt 50 ] || { echo "FAILED: Xvfb on $DISPLAY does not answer"; cat "$work/xvfb.log"; exit 1; }; sleep 0.2
 done
 "$gradcam" --out="$work/out" >"$work/sample.log" 2>&1 &
 sample=$!
@@ -33,8 +38,13 @@ window=""
 i=0
 while [ -z "$window" ]; do  # up to 60 s: under AddressSanitizer Qt takes a while to open it
     i=$((i + 1)); [ $i -lt 300 ] || { echo "FAILED: no window"; cat "$work/sample.log"; kill $sample; exit 1; }
-    if ! kill -0 $sample 2>/dev/null && grep -q "^note:    no window (.*not implemented" "$work/sample.log"; then
-        echo "skipped: this OpenCV's highgui has no GUI backend"; grep "^note:" "$work/sample.log"; exit 77
+    if ! kill -0 $sample 2>/dev/null; then
+        if grep -q "^note:    no window (.*not implemented" "$work/sample.log"; then
+            echo "skipped: this OpenCV's highgui has no GUI backend"; grep "^note:" "$work/sample.log"; exit 77
+        fi
+        kill -0 $xvfb 2>/dev/null && state=running || state=gone
+        echo "FAILED: the sample ended before its window opened (Xvfb on $DISPLAY: $state)"
+        cat "$work/sample.log" "$work/xvfb.log"; exit 1
     fi
     sleep 0.2
     window=$(xdotool search --name "^explain: " 2>/dev/null | head -1)
