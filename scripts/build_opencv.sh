@@ -35,7 +35,7 @@ cmake -S "$src/opencv" -B build -G "Unix Makefiles" \
   -DWITH_WEBP=OFF -DWITH_TIFF=OFF -DWITH_FFMPEG=OFF -DWITH_GSTREAMER=OFF -DWITH_V4L=OFF \
   -DWITH_GTK=OFF -DWITH_QT=OFF -DWITH_VTK=OFF -DWITH_PROTOBUF=ON -DBUILD_PROTOBUF=ON \
   -DWITH_OPENCL=ON -DWITH_EIGEN=OFF -DOPENCV_GENERATE_PKGCONFIG=ON -DINSTALL_CREATE_DISTRIB=OFF \
-  -DCV_TRACE=OFF >/dev/null
+  -DCV_TRACE=OFF -DENABLE_CCACHE=OFF >/dev/null
 cmake --build build -j"$jobs"
 cmake --install build >/dev/null
 touch "$prefix/.complete"

@@ -12,8 +12,8 @@
 # The build folder is a cache outside the clone, <cache>/<version>-inTree/build (cache:
 # $EXPLAIN_OPENCV_CACHE, default /var/cache/explain-opencv), configured again with the calling clone's
 # modules/ on every run, so that a later run recompiles only what changed (the module, mostly). The
-# source is shared with scripts/build_opencv.sh (<cache>/<version>/src). ccache is used when installed
-# (CCACHE_DIR as set by the caller). Jobs: $EXPLAIN_OPENCV_JOBS (default: the number of cores).
+# source is shared with scripts/build_opencv.sh (<cache>/<version>/src). No ccache: the build folder is the
+# cache, and turning ccache on later would change every compile command and rebuild it all. Jobs: $EXPLAIN_OPENCV_JOBS (default: the number of cores).
 # Prints the build folder on the last line; there: bin/opencv_test_explain, bin/opencv_perf_explain and
 # the cv2 module in lib/python3 (PYTHONPATH=<build>/lib/python3).
 set -euo pipefail
@@ -41,7 +41,7 @@ cmake -S "$src/opencv" -B "$build" -G "Unix Makefiles" -Wno-dev \
   -DOPENCV_BUILD_TEST_MODULES_LIST=explain -DOPENCV_BUILD_PERF_TEST_MODULES_LIST=explain \
   -DBUILD_EXAMPLES=OFF -DBUILD_opencv_apps=OFF -DBUILD_JAVA=OFF -DBUILD_DOCS=OFF \
   -DBUILD_opencv_python2=OFF -DBUILD_opencv_python3=ON -DPYTHON3_EXECUTABLE="$python" \
-  -DENABLE_CCACHE=ON -DENABLE_PRECOMPILED_HEADERS=OFF -DCPU_DISPATCH=AVX2 \
+  -DENABLE_CCACHE=OFF -DENABLE_PRECOMPILED_HEADERS=OFF -DCPU_DISPATCH=AVX2 \
   -DWITH_EIGEN=ON -DWITH_OPENCL=ON -DWITH_PROTOBUF=ON -DBUILD_PROTOBUF=ON \
   -DWITH_IPP=OFF -DWITH_ITT=OFF -DWITH_LAPACK=OFF -DWITH_OPENEXR=OFF -DWITH_JASPER=OFF -DWITH_OPENJPEG=OFF \
   -DWITH_WEBP=OFF -DWITH_TIFF=OFF -DWITH_AVIF=OFF -DWITH_JPEGXL=OFF -DWITH_SPNG=OFF -DWITH_FFMPEG=OFF \

@@ -11,7 +11,7 @@
 #   scripts/install_deps.sh --wheel    also Python's headers and venv, for the cv2 wheel (scripts/build_wheel.sh)
 #   scripts/install_deps.sh --docs     also doxygen and bibtex, for the doxygen target (API reference, tutorials)
 set -euo pipefail
-pkgs="build-essential cmake pkg-config libopencv-dev libeigen3-dev libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev clang libclang-rt-14-dev xvfb xdotool"
+pkgs="build-essential cmake ccache pkg-config libopencv-dev libeigen3-dev libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev clang libclang-rt-14-dev xvfb xdotool"
 if [ "${1:-}" = "--python" ]; then
   pkgs="$pkgs python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-opencv"
 elif [ "${1:-}" = "--bindings" ]; then

@@ -20,27 +20,47 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 if [ "${EXPLAIN_NO_PYTHON:-0}" = 1 ]; then scripts/install_deps.sh; else scripts/install_deps.sh --python; fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# ccache (installed by install_deps.sh): with the clone as its base folder, the paths inside it are hashed
+# relative to it, so another clone of the same sources hits the cache
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR="$root"
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >/dev/null
 cmake --build build -j2
 
-if [ "${EXPLAIN_NO_PYTHON:-0}" != 1 ]; then
-  stamp=$(cat tools/make_references.py tools/train_default_model.py data/default_model.onnx | sha1sum | cut -c1-12)
-  if [ "$(cat build/references/stamp 2>/dev/null)" != "$stamp" ]; then
-    rm -rf build/references
-    /usr/bin/python3 tools/make_references.py --out build/references
-    echo "$stamp" > build/references/stamp
+# cached_references <folder> <key> <command...>: <folder> holds what <command> --out <folder> writes, copied
+# from the cache when it holds <key>, else made and then cached
+cached_references() {
+  local dest=$1 key=$2
+  shift 2
+  rm -rf "$dest"
+  if [ ! -f "$refcache/$key/stamp" ]; then
+    "$@" --out "$dest"
+    echo "$key" > "$dest/stamp"
+    mkdir -p "$refcache" && rm -rf "$refcache/$key.tmp" && cp -r "$dest" "$refcache/$key.tmp" &&
+      rm -rf "$refcache/$key" && mv "$refcache/$key.tmp" "$refcache/$key"
+  else
+    cp -r "$refcache/$key" "$dest"
+    echo "references: $refcache/$key (cached)"
   fi
+}
+
+make_cam_references() { "$(tools/setup_gradcam_venv.sh | tail -1)" tools/make_cam_references.py "$@"; }
+
+if [ "${EXPLAIN_NO_PYTHON:-0}" != 1 ]; then
+  # The references depend only on the scripts that make them and the model: cached outside the clone by a
+  # hash of those (another clone of the same scripts reuses them), made again when one changes
+  refcache=${EXPLAIN_OPENCV_CACHE:-/var/cache/explain-opencv}/references
+  stamp=$(cat tools/make_references.py tools/train_default_model.py data/default_model.onnx | sha1sum | cut -c1-12)
+  cached_references build/references "autograd-$stamp" /usr/bin/python3 tools/make_references.py
   export EXPLAIN_REFERENCE_DIR="$root/build/references" EXPLAIN_REQUIRE_REFERENCES=1
 
   # pytorch-grad-cam's maps for the CAM family (PyPI grad-cam in a venv on Debian's torch)
   camstamp=$(cat tools/make_cam_references.py tools/token_models.py tools/make_references.py tools/train_default_model.py \
              tools/setup_gradcam_venv.sh data/default_model.onnx | sha1sum | cut -c1-12)
-  if [ "$(cat build/cam_references/stamp 2>/dev/null)" != "$camstamp" ]; then
-    rm -rf build/cam_references
-    py=$(tools/setup_gradcam_venv.sh | tail -1)
-    "$py" tools/make_cam_references.py --out build/cam_references
-    echo "$camstamp" > build/cam_references/stamp
-  fi
+  cached_references build/cam_references "cam-$camstamp" make_cam_references
   export EXPLAIN_CAM_REFERENCE_DIR="$root/build/cam_references"
 fi
 # OpenCL tests run on PoCL's CPU device (OpenCV picks GPUs only unless told otherwise)
@@ -48,7 +68,7 @@ fi
    ctest --output-on-failure -j2)
 
 echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEXPLAIN_SANITIZE=ON -DEXPLAIN_BUILD_PERF=OFF >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEXPLAIN_SANITIZE=ON -DEXPLAIN_BUILD_PERF=OFF "${launcher[@]}" >/dev/null
 cmake --build build-asan -j2
 # LeakSanitizer's tracer occasionally crashes at process exit here ("Tracer caught signal 11") after a
 # test has passed: a failing test is run once more, so a real sanitizer error still fails twice.
@@ -59,7 +79,7 @@ cmake --build build-asan -j2
 
 echo "== the concurrency tests under ThreadSanitizer (OpenCV's own loops serial: its TBB pool is not instrumented)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEXPLAIN_SANITIZE_THREAD=ON -DEXPLAIN_BUILD_PERF=OFF \
-  -DEXPLAIN_BUILD_SAMPLES=OFF >/dev/null
+  -DEXPLAIN_BUILD_SAMPLES=OFF "${launcher[@]}" >/dev/null
 cmake --build build-tsan -j2
 EXPLAIN_TEST_OPENCV_THREADS=0 TSAN_OPTIONS=halt_on_error=1 build-tsan/test/opencv_explain_test --gtest_filter='*Thread*'
 
