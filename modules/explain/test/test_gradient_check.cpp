@@ -75,6 +75,53 @@ TEST(GradientCheck, Convolution1DAndPooling1D)
     }
 }
 
+/** 3D convolution and pooling (5D blobs, ONNX Conv3d/MaxPool3d/AveragePool3d): random groups, kernels,
+    strides, pads and dilations per axis, then max or average pooling with random windows and pads. */
+TEST(GradientCheck, Convolution3DAndPooling3D)
+{
+    RNG rng(127);
+    for (int iter = 0; iter < 6; iter++)
+    {
+        const int group = iter % 3 == 1 ? 2 : 1, inC = 2 * rng.uniform(1, 3), outC = group * rng.uniform(1, 3);
+        int k[3], stride[3], pad[3], dil[3];
+        for (int a = 0; a < 3; a++)
+        {
+            k[a] = rng.uniform(1, 4); stride[a] = rng.uniform(1, 3); pad[a] = rng.uniform(0, k[a]);
+            dil[a] = rng.uniform(1, 3);
+        }
+        dnn::LayerParams lp;
+        lp.set("kernel_size", DictValue::arrayInt(k, 3));
+        lp.set("stride", DictValue::arrayInt(stride, 3));
+        lp.set("pad", DictValue::arrayInt(pad, 3));
+        lp.set("dilation", DictValue::arrayInt(dil, 3));
+        lp.set("num_output", outC);
+        lp.set("group", group);
+        lp.set("bias_term", true);
+        lp.blobs = {randomBlob({outC, inC / group, k[0], k[1], k[2]}, rng, -0.5f, 0.5f), randomBlob({1, outC}, rng)};
+        dnn::Net net;
+        int conv = addLayer(net, "conv", "Convolution", lp, {0});
+        dnn::LayerParams pool;
+        int pk[3], ps[3], pp[3];
+        for (int a = 0; a < 3; a++)
+        {
+            pk[a] = rng.uniform(1, 3); ps[a] = rng.uniform(1, 3); pp[a] = rng.uniform(0, pk[a]);
+        }
+        pool.set("pool", iter % 2 ? "max" : "ave");
+        pool.set("kernel_size", DictValue::arrayInt(pk, 3));
+        pool.set("stride", DictValue::arrayInt(ps, 3));
+        pool.set("pad", DictValue::arrayInt(pp, 3));
+        pool.set("ceil_mode", false);  // cv::dnn's ceil mode can add a window wholly in the padding (NaN averages)
+        addLayer(net, "pool", "Pooling", pool, {conv});
+        SCOPED_TRACE(cv::format("iter %d group %d k %dx%dx%d stride %dx%dx%d pad %dx%dx%d dilation %dx%dx%d "
+                                "pool %dx%dx%d/%dx%dx%d pad %dx%dx%d", iter, group, k[0], k[1], k[2], stride[0],
+                                stride[1], stride[2], pad[0], pad[1], pad[2], dil[0], dil[1], dil[2], pk[0], pk[1],
+                                pk[2], ps[0], ps[1], ps[2], pp[0], pp[1], pp[2]));
+        const Mat x = randomBlob({rng.uniform(1, 3), inC, rng.uniform(5, 8), rng.uniform(5, 8), rng.uniform(5, 8)}, rng);
+        expectGradientMatches(net, x, "conv");
+        expectGradientMatches(net, x, "pool");
+    }
+}
+
 /** LSTM (T x N x I input, the hidden states as output): random sizes, forget bias, both directions. */
 TEST(GradientCheck, LSTM)
 {

@@ -76,7 +76,6 @@ const std::set<String>& expectedRefusals()
     static const std::set<String> s = {
         "Ceil", "Floor", "Round", "Sign",          // piecewise constant: refused as not differentiable
         "Equal", "Greater", "Less",                // comparisons (4.6: Scale layers that compare)
-        "Conv3d", "MaxPool3d", "AveragePool3d",    // 3-D convolution and pooling (5-D blobs): 1-D and 2-D only
         "CumSum_exclusive", "CumSum_exclusive_reverse",  // cv::dnn computes them wrong when run in place
 #if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 7
         "MatMul_two_inputs", "Attention_single_head",  // 4.6: an InnerProduct of two variable inputs, no rule

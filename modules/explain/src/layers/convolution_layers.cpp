@@ -1,11 +1,11 @@
 // This file is part of the explain module. It is subject to the license terms in the LICENSE file
 // found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of Convolution and Deconvolution.
-// Convolution (1D and 2D; groups, depthwise, dilation, stride, padding):
+// Convolution (1D, 2D and 3D; groups, depthwise, dilation, stride, padding):
 // dX = col2im(W^T * dY) per group, with Eigen's single-threaded GEMM (far faster than cv::gemm on
 // Debian's reference BLAS) and parallel_for_ over (image, group, block of input channels), so that
 // each task writes its own slice of dX. 1x1 stride-1 convolutions skip col2im; depthwise ones use a
-// direct loop.
+// direct loop. 1D and 2D convolutions are 3D ones of depth (and height) 1.
 #include "layer_utils.hpp"
 #include "cpu_kernels.hpp"
 #include "../ocl_ops.hpp"
@@ -19,13 +19,25 @@ struct ConvGeometry
 {
     int inC, inH, inW, outC, outH, outW, groups;
     int kh, kw, sh, sw, dh, dw, ph, pw;
+    int inD = 1, outD = 1, kd = 1, sd = 1, dd = 1, pd = 0;  // the depth axis of a 3D convolution
+
+    bool volumetric() const { return inD > 1 || outD > 1 || kd > 1; }
 
     /** A 1x1 stride-1 convolution without padding: its GEMM output is dX itself, no col2im. */
     bool pointwise() const
     {
-        return kh * kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && outH == inH && outW == inW;
+        return kd * kh * kw == 1 && sd == 1 && sh == 1 && sw == 1 && pd == 0 && ph == 0 && pw == 0 &&
+               outD == inD && outH == inH && outW == inW;
     }
 };
+
+/** Setting `axis` (0: depth, 1: height, 2: width) of a layer with `spatial` axes whose per-axis settings
+    list only those (cv::dnn: D, H, W for 3D, H, W for 2D, W for 1D); `missing` for the axes it has not. */
+int axisSetting(const std::vector<size_t>& settings, int spatial, int axis, int missing)
+{
+    const int k = axis - (3 - spatial);
+    return k < 0 || k >= (int)settings.size() ? missing : (int)settings[k];
+}
 
 /** The outputs o in [begin, end) whose tap at offset `off` (= k * dilation - pad) reads an input
     inside [0, size): 0 <= o * stride + off < size. Keeps the inner loops free of bounds checks. */
@@ -64,35 +76,46 @@ public:
                                                    " takes its weights as an input; only constant weights are supported");
         const Mat& w = info.layer->blobs[0];
         const int spatial = info.inputShapes.empty() ? 0 : (int)info.inputShapes[0].size() - 2;
-        if ((spatial != 1 && spatial != 2) || w.dims != spatial + 2)
-            CV_Error(Error::StsNotImplemented, "explain: only 1D and 2D convolutions (3D and 4D blobs) are supported, in " +
-                                                   describeLayer(info));
-        // a 1D convolution is a 2D one of height 1
+        if (spatial < 1 || spatial > 3 || w.dims != spatial + 2)
+            CV_Error(Error::StsNotImplemented, "explain: only 1D, 2D and 3D convolutions (3D to 5D blobs) are supported, "
+                                               "in " + describeLayer(info));
         const MatShape& in = info.inputShapes[0];
         const MatShape& out = info.outputShapes[0];
-        g.inC = in[1]; g.inH = spatial == 2 ? in[2] : 1; g.inW = in.back();
-        g.outC = out[1]; g.outH = spatial == 2 ? out[2] : 1; g.outW = out.back();
-        g.kh = spatial == 2 ? w.size[2] : 1; g.kw = w.size[w.dims - 1];
+        // D, H, W of the input, the output and the kernel; 1 on the axes a 1D or 2D convolution has not
+        int inSize[3], outSize[3], kSize[3];
+        for (int a = 0; a < 3; a++)
+        {
+            const int dim = a - (3 - spatial) + 2;
+            inSize[a] = dim < 2 ? 1 : in[dim];
+            outSize[a] = dim < 2 ? 1 : out[dim];
+            kSize[a] = dim < 2 ? 1 : w.size[dim];
+        }
+        g.inC = in[1]; g.inD = inSize[0]; g.inH = inSize[1]; g.inW = inSize[2];
+        g.outC = out[1]; g.outD = outSize[0]; g.outH = outSize[1]; g.outW = outSize[2];
+        g.kd = kSize[0]; g.kh = kSize[1]; g.kw = kSize[2];
         if (w.size[1] <= 0 || g.inC % w.size[1] != 0 || w.size[0] != g.outC)
             CV_Error(Error::StsBadArg, "explain: weights of " + describeLayer(info) + " do not fit its input");
         g.groups = g.inC / w.size[1];
-        const int last = spatial - 1;  // the index of the width axis in the layer's per-axis settings
-        g.sh = spatial == 2 ? (int)conv->strides[0] : 1; g.sw = (int)conv->strides[last];
-        g.dh = spatial == 2 && !conv->dilations.empty() ? (int)conv->dilations[0] : 1;
-        g.dw = conv->dilations.empty() ? 1 : (int)conv->dilations[last];
+        g.sd = axisSetting(conv->strides, spatial, 0, 1);
+        g.sh = axisSetting(conv->strides, spatial, 1, 1);
+        g.sw = axisSetting(conv->strides, spatial, 2, 1);
+        g.dd = axisSetting(conv->dilations, spatial, 0, 1);
+        g.dh = axisSetting(conv->dilations, spatial, 1, 1);
+        g.dw = axisSetting(conv->dilations, spatial, 2, 1);
         if (conv->padMode.empty())
         {
-            g.ph = spatial == 2 ? (int)conv->pads_begin[0] : 0;
-            g.pw = (int)conv->pads_begin[last];
+            g.pd = axisSetting(conv->pads_begin, spatial, 0, 0);
+            g.ph = axisSetting(conv->pads_begin, spatial, 1, 0);
+            g.pw = axisSetting(conv->pads_begin, spatial, 2, 0);
         }
         else  // "SAME"/"VALID": the padding that gives the recorded output size, split as TensorFlow does
         {
-            int totalH = std::max(0, (g.outH - 1) * g.sh + g.dh * (g.kh - 1) + 1 - g.inH);
-            int totalW = std::max(0, (g.outW - 1) * g.sw + g.dw * (g.kw - 1) + 1 - g.inW);
-            g.ph = conv->padMode == "VALID" ? 0 : totalH / 2;
-            g.pw = conv->padMode == "VALID" ? 0 : totalW / 2;
+            const bool valid = conv->padMode == "VALID";
+            g.pd = valid ? 0 : std::max(0, (g.outD - 1) * g.sd + g.dd * (g.kd - 1) + 1 - g.inD) / 2;
+            g.ph = valid ? 0 : std::max(0, (g.outH - 1) * g.sh + g.dh * (g.kh - 1) + 1 - g.inH) / 2;
+            g.pw = valid ? 0 : std::max(0, (g.outW - 1) * g.sw + g.dw * (g.kw - 1) + 1 - g.inW) / 2;
         }
-        // [Cout, Cin/g * kh * kw], shared with the layer: cv::dnn fuses BatchNorm into a copy of its own
+        // [Cout, Cin/g * kd * kh * kw], shared with the layer: cv::dnn fuses BatchNorm into a copy of its own
         weights = w.reshape(1, g.outC);
         if (info.layer->blobs.size() > 1)
             bias = info.layer->blobs[1].reshape(1, 1);
@@ -140,7 +163,7 @@ public:
         const Mat& dy = outputGrads[0];
         const int n = inputs[0].size[0];
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
-        const bool depthwise = cinG == 1 && coutG == 1;
+        const bool depthwise = cinG == 1 && coutG == 1 && !g.volumetric();
         // depthwise planes and 1x1 stride-1 GEMM outputs are written whole; col2im accumulates
         Mat dx = depthwise || g.pointwise() ? Mat(inputs[0].dims, inputs[0].size.p, CV_32F)
                                         : Mat::zeros(inputs[0].dims, inputs[0].size.p, CV_32F);
@@ -153,8 +176,8 @@ public:
             {
                 const int b = t % blocks, grp = (t / blocks) % g.groups, img = t / (blocks * g.groups);
                 const int c0 = cinG * b / blocks, c1 = cinG * (b + 1) / blocks;
-                const float* dyp = dy.ptr<float>(img) + (size_t)grp * coutG * g.outH * g.outW;
-                float* dxp = dx.ptr<float>(img) + (size_t)(grp * cinG + c0) * g.inH * g.inW;
+                const float* dyp = dy.ptr<float>(img) + (size_t)grp * coutG * g.outD * g.outH * g.outW;
+                float* dxp = dx.ptr<float>(img) + (size_t)(grp * cinG + c0) * g.inD * g.inH * g.inW;
                 if (depthwise)
                     depthwiseBackward(dyp, weights.ptr<float>(grp), dxp);
                 else
@@ -172,7 +195,7 @@ public:
                      const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
-        if (!useOpenCLFor(outputGrads[0]))
+        if (g.volumetric() || !useOpenCLFor(outputGrads[0]))  // 3D: on the host
             return false;
         if (!need[0])
             return true;
@@ -226,32 +249,42 @@ private:
     void groupBackward(const float* dyp, int grp, int c0, int c1, float* dxp, std::vector<float>& cols) const
     {
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
-        const int kk = g.kh * g.kw, outPlane = g.outH * g.outW;
+        const int kk = g.kd * g.kh * g.kw, outVolume = g.outD * g.outH * g.outW;
         const int rows = (c1 - c0) * kk;
-        // cols (rows x outPlane) = W_g[:, block]^T (rows x coutG) * dY_g (coutG x outPlane)
+        // cols (rows x outVolume) = W_g[:, block]^T (rows x coutG) * dY_g (coutG x outVolume)
         const float* w = weights.ptr<float>(grp * coutG) + c0 * kk;
-        const bool pointwise = g.pointwise();
-        if (pointwise)
+        if (g.pointwise())
         {
-            gemmAtB(w, cinG * kk, dyp, outPlane, dxp, outPlane, rows, outPlane, coutG);
+            gemmAtB(w, cinG * kk, dyp, outVolume, dxp, outVolume, rows, outVolume, coutG);
             return;
         }
-        cols.resize((size_t)rows * outPlane);
-        gemmAtB(w, cinG * kk, dyp, outPlane, cols.data(), outPlane, rows, outPlane, coutG);
+        cols.resize((size_t)rows * outVolume);
+        gemmAtB(w, cinG * kk, dyp, outVolume, cols.data(), outVolume, rows, outVolume, coutG);
         // col2im: scatter-add each kernel tap back to the input positions it read.
         for (int ci = 0; ci < c1 - c0; ci++)
+            for (int kz = 0; kz < g.kd; kz++)
+                for (int ky = 0; ky < g.kh; ky++)
+                    for (int kx = 0; kx < g.kw; kx++)
+                    {
+                        const size_t tap = ((size_t)(ci * g.kd + kz) * g.kh + ky) * g.kw + kx;
+                        scatterTap(cols.data() + tap * outVolume, kz, ky, kx,
+                                   dxp + (size_t)ci * g.inD * g.inH * g.inW);
+                    }
+    }
+
+    /** Adds one kernel tap's column (an output volume) to the input positions that tap read. */
+    void scatterTap(const float* src, int kz, int ky, int kx, float* volume) const
+    {
+        int oz0, oz1, oy0, oy1;
+        validRange(kz * g.dd - g.pd, g.sd, g.inD, g.outD, oz0, oz1);
+        validRange(ky * g.dh - g.ph, g.sh, g.inH, g.outH, oy0, oy1);
+        for (int oz = oz0; oz < oz1; oz++)
         {
-            float* plane = dxp + (size_t)ci * g.inH * g.inW;
-            for (int ky = 0; ky < g.kh; ky++)
-                for (int kx = 0; kx < g.kw; kx++)
-                {
-                    const float* src = cols.data() + ((size_t)(ci * g.kh + ky) * g.kw + kx) * outPlane;
-                    int oy0, oy1;
-                    validRange(ky * g.dh - g.ph, g.sh, g.inH, g.outH, oy0, oy1);
-                    for (int oy = oy0; oy < oy1; oy++)
-                        scatterRow(plane + (size_t)(oy * g.sh - g.ph + ky * g.dh) * g.inW, src + (size_t)oy * g.outW,
-                                   1.f, kx * g.dw - g.pw, g.sw, g.inW, g.outW);
-                }
+            float* plane = volume + (size_t)(oz * g.sd - g.pd + kz * g.dd) * g.inH * g.inW;
+            const float* srcPlane = src + (size_t)oz * g.outH * g.outW;
+            for (int oy = oy0; oy < oy1; oy++)
+                scatterRow(plane + (size_t)(oy * g.sh - g.ph + ky * g.dh) * g.inW, srcPlane + (size_t)oy * g.outW,
+                           1.f, kx * g.dw - g.pw, g.sw, g.inW, g.outW);
         }
     }
 
@@ -265,24 +298,29 @@ private:
     double outputAt(const Mat& x, size_t i, double& sumAbs) const
     {
         const int ox = (int)(i % g.outW), oy = (int)(i / g.outW % g.outH);
-        const int co = (int)(i / ((size_t)g.outW * g.outH) % g.outC), img = (int)(i / ((size_t)g.outW * g.outH * g.outC));
+        const size_t outVolume = (size_t)g.outD * g.outH * g.outW;
+        const int oz = (int)(i / ((size_t)g.outW * g.outH) % g.outD);
+        const int co = (int)(i / outVolume % g.outC), img = (int)(i / (outVolume * g.outC));
         const int cinG = g.inC / g.groups, grp = co / (g.outC / g.groups);
         const float* w = weights.ptr<float>(co);
         double sum = bias.empty() ? 0.0 : bias.at<float>(co);
         sumAbs = std::abs(sum);
         for (int ci = 0; ci < cinG; ci++)
         {
-            const float* plane = x.ptr<float>(img, grp * cinG + ci);
-            for (int ky = 0; ky < g.kh; ky++)
-                for (int kx = 0; kx < g.kw; kx++)
-                {
-                    const int iy = oy * g.sh - g.ph + ky * g.dh, ix = ox * g.sw - g.pw + kx * g.dw;
-                    if (iy < 0 || iy >= g.inH || ix < 0 || ix >= g.inW)
-                        continue;
-                    const double term = (double)w[(ci * g.kh + ky) * g.kw + kx] * plane[iy * g.inW + ix];
-                    sum += term;
-                    sumAbs += std::abs(term);
-                }
+            const float* volume = x.ptr<float>(img, grp * cinG + ci);
+            for (int kz = 0; kz < g.kd; kz++)
+                for (int ky = 0; ky < g.kh; ky++)
+                    for (int kx = 0; kx < g.kw; kx++)
+                    {
+                        const int iz = oz * g.sd - g.pd + kz * g.dd, iy = oy * g.sh - g.ph + ky * g.dh;
+                        const int ix = ox * g.sw - g.pw + kx * g.dw;
+                        if (iz < 0 || iz >= g.inD || iy < 0 || iy >= g.inH || ix < 0 || ix >= g.inW)
+                            continue;
+                        const double term = (double)w[((ci * g.kd + kz) * g.kh + ky) * g.kw + kx] *
+                                            volume[((size_t)iz * g.inH + iy) * g.inW + ix];
+                        sum += term;
+                        sumAbs += std::abs(term);
+                    }
         }
         return sum;
     }

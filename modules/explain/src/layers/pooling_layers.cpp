@@ -1,6 +1,6 @@
 // This file is part of the explain module. It is subject to the license terms in the LICENSE file
 // found in the top-level directory of this distribution (Apache License 2.0).
-// Backward rules of reductions: Pooling (1D and 2D max and average; global, padded, ceil mode, with or
+// Backward rules of reductions: Pooling (1D, 2D and 3D max and average; global, padded, ceil mode, with or
 // without the padded area in the average), Reduce and CumSum. Windows start at o*stride - pad_begin and stop at the padded input's end;
 // max pooling routes the gradient to the first maximum in row-major order (as PyTorch does).
 #include "layer_utils.hpp"
@@ -22,40 +22,40 @@ public:
     {
         Ptr<dnn::PoolingLayer> pool = layerAs<dnn::PoolingLayer>(info);
         const int spatial = info.inputShapes.empty() ? 0 : (int)info.inputShapes[0].size() - 2;
-        if (spatial != 1 && spatial != 2)
-            CV_Error(Error::StsNotImplemented, "explain: only 1D and 2D pooling (3D and 4D blobs) is supported, in " +
+        if (spatial < 1 || spatial > 3)
+            CV_Error(Error::StsNotImplemented, "explain: only 1D, 2D and 3D pooling (3D to 5D blobs) is supported, in " +
                                                    describeLayer(info));
         type = pool->type;
         if (type != POOL_MAX && type != POOL_AVE)
             CV_Error(Error::StsNotImplemented, format("explain: pooling type %d of %s has no backward rule "
                                                       "(max and average are supported)",
                                                       type, describeLayer(info).c_str()));
-        // a 1D pooling is a 2D one of height 1
+        // 1D and 2D pooling are 3D pooling of depth (and height) 1
         const MatShape& in = info.inputShapes[0];
         const MatShape& out = info.outputShapes[0];
-        inH = spatial == 2 ? in[2] : 1; inW = in.back(); outH = spatial == 2 ? out[2] : 1; outW = out.back();
-        const int inDims[2] = {inH, inW}, outDims[2] = {outH, outW};
         paddedArea = pool->avePoolPaddedArea;
-        for (int a = 0; a < 2; a++)
+        for (int a = 0; a < 3; a++)
         {
-            const int k = a - (2 - spatial);  // the axis in the layer's per-axis settings (-1: the added height)
-            const bool global = pool->globalPooling &&
-                                (pool->isGlobalPooling.size() < 3 || pool->isGlobalPooling[a]);
+            const int k = a - (3 - spatial);  // the axis in the layer's per-axis settings (< 0: an added axis)
+            inSize[a] = k < 0 ? 1 : in[k + 2];
+            outSize[a] = k < 0 ? 1 : out[k + 2];
+            // isGlobalPooling is per D, H, W whatever the layer's dimensions
+            const bool global = pool->globalPooling && (pool->isGlobalPooling.size() != 3 || pool->isGlobalPooling[a]);
             if (k < 0 || global)
             {
-                kernel[a] = inDims[a]; stride[a] = 1; padBegin[a] = 0; padEnd[a] = 0;
+                kernel[a] = inSize[a]; stride[a] = 1; padBegin[a] = 0; padEnd[a] = 0;
                 continue;
             }
-            kernel[a] = (int)pool->kernel_size[k];
-            stride[a] = (int)pool->strides[k];
+            kernel[a] = (int)pool->kernel_size.at(k);
+            stride[a] = (int)pool->strides.at(k);
             if (pool->padMode.empty())
             {
-                padBegin[a] = (int)pool->pads_begin[k];
-                padEnd[a] = (int)pool->pads_end[k];
+                padBegin[a] = (int)pool->pads_begin.at(k);
+                padEnd[a] = (int)pool->pads_end.at(k);
             }
             else
             {
-                const int totalPad = std::max(0, (outDims[a] - 1) * stride[a] + kernel[a] - inDims[a]);
+                const int totalPad = std::max(0, (outSize[a] - 1) * stride[a] + kernel[a] - inSize[a]);
                 padBegin[a] = pool->padMode == "VALID" ? 0 : totalPad / 2;
                 padEnd[a] = pool->padMode == "VALID" ? 0 : totalPad - totalPad / 2;
             }
@@ -70,29 +70,33 @@ public:
             return;
         const Mat& x = inputs[0];
         const Mat& dy = outputGrads[0];
-        const int planes = x.size[0] * x.size[1];
-        if (type == POOL_AVE && outH == 1 && outW == 1 && kernel[0] == inH && kernel[1] == inW &&
-            padBegin[0] == 0 && padBegin[1] == 0 && padEnd[0] == 0 && padEnd[1] == 0)
+        const int volumes = x.size[0] * x.size[1];
+        const size_t inVolume = (size_t)inSize[0] * inSize[1] * inSize[2];
+        const size_t outVolume = (size_t)outSize[0] * outSize[1] * outSize[2];
+        bool whole = type == POOL_AVE && outVolume == 1;
+        for (int a = 0; a < 3; a++)
+            whole = whole && kernel[a] == inSize[a] && padBegin[a] == 0 && padEnd[a] == 0;
+        if (whole)
         {
-            // global average pooling (every classifier head): each input gets its plane's share
+            // global average pooling (every classifier head): each input gets its volume's share
             Mat dx(x.dims, x.size.p, CV_32F);
-            for (int p = 0; p < planes; p++)
-                std::fill_n(dx.ptr<float>() + (size_t)p * inH * inW, inH * inW, dy.ptr<float>()[p] / (inH * inW));
+            for (int p = 0; p < volumes; p++)
+                std::fill_n(dx.ptr<float>() + p * inVolume, inVolume, dy.ptr<float>()[p] / inVolume);
             inputGrads[0] = dx;
             return;
         }
         Mat dx = zerosLike(x);
         // stripes of at least ~32K inputs: a global pooling at 7 x 7 is too little work to share
         const double stripes = std::max(1.0, (double)x.total() / 32768);
-        parallel_for_(Range(0, planes), [&](const Range& r) {
+        parallel_for_(Range(0, volumes), [&](const Range& r) {
             for (int p = r.start; p < r.end; p++)
             {
-                const float* xp = x.ptr<float>() + (size_t)p * inH * inW;
-                const float* gp = dy.ptr<float>() + (size_t)p * outH * outW;
-                float* dp = dx.ptr<float>() + (size_t)p * inH * inW;
-                for (int oy = 0; oy < outH; oy++)
-                    for (int ox = 0; ox < outW; ox++)
-                        backwardWindow(xp, gp[oy * outW + ox], oy, ox, dp);
+                const float* gp = dy.ptr<float>() + p * outVolume;
+                for (int oz = 0; oz < outSize[0]; oz++)
+                    for (int oy = 0; oy < outSize[1]; oy++)
+                        for (int ox = 0; ox < outSize[2]; ox++)
+                            backwardWindow(x.ptr<float>() + p * inVolume, *gp++, oz, oy, ox,
+                                           dx.ptr<float>() + p * inVolume);
             }
         }, stripes);
         inputGrads[0] = dx;
@@ -102,44 +106,67 @@ public:
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
+        if (inSize[0] > 1 || outSize[0] > 1)  // 3D: on the host
+            return false;
         if (!need[0])
             return true;
         const UMat& x = inputs[0];
-        return ocl_poolingBackward(x, outputGrads[0], inputGrads[0], x.size[0] * x.size[1], inH, inW, outH, outW,
-                                   kernel[0], kernel[1], stride[0], stride[1], padBegin[0], padBegin[1], padEnd[0],
-                                   padEnd[1], type == POOL_MAX, paddedArea);
+        return ocl_poolingBackward(x, outputGrads[0], inputGrads[0], x.size[0] * x.size[1], inSize[1], inSize[2],
+                                   outSize[1], outSize[2], kernel[1], kernel[2], stride[1], stride[2], padBegin[1],
+                                   padBegin[2], padEnd[1], padEnd[2], type == POOL_MAX, paddedArea);
     }
 
 private:
-    void backwardWindow(const float* x, float g, int oy, int ox, float* dx) const
+    /** The window of output (oz, oy, ox) along each axis, clipped to the input; `padded`: its size with the
+        padding inside (the padded input's end bounds it). False when it holds no input. */
+    bool windowOf(const int o[3], int begin[3], int end[3], int& padded) const
     {
-        int y0 = oy * stride[0] - padBegin[0], x0 = ox * stride[1] - padBegin[1];
-        int y1 = std::min(y0 + kernel[0], inH + padEnd[0]), x1 = std::min(x0 + kernel[1], inW + padEnd[1]);
-        const int paddedCount = (y1 - y0) * (x1 - x0);
-        y0 = std::max(y0, 0); x0 = std::max(x0, 0);
-        y1 = std::min(y1, inH); x1 = std::min(x1, inW);
-        if (y1 <= y0 || x1 <= x0)
+        padded = 1;
+        for (int a = 0; a < 3; a++)
+        {
+            begin[a] = o[a] * stride[a] - padBegin[a];
+            end[a] = std::min(begin[a] + kernel[a], inSize[a] + padEnd[a]);
+            padded *= end[a] - begin[a];
+            begin[a] = std::max(begin[a], 0);
+            end[a] = std::min(end[a], inSize[a]);
+            if (end[a] <= begin[a])
+                return false;
+        }
+        return true;
+    }
+
+    void backwardWindow(const float* x, float g, int oz, int oy, int ox, float* dx) const
+    {
+        const int o[3] = {oz, oy, ox};
+        int b[3], e[3], padded;
+        if (!windowOf(o, b, e, padded))
             return;
+        const int inH = inSize[1], inW = inSize[2];
         if (type == POOL_MAX)
         {
-            int best = y0 * inW + x0;
-            for (int y = y0; y < y1; y++)
-                for (int xx = x0; xx < x1; xx++)
-                    if (x[y * inW + xx] > x[best])
-                        best = y * inW + xx;
+            size_t best = ((size_t)b[0] * inH + b[1]) * inW + b[2];
+            for (int z = b[0]; z < e[0]; z++)
+                for (int y = b[1]; y < e[1]; y++)
+                    for (int xx = b[2]; xx < e[2]; xx++)
+                    {
+                        const size_t at = ((size_t)z * inH + y) * inW + xx;
+                        if (x[at] > x[best])
+                            best = at;
+                    }
             dx[best] += g;
             return;
         }
-        const float share = g / (paddedArea ? paddedCount : (y1 - y0) * (x1 - x0));
-        for (int y = y0; y < y1; y++)
-            for (int xx = x0; xx < x1; xx++)
-                dx[y * inW + xx] += share;
+        const float share = g / (paddedArea ? padded : (e[0] - b[0]) * (e[1] - b[1]) * (e[2] - b[2]));
+        for (int z = b[0]; z < e[0]; z++)
+            for (int y = b[1]; y < e[1]; y++)
+                for (int xx = b[2]; xx < e[2]; xx++)
+                    dx[((size_t)z * inH + y) * inW + xx] += share;
     }
 
     int type;
     bool paddedArea;
-    int inH, inW, outH, outW;
-    int kernel[2], stride[2], padBegin[2], padEnd[2];
+    int inSize[3], outSize[3];  // D, H, W
+    int kernel[3], stride[3], padBegin[3], padEnd[3];
 };
 
 /** Reduce over any set of axes (what the reduction is, per OpenCV version: compat::reductionOf). Each input
