@@ -32,6 +32,31 @@ if [ ! -f "$work/src/setup.py" ]; then
   cp -a "$src" "$work/src"
 fi
 
+# OpenCV's typing-stub generator assumes modules this minimal build leaves out (features: the Feature2D aliases;
+# features, 3d, calib: the functions it refines), fails, and setup.py then misses cv2/py.typed. In this copy
+# of the sdist: the aliases require their module, and refinements of absent functions are skipped, so that
+# the stubs (cv2.explain's included) are generated.
+"$python" - "$work/src/opencv/modules/python/src2/typing_stubs_generation" <<'PATCH'
+import os, sys
+folder = sys.argv[1]
+def patch(name, old, new):
+    path = os.path.join(folder, name)
+    text = open(path).read()
+    if new in text:
+        return
+    if old not in text:
+        sys.exit("error: %s has changed; the typing-stub patch of scripts/build_wheel.sh does not apply" % path)
+    open(path, "w").write(text.replace(old, new))
+for alias in ("FeatureDetector", "DescriptorExtractor", "FeatureExtractor"):
+    patch("predefined_types.py", 'AliasTypeNode.class_("%s", "Feature2D",' % alias,
+          'AliasTypeNode.class_("%s", "Feature2D", required_modules=("features",),' % alias)
+patch("api_refinement.py", "from .ast_utils import (find_function_node, SymbolName,",
+      "from .ast_utils import (find_function_node, SymbolName, ScopeNotFoundError, SymbolNotFoundError,")
+patch("api_refinement.py", "        refine_symbol(root, symbol_name)\n",
+      "        try:\n            refine_symbol(root, symbol_name)\n"
+      "        except (ScopeNotFoundError, SymbolNotFoundError):\n            pass  # a module this build leaves out\n")
+PATCH
+
 # The build requirements of pyproject.toml, once (build isolation would make a new environment, with new
 # paths for CMake to see, on every run)
 if [ ! -f "$work/venv/.complete" ]; then
@@ -42,9 +67,20 @@ if [ ! -f "$work/venv/.complete" ]; then
   touch "$work/venv/.complete"
 fi
 
+# Debian's python3-numpy puts its numpy 1.x headers into Python's include folder (python3.11/numpy), where the
+# compiler finds them before the build's numpy 2, and the wheel would then need numpy 1.x at run time: the
+# build gets that folder without them.
+pyinclude=$work/python-include
+if [ ! -f "$pyinclude/Python.h" ]; then
+  rm -rf "$pyinclude" && mkdir -p "$pyinclude"
+  for f in "$("$work/venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['include'])")"/*; do
+    [ "$(basename "$f")" = numpy ] || ln -s "$f" "$pyinclude/"
+  done
+fi
+
 # Appended by scikit-build to setup.py's own arguments, so these win. Minimal and quick to build on few
 # cores: one SIMD dispatch target, no IPP, only PNG/JPEG (the system's) among the image codecs.
-export CMAKE_ARGS="-DOPENCV_EXTRA_MODULES_PATH=$here/modules \
+export CMAKE_ARGS="-DOPENCV_EXTRA_MODULES_PATH=$here/modules -DPYTHON3_INCLUDE_DIR=$pyinclude \
  -DBUILD_LIST=core,imgproc,imgcodecs,dnn,python3,explain -DPYTHON3_LIMITED_API=ON \
  -DINSTALL_CREATE_DISTRIB=OFF -DCPU_DISPATCH=AVX2 -DENABLE_CCACHE=OFF -DENABLE_PRECOMPILED_HEADERS=OFF -DCV_TRACE=OFF \
  -DWITH_EIGEN=ON -DWITH_OPENCL=ON -DWITH_PROTOBUF=ON -DBUILD_PROTOBUF=ON \

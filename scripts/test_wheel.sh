@@ -22,6 +22,10 @@ trap 'rm -rf "$venv"' EXIT
 echo "== installed: $("$venv/bin/python" -m pip list --disable-pip-version-check 2>/dev/null | grep -i -E '^(opencv|numpy)' | tr -s ' ' | paste -sd, -)"
 (cd "$venv" && "$venv/bin/python" -c "import cv2; print('cv2', cv2.__version__, 'from', cv2.__file__); \
 print('cv2.explain', cv2.explain.getVersionString())")
+# the typing stubs (scripts/build_wheel.sh makes OpenCV's generator work on the minimal module list)
+(cd "$venv" && "$venv/bin/python" -c "import cv2, os; stub = os.path.join(os.path.dirname(cv2.__file__), 'explain', \
+'__init__.pyi'); text = open(stub).read(); assert 'class GradCAM' in text and 'def smoothGrad' in text, stub; \
+print('typing stubs:', stub)")
 echo "== Python tests of cv2.explain against the installed wheel"
 (cd "$venv" && EXPLAIN_DATA_DIR="$root/data" EXPLAIN_SKIP_KNOWN_FAILURES=1 \
   "$venv/bin/python" "$root/modules/explain/misc/python/test/test_explain.py" -v)

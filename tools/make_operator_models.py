@@ -42,10 +42,12 @@ def weights(shape, scale=0.5):
 
 
 class Model:
-    def __init__(self, name, nodes, inputs, inits=(), opset=11, ranges=None, out_type=TensorProto.FLOAT):
+    def __init__(self, name, nodes, inputs, inits=(), opset=11, ranges=None, out_type=TensorProto.FLOAT,
+                 declared=None):
         self.name = name
         self.nodes = nodes
-        self.inputs = inputs  # [(name, shape)]
+        self.inputs = inputs  # [(name, shape)]: the blobs the sweep feeds
+        self.declared = declared or {}  # name -> the shape the model declares, when not that one (dynamic axes)
         self.inits = list(inits)
         self.opset = opset
         self.ranges = ranges or {}
@@ -54,7 +56,7 @@ class Model:
     def build(self):
         graph = helper.make_graph(
             self.nodes, self.name,
-            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in self.inputs],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, self.declared.get(n, s)) for n, s in self.inputs],
             [helper.make_tensor_value_info("out", self.out_type, None)],
             initializer=self.inits)
         model = helper.make_model(graph, producer_name="explain-operator-sweep",
@@ -263,6 +265,22 @@ def models():
         [("x", [1, 4, 6])], opset=13,
         inits=[const("wq", weights([6, 6])), const("wk", weights([6, 6])), const("wv", weights([6, 6])),
                const("scale", np.float32(1 / np.sqrt(6)))]))
+    # dynamic (symbolic) axes, fed at a size of their own: a classifier head as torch.onnx.export writes it
+    # with dynamic_axes (cv::dnn's layers learn their shapes in the first forward pass)
+    m.append(Model("Dynamic_axes_classifier", [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"], axis=1),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["out"], transB=1)],
+        [("x", [2, 3, 5, 6])], declared={"x": ["N", 3, "H", "W"]},
+        inits=[const("w", weights([4, 3, 3, 3])), const("b", weights([4])), const("fw", weights([5, 4])),
+               const("fb", weights([5]))]))
+    m.append(Model("Dynamic_axes_conv_pool", [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("MaxPool", ["c"], ["out"], kernel_shape=[2, 2], strides=[2, 2])],
+        [("x", [1, 3, 9, 7])], declared={"x": ["N", 3, "H", "W"]},
+        inits=[const("w", weights([2, 3, 3, 3])), const("b", weights([2]))]))
     return m
 
 

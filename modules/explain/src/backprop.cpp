@@ -328,6 +328,10 @@ void BackpropImpl::run(std::vector<Mat> inputs)
                                        shapeToString(dnn::shape(inputs[inputIndex])) + ": " + e.err);
     }
     const uint64 pass = record->countPass(names);
+    std::vector<MatShape> inputShapes;
+    for (const Mat& m : inputs)
+        inputShapes.push_back(dnn::shape(m));
+    updateShapes(inputShapes, true);  // dynamic axes: what the layers learned in this pass
     if (!onDevice && wantsDevice(ids))
     {
         run(inputs);
@@ -426,9 +430,9 @@ void BackpropImpl::requireForward()
         run(store.inputs());
 }
 
-void BackpropImpl::updateShapes(const std::vector<MatShape>& inputShapes)
+void BackpropImpl::updateShapes(const std::vector<MatShape>& inputShapes, bool settled)
 {
-    if (inputShapes == lastInputShapes)
+    if (inputShapes == lastInputShapes && (shapesSettled || !settled))
         return;
     std::vector<int> ids;
     std::vector<std::vector<MatShape> > in, out;
@@ -451,6 +455,7 @@ void BackpropImpl::updateShapes(const std::vector<MatShape>& inputShapes)
         unverifiable[ids[i]] = 0;
     }
     lastInputShapes = inputShapes;
+    shapesSettled = settled;
 }
 
 Pin BackpropImpl::wrtPin(const String& name) const

@@ -78,8 +78,10 @@ private:
     void requireForward();
 
     /** Shapes of every layer for this input shape (from cv::dnn's shape inference, so also for
-        layers whose activations are not kept); rules are recreated when shapes change. */
-    void updateShapes(const std::vector<MatShape>& inputShapes);
+        layers whose activations are not kept); rules are recreated when shapes change. Before the Net's
+        first forward pass at new input shapes, a Net with dynamic axes infers some shapes wrongly (its
+        layers learn the shapes in that pass): `settled` false marks them to be inferred again after it. */
+    void updateShapes(const std::vector<MatShape>& inputShapes, bool settled = false);
 
     /** A wanted gradient: "" is the explained net input, a layer name its output 0, and an input
         name of a multi-input Net that input. */
@@ -101,6 +103,7 @@ private:
     std::vector<std::vector<Pin> > inputPins;  // resolved after each forward pass
     std::vector<char> keep;                 // layers whose activations forward() keeps; empty: all
     std::vector<MatShape> lastInputShapes;
+    bool shapesSettled = false;             // lastInputShapes' shapes were inferred after a forward pass at them
     std::vector<String> inputNames;         // the names the inputs were set with, by input index
     int inputIndex = 0;
 };

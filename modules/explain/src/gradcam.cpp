@@ -47,8 +47,15 @@ void GradCAMImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<Str
     blobs_.getMatVector(blobs);
     if (layerName.empty() && !blobs.empty() && !blobs[0].empty())
     {
-        layerName = defaultTargetLayer(blobs, names);
+        // The default layer is read from the shapes of a pass at these inputs (a Net with dynamic axes
+        // infers some only when its layers have run at them): this first pass keeps every activation,
+        // the plan made after it narrows the next ones.
+        fwd->forwardInputs(blobs, names, scoresOut);
+        layerName = defaultTargetLayer();
         CV_LOG_INFO(NULL, "explain: Grad-CAM target layer '" << layerName << "' (the last layer with a spatial output)");
+        bp->keepOnly({fwd->scoreLayer()}, {layerName});
+        planned = true;
+        return;
     }
     if (!planned && !layerName.empty())
     {
@@ -217,47 +224,21 @@ void GradCAMImpl::requireGradientMethod(const char* what) const
                  std::string("explain: ") + what + " supports the gradient-based methods and Eigen-CAM");
 }
 
-String GradCAMImpl::defaultTargetLayer(const std::vector<Mat>& blobs, const std::vector<String>& names) const
+String GradCAMImpl::defaultTargetLayer() const
 {
-    const dnn::Net& net = fwd->net();
     const String& scoreLayerName = fwd->scoreLayer();
     const NetGraph& graph = BackpropImpl::of(*bp).getGraph();
     const std::vector<char> feeds = graph.layersBetween(graph.producerPins(), {}, {graph.find(scoreLayerName)});
-    std::vector<int> ids;
-    std::vector<std::vector<MatShape> > in, out;
-    try
-    {
-        std::vector<MatShape> shapes(blobs.size());
-        for (size_t i = 0; i < blobs.size(); i++)
-        {
-            const int index = i < names.size() && !names[i].empty()
-                                  ? net.getLayer(0)->outputNameToIndex(names[i]) : (int)i;
-            if (index < 0)
-                return String();  // the forward pass reports the unknown name
-            if ((int)shapes.size() <= index)
-                shapes.resize(index + 1);
-            shapes[index] = dnn::shape(blobs[i]);
-        }
-        compat::getLayersShapes(net, shapes, ids, in, out);
-    }
-    catch (const cv::Exception&)
-    {
-        return String();  // the forward pass reports the bad blob
-    }
-    std::map<String, MatShape> outShape;
-    for (size_t i = 0; i < ids.size(); i++)
-        if (ids[i] > 0 && !out[i].empty())
-            outShape[net.getLayer(ids[i])->name] = out[i][0];
     std::vector<String> layers = bp->getLayerNames();
     for (auto it = layers.rbegin(); it != layers.rend(); ++it)
     {
-        auto s = outShape.find(*it);
-        if (!feeds[graph.find(*it)] || s == outShape.end() || *it == scoreLayerName)
+        if (!feeds[graph.find(*it)] || *it == scoreLayerName)
             continue;  // the scores themselves are no target (dense outputs: segmentation, detection heads)
-        const String type = bp->getLayerInfo(*it).type;
-        if (type == "Identity" || type == "Dropout")
+        const LayerInfo& info = bp->getLayerInfo(*it);
+        if (info.type == "Identity" || info.type == "Dropout" || info.outputShapes.empty())
             continue;
-        if (s->second.size() == 4 && s->second[2] * s->second[3] > 1)
+        const MatShape& shape = info.outputShapes[0];
+        if (shape.size() == 4 && shape[2] * shape[3] > 1)
             return *it;
     }
     CV_Error(Error::StsError, "explain: the Net has no layer with a spatial (N x K x H x W) output before its "

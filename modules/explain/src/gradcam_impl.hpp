@@ -73,7 +73,7 @@ public:
         attribution->inputTimesGradient(classId, dst);
     }
 
-    void smoothGrad(int classId, OutputArray dst, int samples, double noiseLevel, int mode, uint64 seed,
+    void smoothGrad(int classId, OutputArray dst, int samples, double noiseLevel, int mode, int64 seed,
                     int batchSize) CV_OVERRIDE
     {
         attribution->smoothGrad(classId, dst, samples, noiseLevel, mode, seed, batchSize);
@@ -112,7 +112,7 @@ private:
     static Mat scaleCam(const Mat& cam, Size size);
 
     /** The last layer in topological order with a 4D output of more than one pixel that feeds the scores. */
-    String defaultTargetLayer(const std::vector<Mat>& blobs, const std::vector<String>& names) const;
+    String defaultTargetLayer() const;
 
     Ptr<Backprop> bp;                           // the engine of fwd
     Ptr<ScoredForward> fwd;                     // shared with `attribution`

@@ -73,7 +73,7 @@ void InputAttributionImpl::inputTimesGradient(int classId, OutputArray dst)
 }
 
 void InputAttributionImpl::smoothGrad(int classId, OutputArray dst, int samples, double noiseLevel, int mode,
-                                      uint64 seed, int batchSize)
+                                      int64 seed, int batchSize)
 {
     auto guard = fwd->lock();
     fwd->requireForward();
@@ -82,7 +82,7 @@ void InputAttributionImpl::smoothGrad(int classId, OutputArray dst, int samples,
         CV_Error(Error::StsBadArg, format("explain: SmoothGrad needs samples >= 1 (got %d), noiseLevel >= 0 "
                                           "(got %g) and batchSize >= 1 (got %d)", samples, noiseLevel, batchSize));
     noiseTunnel(fwd->input(), fwd->classesFor(classId), gradientOf((RectifierMode)mode, batchSize), samples,
-                noiseLevel, seed)
+                noiseLevel, (uint64)seed)
         .copyTo(dst);
 }
 

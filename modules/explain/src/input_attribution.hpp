@@ -46,7 +46,7 @@ public:
 
     void integratedGradients(int classId, OutputArray dst, int steps, InputArray baseline, int batchSize) CV_OVERRIDE;
 
-    void smoothGrad(int classId, OutputArray dst, int samples, double noiseLevel, int mode, uint64 seed,
+    void smoothGrad(int classId, OutputArray dst, int samples, double noiseLevel, int mode, int64 seed,
                     int batchSize) CV_OVERRIDE;
 
     /** The gradient (with a rectifier mode) as a BatchAttribution, in batches of `batchSize` inputs. */

@@ -20,11 +20,20 @@ Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
                                                   describeLayer(info).c_str()));
     Reduction r;
     r.op = (Reduction::Op)l->reduceType;  // 4.6's private enum has this order
-    // the last reduceDims.size() axes, when their sizes are those of reduceDims
+    // the last reduceDims.size() axes, when their sizes are those of reduceDims: 4.6 reduces blocks of the
+    // sizes the importer saw, so at another input size its output is not the model's (measured: 0.03 off)
     const int first = (int)inShape.size() - (int)l->reduceDims.size();
     for (size_t k = 0; k < l->reduceDims.size(); k++)
         if (first < 0 || inShape[first + k] != (int)l->reduceDims[k])
-            CV_Error(Error::StsBadArg, "explain: the reduced dimensions of " + describeLayer(info) + " do not fit its shapes");
+        {
+            MatShape fixed;
+            for (size_t d : l->reduceDims)
+                fixed.push_back((int)d);
+            CV_Error(Error::StsBadArg, "explain: " + describeLayer(info) + " reduces blocks of " + shapeToString(fixed) +
+                                           ", the sizes the model was imported with, but its input is " +
+                                           shapeToString(inShape) + ": cv::dnn 4.6 does not compute this Reduce at "
+                                           "another input size; feed the input size the model was exported with");
+        }
     for (int a = std::max(first, 0); a < (int)inShape.size(); a++)
         r.axes.push_back(a);
     return r;

@@ -253,4 +253,91 @@ TEST(OperatorSweep, InstanceNormalizationBeforeAndAfterAPlainForward)
     }
 }
 
+/** A model with dynamic (symbolic) axes, explained before any plain forward pass of its Net: cv::dnn infers
+    some shapes wrongly until its layers have run at the input's shape (a global pooling keeps its input's
+    H x W), so the recorded shapes are taken after the explainer's own pass. Then again at another batch
+    and size on the same Net, whose layers still hold the first shapes. */
+TEST(OperatorSweep, DynamicAxesOnAFreshNet)
+{
+    const String dir = String(EXPLAIN_DATA_DIR) + "/operators";
+    for (const char* name : {"Dynamic_axes_classifier", "Dynamic_axes_conv_pool"})
+    {
+        SCOPED_TRACE(name);
+        dnn::Net net = readNetToExplain(dir + "/" + name + ".onnx");
+        const String out = net.getUnconnectedOutLayersNames().at(0);
+        RNG rng(0xD1A);
+        for (const MatShape& shape : {MatShape{2, 3, 5, 6}, MatShape{3, 3, 9, 11}})
+        {
+            SCOPED_TRACE(cv::format("input %d x %d x %d x %d", shape[0], shape[1], shape[2], shape[3]));
+            const GradientCheckResult res = checkInputGradient(net, randomBlob(shape, rng), out);
+            EXPECT_GT(res.checked, std::max(3, res.kinks));
+            EXPECT_LE(res.maxError, 2e-2);
+        }
+    }
+}
+
+/** The default Grad-CAM layer of a fresh Net with dynamic axes is read from the shapes of a pass at the
+    input: the last convolution's ReLU (5 x 6), not a layer whose shape cv::dnn infers wrongly before that
+    pass (the global pooling, said to keep its 5 x 6 input). Its gradient is the classifier's weight over the
+    pooled area, and the map is Grad-CAM's of that gradient. */
+TEST(OperatorSweep, DynamicAxesDefaultGradCAMLayer)
+{
+    dnn::Net net = readNetToExplain(String(EXPLAIN_DATA_DIR) + "/operators/Dynamic_axes_classifier.onnx");
+    const String out = net.getUnconnectedOutLayersNames().at(0);
+    Mat fw;  // Gemm with transB: 5 classes x 4 channels
+    for (const String& n : net.getLayerNames())
+        if (net.getLayer(n)->type == "InnerProduct")
+            fw = net.getLayer(n)->blobs[0].reshape(1, 5);
+    ASSERT_EQ(fw.total(), 20u);
+    RNG rng(0xD1B);
+    const Mat x = randomBlob({2, 3, 5, 6}, rng);
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    cam->forward(x);
+    const String layer = cam->getLayerName();
+    ASSERT_EQ(cam->getBackprop()->getLayerInfo(layer).type, "ReLU") << layer;
+    std::vector<Mat> maps, grads, expected;
+    cam->compute(1, maps);
+    Mat seed = Mat::zeros(2, 5, CV_32F);
+    seed.col(1).setTo(1.f);
+    cam->getBackprop()->backward({out}, {seed}, {layer}, grads);
+    ASSERT_EQ(grads[0].dims, 4);
+    ASSERT_EQ(grads[0].size[2] * grads[0].size[3], 30);
+    for (int n = 0; n < 2; n++)
+        for (int k = 0; k < 4; k++)
+            EXPECT_NEAR(grads[0].ptr<float>(n, k)[2 * 6 + 3], fw.at<float>(1, k) / 30, 1e-6);
+    computeCAM(CAM_GRADCAM, cam->getBackprop()->getActivation(layer), grads[0], expected);
+    ASSERT_EQ(maps.size(), 2u);
+    for (int n = 0; n < 2; n++)
+        EXPECT_LE(cv::norm(maps[n], expected[n], NORM_INF), 1e-6) << "image " << n;
+}
+
+/** A Reduce imported for a fixed input size, fed another: cv::dnn 4.6 reduces blocks of the imported sizes
+    (its output is wrong there) and the rule refuses, naming both; later versions reduce the given axes at
+    any size, and the gradient is checked. */
+TEST(OperatorSweep, ReduceAtAnotherInputSize)
+{
+    dnn::Net net = readNetToExplain(String(EXPLAIN_DATA_DIR) + "/operators/ReduceMean_axes23.onnx");
+    const String out = net.getUnconnectedOutLayersNames().at(0);
+    RNG rng(0xD1C);
+    const Mat x = randomBlob({1, 3, 6, 7}, rng);  // imported as 1 x 3 x 4 x 5
+#if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 8
+    String reduce;
+    for (const String& n : net.getLayerNames())
+        if (net.getLayer(n)->type == "Reduce")
+            reduce = n;
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->forward(x);
+    const Mat y = bp->getActivation(out);
+    std::vector<Mat> grads;
+    expectError([&] { bp->backward({out}, {Mat::ones(y.dims, y.size.p, CV_32F)}, {""}, grads); },
+                "explain: layer '" + reduce + "' (Reduce) reduces blocks of [4 x 5], the sizes the model was imported "
+                "with, but its input is [1 x 3 x 6 x 7]: cv::dnn 4.6 does not compute this Reduce at another input "
+                "size; feed the input size the model was exported with");
+#else
+    const GradientCheckResult res = checkInputGradient(net, x, out);
+    EXPECT_GT(res.checked, std::max(3, res.kinks));
+    EXPECT_LE(res.maxError, 2e-2);
+#endif
+}
+
 }} // namespace

@@ -172,7 +172,7 @@ public:
             const int dims = (int)outShape.size();
             if (dims != x.dims)
                 CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " slices with steps and changes the rank");
-            if (r.total() != dnn::total(outShape))
+            if (r.total() != (size_t)dnn::total(outShape))
                 CV_Error(Error::StsNotImplemented, "explain: the output gradient of " + describeLayer(info) +
                                                        " does not fit the elements it copies");
             std::vector<int> idx(dims, 0);

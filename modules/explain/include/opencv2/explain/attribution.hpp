@@ -115,7 +115,7 @@ public:
     @param batchSize copies per forward pass.
     */
     CV_WRAP virtual void smoothGrad(int classId, OutputArray dst, int samples = 25, double noiseLevel = 0.15,
-                                    int mode = RECTIFIER_EXACT, uint64 seed = 0x5eed, int batchSize = 8) = 0;
+                                    int mode = RECTIFIER_EXACT, int64 seed = 0x5eed, int batchSize = 8) = 0;
 
     /** @brief The backward engine, for advanced use (activations, other layers). */
     virtual Ptr<Backprop> getBackprop() const = 0;

@@ -156,7 +156,7 @@ public:
     /** @copydoc InputAttribution::smoothGrad
     On this GradCAM's forward pass. */
     CV_WRAP virtual void smoothGrad(int classId, OutputArray dst, int samples = 25, double noiseLevel = 0.15,
-                                    int mode = RECTIFIER_EXACT, uint64 seed = 0x5eed, int batchSize = 8) = 0;
+                                    int mode = RECTIFIER_EXACT, int64 seed = 0x5eed, int batchSize = 8) = 0;
 
     /** @copydoc InputAttribution::integratedGradients
     On this GradCAM's forward pass. */
