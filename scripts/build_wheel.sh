@@ -80,7 +80,7 @@ fi
 
 # Appended by scikit-build to setup.py's own arguments, so these win. Minimal and quick to build on few
 # cores: one SIMD dispatch target, no IPP, only PNG/JPEG (the system's) among the image codecs.
-export CMAKE_ARGS="-DOPENCV_EXTRA_MODULES_PATH=$here/modules -DPYTHON3_INCLUDE_DIR=$pyinclude \
+export CMAKE_ARGS="-DOPENCV_EXTRA_MODULES_PATH=$here/modules -DPYTHON3_INCLUDE_DIR=$pyinclude -DPYTHON3_INCLUDE_PATH=$pyinclude \
  -DBUILD_LIST=core,imgproc,imgcodecs,dnn,python3,explain -DPYTHON3_LIMITED_API=ON \
  -DINSTALL_CREATE_DISTRIB=OFF -DCPU_DISPATCH=AVX2 -DENABLE_CCACHE=OFF -DENABLE_PRECOMPILED_HEADERS=OFF -DCV_TRACE=OFF \
  -DWITH_EIGEN=ON -DWITH_OPENCL=ON -DWITH_PROTOBUF=ON -DBUILD_PROTOBUF=ON \
@@ -96,7 +96,10 @@ rm -rf "$work/dist"
   echo "error: the wheel build failed (log: $work/build.log)" >&2
   exit 1
 }
-if ! grep -Eq "To be built:.* explain( |$)" "$work/build.log"; then
+# the module list of the configure step (in the log when it ran, in the CMake cache when it did not need to)
+cache_file=$(ls "$work"/src/_skbuild/*/cmake-build/CMakeCache.txt 2>/dev/null | head -1)
+if ! grep -Eq "To be built:.* explain( |$)" "$work/build.log" &&
+   ! grep -Eq "^OPENCV_MODULES_BUILD:INTERNAL=(.*;)?opencv_explain(;|$)" "${cache_file:-/dev/null}"; then
   grep -i "explain" "$work/build.log" | head -n 20 >&2 || true
   echo "error: OpenCV's configure step left the explain module out (log: $work/build.log)" >&2
   exit 1

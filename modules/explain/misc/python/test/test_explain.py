@@ -24,6 +24,7 @@ import tempfile
 import unittest
 
 import numpy as np
+trapezoid = getattr(np, 'trapezoid', None) or np.trapz  # numpy 2 renamed trapz (and 2.4 removed it)
 import cv2 as cv
 
 try:
@@ -209,7 +210,7 @@ class explain_test(NewOpenCVTests):
         saliency = cv.explain.resizeMap(maps[0], (64, 64))
         curve = cv.explain.deletionInsertion(read_net(), self.blob, saliency, top, steps=8)
         self.assertEqual((len(curve.fractions), len(curve.scores)), (9, 9))
-        self.assertAlmostEqual(curve.auc, np.trapz(curve.scores, curve.fractions), places=6)
+        self.assertAlmostEqual(curve.auc, trapezoid(curve.scores, curve.fractions), places=6)
         drop, increase, pairs = cv.explain.averageDropIncrease(read_net(), self.blob, maps, [top])
         self.assertEqual(pairs.shape, (1, 2))
         self.assertAlmostEqual(drop, max(0.0, (pairs[0, 0] - pairs[0, 1]) / pairs[0, 0] * 100), places=4)
