@@ -16,6 +16,8 @@
 //   --target=box --output=<layer> (--cell=<row>,<col> | --box=<index>) [--class=c]   detection: the class-c
 //       logit of one cell of a raw single-shot head, N x (5 + K) x H x W (channel 0 objectness, 1-4 box,
 //       5.. class logits) or N x B x (5 + K) (one row per box)
+//   --target=word --output=<layer> --word=<t> [--class=w]   sequences (captions): the word-w output of step t
+//       of a T x 1 x V output (steps, image, vocabulary), e.g. its log-probability in a caption fed word by word
 //   --input2=<file> --input-names=image,question   multi-input nets: the second input is held fixed
 //
 // --input may also be a folder of images, an image sequence (img_%04d.png), a video file or a camera index
@@ -371,6 +373,38 @@ static bool chooseBoxTarget(const Options& o, const Mat& out, const std::vector<
     return true;
 }
 
+/** --target=word: the output of word w at step --word of a T x 1 x V sequence (explain::wordTarget); w is
+    --class, or the top word of that step. Prints the top word of every step (a caption's words). */
+static bool chooseWordTarget(const Options& o, const Mat& out, const std::vector<std::string>& labels, Target& t)
+{
+    if (out.dims != 3 || out.size[1] != 1)
+    {
+        std::cerr << "error: --target=word needs a T x 1 x V output (steps, image, vocabulary); the --output layer gives "
+                  << out.size << "\n";
+        return false;
+    }
+    const int T = out.size[0], V = out.size[2];
+    if (o.wordStep >= T)
+        return fail(format("--word %d is out of range [0, %d) of the output's steps", o.wordStep, T));
+    std::cout << "words (step: top word, value):";
+    for (int s = 0; s < T; s++)
+    {
+        Point top;
+        minMaxLoc(Mat(1, V, CV_32F, (void*)out.ptr<float>(s)), nullptr, nullptr, nullptr, &top);
+        std::cout << "  " << s << ": " << top.x << labelText(labels, top.x) << " " << out.ptr<float>(s)[top.x];
+    }
+    std::cout << "\n";
+    if (o.classArg >= V)
+        return fail(format("--class %d is out of range [0, %d) of the output's words", o.classArg, V));
+    explain::wordTarget(out, o.wordStep, o.classArg, t.seed);
+    Point word;
+    minMaxLoc(Mat(1, V, CV_32F, t.seed.ptr<float>(o.wordStep)), nullptr, nullptr, nullptr, &word);
+    t.classId = word.x;
+    t.score = out.ptr<float>(o.wordStep)[word.x];
+    std::cout << "step:    " << o.wordStep << "\n";
+    return true;
+}
+
 /** The target of --target on the scores or on the --output layer's activation; prints the class. */
 static bool chooseTarget(const Options& o, explain::GradCAM& cam, const Mat& scores,
                          const std::vector<std::string>& labels, Target& t)
@@ -382,7 +416,9 @@ static bool chooseTarget(const Options& o, explain::GradCAM& cam, const Mat& sco
     else
     {
         const Mat out = cam.getBackprop()->getActivation(t.output);
-        ok = o.target == "mask" ? chooseMaskTarget(o, out, labels, t) : chooseBoxTarget(o, out, labels, t);
+        ok = o.target == "mask"  ? chooseMaskTarget(o, out, labels, t)
+           : o.target == "word" ? chooseWordTarget(o, out, labels, t)
+                                : chooseBoxTarget(o, out, labels, t);
     }
     if (ok)
         std::cout << "class:   " << t.classId << labelText(labels, t.classId) << ", score " << t.score
@@ -839,7 +875,7 @@ static int run(const Options& o, const std::vector<std::string>& labels)
     if (!source.open(o.imagePath, error))
         return fail(error), 1;
     if (source.isStream() && (o.target != "class" || !o.input2Path.empty() || !o.rawPath.empty()))
-        return fail("--target=mask, --target=box, --input2 and --raw work on a single image, not on a folder or a video"), 1;
+        return fail("--target=mask, box and word, --input2 and --raw work on a single image, not on a folder or a video"), 1;
     if (!utils::fs::createDirectories(o.outDir))
         return fail("cannot create the --out folder '" + o.outDir + "'"), 1;
     dnn::Net net;

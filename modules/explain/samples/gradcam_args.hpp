@@ -36,11 +36,12 @@ static const char* const keys =
     "{ labels         |     | optional file with one class name per line }"
     "{ out o          | .   | directory for the images and videos, created when missing (each file replaced only when it is complete) }"
     "{ raw            |     | optional FileStorage file (.yml, .yml.gz, .json) for the float maps }"
-    "{ target         | class | what is explained: class (a class score), mask (class logits summed over a mask) or box (one detection's class logit) }"
+    "{ target         | class | what is explained: class (a class score), mask (class logits summed over a mask), box (one detection's class logit) or word (one word of a sequence output, e.g. a caption) }"
     "{ output         |     | layer holding the scores (class) or the per-pixel logits (mask) or the raw detection head (box); default: the net's last layer (the input of a final Softmax) }"
     "{ mask           |     | --target=mask: PNG whose nonzero pixels are the region (resized nearest to the output's H x W) }"
     "{ cell           |     | --target=box: grid cell <row>,<col> of an N x (5+K) x H x W head }"
     "{ box            | -1  | --target=box: the detection ranked <index> (>= 0) by objectness (channel 0); default (-1): 0 without --cell }"
+    "{ word           | -1  | --target=word: the step t (>= 0) of the word in a T x 1 x V sequence output (steps, image, vocabulary); --class: the word (default: the top one at that step) }"
     "{ input2         |     | second net input, held fixed: a text file of numbers (a 1 x n blob) or a FileStorage file (.yml, .yaml, .json, .xml, optionally .gz) whose first node is the blob }"
     "{ input-names    |     | net input names, comma list: the image's (explained) first, then --input2's }"
     "{ headless       |     | write files only, never open a window (the default when there is no display) }"
@@ -68,7 +69,7 @@ struct Options
     std::vector<std::string> methods;
     sample::BlobOptions blob;
     std::string target, outputArg, maskPath, cellText, input2Path, device;
-    int boxIndex = -1, frames = 0;
+    int boxIndex = -1, wordStep = -1, frames = 0;
     cv::Size tokenGrid;      // --tokens: 0 x 0 when not given
     int prefixTokens = 0;
     std::vector<std::string> inputNames;
@@ -131,6 +132,7 @@ inline int parseOptions(int argc, char** argv, Options& o)
     sample::FlagReader flags(parser);
     o.classArg = flags.getInt("class", -1);
     o.boxIndex = flags.getInt("box", -1);
+    o.wordStep = flags.getInt("word", -1);
     o.frames = flags.getInt("frames", 0);
     if (!o.blob.read(flags, o.bundled))
         return 1;
@@ -170,8 +172,12 @@ inline bool checkOptions(const Options& o)
             return fail("unknown method '" + m + "' in --methods" + choices);
     if (o.device != "cpu" && o.device != "opencl")
         return fail("unknown --device=" + o.device + "; choose cpu or opencl");
-    if (o.target != "class" && o.target != "mask" && o.target != "box")
-        return fail("unknown --target=" + o.target + "; choose class, mask or box");
+    if (o.target != "class" && o.target != "mask" && o.target != "box" && o.target != "word")
+        return fail("unknown --target=" + o.target + "; choose class, mask, box or word");
+    if (o.target == "word" && o.wordStep < 0)
+        return fail("--target=word needs --word=<step> (>= 0): the position of the word in the sequence");
+    if (o.target != "word" && o.wordStep >= 0)
+        return fail("--word is for --target=word");
     if (o.target == "mask" && o.maskPath.empty())
         return fail("--target=mask needs --mask=<png> (nonzero pixels: the region)");
     if (o.target != "mask" && !o.maskPath.empty())

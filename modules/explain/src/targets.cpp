@@ -1,7 +1,7 @@
 // This file is part of the explain module. It is subject to the license terms in the LICENSE file
 // found in the top-level directory of this distribution (Apache License 2.0).
-// Targets: the gradient of a class score, a class's logits over a mask, or a detection's class logit
-// with respect to the output that holds them (see opencv2/explain/targets.hpp).
+// Targets: the gradient of a class score, a class's logits over a mask, a detection's class logit or one
+// word of a sequence with respect to the output that holds them (see opencv2/explain/targets.hpp).
 #include "precomp.hpp"
 #include <opencv2/imgproc.hpp>
 
@@ -103,6 +103,33 @@ void boxTarget(InputArray output, int classId, int box, OutputArray grad)
             g.ptr<float>(n, 5 + classId)[box] = 1.f;
         else
             g.ptr<float>(n, box)[5 + classId] = 1.f;
+    }
+    g.copyTo(grad);
+}
+
+void wordTarget(InputArray output_, int step, int wordId, OutputArray grad)
+{
+    requireBlob("wordTarget", "output", output_, "T x N x V (steps, images, vocabulary)");
+    const MatShape shape = shapeOf(output_);
+    if (shape.size() != 3)
+        CV_Error(Error::StsBadArg, "explain: wordTarget needs a T x N x V output (steps, images, vocabulary); got " +
+                                       shapeToString(shape));
+    const int T = shape[0], N = shape[1], V = shape[2];
+    if (step < 0 || step >= T)
+        CV_Error(Error::StsOutOfRange, format("explain: wordTarget: step %d is out of range [0, %d) of the output %s",
+                                              step, T, shapeToString(shape).c_str()));
+    if (wordId < -1 || wordId >= V)
+        CV_Error(Error::StsOutOfRange, format("explain: wordTarget: word index %d is out of range [0, %d) of the "
+                                              "vocabulary of the output %s (-1 picks the top word)", wordId, V,
+                                              shapeToString(shape).c_str()));
+    const Mat out = output_.getMat();
+    Mat g(shape, CV_32F, Scalar(0));
+    for (int n = 0; n < N; n++)
+    {
+        Point top(wordId, 0);
+        if (wordId < 0)
+            minMaxLoc(Mat(1, V, out.type(), (void*)out.ptr(step, n)), nullptr, nullptr, nullptr, &top);
+        g.ptr<float>(step, n)[top.x] = 1.f;
     }
     g.copyTo(grad);
 }

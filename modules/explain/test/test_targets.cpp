@@ -87,6 +87,27 @@ TEST(Targets, BoxTargetPicksOneClassLogitOfOneCell)
                                           0, 0, 0, 0, 0, 1}));
 }
 
+TEST(Targets, WordTargetPicksOneWordOfOneStep)
+{
+    // 3 steps x 2 images x 4 words: step 1, word 2 for both images
+    Mat out(std::vector<int>{3, 2, 4}, CV_32F);
+    for (int i = 0; i < (int)out.total(); i++)
+        out.ptr<float>()[i] = (float)((i * 7) % 11);
+    Mat grad;
+    wordTarget(out, 1, 2, grad);
+    Mat expected(std::vector<int>{3, 2, 4}, CV_32F, Scalar(0));
+    expected.ptr<float>(1, 0)[2] = 1.f;
+    expected.ptr<float>(1, 1)[2] = 1.f;
+    expectSameBlob(grad, expected);
+    EXPECT_EQ(out.dot(grad), out.ptr<float>(1, 0)[2] + out.ptr<float>(1, 1)[2]);
+    // -1: each image's top word at step 2 (values (i * 7) % 11 for i = 16..19: 2 9 5 1, and 20..23: 8 4 0 7)
+    wordTarget(out, 2, -1, grad);
+    expected.setTo(0);
+    expected.ptr<float>(2, 0)[1] = 1.f;
+    expected.ptr<float>(2, 1)[0] = 1.f;
+    expectSameBlob(grad, expected);
+}
+
 TEST(Targets, Errors)
 {
     Mat grad;
@@ -133,6 +154,17 @@ TEST(Targets, Errors)
                 "explain: boxTarget: box -1 is out of range [0, 4) of the rows of the output [1 x 4 x 6]");
     expectError([&] { boxTarget(Mat(), 0, 0, grad); },
                 "explain: boxTarget: empty output (expected N x (5+K) x H x W or N x B x (5+K))");
+
+    const Mat sequence(std::vector<int>{5, 1, 7}, CV_32F, Scalar(0));
+    expectError([&] { wordTarget(scores, 0, 0, grad); },
+                "explain: wordTarget needs a T x N x V output (steps, images, vocabulary); got [2 x 4]");
+    expectError([&] { wordTarget(sequence, 5, 0, grad); },
+                "explain: wordTarget: step 5 is out of range [0, 5) of the output [5 x 1 x 7]");
+    expectError([&] { wordTarget(sequence, 0, 7, grad); },
+                "explain: wordTarget: word index 7 is out of range [0, 7) of the vocabulary of the output [5 x 1 x 7] "
+                "(-1 picks the top word)");
+    expectError([&] { wordTarget(Mat(), 0, 0, grad); },
+                "explain: wordTarget: empty output (expected T x N x V (steps, images, vocabulary))");
 }
 
 /** conv 3x3 -> relu -> conv 1x1 "head" with outC channels per pixel (segmentation logits or a detection grid). */

@@ -157,18 +157,64 @@ TEST(TaskModels, GradientCheck)
     Mat yesSeed = (Mat_<float>(1, 2) << 0.f, 1.f);
     Mat question(1, 4, CV_32F, Scalar(0));
     question.at<float>(1) = 1.f;
-    struct Case { const char* model; const char* png; const char* output; Mat seed; };
-    for (const Case& c : {Case{"segmentation", "segmentation.png", "logits", maskSeed},
-                          Case{"detection", "detection.png", "raw", cellSeed}, Case{"vqa", "vqa.png", "answer", yesSeed}})
+    Mat wordSeed(std::vector<int>{5, 1, 7}, CV_32F, Scalar(0));
+    wordSeed.ptr<float>(3)[1] = 1.f;  // the caption's fourth word, "circle"
+    Mat words;
+    FileStorage(kTasks + "caption_words.yml", FileStorage::READ)["words"] >> words;
+    struct Case { const char* model; const char* png; const char* output; Mat seed; Mat second; const char* name; };
+    for (const Case& c : {Case{"segmentation", "segmentation.png", "logits", maskSeed, Mat(), ""},
+                          Case{"detection", "detection.png", "raw", cellSeed, Mat(), ""},
+                          Case{"vqa", "vqa.png", "answer", yesSeed, question, "question"},
+                          Case{"caption", "caption.png", "logprobs", wordSeed, words, "words"}})
     {
         SCOPED_TRACE(c.model);
         dnn::Net net = readTaskModel(c.model);
-        const bool vqa = std::string(c.model) == "vqa";
+        const bool twoInputs = !c.second.empty();
         GradientCheckResult res = checkInputGradient(net, taskBlob(c.png), c.output, 0x7a5c, 1e-3, 40, c.seed,
-                                                     vqa ? std::vector<Mat>{question} : std::vector<Mat>(),
-                                                     vqa ? std::vector<String>{"image", "question"} : std::vector<String>());
+                                                     twoInputs ? std::vector<Mat>{c.second} : std::vector<Mat>(),
+                                                     twoInputs ? std::vector<String>{"image", c.name} : std::vector<String>());
         EXPECT_GE(res.checked, 30) << "kinks: " << res.kinks;
         EXPECT_LE(res.maxError, 5e-2);
+    }
+}
+
+/** The captioner (paper's captioning section): Grad-CAM for each word of the bundled image's caption, the
+    word's log-probability with the caption fed word by word (teacher forcing), through the LSTM back to
+    the last convolution. Equals float64 autograd's map (tools/train_caption_model.py writes it); the map of
+    the left shape's word peaks in the left half (on the triangle), the right shape's in the right half. */
+TEST(TaskModels, CaptionWordGradCAMMatchesAutograd)
+{
+    dnn::Net net = readTaskModel("caption");
+    FileStorage fs(kTasks + "caption_words.yml", FileStorage::READ);
+    Mat words;
+    fs["words"] >> words;
+    ASSERT_EQ(words.size(), Size(7, 4));
+    FileStorage ref(kTasks + "caption_gradcam.yml", FileStorage::READ);
+    ASSERT_TRUE(ref.isOpened());
+    Ptr<GradCAM> cam = GradCAM::create(net, "onnx_node!/conv3_relu/Relu", "logprobs");
+    cam->forwardInputs(std::vector<Mat>{taskBlob("caption.png"), words}, {"image", "words"});
+    const Mat logprobs = cam->getBackprop()->getActivation("logprobs");
+    ASSERT_EQ(dnn::shape(logprobs), explain::MatShape({5, 1, 7}));
+    for (int t = 0; t < 5; t++)
+    {
+        SCOPED_TRACE(cv::format("word %d", t));
+        const int word = t < 4 ? argMax(words.row(t)).x : 0;  // the caption ends with <end>
+        EXPECT_GT(logprobs.ptr<float>(t)[word], std::log(0.9f)) << "the model does not say this caption";
+        Mat seed(std::vector<int>{5, 1, 7}, CV_32F, Scalar(0));
+        seed.ptr<float>(t)[word] = 1.f;
+        std::vector<Mat> maps;
+        cam->computeFromGradient("logprobs", seed, maps);
+        Mat expected;
+        ref[cv::format("gradcam_%d", t)] >> expected;
+        ASSERT_EQ(maps.size(), 1u);
+        ASSERT_EQ(maps[0].size(), expected.size());
+        expected.convertTo(expected, CV_32F);
+        EXPECT_LE(cv::norm(maps[0], expected, NORM_L2), 1e-4 * std::max(cv::norm(expected, NORM_L2), 1e-12));
+        if (t == 0 || t == 3)  // the shape words peak on their shape: the triangle left, the circle right
+        {
+            const Point peak = argMax(maps[0]);
+            EXPECT_EQ(peak.x < 8, t == 0) << "peak at " << peak;
+        }
     }
 }
 

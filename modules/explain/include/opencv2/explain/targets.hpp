@@ -59,6 +59,19 @@ The gradient is 1 at that element of each image and 0 elsewhere.
 */
 CV_EXPORTS_W void boxTarget(InputArray output, int classId, int box, OutputArray grad);
 
+/** @brief One word of a sequence output: the log-probability (or logit) of one word at one step, as a
+captioner gives it for a caption fed word by word (the Grad-CAM paper's captioning target).
+
+The output is time-major, T x N x V (steps, images, vocabulary), as ONNX exports of LSTM decoders give it:
+T_n = out_{t, n, w}, so dT/dout_{t, n, w} = 1 and 0 elsewhere.
+@param output the T x N x V sequence output.
+@param step the step t in [0, T).
+@param wordId the word w in [0, V), or -1 for the top-scoring word of each image at that step (the first on
+       ties).
+@param grad the one-hot gradient, CV_32F, of the shape of output.
+*/
+CV_EXPORTS_W void wordTarget(InputArray output, int step, int wordId, OutputArray grad);
+
 //! @}
 
 //! @}
