@@ -156,6 +156,12 @@ Mat InputAttributionImpl::batchGradients(const Mat& inputs, int cls, RectifierMo
         rows[0] = Range(i0, i0 + count);
         aux->forward(inputs(rows), fwd->inputName());
         Mat out = aux->getActivation(scoreLayer);
+        // one row of scores per image, with the class in it (a Net whose output does not follow the batch,
+        // e.g. one with a fixed-batch reshape, cannot run the images together)
+        if (out.dims == 0 || out.size[0] != count || (int)(out.total() / count) <= cls)
+            CV_Error(Error::StsBadArg, format("explain: the scores of layer '%s' have shape %s for a batch of %d "
+                                              "inputs, not one row per input with class %d in it; pass batchSize = 1",
+                                              scoreLayer.c_str(), shapeToString(dnn::shape(out)).c_str(), count, cls));
         Mat seed = Mat::zeros(count, (int)(out.total() / count), CV_32F);
         seed.col(cls).setTo(1.f);
         std::vector<Mat> g;

@@ -167,4 +167,25 @@ TEST(InputAttribution, Errors)
     expectError([&] { two->integratedGradients(0, out); }, "explain: Integrated Gradients needs a single-input Net");
 }
 
+/** Batched gradients need one row of scores per input: a Net whose scores do not follow the batch (here a
+    reshape to one row) is refused with the scores' shape and the remedy, not a bare assertion. */
+TEST(InputAttribution, ScoresThatDoNotFollowTheBatch)
+{
+    RNG rng(805);
+    dnn::Net net;
+    int conv = addLayer(net, "conv", "Convolution", convParams(2, 3, 3, rng, 1, 1, 1), {0});
+    dnn::LayerParams flat;
+    const int dims[] = {1, -1};
+    flat.set("dim", DictValue::arrayInt(dims, 2));
+    addLayer(net, "scores", "Reshape", flat, {conv});
+    Ptr<InputAttribution> attr = InputAttribution::create(net);
+    attr->forward(randomBlob({1, 3, 4, 4}, rng));
+    Mat out;
+    attr->integratedGradients(1, out, 4, noArray(), 1);  // one input at a time: fine
+    EXPECT_EQ(dnn::shape(out), explain::MatShape({1, 3, 4, 4}));
+    expectError([&] { attr->integratedGradients(1, out, 4, noArray(), 2); },
+                "explain: the scores of layer 'scores' have shape [1 x 64] for a batch of 2 inputs, not one row per "
+                "input with class 1 in it; pass batchSize = 1");
+}
+
 }} // namespace

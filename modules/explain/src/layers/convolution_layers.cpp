@@ -80,7 +80,11 @@ public:
             CV_Error(Error::StsNotImplemented, "explain: only 1D, 2D and 3D convolutions (3D to 5D blobs) are supported, "
                                                "in " + describeLayer(info));
         const MatShape& in = info.inputShapes[0];
-        const MatShape& out = info.outputShapes[0];
+        const MatShape out = info.outputShapes.empty() ? MatShape() : info.outputShapes[0];
+        if (out.size() != in.size())
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " turns an input of shape " +
+                                                   shapeToString(in) + " into " + shapeToString(out) +
+                                                   "; convolutions that keep the number of axes are supported");
         // D, H, W of the input, the output and the kernel; 1 on the axes a 1D or 2D convolution has not
         int inSize[3], outSize[3], kSize[3];
         for (int a = 0; a < 3; a++)

@@ -32,7 +32,11 @@ public:
                                                       type, describeLayer(info).c_str()));
         // 1D and 2D pooling are 3D pooling of depth (and height) 1
         const MatShape& in = info.inputShapes[0];
-        const MatShape& out = info.outputShapes[0];
+        const MatShape out = info.outputShapes.empty() ? MatShape() : info.outputShapes[0];
+        if (out.size() != in.size())
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " turns an input of shape " +
+                                                   shapeToString(in) + " into " + shapeToString(out) +
+                                                   "; pooling that keeps the number of axes is supported");
         paddedArea = pool->avePoolPaddedArea;
         for (int a = 0; a < 3; a++)
         {
