@@ -875,7 +875,7 @@ static int run(const Options& o, const std::vector<std::string>& labels)
     if (!source.open(o.imagePath, error))
         return fail(error), 1;
     if (source.isStream() && (o.target != "class" || !o.input2Path.empty() || !o.rawPath.empty()))
-        return fail("--target=mask, box and word, --input2 and --raw work on a single image, not on a folder or a video"), 1;
+        return fail("--target=mask, --target=box, --target=word, --input2 and --raw work on a single image, not on a folder or a video"), 1;
     if (!utils::fs::createDirectories(o.outDir))
         return fail("cannot create the --out folder '" + o.outDir + "'"), 1;
     dnn::Net net;

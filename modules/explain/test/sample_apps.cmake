@@ -48,7 +48,7 @@ explain_sample_test(sample.gradcam.sequence EXIT 0 ALL_OUTPUT
                     && ${GRADCAM} --input=${IN}/seq/frame_%02d.png --methods=gradcam --out=${dir}/sequence
                     && ${FILES} image ${dir}/sequence/frame_000002_gradcam.png 96 64)
 # what cannot be opened, and what works on one image only
-explain_sample_test(sample.gradcam.video_with_raw EXIT 1 OUTPUT "error: --target=mask, --target=box, --input2 and --raw work on a single image"
+explain_sample_test(sample.gradcam.video_with_raw EXIT 1 OUTPUT "error: --target=mask, --target=box, --target=word, --input2 and --raw work on a single image"
                     COMMAND ${GRADCAM} --input=${IN}/clip.avi --raw=${dir}/raw.yml --out=${dir}/raw)
 explain_sample_test(sample.gradcam.no_camera EXIT 1 OUTPUT "error: cannot open camera 9"
                     COMMAND ${GRADCAM} --input=9 --out=${dir}/camera)
@@ -70,7 +70,7 @@ explain_sample_test(sample.gradcam.missing_input EXIT 1 OUTPUT "error: cannot op
 explain_sample_test(sample.gradcam.not_a_video EXIT 1
                     OUTPUT "error: cannot open '[^']*/notes\\.txt' as an image, a video or an image sequence"
                     COMMAND ${GRADCAM} --input=${IN}/images/notes.txt --out=${dir}/missing)
-explain_sample_test(sample.gradcam.video_with_mask EXIT 1 OUTPUT "error: --target=mask, --target=box, --input2 and --raw work on a single image"
+explain_sample_test(sample.gradcam.video_with_mask EXIT 1 OUTPUT "error: --target=mask, --target=box, --target=word, --input2 and --raw work on a single image"
                     COMMAND ${GRADCAM} --input=${IN}/clip.avi --target=mask --mask=${IN}/images/a.png --out=${dir}/mask)
 explain_sample_test(sample.gradcam.empty_folder EXIT 1 OUTPUT "error: the folder '[^']*/empty' has no image files"
                     COMMAND ${GRADCAM} --input=${IN}/empty --out=${dir}/empty)
