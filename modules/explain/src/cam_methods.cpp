@@ -140,6 +140,15 @@ void computeCAM(int method, InputArray _activations, InputArray _gradients, Outp
             maps[b] = camForImage(spec, ab, gb, eigenSmooth).reshape(1, h).clone();
         }
     });
+    for (int b = 0; b < n; b++)  // finite inputs can still overflow float32 in the products and sums
+        if (!checkRange(maps[b], true, nullptr, -FLT_MAX, FLT_MAX))
+        {
+            std::vector<Range> image{Range(b, b + 1), Range::all(), Range::all(), Range::all()};
+            const double amax = norm(a(image), NORM_INF), gmax = spec.needsGradients ? norm(g(image), NORM_INF) : 0.0;
+            CV_Error(Error::StsOutOfRange, format("explain: the map of image %d overflows float32 (activations up to %g "
+                                                  "in magnitude, gradients up to %g); scale the input or explain "
+                                                  "another layer", b, amax, gmax));
+        }
     _maps.create(n, 1, CV_32F, -1);
     _maps.assign(maps);
 }

@@ -249,6 +249,23 @@ TEST(NonFinite, ComputeCAMRefusesNaNActivationsAndGradients)
     }
 }
 
+// Finite activations near FLT_MAX (a max pooling over padding gives -FLT_MAX) overflowed in the products and
+// sums: the fuzzer found a NaN map from Grad-CAM with eigen smoothing. The map is refused, with the magnitudes.
+TEST(NonFinite, ComputeCAMRefusesAMapThatOverflows)
+{
+    Mat a(std::vector<int>{1, 2, 2, 2}, CV_32F, Scalar(1)), g(std::vector<int>{1, 2, 2, 2}, CV_32F, Scalar(1));
+    for (int k = 0; k < 2; k++)
+    {
+        a.ptr<float>(0, k)[0] = 3e38f;   // w_0 A_0 + w_1 A_1 = 6e38 at pixel 0
+        a.ptr<float>(0, k)[1] = -3e38f;  // and the first principal component, along (1, 1), 4.2e38 there
+    }
+    std::vector<Mat> maps;
+    for (bool smooth : {false, true})
+        expectError([&] { computeCAM(CAM_GRADCAM, a, g, maps, smooth); },
+                    "explain: the map of image 0 overflows float32 (activations up to 3e+38 in magnitude, gradients "
+                    "up to 1); scale the input or explain another layer");
+}
+
 TEST(Arguments, SmoothGradNoiseAndIntegratedGradientsBaseline)
 {
     RNG rng(404);
