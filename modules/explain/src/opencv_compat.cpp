@@ -123,10 +123,21 @@ GemmSettings matMulOf(const LayerInfo& info)
     if (!l)
         CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's MatMul layer");
     GemmSettings g;
+#if CV_VERSION_MAJOR >= 5
     g.transA = l->trans_a;
     g.transB = l->trans_b;
     g.alpha = l->alpha;
     g.beta = l->beta;
+#else  // 4.9 to 4.x: the settings are private, read from the captured parameters
+    const CapturedParams captured(info);
+    if (!captured.known)
+        CV_Error(Error::StsNotImplemented, "explain: the parameters of " + describeLayer(info) +
+                                               " were not captured (Net read before the explain library was loaded)");
+    g.transA = captured.params.get<bool>("transA", false);
+    g.transB = captured.params.get<bool>("transB", false);
+    g.alpha = captured.params.get<float>("alpha", 1.f);
+    g.beta = captured.params.get<float>("beta", 1.f);
+#endif
     return g;
 }
 

@@ -107,6 +107,9 @@ struct RegisterCaptures
 #if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR >= 7  // its operation is private there (OpenCV 5: public)
         LayerFactory::registerLayer("NaryEltwise", createAndRemember<NaryEltwiseLayer>);
 #endif
+#if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR >= 9  // transposes, alpha, beta private there (OpenCV 5: public)
+        LayerFactory::registerLayer("MatMul", createAndRemember<MatMulLayer>);
+#endif
 #if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 9  // private: which of B and C are constants, axis, block size
         LayerFactory::registerLayer("Gemm", createAndRemember<GemmLayer>);
         LayerFactory::registerLayer("Gather", createAndRemember<GatherLayer>);
