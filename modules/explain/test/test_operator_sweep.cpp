@@ -266,7 +266,7 @@ TEST(OperatorSweep, DynamicAxesOnAFreshNet)
         dnn::Net net = readNetToExplain(dir + "/" + name + ".onnx");
         const String out = net.getUnconnectedOutLayersNames().at(0);
         RNG rng(0xD1A);
-        for (const MatShape& shape : {MatShape{2, 3, 5, 6}, MatShape{3, 3, 9, 11}})
+        for (const std::vector<int>& shape : {std::vector<int>{2, 3, 5, 6}, std::vector<int>{3, 3, 9, 11}})
         {
             SCOPED_TRACE(cv::format("input %d x %d x %d x %d", shape[0], shape[1], shape[2], shape[3]));
             const GradientCheckResult res = checkInputGradient(net, randomBlob(shape, rng), out);
