@@ -6,7 +6,6 @@
 #include "backprop_impl.hpp"
 #include "blob_utils.hpp"
 #include "ocl_ops.hpp"
-#include "opencv_compat.hpp"
 #include <opencv2/core/utils/logger.hpp>
 #include <set>
 
