@@ -281,6 +281,65 @@ def models():
         helper.make_node("MaxPool", ["c"], ["out"], kernel_shape=[2, 2], strides=[2, 2])],
         [("x", [1, 3, 9, 7])], declared={"x": ["N", 3, "H", "W"]},
         inits=[const("w", weights([2, 3, 3, 3])), const("b", weights([2]))]))
+    m.extend(transformer_models())
+    return m
+
+
+def transformer_models():
+    """The transformer blocks as torch.onnx.export (opset 13) writes them for torchvision's ViT, which
+    cv::dnn 4.9+ and OpenCV 5's classic importer fuse into single layers (LayerNormalization, Gelu,
+    Attention) and 4.6 runs operator by operator; and ONNX's own LayerNormalization (opset 17)."""
+    tokens = [1, 4, 6]
+    m = [Model("LayerNorm_decomposed", [
+        helper.make_node("ReduceMean", ["x"], ["mean"], axes=[-1]),
+        helper.make_node("Sub", ["x", "mean"], ["centered"]),
+        helper.make_node("Pow", ["centered", "two"], ["squared"]),
+        helper.make_node("ReduceMean", ["squared"], ["var"], axes=[-1]),
+        helper.make_node("Add", ["var", "eps"], ["var_eps"]),
+        helper.make_node("Sqrt", ["var_eps"], ["std"]),
+        helper.make_node("Div", ["centered", "std"], ["normed"]),
+        helper.make_node("Mul", ["normed", "gamma"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "beta"], ["out"])],
+        [("x", tokens)], opset=13,
+        inits=[const("two", np.float32(2)), const("eps", np.float32(1e-6)),
+               const("gamma", 1 + weights([6])), const("beta", weights([6]))])]
+    m.append(Model("LayerNormalization", [
+        helper.make_node("LayerNormalization", ["x", "gamma", "beta"], ["out"], axis=-1, epsilon=1e-5)],
+        [("x", tokens)], opset=17, inits=[const("gamma", 1 + weights([6])), const("beta", weights([6]))]))
+    m.append(Model("Gelu_erf", [
+        helper.make_node("Div", ["x", "sqrt2"], ["scaled"]),
+        helper.make_node("Erf", ["scaled"], ["erf"]),
+        helper.make_node("Add", ["erf", "one"], ["cdf2"]),
+        helper.make_node("Mul", ["x", "cdf2"], ["xcdf2"]),
+        helper.make_node("Mul", ["xcdf2", "half"], ["out"])],
+        [("x", X4)], opset=13,
+        inits=[const("sqrt2", np.float32(np.sqrt(2))), const("one", np.float32(1)), const("half", np.float32(0.5))]))
+    # torch.nn.MultiheadAttention (batch first, 2 heads of 3 features over 4 tokens) without its output
+    # projection: one projection to q, k and v, split, heads, softmax(q k^T / sqrt(3)) v, heads merged
+    heads, seq, dim = 2, 4, 6
+    head_shape = const("head_shape", np.array([seq, heads, dim // heads], np.int64))
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("MatMul", ["xt", "w"], ["proj"]),
+             helper.make_node("Add", ["b", "proj"], ["qkv"])]
+    for i, part in enumerate("qkv"):
+        nodes += [helper.make_node("Slice", ["qkv", "start_" + part, "end_" + part, "last"], [part]),
+                  helper.make_node("Reshape", [part, "head_shape"], [part + "_heads"])]
+    nodes += [helper.make_node("Transpose", ["q_heads"], ["qt"], perm=[1, 0, 2]),
+              helper.make_node("Div", ["qt", "sqrt_d"], ["qs"]),
+              helper.make_node("Transpose", ["k_heads"], ["kt"], perm=[1, 2, 0]),
+              helper.make_node("Transpose", ["v_heads"], ["vt"], perm=[1, 0, 2]),
+              helper.make_node("MatMul", ["qs", "kt"], ["scores"]),
+              helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+              helper.make_node("MatMul", ["p", "vt"], ["o"]),
+              helper.make_node("Transpose", ["o"], ["ot"], perm=[1, 0, 2]),
+              helper.make_node("Reshape", ["ot", "merged_shape"], ["out"])]
+    inits = [const("w", weights([dim, 3 * dim])), const("b", weights([3 * dim])), head_shape,
+             const("last", np.array([-1], np.int64)), const("sqrt_d", np.float32(np.sqrt(dim // heads))),
+             const("merged_shape", np.array([seq, dim], np.int64))]
+    for i, part in enumerate("qkv"):
+        inits += [const("start_" + part, np.array([i * dim], np.int64)),
+                  const("end_" + part, np.array([(i + 1) * dim], np.int64))]
+    m.append(Model("Attention_torch_mha", nodes, [("x", [1, seq, dim])], opset=13, inits=inits))
     return m
 
 

@@ -130,24 +130,26 @@ class Captioner(nn.Module):
         x = self.pool2(self.conv2_relu(self.conv2_bn(self.conv2(x))))
         return self.conv3_relu(self.conv3_bn(self.conv3(x)))  # TARGET: 16x16
 
+    def image_code(self, image):
+        """The squeezed features of the image, flattened: N x 512."""
+        x = self.squeeze_relu(self.squeeze(self.pool3(self.features(image))))
+        return torch.flatten(x, 1)
+
+    def log_probs(self, code, rest):
+        """T x N x V: the LSTM fed the projected image code, then the embedded words rest ((T-1) x N x E)."""
+        y, _ = self.lstm(torch.cat([self.image_fc(code).unsqueeze(0), rest], 0))
+        return torch.log_softmax(self.out(y), -1)
+
     def forward(self, image, words):
-        a = self.features(image)
-        x = self.squeeze_relu(self.squeeze(self.pool3(a)))
-        first = self.image_fc(torch.flatten(x, 1)).unsqueeze(0)          # 1 x N x E
-        rest = self.embed(words).unsqueeze(1)                            # (T-1) x 1 x E (N = 1 when exported)
-        y, _ = self.lstm(torch.cat([first, rest], 0))
-        return torch.log_softmax(self.out(y), -1)                        # T x N x V
+        """The exported form: words (T-1) x V one-hot, one image (N = 1)."""
+        return self.log_probs(self.image_code(image), self.embed(words).unsqueeze(1))
 
 
 def forward_batch(model, image, words):
     """Training form: words N x (T-1) x V, the LSTM run time-major over the batch. Also the auxiliary
     logits (N x 2 x shapes: the left and the right shape)."""
-    a = model.features(image)
-    x = torch.flatten(model.squeeze_relu(model.squeeze(model.pool3(a))), 1)
-    first = model.image_fc(x).unsqueeze(0)
-    rest = model.embed(words).transpose(0, 1)
-    y, _ = model.lstm(torch.cat([first, rest], 0))
-    return torch.log_softmax(model.out(y), -1), model.aux(x).reshape(-1, 2, len(SHAPES))
+    code = model.image_code(image)
+    return model.log_probs(code, model.embed(words).transpose(0, 1)), model.aux(code).reshape(-1, 2, len(SHAPES))
 
 
 # ----------------------------------------------------------------------------------------------

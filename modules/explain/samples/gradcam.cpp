@@ -386,21 +386,20 @@ static bool chooseWordTarget(const Options& o, const Mat& out, const std::vector
     const int T = out.size[0], V = out.size[2];
     if (o.wordStep >= T)
         return fail(format("--word %d is out of range [0, %d) of the output's steps", o.wordStep, T));
+    std::vector<int> top(T);
     std::cout << "words (step: top word, value):";
     for (int s = 0; s < T; s++)
     {
-        Point top;
-        minMaxLoc(Mat(1, V, CV_32F, (void*)out.ptr<float>(s)), nullptr, nullptr, nullptr, &top);
-        std::cout << "  " << s << ": " << top.x << labelText(labels, top.x) << " " << out.ptr<float>(s)[top.x];
+        const float* step = out.ptr<float>(s);
+        top[s] = int(std::max_element(step, step + V) - step);
+        std::cout << "  " << s << ": " << top[s] << labelText(labels, top[s]) << " " << step[top[s]];
     }
     std::cout << "\n";
     if (o.classArg >= V)
         return fail(format("--class %d is out of range [0, %d) of the output's words", o.classArg, V));
-    explain::wordTarget(out, o.wordStep, o.classArg, t.seed);
-    Point word;
-    minMaxLoc(Mat(1, V, CV_32F, t.seed.ptr<float>(o.wordStep)), nullptr, nullptr, nullptr, &word);
-    t.classId = word.x;
-    t.score = out.ptr<float>(o.wordStep)[word.x];
+    t.classId = o.classArg >= 0 ? o.classArg : top[o.wordStep];
+    explain::wordTarget(out, o.wordStep, t.classId, t.seed);
+    t.score = out.ptr<float>(o.wordStep)[t.classId];
     std::cout << "step:    " << o.wordStep << "\n";
     return true;
 }

@@ -44,26 +44,26 @@ void GradCAMImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<Str
     auto guard = fwd->lock();
     std::vector<Mat> blobs;
     blobs_.getMatVector(blobs);
-    if (layerName.empty() && !blobs.empty() && !blobs[0].empty())
+    // Grad-CAM needs only the layers between the target and the scores; input gradients widen the plan
+    // on first use (see Backprop::keepOnly). The default layer is read from the shapes of a pass at these
+    // inputs (a Net with dynamic axes infers some only when its layers have run at them): that first pass
+    // keeps every activation, the plan made after it narrows the next ones.
+    const bool chooseLayer = layerName.empty() && !blobs.empty() && !blobs[0].empty();
+    if (!planned && !layerName.empty())
+        planLayers();
+    fwd->forwardInputs(blobs, names, scoresOut);
+    if (chooseLayer)
     {
-        // The default layer is read from the shapes of a pass at these inputs (a Net with dynamic axes
-        // infers some only when its layers have run at them): this first pass keeps every activation,
-        // the plan made after it narrows the next ones.
-        fwd->forwardInputs(blobs, names, scoresOut);
         layerName = defaultTargetLayer();
         CV_LOG_INFO(NULL, "explain: Grad-CAM target layer '" << layerName << "' (the last layer with a spatial output)");
-        bp->keepOnly({fwd->scoreLayer()}, {layerName});
-        planned = true;
-        return;
+        planLayers();
     }
-    if (!planned && !layerName.empty())
-    {
-        // Grad-CAM needs only the layers between the target and the scores; input gradients widen
-        // the plan on first use (see Backprop::keepOnly).
-        bp->keepOnly({fwd->scoreLayer()}, {layerName});
-        planned = true;
-    }
-    fwd->forwardInputs(blobs, names, scoresOut);
+}
+
+void GradCAMImpl::planLayers()
+{
+    bp->keepOnly({fwd->scoreLayer()}, {layerName});
+    planned = true;
 }
 
 void GradCAMImpl::compute(int classId, OutputArrayOfArrays gradcam, OutputArrayOfArrays counterfactual)

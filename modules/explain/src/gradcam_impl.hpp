@@ -114,6 +114,9 @@ private:
     /** The last layer in topological order with a 4D output of more than one pixel that feeds the scores. */
     String defaultTargetLayer() const;
 
+    /** Keeps only what the Grad-CAM path from layerName to the scores needs (sets `planned`). */
+    void planLayers();
+
     Ptr<Backprop> bp;                           // the engine of fwd
     Ptr<ScoredForward> fwd;                     // shared with `attribution`
     Ptr<InputAttributionImpl> attribution;

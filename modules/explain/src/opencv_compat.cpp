@@ -148,7 +148,23 @@ float instanceNormEpsilonOf(const LayerInfo& info)
         CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's InstanceNorm layer");
     return l->epsilon;
 }
+
+LayerNormSettings layerNormOf(const LayerInfo& info)
+{
+    Ptr<dnn::LayerNormLayer> l = info.layer.dynamicCast<dnn::LayerNormLayer>();
+    if (!l)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's LayerNorm layer");
+    LayerNormSettings s;
+    s.axis = l->axis;
+    s.epsilon = l->epsilon;
+    return s;
+}
 #else
+LayerNormSettings layerNormOf(const LayerInfo& info)
+{
+    CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");
+}
+
 GemmSettings gemmOf(const LayerInfo& info)
 {
     CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");

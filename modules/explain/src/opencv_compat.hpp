@@ -86,6 +86,14 @@ GemmSettings matMulOf(const LayerInfo& info);
 /** The epsilon of an InstanceNormalization layer (4.9 and newer). */
 float instanceNormEpsilonOf(const LayerInfo& info);
 
+/** The settings of a LayerNormalization layer (4.9 and newer): normalized over the axes [axis, end). */
+struct LayerNormSettings
+{
+    int axis = -1;
+    float epsilon = 1e-5f;
+};
+LayerNormSettings layerNormOf(const LayerInfo& info);
+
 /** The reduction a Reduce layer computes, the same for every version. */
 struct Reduction
 {

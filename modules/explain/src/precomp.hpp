@@ -50,6 +50,7 @@ void registerShapeRules(RuleMap& rules);
 void registerNormalizationRules(RuleMap& rules);
 void registerResamplingRules(RuleMap& rules);
 void registerRecurrentRules(RuleMap& rules);
+void registerAttentionRules(RuleMap& rules);
 
 /** "layer 'conv1' (Convolution)" for error messages. */
 std::string describeLayer(const LayerInfo& info);

@@ -44,6 +44,7 @@ RuleMap& registry()
         registerNormalizationRules(r);
         registerResamplingRules(r);
         registerRecurrentRules(r);
+        registerAttentionRules(r);
         return r;
     }();
     return rules;

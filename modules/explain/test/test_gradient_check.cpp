@@ -692,6 +692,39 @@ TEST(GradientCheck, SliceWithSteps)
     expectGradientMatches(net, randomBlob({2, 2, 7, 8}, rng), "tanh");
 }
 
+#if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 10
+/** The layers cv::dnn 4.10+ fuses from transformer exports, in a block as in a ViT: LayerNormalization (weight
+    and bias as constant inputs, over the last axis or the last two), Gelu, multi-head Attention (weights as
+    blobs) and GeluApproximation; random sizes and heads. */
+TEST(GradientCheck, TransformerLayers)
+{
+    RNG rng(151);
+    for (int iter = 0; iter < 3; iter++)
+    {
+        const int n = rng.uniform(1, 3), s = rng.uniform(2, 6), heads = rng.uniform(1, 3);
+        const int d = heads * rng.uniform(1, 4), q = heads * rng.uniform(1, 3), axis = iter == 1 ? 1 : 2;
+        const std::vector<int> normShape = axis == 2 ? std::vector<int>{d} : std::vector<int>{s, d};
+        dnn::Net net;
+        dnn::LayerParams weight, bias, norm, attention;
+        weight.blobs = {randomBlob(normShape, rng, 0.5f, 1.5f)};
+        bias.blobs = {randomBlob(normShape, rng)};
+        norm.set("axis", axis);
+        norm.set("epsilon", 1e-5f);
+        const int w = addLayer(net, "ln_weight", "Const", weight, {}), b = addLayer(net, "ln_bias", "Const", bias, {});
+        const int ln = addLayer(net, "ln", "LayerNormalization", norm, {0, w, b});
+        const int gelu = addLayer(net, "gelu", "Gelu", dnn::LayerParams(), {ln});
+        int sizes[] = {q, q, d};
+        attention.set("num_heads", heads);
+        attention.set("qkv_hidden_sizes", DictValue::arrayInt(sizes, 3));
+        attention.blobs = {randomBlob({d, 2 * q + d}, rng), randomBlob({2 * q + d}, rng)};
+        const int att = addLayer(net, "attention", "Attention", attention, {gelu});
+        addLayer(net, "out", "GeluApproximation", dnn::LayerParams(), {att});
+        SCOPED_TRACE(cv::format("iter %d: %d x %d x %d, %d heads, q %d, axis %d", iter, n, s, d, heads, q, axis));
+        expectGradientMatches(net, randomBlob({n, s, d}, rng, -2.f, 2.f), "out");
+    }
+}
+#endif
+
 /** A backward rule made straight from a layer (created through cv::dnn's factory, so its parameters are
     captured), run on random blobs of the given shapes: the refusals of settings cv::dnn runs but the rule
     does not handle, without a Net around them. */
@@ -780,6 +813,29 @@ TEST(RuleRefusals, UnhandledSettingsOfTheNewRules)
     expectError([&] { runRule("Slice", negativeSplit, {s}, {1, 3, 4, 2}); },
                 "explain: Slice layer 'l' (Slice) splits along a negative axis, for which cv::dnn 4.6 reports wrong "
                 "output shapes; export the split with a non-negative axis");
+#if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 10
+    // Attention: a rotary embedding, query and key sizes that differ, an attention mask (a second input)
+    RNG rng(152);
+    dnn::LayerParams attention;
+    int sizes[] = {4, 4, 6};
+    attention.set("num_heads", 2);
+    attention.set("qkv_hidden_sizes", DictValue::arrayInt(sizes, 3));
+    attention.blobs = {randomBlob({6, 14}, rng), randomBlob({14}, rng)};
+    const std::vector<int> tokens = {1, 3, 6};
+    expectError([&] { runRule("Attention", attention, {tokens, {1, 2, 3, 3}}, tokens); },
+                "explain: layer 'l' (Attention) has 2 inputs and 2 weights: an attention mask has no backward rule yet");
+    dnn::LayerParams rotary = attention;
+    rotary.set("do_rotary", true);
+    expectError([&] { runRule("Attention", rotary, {tokens}, tokens); },
+                "explain: layer 'l' (Attention) applies a rotary position embedding, which has no backward rule yet");
+    dnn::LayerParams unequal = attention;
+    int unequalSizes[] = {4, 2, 6};
+    unequal.set("qkv_hidden_sizes", DictValue::arrayInt(unequalSizes, 3));
+    unequal.blobs = {randomBlob({6, 12}, rng), randomBlob({12}, rng)};
+    expectError([&] { runRule("Attention", unequal, {tokens}, tokens); },
+                "explain: layer 'l' (Attention) has query and key sizes 4 and 2 for 2 heads; equal sizes that the "
+                "heads divide are supported");
+#endif
 }
 
 }} // namespace

@@ -10,7 +10,10 @@ the Python twin of samples/gradcam.cpp (the same flags, output files and --raw l
 Without --model and --input it explains the bundled synthetic-shapes model on the bundled image (data/ of
 the repository, or $EXPLAIN_DATA_DIR). Other targets than a class score: --target=mask --output=<layer>
 --mask=<png> (the class logits of <layer> summed over the mask), --target=box --output=<layer>
-(--cell=<row>,<col> | --box=<index>) (one detection's class logit of a raw single-shot head).
+(--cell=<row>,<col> | --box=<index>) (one detection's class logit of a raw single-shot head), --target=word
+--output=<layer> --word=<t> (word --class, or the top word, at step t of a T x 1 x V sequence, e.g. a
+caption's log-probabilities). Multi-input nets: --input2=<file> --input-names=<image>,<second> feeds the
+second input, held fixed (a text file of numbers, or a FileStorage file whose first node is the blob).
 On OpenCV 5 the model is read with the classic engine (cv2.dnn.ENGINE_CLASSIC): the explain module
 does not read the new engine's graphs yet.
 '''
@@ -47,11 +50,17 @@ def parse_args(argv):
     p.add_argument('--labels', help='optional file with one class name per line')
     p.add_argument('--out', '-o', default='.', help='existing directory for the PNG images')
     p.add_argument('--raw', default='', help='optional FileStorage file (.yml, .yml.gz, .json) for the float maps')
-    p.add_argument('--target', default='class', choices=('class', 'mask', 'box'), help='what is explained')
-    p.add_argument('--output', default='', help='layer of the scores, logits (mask) or detection head (box)')
+    p.add_argument('--target', default='class', choices=('class', 'mask', 'box', 'word'), help='what is explained')
+    p.add_argument('--output', default='', help='layer of the scores, logits (mask), detection head (box) or '
+                   'T x 1 x V sequence (word)')
     p.add_argument('--mask', default='', help='--target=mask: PNG whose nonzero pixels are the region')
     p.add_argument('--cell', default='', help='--target=box: grid cell <row>,<col>')
     p.add_argument('--box', type=int, default=-1, help='--target=box: the detection ranked <index> by objectness')
+    p.add_argument('--word', type=int, default=-1, help='--target=word: the step whose word is explained')
+    p.add_argument('--input2', default='', help='second net input, held fixed: a text file of numbers (1 x n) '
+                   'or a FileStorage file whose first node is the blob')
+    p.add_argument('--input-names', dest='input_names', default='',
+                   help="net input names, comma list: the image's (explained) first, then --input2's")
     p.add_argument('--device', default='cpu', choices=('cpu', 'opencl'), help='where the Net and the maps run')
     o = p.parse_args(argv)
     o.bundled = o.model is None
@@ -69,6 +78,14 @@ def parse_args(argv):
         p.error('unknown method in --methods: %s; choose from %s' % (','.join(unknown), ','.join(METHODS)))
     if o.target == 'mask' and not o.mask:
         p.error('--target=mask needs --mask')
+    if (o.target == 'word') != (o.word >= 0):
+        p.error('--target=word needs --word=<step> (>= 0): the position of the word in the sequence'
+                if o.target == 'word' else '--word is for --target=word')
+    o.input_names = [n for n in o.input_names.split(',') if n]
+    if o.input2 and len(o.input_names) != 2:
+        p.error('--input2 needs --input-names=<image input>,<second input>')
+    if not o.input2 and len(o.input_names) > 1:
+        p.error('--input-names lists two inputs but --input2 is not given')
     o.grid = None
     if o.tokens:
         m = re.fullmatch(r'(\d+)x(\d+)(?:\+(\d+))?', o.tokens)
@@ -95,13 +112,43 @@ def read_net(o):
 
 def make_blob(o, image):
     mean = [float(v) for v in o.mean.replace(',', ' ').split()] if o.mean else []
-    return cv.dnn.blobFromImage(image, o.scale, (o.width, o.height), tuple(mean + [0] * (4 - len(mean))), o.rgb)
+    ## [blob]
+    blob = cv.dnn.blobFromImage(image, o.scale, (o.width, o.height), tuple(mean + [0] * (4 - len(mean))), o.rgb)
+    ## [blob]
+    return blob
 
 
-def layer_output(o, blob, layer):
+def read_second_input(path):
+    '''--input2: the first node of a FileStorage file, or a text file of numbers as a 1 x n blob.'''
+    if re.search(r'\.(yml|yaml|json|xml)(\.gz)?$', path):
+        fs = cv.FileStorage(path, cv.FILE_STORAGE_READ)
+        first = fs.root().at(0) if fs.isOpened() and fs.root().size() > 0 else None
+        blob = first.mat() if first is not None else None
+        if blob is None or blob.size == 0:
+            raise SystemExit("error: --input2 '%s': the first node of the FileStorage file is not a matrix" % path)
+        return blob.astype(np.float32)
+    items = [item for item in re.split(r'[\s,]+', open(path).read()) if item]
+    try:
+        values = [float(item) for item in items]
+    except ValueError as e:
+        raise SystemExit("error: --input2 '%s': %s" % (path, e))
+    if not values:
+        raise SystemExit("error: --input2 '%s' has no numbers" % path)
+    return np.array(values, np.float32).reshape(1, -1)
+
+
+def net_inputs(o, blob):
+    '''(blob, name) for each net input: the image's, then --input2's.'''
+    if not o.input2:
+        return [(blob, o.input_names[0] if o.input_names else '')]
+    return [(blob, o.input_names[0]), (read_second_input(o.input2), o.input_names[1])]
+
+
+def layer_output(o, inputs, layer):
     '''The output of `layer` from a plain forward pass, on a Net of its own (the explainer's is left alone).'''
     net = read_net(o)
-    net.setInput(blob)
+    for blob, name in inputs:
+        net.setInput(blob, name)
     return net.forward(layer)
 
 
@@ -138,6 +185,26 @@ def choose_box_target(o, out):
     class_id = o.class_id if o.class_id >= 0 else int(values[cell, 5:].argmax())
     seed = cv.explain.boxTarget(out, class_id, cell)
     return class_id, float(values[cell, 5 + class_id]), seed
+
+
+def choose_word_target(o, out, labels):
+    '''The word --class (or the top word) at step --word of a T x 1 x V output; prints each step's top word.'''
+    if out.ndim != 3 or out.shape[1] != 1:
+        raise SystemExit('error: --target=word needs a T x 1 x V output (steps, image, vocabulary); the --output '
+                         'layer gives %s' % ' x '.join(str(d) for d in out.shape))
+    steps, vocabulary = out.shape[0], out.shape[2]
+    if o.word >= steps:
+        raise SystemExit("error: --word %d is out of range [0, %d) of the output's steps" % (o.word, steps))
+    top = out[:, 0].argmax(axis=1)
+    print('words (step: top word, value):' + ''.join(
+        '  %d: %d%s %g' % (s, top[s], ' (%s)' % labels[top[s]] if top[s] < len(labels) else '', out[s, 0, top[s]])
+        for s in range(steps)))
+    if o.class_id >= vocabulary:
+        raise SystemExit("error: --class %d is out of range [0, %d) of the output's words" % (o.class_id, vocabulary))
+    word = o.class_id if o.class_id >= 0 else int(top[o.word])
+    seed = cv.explain.wordTarget(out, o.word, word)
+    print('step:    %d' % o.word)
+    return word, float(out[o.word, 0, word]), seed
 
 
 def compute_maps(o, cam, class_id, seed):
@@ -206,18 +273,26 @@ def main(argv):
     ## [create]
     if o.grid:
         cam.setTokenGrid(*o.grid)
-    ## [forward]
     blob = make_blob(o, image)
-    scores = cam.forward(blob)
-    ## [forward]
+    inputs = net_inputs(o, blob)
+    if o.input2:
+        print('input2:  %s (%s) as %s' % (o.input2, ' x '.join(str(d) for d in inputs[1][0].shape), inputs[1][1]))
+        scores = cam.forwardInputs([b for b, _ in inputs], [n for _, n in inputs])
+    else:
+        ## [forward]
+        scores = cam.forward(blob, inputName=inputs[0][1])
+        ## [forward]
     output = cam.getScoreLayerName()
     print('layer:   %s (%s: %s)' % (cam.getLayerName(), 'scores' if o.target == 'class' else 'output', output))
     if o.target == 'class':
         class_id, score, seed = choose_class(o, scores, labels)
     else:
-        out = layer_output(o, blob, output)
-        chosen = choose_mask_target if o.target == 'mask' else choose_box_target
-        class_id, score, seed = chosen(o, out)
+        out = layer_output(o, inputs, output)
+        if o.target == 'word':
+            class_id, score, seed = choose_word_target(o, out, labels)
+        else:
+            chosen = choose_mask_target if o.target == 'mask' else choose_box_target
+            class_id, score, seed = chosen(o, out)
     print('class:   %d%s, score %g' % (class_id, ' (%s)' % labels[class_id] if class_id < len(labels) else '', score))
     maps = compute_maps(o, cam, class_id, seed)
     write_outputs(o, image, maps, class_id, score, cam.getLayerName(), output)

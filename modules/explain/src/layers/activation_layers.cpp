@@ -7,9 +7,9 @@
 //                                        positive incoming gradients)
 //   deconvnet: the rectifier applied to R itself: R * [R > 0]; LeakyReLU/PReLU scale R < 0 by their
 //              slope instead of zeroing it.
-// Other activations (Swish, Mish, HardSwish, Sigmoid, TanH, HardSigmoid, Power, Log, Erf, Sqrt, Sin,
-// Softplus, Selu, Celu, ...) always use their exact derivative: Swish and HardSwish reach cv::dnn as one
-// layer or as a product with Sigmoid/HardSigmoid depending on the exporter and the OpenCV version, and a
+// Other activations (Swish, Mish, HardSwish, GELU, Sigmoid, TanH, HardSigmoid, Power, Log, Erf, Sqrt, Sin,
+// Softplus, Selu, Celu, ...) always use their exact derivative: Swish, HardSwish and GELU reach cv::dnn as
+// one layer or as a product with Sigmoid/HardSigmoid/Erf depending on the exporter and the OpenCV version, and a
 // model's guided map must not depend on which (PyTorch's guided backpropagation changes ReLUs only).
 #include "layer_utils.hpp"
 #include "../ocl_ops.hpp"
@@ -333,6 +333,31 @@ struct ErfGrad : StatelessGrad  // y = erf(x)
     }
 };
 
+/** GELU (4.9+ and 5.0's classic engine fuse x * 0.5 * (1 + erf(x / sqrt 2)) into one layer): y = x Phi(x),
+    dy/dx = Phi(x) + x phi(x) with Phi, phi the standard normal CDF and density. */
+struct GeluGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const
+    {
+        const double cdf = 0.5 * (1.0 + std::erf(x * 0.70710678118654752));  // x / sqrt(2)
+        const double pdf = 0.3989422804014327 * std::exp(-0.5 * x * x);       // 1 / sqrt(2 pi)
+        return (float)(r * (cdf + x * pdf));
+    }
+};
+
+/** GELU's tanh approximation: y = 0.5 x (1 + tanh(u)), u = sqrt(2 / pi) (x + 0.044715 x^3). */
+struct GeluApproximationGrad : StatelessGrad
+{
+    using StatelessGrad::StatelessGrad;
+    float operator()(float x, float, float r, int, RectifierMode) const
+    {
+        const double k = 0.7978845608028654, c = 0.044715;
+        const double t = std::tanh(k * (x + c * x * x * x));
+        return (float)(r * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * c * x * x)));
+    }
+};
+
 struct SqrtGrad : StatelessGrad  // y = sqrt(x)
 {
     using StatelessGrad::StatelessGrad;
@@ -488,6 +513,8 @@ void registerActivationRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "Exp", ActivationRule<ExpGrad>);
     EXPLAIN_REGISTER_RULE(rules, "Log", ActivationRule<LogGrad>);
     EXPLAIN_REGISTER_RULE(rules, "Erf", ActivationRule<ErfGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "Gelu", ActivationRule<GeluGrad>);
+    EXPLAIN_REGISTER_RULE(rules, "GeluApproximation", ActivationRule<GeluApproximationGrad>);
     EXPLAIN_REGISTER_RULE(rules, "Sqrt", ActivationRule<SqrtGrad>);
     EXPLAIN_REGISTER_RULE(rules, "Reciprocal", ActivationRule<ReciprocalGrad>);
     EXPLAIN_REGISTER_RULE(rules, "Sin", ActivationRule<SinGrad>);

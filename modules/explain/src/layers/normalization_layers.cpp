@@ -2,7 +2,8 @@
 // found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of normalizing layers: Softmax / LogSoftmax (any axis), LRN across channels, MVN (mean-variance
 // normalization: ONNX InstanceNormalization on 4.6, Caffe MVN), InstanceNormalization (4.9+: per image and
-// channel, scale and bias as inputs) and Normalize (cv::dnn's NormalizeBBox: Lp normalization).
+// channel, scale and bias as inputs), LayerNormalization (4.9+: over the last axes, weights per value) and
+// Normalize (cv::dnn's NormalizeBBox: Lp normalization).
 #include "layer_utils.hpp"
 #include "../opencv_compat.hpp"
 #include "../ocl_ops.hpp"
@@ -322,9 +323,47 @@ private:
     Mat scale;
 };
 
+/** The backward of y = w (x - mean) / sqrt(var + eps) + b over one group of `len` values (population
+    variance), w per value (wStep 1) or one for the group (wStep 0). With xhat the normalized x and r' = r w:
+    dx = (r' - mean(r') - xhat mean(r' xhat)) / sqrt(var + eps); r xhat is added to dw and r to db (per value
+    with wStep 1, summed with wStep 0). */
+void affineNormBackward(const float* x, const float* r, size_t len, double eps, const float* w, int wStep,
+                        float* dx, float* dw, float* db)
+{
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < len; i++)
+        mean += x[i];
+    mean /= len;
+    for (size_t i = 0; i < len; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    const double inv = 1.0 / std::sqrt(var / len + eps);
+    double rmean = 0, rx = 0, dwGroup = 0, dbGroup = 0;  // mean(r'), mean(r' xhat); wStep 0: sum r xhat, sum r
+    for (size_t i = 0; i < len; i++)
+    {
+        const double xhat = (x[i] - mean) * inv, rw = (double)r[i] * w[i * wStep];
+        rmean += rw;
+        rx += rw * xhat;
+        if (wStep)
+        {
+            dw[i] += (float)(r[i] * xhat);
+            db[i] += r[i];
+        }
+        dwGroup += r[i] * xhat;
+        dbGroup += r[i];
+    }
+    if (!wStep)
+    {
+        *dw += (float)dwGroup;
+        *db += (float)dbGroup;
+    }
+    rmean /= len;
+    rx /= len;
+    for (size_t i = 0; i < len; i++)
+        dx[i] = (float)(inv * ((double)r[i] * w[i * wStep] - rmean - (x[i] - mean) * inv * rx));
+}
+
 /** InstanceNormalization (cv::dnn 4.9+): y = s_c (x - mean) / sqrt(var + eps) + b_c over each image and
-    channel's plane, scale s and bias b the second and third inputs. With xhat the normalized x and
-    r' = r s_c: dx = (r' - mean(r') - xhat mean(r' xhat)) / sqrt(var + eps); ds_c = sum r xhat, db_c = sum r. */
+    channel's plane, scale s and bias b the second and third inputs (affineNormBackward per plane). */
 class InstanceNormRule CV_FINAL : public BackwardRule
 {
 public:
@@ -346,27 +385,8 @@ public:
         for (size_t p = 0; p < planes; p++)
         {
             const int c = (int)(p % channels);
-            const float *xs = x.ptr<float>() + p * len, *rs = outputGrads[0].ptr<float>() + p * len;
-            double mean = 0, var = 0;
-            for (size_t i = 0; i < len; i++)
-                mean += xs[i];
-            mean /= len;
-            for (size_t i = 0; i < len; i++)
-                var += (xs[i] - mean) * (xs[i] - mean);
-            const double inv = 1.0 / std::sqrt(var / len + eps);
-            double rmean = 0, rx = 0;  // mean(r'), mean(r' xhat)
-            for (size_t i = 0; i < len; i++)
-            {
-                rmean += rs[i];
-                rx += rs[i] * (xs[i] - mean) * inv;
-            }
-            ds.at<float>(c) += (float)rx;
-            db.at<float>(c) += (float)rmean;
-            rmean *= scale[c] / (double)len;
-            rx *= scale[c] / (double)len;
-            float* d = dx.ptr<float>() + p * len;
-            for (size_t i = 0; i < len; i++)
-                d[i] = (float)(inv * (rs[i] * scale[c] - rmean - (xs[i] - mean) * inv * rx));
+            affineNormBackward(x.ptr<float>() + p * len, outputGrads[0].ptr<float>() + p * len, len, eps, scale + c,
+                               0, dx.ptr<float>() + p * len, ds.ptr<float>() + c, db.ptr<float>() + c);
         }
         if (need[0])
             inputGrads[0] = dx;
@@ -380,6 +400,60 @@ private:
     float eps;
 };
 
+/** LayerNormalization (4.9+ and OpenCV 5's classic engine: ONNX LayerNormalization, and the ReduceMean / Sub /
+    Pow / Sqrt / Div subgraph the ONNX importer fuses into it): y = w (x - mean) / sqrt(var + eps) + b over the
+    axes [axis, end) of each leading position, w and b of those axes' shape, as the layer's weights or as its
+    second and third inputs (affineNormBackward per position, w per value). */
+class LayerNormRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit LayerNormRule(const LayerInfo& info_) : info(info_), settings(compat::layerNormOf(info_))
+    {
+        if (!(settings.epsilon >= 0.f))
+            CV_Error(Error::StsNotImplemented, format("explain: %s has epsilon %g; a non-negative one is supported",
+                                                      describeLayer(info).c_str(), settings.epsilon));
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        const Mat& x = inputs[0];
+        const int axis = normalizeAxis(settings.axis, x.dims);
+        if (axis < 0 || axis >= x.dims)
+            CV_Error(Error::StsNotImplemented, format("explain: %s normalizes from axis %d of a %d-D input",
+                                                      describeLayer(info).c_str(), settings.axis, x.dims));
+        const size_t rows = totalOf(x, 0, axis), len = totalOf(x, axis);
+        const Mat w = weightOrInput(inputs, 0, 1);
+        if (w.empty() || w.total() != len)
+            CV_Error(Error::StsNotImplemented, format("explain: %s has %d weights for %d normalized values",
+                                                      describeLayer(info).c_str(), (int)w.total(), (int)len));
+        Mat dx(x.dims, x.size.p, CV_32F), dw = Mat::zeros(1, (int)len, CV_32F), db = Mat::zeros(1, (int)len, CV_32F);
+        const Mat wc = w.isContinuous() ? w : w.clone();
+        for (size_t row = 0; row < rows; row++)
+            affineNormBackward(x.ptr<float>() + row * len, outputGrads[0].ptr<float>() + row * len, len,
+                               settings.epsilon, wc.ptr<float>(), 1, dx.ptr<float>() + row * len, dw.ptr<float>(),
+                               db.ptr<float>());
+        if (need[0])
+            inputGrads[0] = dx;
+        if (inputs.size() > 1 && need[1])
+            inputGrads[1] = dw.reshape(1, inputs[1].dims, inputs[1].size.p);
+        if (inputs.size() > 2 && need[2])
+            inputGrads[2] = db.reshape(1, inputs[2].dims, inputs[2].size.p);
+    }
+
+private:
+    /** The layer's weight blob `blob`, or else its input `input` (an empty Mat when it has neither). */
+    Mat weightOrInput(const std::vector<Mat>& inputs, size_t blob, size_t input) const
+    {
+        if (info.layer->blobs.size() > blob)
+            return info.layer->blobs[blob];
+        return inputs.size() > input ? inputs[input] : Mat();
+    }
+
+    LayerInfo info;
+    compat::LayerNormSettings settings;
+};
+
 } // namespace
 
 void registerNormalizationRules(RuleMap& rules)
@@ -390,6 +464,7 @@ void registerNormalizationRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "MVN", MVNRule);
     EXPLAIN_REGISTER_RULE(rules, "Normalize", NormalizeRule);
     EXPLAIN_REGISTER_RULE(rules, "InstanceNormalization", InstanceNormRule);
+    EXPLAIN_REGISTER_RULE(rules, "LayerNormalization", LayerNormRule);
 }
 
 }} // namespace cv::explain

@@ -323,7 +323,17 @@ class explain_test(NewOpenCVTests):
         # the bundled model, and the bundled token model read on its grid
         token_flags = ['--model=' + TOKEN_MODEL, '--layer=' + TOKEN_LAYER, '--tokens=4x4+1', '--width=16',
                        '--height=16', '--scale=0.00392156862745098', '--rgb']
-        for case, flags in (('bundled', []), ('tokens', token_flags)):
+        # two task models with a second input held fixed: the VQA model's question, the captioner's words
+        # (the word at step 3 of "triangle left of circle <end>" is "circle", id 1)
+        tasks = os.path.join(DATA_DIR, 'tasks')
+        task_flags = ['--width=64', '--height=64', '--scale=0.00392156862745098', '--rgb']
+        vqa_flags = task_flags + ['--model=' + os.path.join(tasks, 'vqa.onnx'), '--input=' + os.path.join(tasks, 'vqa.png'),
+                                  '--input2=' + os.path.join(tasks, 'question_square.txt'), '--input-names=image,question']
+        caption_flags = task_flags + [
+            '--model=' + os.path.join(tasks, 'caption.onnx'), '--input=' + os.path.join(tasks, 'caption.png'),
+            '--layer=onnx_node!/conv3_relu/Relu', '--input2=' + os.path.join(tasks, 'caption_words.yml'),
+            '--input-names=image,words', '--target=word', '--output=logprobs', '--word=3']
+        for case, flags in (('bundled', []), ('tokens', token_flags), ('vqa', vqa_flags), ('caption', caption_flags)):
             tmp = tempfile.mkdtemp()
             for name, command in (('cpp', [sample_cpp, '--headless']), ('py', [sys.executable, SAMPLE_PY])):
                 os.mkdir(os.path.join(tmp, name))
@@ -333,6 +343,8 @@ class explain_test(NewOpenCVTests):
             cpp = cv.FileStorage(os.path.join(tmp, 'cpp', 'maps.yml.gz'), cv.FILE_STORAGE_READ)
             py = cv.FileStorage(os.path.join(tmp, 'py', 'maps.yml.gz'), cv.FILE_STORAGE_READ)
             self.assertEqual(py.getNode('class_id').real(), cpp.getNode('class_id').real(), case)
+            if case == 'caption':
+                self.assertEqual(py.getNode('class_id').real(), 1)
             for name in ('gradcam', 'counterfactual', 'guided', 'guided_gradcam'):
                 self.assertLess(rel_diff(py.getNode(name).mat(), cpp.getNode(name).mat()), 1e-4, case + ' ' + name)
 
