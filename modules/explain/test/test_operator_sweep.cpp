@@ -79,7 +79,6 @@ const std::set<String>& expectedRefusals()
         "CumSum_exclusive", "CumSum_exclusive_reverse",  // cv::dnn computes them wrong when run in place
 #if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 7
         "MatMul_two_inputs", "Attention_single_head",  // 4.6: an InnerProduct of two variable inputs, no rule
-        "Attention_torch_mha",                         // (4.9+ and 5.0 fuse it into one Attention layer)
         "Split_negative_axis",                     // cv::dnn 4.6 reports wrong output shapes for it
         "InstanceNormalization",  // MVN + BatchNorm: the sweep's plain forward pass folds the BatchNorm into the
                                   // MVN, and cv::dnn 4.6 keeps it folded in the next pass that requests both:
@@ -89,9 +88,24 @@ const std::set<String>& expectedRefusals()
     return s;
 }
 
+/** The models whose plain forward cv::dnn runs but whose forward that also returns the intermediate outputs
+    it fails itself (an assertion inside cv::dnn, which the explainer reports as a failed forward pass). */
+bool cvdnnFailsWithIntermediateOutputs(const String& model, const String& msg)
+{
+#if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 7
+    // 4.6 infers a wrong shape for the head Reshape of torch's multi-head attention (4.9+ and 5.0 fuse the
+    // block into one Attention layer)
+    static const std::set<String> s = {"Attention_torch_mha"};
+#else
+    static const std::set<String> s;
+#endif
+    return s.count(model) && msg.rfind("explain: the forward pass failed", 0) == 0;
+}
+
 /** One explained input: the gradient check, or the refusal. Returns the table's result column. */
 String sweepOne(dnn::Net& net, const SweepModel& m, const std::vector<Mat>& blobs, size_t explained,
-                const std::vector<std::pair<String, String>>& layers, bool& refused, bool& failed)
+                const std::vector<std::pair<String, String>>& layers, bool& refused, bool& failed,
+                bool& forwardFailed)
 {
     std::vector<String> names{m.inputs[explained].name};
     std::vector<Mat> others;
@@ -118,8 +132,11 @@ String sweepOne(dnn::Net& net, const SweepModel& m, const std::vector<Mat>& blob
     }
     catch (const cv::Exception& e)
     {
-        refused = true;
         const String msg = e.err;
+        forwardFailed = cvdnnFailsWithIntermediateOutputs(m.name, msg);
+        if (forwardFailed)
+            return "cv::dnn forward fails: " + msg.substr(0, 120);
+        refused = true;
         bool namesLayer = false;
         for (const auto& l : layers)
             namesLayer = namesLayer || (msg.find("'" + l.first + "'") != String::npos &&
@@ -187,9 +204,11 @@ TEST(OperatorSweep, EveryImportedOperatorIsCheckedOrRefused)
         }
         for (size_t i = 0; i < m.inputs.size(); i++)
         {
-            bool refused = false, failed = false;
-            const String result = sweepOne(net, m, blobs, i, layers, refused, failed);
-            if (failed)
+            bool refused = false, failed = false, forwardFailed = false;
+            const String result = sweepOne(net, m, blobs, i, layers, refused, failed, forwardFailed);
+            if (forwardFailed)
+                forwardFails++;
+            else if (failed)
                 failedCount++;
             else if (refused)
                 refusedCount++;
