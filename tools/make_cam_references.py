@@ -41,8 +41,9 @@ METHODS = [("gradcam", GradCAM), ("gradcampp", GradCAMPlusPlus), ("xgradcam", XG
            ("eigencam", EigenCAM), ("eigengradcam", EigenGradCAM), ("scorecam", ScoreCAM),
            ("ablationcam", AblationCAM)]
 SIGNED = ("eigencam", "eigengradcam")  # principal component: the sign is numpy's SVD sign
-MODELS = ["default", "resnet18", "mobilenet_v2", "tiny_vit", "tiny_deit"]
-KNOWN = mr.ALL + list(tm.TOKEN_MODELS)
+MODELS = ["default", "resnet18", "mobilenet_v2", "tiny_vit", "tiny_deit", "vit_torchvision", "deit_torchvision",
+          "swin_torchvision"]
+KNOWN = mr.ALL + tm.ALL
 # a second, earlier target layer (torch module) for the multi-layer comparison
 SECOND_LAYER = {"default": "relu3", "resnet18": "layer3"}
 
@@ -91,18 +92,32 @@ def rel_l2_signed(a, b, signed):
     return min(mr.rel_l2(a, b), mr.rel_l2(a, -b))
 
 
+def torch_activation(model, x, target):
+    """The float32 output of torch module `target` on x."""
+    store = {}
+    h = mr.get_module(model, target).register_forward_hook(lambda m, i, o: store.__setitem__("A", o))
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+    h.remove()
+    return store["A"].numpy()
+
+
 def process(name, outdir, scorecam):
     t0 = time.time()
     reshape, tokens = None, None
-    if name in tm.TOKEN_MODELS:
+    if name in tm.ALL:
         # a token layer read on a grid: pytorch-grad-cam's reshape_transform, GradCAM::setTokenGrid in C++
-        onnx_name, target = name + ".onnx", tm.TARGET
+        onnx_name, target = name + ".onnx", tm.target(name)
         model, x, grid, prefix = tm.build(name, os.path.join(outdir, onnx_name))
         reshape, tokens = tm.reshape_transform(grid, prefix), (grid, grid, prefix)
         scorecam = False  # Score-CAM and Ablation-CAM do not read token layers
     else:
         model, x, target, onnx_name = mr.build(name, outdir)
-    layer, act, _ = mr.dnn_target_layer(model, x, target, os.path.join(outdir, onnx_name))
+    if name in tm.TORCHVISION:
+        # cv::dnn 4.6 does not import them: the test finds the layer by this activation on its OpenCV
+        layer, act = "", torch_activation(model, x, target)
+    else:
+        layer, act, _ = mr.dnn_target_layer(model, x, target, os.path.join(outdir, onnx_name))
     shape = act.shape
     map_shape = tokens[:2] if tokens else tuple(shape[2:])
     t_build = time.time() - t0
@@ -144,7 +159,7 @@ def process(name, outdir, scorecam):
 
     if tokens:
         # the same Grad-CAM from float64 autograd without pytorch-grad-cam
-        maps["gradcam_autograd"] = tm.autograd_gradcam(m64, x64, cls, tokens[0], tokens[2])
+        maps["gradcam_autograd"] = tm.autograd_gradcam(m64, x64, cls, tokens[0], tokens[2], target)
         d = mr.rel_l2(maps["gradcam_autograd"], maps["gradcam"])
         print("  Grad-CAM from autograd vs pytorch-grad-cam (float64): rel. L2 %.1e" % d)
         if not d < 1e-9:
@@ -168,6 +183,8 @@ def process(name, outdir, scorecam):
     fs = cv2.FileStorage(path, cv2.FILE_STORAGE_WRITE)
     fs.write("model", onnx_name)
     fs.write("layer", layer)
+    if not layer:
+        fs.write("activation", np.ascontiguousarray(act.reshape(1, -1), np.float32))
     if extra_layer:
         fs.write("layer2", extra_layer)
     if tokens:

@@ -41,6 +41,25 @@ const CamCase kCases[] = {
     {"ablationcam", CAM_ABLATIONCAM, 1e-3},
 };
 
+/** The first layer of the model (in getLayerNames() order, on a Net of its own) whose output equals
+    `activation` (1 x total, torch's output of the target module) within 1e-3 max|activation|: the
+    reference of a model that the Python side's cv::dnn does not import names no layer. */
+std::string layerWithActivation(const std::string& model, const Mat& input, const Mat& activation)
+{
+    CV_Assert(!activation.empty());
+    dnn::Net net = readNetToExplain(model);
+    const std::vector<String> names = net.getLayerNames();
+    std::vector<Mat> outs;
+    net.setInput(input);
+    net.forward(outs, names);
+    const double tol = 1e-3 * cv::norm(activation, NORM_INF);
+    for (size_t i = 0; i < names.size(); i++)
+        if (outs[i].total() == activation.total() &&
+            cv::norm(outs[i].reshape(1, 1), activation, NORM_INF) <= tol)
+            return names[i];
+    CV_Error(Error::StsError, "no layer of " + model + " outputs the reference's activation");
+}
+
 class CamReference : public ::testing::TestWithParam<std::string>
 {
 };
@@ -76,6 +95,8 @@ TEST_P(CamReference, MatchesPytorchGradCam)
     ASSERT_FALSE(input.empty());
     ASSERT_GE(classId, 0);
 
+    if (layer.empty())
+        layer = layerWithActivation(dir + "/" + model, input, fs["activation"].mat());
     dnn::Net net = readNetToExplain(dir + "/" + model);
     Ptr<GradCAM> cam = GradCAM::create(net, layer);
     int gridH = 0, gridW = 0, prefix = 0;  // token models: pytorch-grad-cam's reshape_transform
@@ -173,5 +194,11 @@ TEST_P(CamReference, MatchesPytorchGradCam)
 
 // tiny_vit, tiny_deit: token layers read on a grid (GradCAM::setTokenGrid; tools/token_models.py)
 INSTANTIATE_TEST_CASE_P(Zoo, CamReference, ::testing::Values("default", "resnet18", "mobilenet_v2", "tiny_vit", "tiny_deit"));
+#if CV_VERSION_MAJOR >= 5
+// torchvision's ViT, a DeiT on it and Swin: Attention, LayerNormalization and Gelu of OpenCV 5's importer
+// (4.6 does not import them; tools/token_models.py)
+INSTANTIATE_TEST_CASE_P(Transformers, CamReference,
+                        ::testing::Values("vit_torchvision", "deit_torchvision", "swin_torchvision"));
+#endif
 
 }} // namespace
