@@ -59,7 +59,8 @@ if [ "${EXPLAIN_NO_PYTHON:-0}" != 1 ]; then
 
   # pytorch-grad-cam's maps for the CAM family (PyPI grad-cam in a venv on Debian's torch)
   camstamp=$(cat tools/make_cam_references.py tools/token_models.py tools/make_references.py tools/train_default_model.py \
-             tools/setup_gradcam_venv.sh data/default_model.onnx | sha1sum | cut -c1-12)
+             tools/train_caption_model.py tools/setup_gradcam_venv.sh tools/setup_onnxsim_venv.sh data/default_model.onnx \
+             data/tasks/caption.onnx data/tasks/caption.png data/tasks/caption_words.yml | sha1sum | cut -c1-12)
   cached_references build/cam_references "cam-$camstamp" make_cam_references
   export EXPLAIN_CAM_REFERENCE_DIR="$root/build/cam_references"
 fi

@@ -26,6 +26,7 @@ TOOLS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, TOOLS)
 import make_references as mr  # noqa: E402  (models, weights, inputs, ONNX export, helpers)
 import token_models as tm  # noqa: E402  (transformer-shaped models read with a token grid)
+import train_caption_model as tc  # noqa: E402  (the bundled captioner's torch twin)
 
 try:
     from pytorch_grad_cam import (GradCAM, GradCAMPlusPlus, XGradCAM, HiResCAM, GradCAMElementWise,
@@ -41,15 +42,15 @@ METHODS = [("gradcam", GradCAM), ("gradcampp", GradCAMPlusPlus), ("xgradcam", XG
            ("eigencam", EigenCAM), ("eigengradcam", EigenGradCAM), ("scorecam", ScoreCAM),
            ("ablationcam", AblationCAM)]
 SIGNED = ("eigencam", "eigengradcam")  # principal component: the sign is numpy's SVD sign
-MODELS = ["default", "resnet18", "mobilenet_v2", "tiny_vit", "tiny_deit", "vit_torchvision", "deit_torchvision",
+MODELS = ["caption", "default", "resnet18", "mobilenet_v2", "tiny_vit", "tiny_deit", "vit_torchvision", "deit_torchvision",
           "swin_torchvision"]
-KNOWN = mr.ALL + tm.ALL
+KNOWN = ["caption"] + mr.ALL + tm.ALL
 # a second, earlier target layer (torch module) for the multi-layer comparison
 SECOND_LAYER = {"default": "relu3", "resnet18": "layer3"}
 
 
 def raw_cam(cam_class, model, layer_module, x, cls, reshape_transform=None):
-    """pytorch-grad-cam's map for logit `cls` before its ReLU, at the target layer's resolution (H x W,
+    """pytorch-grad-cam's map for logit `cls` (or the score a callable `cls` takes from the output) before its ReLU, at the target layer's resolution (H x W,
     float64 for the weighted-sum methods; the Eigen methods' get_2d_projection returns float32).
 
     Hook: BaseCAM.compute_cam_per_layer() does, per target layer,
@@ -71,7 +72,8 @@ def raw_cam(cam_class, model, layer_module, x, cls, reshape_transform=None):
 
     cam.get_cam_image = tap
     with cam:
-        out = cam(input_tensor=x, targets=[ClassifierOutputTarget(cls)], aug_smooth=False,
+        target = cls if callable(cls) else ClassifierOutputTarget(cls)
+        out = cam(input_tensor=x, targets=[target], aug_smooth=False,
                   eigen_smooth=False)
     if len(taps) != 1 or taps[0].ndim != 3 or taps[0].shape[0] != 1:
         raise RuntimeError("%s: unexpected get_cam_image calls %s" % (cam_class.__name__,
@@ -214,6 +216,64 @@ def process(name, outdir, scorecam):
         os.path.basename(path), os.path.getsize(path) // 1024, t_build, time.time() - t0))
 
 
+class WordsFixed(torch.nn.Module):
+    """The captioner with its words input held fixed, batch first (1 x T x V), as pytorch-grad-cam calls it."""
+
+    def __init__(self, captioner, words):
+        super().__init__()
+        self.captioner, self.words = captioner, words
+
+    def forward(self, image):
+        return self.captioner(image, self.words).transpose(0, 1)
+
+
+def process_caption(outdir):
+    """The gradient methods on the bundled captioner (data/tasks/caption*), one map per caption word: the
+    target is word t's log-probability with the caption fed in (teacher forcing), at conv3_relu."""
+    t0 = time.time()
+    model = tc.load_twin(os.path.join(mr.REPO, "data", "tasks", "caption.onnx"))
+    img = cv2.imread(os.path.join(mr.REPO, "data", "tasks", "caption.png"))
+    x = cv2.dnn.blobFromImage(img, 1.0 / 255, (img.shape[1], img.shape[0]), 0, swapRB=True, crop=False)
+    fs = cv2.FileStorage(os.path.join(mr.REPO, "data", "tasks", "caption_words.yml"), cv2.FILE_STORAGE_READ)
+    words = fs.getNode("words").mat()
+    fs.release()
+    caption = [int(np.argmax(w)) for w in words] + [0]  # ... <end>
+    for p in model.parameters():
+        p.requires_grad_(False)
+    fixed32 = WordsFixed(model, torch.from_numpy(words))
+    fixed64 = WordsFixed(copy.deepcopy(model).double(), torch.from_numpy(words).double())
+    x32 = torch.from_numpy(x).requires_grad_(True)
+    x64 = x32.detach().double().requires_grad_(True)
+    maps, floor = {}, {}
+    for key, cls_ in METHODS:
+        if key in ("scorecam", "ablationcam"):
+            continue
+        for t, word in enumerate(caption):
+            score = (lambda t, word: lambda out: out[t, word])(t, word)
+            p64 = raw_cam(cls_, fixed64, fixed64.captioner.conv3_relu, x64, score)
+            p32 = raw_cam(cls_, fixed32, fixed32.captioner.conv3_relu, x32, score)
+            maps["%s_%d" % (key, t)] = np.maximum(p64, 0)
+            if key in SIGNED:
+                maps["%s_%d_neg" % (key, t)] = np.maximum(-p64, 0)
+            floor["%s_%d" % (key, t)] = rel_l2_signed(p32, p64, key in SIGNED) if np.abs(p64).max() > 0 else 0.0
+    maps["gradcam_autograd"] = np.stack(tc.autograd_gradcam(model, x32, torch.from_numpy(words), caption))
+    d = max(mr.rel_l2(maps["gradcam_autograd"][t], maps["gradcam_%d" % t]) for t in range(len(caption)))
+    print("  Grad-CAM from autograd vs pytorch-grad-cam (float64, worst word): rel. L2 %.1e" % d)
+    if not d < 1e-9:
+        raise RuntimeError("autograd and pytorch-grad-cam disagree on the caption's Grad-CAM (%.3g)" % d)
+    del maps["gradcam_autograd"]
+    path = os.path.join(outdir, "caption_cams.yml.gz")
+    fs = cv2.FileStorage(path, cv2.FILE_STORAGE_WRITE)
+    fs.write("words", len(caption))
+    fs.write("grad_cam_version", importlib.metadata.version("grad-cam"))
+    for k, v in maps.items():
+        fs.write(k, np.ascontiguousarray(v.astype(np.float32)))
+    for k, v in floor.items():
+        fs.write("floor_" + k, float(v))
+    fs.release()
+    print("  wrote %s (%d maps); total %.1f s" % (os.path.basename(path), len(maps), time.time() - t0))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
@@ -238,7 +298,10 @@ def main():
     for name in names:
         print("[%s]" % name, flush=True)
         try:
-            process(name, args.out, name in scorecam)
+            if name == "caption":
+                process_caption(args.out)
+            else:
+                process(name, args.out, name in scorecam)
         except Exception as e:  # keep going, report at the end
             import traceback
             traceback.print_exc()

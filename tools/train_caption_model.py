@@ -152,6 +152,40 @@ def forward_batch(model, image, words):
     return model.log_probs(code, model.embed(words).transpose(0, 1)), model.aux(code).reshape(-1, 2, len(SHAPES))
 
 
+def load_twin(onnx_path):
+    """The deploy Captioner (BatchNorms folded into the convolutions) with the weights of caption.onnx: the
+    torch model behind a committed export, for tools/make_cam_references.py."""
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(onnx_path).graph
+    inits = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
+    model = Captioner().eval()
+    for name in ("conv1", "conv2", "conv3"):
+        setattr(model, name + "_bn", nn.Identity())
+    nodes = {n.op_type: [] for n in graph.node}
+    for n in graph.node:
+        nodes[n.op_type].append([inits.get(i) for i in n.input])
+    hidden = model.lstm.hidden_size
+    w, r, b = nodes["LSTM"][0][1:4]
+    gates = torch.cat([torch.arange(k * hidden, (k + 1) * hidden) for k in (0, 2, 3, 1)])  # ONNX iofc -> ifgo
+    (_, embed), (_, out) = nodes["MatMul"]
+    out_bias = [i for i in nodes["Add"][0] if i is not None][0]
+    with torch.no_grad():
+        for conv, (_, weight, bias) in zip((model.conv1, model.conv2, model.conv3, model.squeeze), nodes["Conv"]):
+            conv.weight.copy_(weight)
+            conv.bias.copy_(bias)
+        model.image_fc.weight.copy_(nodes["Gemm"][0][1])
+        model.image_fc.bias.copy_(nodes["Gemm"][0][2])
+        model.embed.weight.copy_(embed.t())
+        model.lstm.weight_ih_l0.copy_(w[0][gates])
+        model.lstm.weight_hh_l0.copy_(r[0][gates])
+        model.lstm.bias_ih_l0.copy_(b[0, :4 * hidden][gates])
+        model.lstm.bias_hh_l0.copy_(b[0, 4 * hidden:][gates])
+        model.out.weight.copy_(out.t())
+        model.out.bias.copy_(out_bias)
+    return model
+
+
 # ----------------------------------------------------------------------------------------------
 def autograd_gradcam(model, image, words, caption):
     """Grad-CAM at TARGET for each step t with the caption's word t as target, in float64."""

@@ -6,6 +6,7 @@
 // EXPLAIN_REQUIRE_REFERENCES=1, then a missing directory or file fails.
 #include "test_common.hpp"
 #include <cstdlib>
+#include <opencv2/imgcodecs.hpp>
 
 namespace opencv_test { namespace {
 
@@ -60,11 +61,20 @@ std::string layerWithActivation(const std::string& model, const Mat& input, cons
     CV_Error(Error::StsError, "no layer of " + model + " outputs the reference's activation");
 }
 
+int argMaxCol(const Mat& row)
+{
+    Point p;
+    minMaxLoc(row, nullptr, nullptr, nullptr, &p);
+    return p.x;
+}
+
 class CamReference : public ::testing::TestWithParam<std::string>
 {
 };
 
-TEST_P(CamReference, MatchesPytorchGradCam)
+/** <EXPLAIN_CAM_REFERENCE_DIR>/<name>_cams.yml.gz, opened into fs; false when there is none (a failure
+    when EXPLAIN_REQUIRE_REFERENCES=1, else the caller skips). */
+bool openCamReference(const std::string& name, FileStorage& fs, std::string& dir)
 {
     const char* d = std::getenv("EXPLAIN_CAM_REFERENCE_DIR");
     const char* req = std::getenv("EXPLAIN_REQUIRE_REFERENCES");
@@ -72,18 +82,47 @@ TEST_P(CamReference, MatchesPytorchGradCam)
     if (!d)
     {
         if (required)
-            FAIL() << "EXPLAIN_REQUIRE_REFERENCES=1 but EXPLAIN_CAM_REFERENCE_DIR is not set";
-        GTEST_SKIP() << "set EXPLAIN_CAM_REFERENCE_DIR to the output of tools/make_cam_references.py "
-                        "(build/venv-gradcam/bin/python, see tools/README.md)";
+            ADD_FAILURE() << "EXPLAIN_REQUIRE_REFERENCES=1 but EXPLAIN_CAM_REFERENCE_DIR is not set";
+        return false;
     }
-    const std::string dir = d, path = dir + "/" + GetParam() + "_cams.yml.gz";
-    FileStorage fs(path, FileStorage::READ);
-    if (!fs.isOpened())
+    dir = d;
+    const std::string path = dir + "/" + name + "_cams.yml.gz";
+    if (!fs.open(path, FileStorage::READ) && required)
+        ADD_FAILURE() << "missing reference " << path << " (run tools/make_cam_references.py)";
+    return fs.isOpened();
+}
+
+/** Rel. L2 of a map to the reference's <key>; for the principal-component methods the better of <key> and
+    <key>_neg (pytorch-grad-cam keeps numpy's SVD sign). */
+double camError(const FileStorage& fs, const std::string& key, int method, const Mat& map, std::string& note)
+{
+    Mat ref;
+    fs[key] >> ref;
+    CV_Assert(map.size() == ref.size() && map.type() == CV_32F);
+    double err = camRelL2(map, ref);
+    if (method == CAM_EIGENCAM || method == CAM_EIGENGRADCAM)
     {
-        if (required)
-            FAIL() << "missing reference " << path << " (run tools/make_cam_references.py)";
-        GTEST_SKIP() << "no " << path;
+        // Our component's sign correlates positively with the activations' channel sum
+        Mat neg;
+        fs[key + "_neg"] >> neg;
+        CV_Assert(!neg.empty());
+        const double errNeg = camRelL2(map, neg);
+        note = errNeg < err ? " (flipped component: pytorch-grad-cam's SVD sign is the other one)"
+                            : " (same component sign as pytorch-grad-cam)";
+        err = std::min(err, errNeg);
     }
+    return err;
+}
+
+const char* const kNoReference = "set EXPLAIN_CAM_REFERENCE_DIR to the output of tools/make_cam_references.py "
+                                 "(build/venv-gradcam/bin/python, see tools/README.md)";
+
+TEST_P(CamReference, MatchesPytorchGradCam)
+{
+    FileStorage fs;
+    std::string dir;
+    if (!openCamReference(GetParam(), fs, dir))
+        GTEST_SKIP() << kNoReference;
     std::string model, layer, version;
     int classId = -1;
     Mat input;
@@ -129,20 +168,8 @@ TEST_P(CamReference, MatchesPytorchGradCam)
         ASSERT_EQ(maps.size(), 1u) << c.key;
         ASSERT_EQ(maps[0].size(), ref.size()) << c.key;
         ASSERT_EQ(maps[0].type(), CV_32F) << c.key;
-        double err = camRelL2(maps[0], ref);
         std::string note;
-        if (c.method == CAM_EIGENCAM || c.method == CAM_EIGENGRADCAM)
-        {
-            // Our component's sign correlates positively with the activations' channel sum;
-            // pytorch-grad-cam keeps numpy's SVD sign: accept ReLU(p) or ReLU(-p).
-            Mat neg;
-            fs[std::string(c.key) + "_neg"] >> neg;
-            ASSERT_FALSE(neg.empty()) << c.key << "_neg";
-            const double errNeg = camRelL2(maps[0], neg);
-            note = errNeg < err ? " (flipped component: pytorch-grad-cam's SVD sign is the other one)"
-                                : " (same component sign as pytorch-grad-cam)";
-            err = std::min(err, errNeg);
-        }
+        const double err = camError(fs, c.key, c.method, maps[0], note);
         std::cout << "[ cam-ref   ] " << GetParam() << " " << c.key << ": rel.L2 " << err
                   << " (pytorch-grad-cam float32 vs float64: " << floor32 << ")" << note << std::endl;
         EXPECT_LE(err, c.tol) << GetParam() << " " << c.key << " vs pytorch-grad-cam " << version;
@@ -190,6 +217,48 @@ TEST_P(CamReference, MatchesPytorchGradCam)
     EXPECT_GE(compared, 8);
     std::cout << "[ cam-ref   ] " << GetParam() << ": layer " << layer << ", class " << classId
               << ", grad-cam " << version << ", " << compared << " methods" << std::endl;
+}
+
+/** The captioner of the task models (paper's captioning section): every gradient method of the CAM family
+    for each word of the bundled image's caption, the word's log-probability with the caption fed in
+    (teacher forcing), against pytorch-grad-cam on the torch twin of data/tasks/caption.onnx. */
+TEST(CamReferenceTasks, CaptionWordsMatchPytorchGradCam)
+{
+    FileStorage fs;
+    std::string dir;
+    if (!openCamReference("caption", fs, dir))
+        GTEST_SKIP() << kNoReference;
+    const std::string tasks = std::string(EXPLAIN_DATA_DIR) + "/tasks/";
+    Mat words, image = imread(tasks + "caption.png", IMREAD_COLOR);
+    FileStorage(tasks + "caption_words.yml", FileStorage::READ)["words"] >> words;
+    ASSERT_FALSE(image.empty());
+    const Mat blob = dnn::blobFromImage(image, 1.0 / 255, image.size(), Scalar(), true, false);
+    Ptr<GradCAM> cam = GradCAM::create(readNetToExplain(tasks + "caption.onnx"), "onnx_node!/conv3_relu/Relu",
+                                       "logprobs");
+    cam->forwardInputs(std::vector<Mat>{blob, words}, {"image", "words"});
+    const int steps = (int)fs["words"];
+    ASSERT_EQ(steps, words.rows + 1);
+    int compared = 0;
+    for (const CamCase& c : kCases)
+        for (int t = 0; t < steps; t++)
+        {
+            const std::string key = cv::format("%s_%d", c.key, t);
+            if (fs[key].empty())
+                continue;
+            const int word = t < words.rows ? argMaxCol(words.row(t)) : 0;  // the caption ends with <end>
+            Mat seed(std::vector<int>{steps, 1, words.cols}, CV_32F, Scalar(0));
+            seed.ptr<float>(t)[word] = 1.f;
+            cam->setMethod(c.method);
+            std::vector<Mat> maps;
+            cam->computeFromGradient("logprobs", seed, maps);
+            ASSERT_EQ(maps.size(), 1u);
+            std::string note;
+            const double err = camError(fs, key, c.method, maps[0], note);
+            std::cout << "[ cam-ref   ] caption " << key << ": rel.L2 " << err << note << std::endl;
+            EXPECT_LE(err, c.tol) << "caption " << key;
+            compared++;
+        }
+    EXPECT_EQ(compared, 8 * steps);
 }
 
 // tiny_vit, tiny_deit: token layers read on a grid (GradCAM::setTokenGrid; tools/token_models.py)
