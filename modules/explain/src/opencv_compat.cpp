@@ -41,10 +41,7 @@ Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
 #else
 Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
 {
-    const CapturedParams captured(info);
-    if (!captured.known)
-        CV_Error(Error::StsNotImplemented, "explain: the parameters of " + describeLayer(info) +
-                                               " were not captured (Net read before the explain library was loaded)");
+    const CapturedParams captured = requireCapturedParams(info);
     static const char* names[] = {"max", "min", "mean", "sum", "l1", "l2", "prod", "sum_square", "log_sum",
                                   "log_sum_exp"};
     const String op = toLowerCase(captured.params.get<String>("reduce", ""));
@@ -129,10 +126,7 @@ GemmSettings matMulOf(const LayerInfo& info)
     g.alpha = l->alpha;
     g.beta = l->beta;
 #else  // 4.9 to 4.x: the settings are private, read from the captured parameters
-    const CapturedParams captured(info);
-    if (!captured.known)
-        CV_Error(Error::StsNotImplemented, "explain: the parameters of " + describeLayer(info) +
-                                               " were not captured (Net read before the explain library was loaded)");
+    const CapturedParams captured = requireCapturedParams(info);
     g.transA = captured.params.get<bool>("transA", false);
     g.transB = captured.params.get<bool>("transB", false);
     g.alpha = captured.params.get<float>("alpha", 1.f);

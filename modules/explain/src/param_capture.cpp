@@ -143,4 +143,13 @@ bool getCapturedParams(const Ptr<dnn::Layer>& layer, dnn::LayerParams& params)
     return true;
 }
 
+CapturedParams requireCapturedParams(const LayerInfo& info, const std::string& what)
+{
+    CapturedParams captured(info);
+    if (!captured.known)
+        CV_Error(Error::StsNotImplemented, "explain: the " + what + " of " + describeLayer(info) +
+                                               " were not captured (Net read before the explain library was loaded)");
+    return captured;
+}
+
 }} // namespace cv::explain

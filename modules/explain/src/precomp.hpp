@@ -34,6 +34,11 @@ struct CapturedParams
     dnn::LayerParams params;
 };
 
+/** The captured hyperparameters of a layer whose rule needs them (`known` true); throws naming the layer and
+    `what` of it was needed when they were not captured. */
+CapturedParams requireCapturedParams(const LayerInfo& info, const std::string& what = "parameters");
+
+
 /** Creates the registered rule for a layer, or throws naming the layer, its type and the remedy. */
 Ptr<BackwardRule> createBackwardRule(const LayerInfo& info);
 /** Layer types refused as not differentiable (post-processing, rounding, comparisons). */

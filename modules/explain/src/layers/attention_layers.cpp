@@ -56,10 +56,7 @@ class AttentionRule CV_FINAL : public BackwardRule
 public:
     explicit AttentionRule(const LayerInfo& info_) : info(info_)
     {
-        const CapturedParams captured(info);
-        if (!captured.known)
-            CV_Error(Error::StsNotImplemented, "explain: the parameters of " + describeLayer(info) +
-                                                   " were not captured (Net read before the explain library was loaded)");
+        const CapturedParams captured = requireCapturedParams(info);
         const dnn::LayerParams& p = captured.params;
         heads = p.get<int>("num_heads", 0);
         const dnn::DictValue sizes = p.has("qkv_hidden_sizes") ? p.get("qkv_hidden_sizes") : dnn::DictValue();

@@ -255,10 +255,7 @@ public:
         if (!(p >= 1.f))
             CV_Error(Error::StsNotImplemented, format("explain: %s normalizes with p = %g; p >= 1 is supported",
                                                       describeLayer(info).c_str(), p));
-        const CapturedParams captured(info);
-        if (!captured.known)
-            CV_Error(Error::StsNotImplemented, "explain: the axes of " + describeLayer(info) +
-                                                   " were not captured (Net read before the explain library was loaded)");
+        const CapturedParams captured = requireCapturedParams(info, "axes");
         const bool acrossSpatial = captured.params.get<bool>("across_spatial", true);
         startAxis = captured.params.get<int>("start_axis", 1);
         endAxis = captured.params.get<int>("end_axis", acrossSpatial ? -1 : startAxis);

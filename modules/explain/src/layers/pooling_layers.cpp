@@ -280,10 +280,7 @@ class CumSumRule CV_FINAL : public BackwardRule
 public:
     explicit CumSumRule(const LayerInfo& info_) : info(info_)
     {
-        const CapturedParams captured(info);
-        if (!captured.known)
-            CV_Error(Error::StsNotImplemented, "explain: the parameters of " + describeLayer(info) +
-                                                   " were not captured (Net read before the explain library was loaded)");
+        const CapturedParams captured = requireCapturedParams(info);
         axis = captured.params.get<int>("axis", 0);
         exclusive = captured.params.get<int>("exclusive", 0);
         reverse = captured.params.get<int>("reverse", 0);

@@ -25,10 +25,7 @@ public:
         bool alignCorners = true, halfPixel = false;
         if (info.type == "Resize")
         {
-            const CapturedParams captured(info);
-            if (!captured.known)
-                CV_Error(Error::StsNotImplemented, "explain: the parameters of " + describeLayer(info) +
-                                                       " were not captured (Net read before the explain library was loaded)");
+            const CapturedParams captured = requireCapturedParams(info);
             interpolation = captured.params.get<String>("interpolation", "nearest");
             alignCorners = captured.params.get<bool>("align_corners", false);
             halfPixel = captured.params.get<bool>("half_pixel_centers", false) || interpolation == "opencv_linear";

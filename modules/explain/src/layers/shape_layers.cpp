@@ -366,10 +366,7 @@ public:
             return;
         const Mat& x = inputs[0];
         const Mat& y = outputs[0];
-        const CapturedParams captured(info);
-        if (!captured.known)
-            CV_Error(Error::StsNotImplemented, "explain: the paddings of " + describeLayer(info) +
-                                                   " were not captured (Net read before the explain library was loaded)");
+        const CapturedParams captured = requireCapturedParams(info, "paddings");
         const String type = captured.params.get<String>("type", "constant");
         std::vector<int> begin = paddingBeginOf(info, x.dims);
         if (type == "reflect" || type == "edge")
