@@ -107,8 +107,16 @@ void boxTarget(InputArray output, int classId, int box, OutputArray grad)
     g.copyTo(grad);
 }
 
-void wordTarget(InputArray output_, int step, int wordId, OutputArray grad)
+void wordTarget(InputArray outputArg, int step, int wordId, OutputArray grad)
 {
+    Mat output = outputArg.getMat();
+    if (output.dims == 2 && output.channels() > 1 && output.depth() == CV_32F)
+    {
+        // cv2 (OpenCV 5) passes a T x N x V numpy array as a T x N Mat of V channels
+        const int sizes[] = {output.rows, output.cols, output.channels()};
+        output = output.reshape(1, 3, sizes);
+    }
+    InputArray output_(output);
     requireBlob("wordTarget", "output", output_, "T x N x V (steps, images, vocabulary)");
     const MatShape shape = shapeOf(output_);
     if (shape.size() != 3)

@@ -122,8 +122,8 @@ def read_second_input(path):
     '''--input2: the first node of a FileStorage file, or a text file of numbers as a 1 x n blob.'''
     if re.search(r'\.(yml|yaml|json|xml)(\.gz)?$', path):
         fs = cv.FileStorage(path, cv.FILE_STORAGE_READ)
-        first = fs.root().at(0) if fs.isOpened() and fs.root().size() > 0 else None
-        blob = first.mat() if first is not None else None
+        first = fs.getFirstTopLevelNode() if fs.isOpened() else None  # (root().at(0) needs a sequence on 5.0)
+        blob = first.mat() if first is not None and not first.empty() else None
         if blob is None or blob.size == 0:
             raise SystemExit("error: --input2 '%s': the first node of the FileStorage file is not a matrix" % path)
         return blob.astype(np.float32)
