@@ -94,16 +94,6 @@ def rel_l2_signed(a, b, signed):
     return min(mr.rel_l2(a, b), mr.rel_l2(a, -b))
 
 
-def torch_activation(model, x, target):
-    """The float32 output of torch module `target` on x."""
-    store = {}
-    h = mr.get_module(model, target).register_forward_hook(lambda m, i, o: store.__setitem__("A", o))
-    with torch.no_grad():
-        model(torch.from_numpy(x))
-    h.remove()
-    return store["A"].numpy()
-
-
 def process(name, outdir, scorecam):
     t0 = time.time()
     reshape, tokens = None, None
@@ -117,7 +107,7 @@ def process(name, outdir, scorecam):
         model, x, target, onnx_name = mr.build(name, outdir)
     if name in tm.TORCHVISION:
         # cv::dnn 4.6 does not import them: the test finds the layer by this activation on its OpenCV
-        layer, act = "", torch_activation(model, x, target)
+        layer, act = "", mr.torch_activation(model, x, target)
     else:
         layer, act, _ = mr.dnn_target_layer(model, x, target, os.path.join(outdir, onnx_name))
     shape = act.shape

@@ -296,16 +296,37 @@ def layer_types(net):
     return [(n, net.getLayer(n).type) for n in net.getLayerNames()]
 
 
-def dnn_target_layer(model, x, target, onnx_path):
-    """The cv::dnn layer whose output equals torch module `target`'s: the first in getLayerNames()
-    order (fusion off, all layers forwarded) with that shape and a max difference below 1e-3 max|A|.
-    Returns (layer name, the torch activation, [(name, type)] of the net)."""
+def torch_activation(model, x, target):
+    """The float32 output (numpy) of torch module `target` on the numpy input x."""
     store = {}
     h = get_module(model, target).register_forward_hook(lambda m, i, o: store.__setitem__("A", o))
     with torch.no_grad():
         model(torch.from_numpy(x))
     h.remove()
-    a = store["A"].numpy()
+    return store["A"].numpy()
+
+
+def clear_input(model, rng, size):
+    """Smooth-noise input whose top-1 class is not a near tie: the first of 10 draws with a relative gap
+    above 0.01 between the two top logits, else the draw with the widest gap."""
+    best = None
+    for _ in range(10):
+        xi = smooth_noise(rng, size)
+        with torch.no_grad():
+            top = torch.topk(model(torch.from_numpy(xi))[0], 2).values
+        gap = (top[0] - top[1]).item() / max(abs(top[0].item()), 1.0)
+        if best is None or gap > best[0]:
+            best = (gap, xi)
+        if gap > 0.01:
+            break
+    return best[1]
+
+
+def dnn_target_layer(model, x, target, onnx_path):
+    """The cv::dnn layer whose output equals torch module `target`'s: the first in getLayerNames()
+    order (fusion off, all layers forwarded) with that shape and a max difference below 1e-3 max|A|.
+    Returns (layer name, the torch activation, [(name, type)] of the net)."""
+    a = torch_activation(model, x, target)
     net = cv2.dnn.readNet(onnx_path)
     net.enableFusion(False)
     net.setInput(x)
@@ -335,17 +356,7 @@ def build(name, outdir):
     rng = np.random.RandomState(seed)
     calibrate_bn(model, torch.from_numpy(np.concatenate([smooth_noise(rng, size) for _ in range(4)])))
     perturb(model, seed)
-    best = None
-    for _ in range(10):  # an input whose top-1 class is not a near tie
-        xi = smooth_noise(rng, size)
-        with torch.no_grad():
-            top = torch.topk(model(torch.from_numpy(xi))[0], 2).values
-        gap = (top[0] - top[1]).item() / max(abs(top[0].item()), 1.0)
-        if best is None or gap > best[0]:
-            best = (gap, xi)
-        if gap > 0.01:
-            break
-    x = best[1]
+    x = clear_input(model, rng, size)
     if name in IMAGE_INPUT:
         # The input goes through an 8-bit image and cv::dnn::blobFromImage with the sample's flags,
         # so that modules/explain/samples/gradcam.cpp run on the PNG can be compared with this reference.
