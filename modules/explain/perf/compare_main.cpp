@@ -27,7 +27,6 @@
 #include <opencv2/core/utility.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/explain.hpp>
-#include "read_net.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -131,7 +130,7 @@ bool makeMethods(const std::string& methodList, const std::string& modelPath, co
             continue;
         Method m;
         m.name = name;
-        m.net = perf::readNetToExplain(modelPath);
+        m.net = cv::explain::readNet(modelPath);
         if (name == "backprop_forward")
             m.bp = explain::Backprop::create(m.net);
         else if (name != "forward")

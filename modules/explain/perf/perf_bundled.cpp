@@ -18,12 +18,7 @@ typedef perf::TestBaseWithParam<int> Bundled;  // the batch size
 
 dnn::Net readBundled()
 {
-    const std::string path = EXPLAIN_DATA_DIR "/default_model.onnx";
-#if CV_VERSION_MAJOR >= 5
-    return dnn::readNet(path, "", "", dnn::ENGINE_CLASSIC);
-#else
-    return dnn::readNet(path);
-#endif
+    return cv::explain::readNet(EXPLAIN_DATA_DIR "/default_model.onnx");
 }
 
 Mat bundledBlob(int batch)

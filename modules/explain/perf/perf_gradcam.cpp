@@ -12,7 +12,6 @@
 // After the run a table gives each method's median time and its ratio to the plain forward pass of
 // the same model, batch and target measured in the same run.
 #include "perf_framework.hpp"
-#include "read_net.hpp"
 
 #include <opencv2/core/ocl.hpp>
 #include <opencv2/explain/gradcam.hpp>
@@ -78,7 +77,7 @@ bool runsOnOpenCL(dnn::Net& net, const Mat& blob)
                      << "with resnet50.onnx and mobilenet_v2.onnx (scripts/perf.sh makes them)";       \
     if (ocl && !ocl::useOpenCL())                                                                      \
         GTEST_SKIP() << "no OpenCL device in use (without a GPU: OPENCV_OPENCL_DEVICE=:CPU: for PoCL)"; \
-    dnn::Net net = perf::readNetToExplain(path);                                                                 \
+    dnn::Net net = cv::explain::readNet(path);                                                                 \
     Mat blob(std::vector<int>{batch, 3, 224, 224}, CV_32F);                                            \
     {                                                                                                  \
         RNG rng(0x5eed);                                                                               \

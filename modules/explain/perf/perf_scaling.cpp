@@ -24,7 +24,6 @@
 //                run_kb=... hwm_reset=1 threads=2
 // Models: EXPLAIN_PERF_MODELS=DIR with DIR/<model>.onnx (as perf_gradcam.cpp).
 #include "perf_framework.hpp"
-#include "read_net.hpp"
 
 #include <opencv2/explain/gradcam.hpp>
 
@@ -141,7 +140,7 @@ void Scaling::PerfTestBody()
                      << "(scripts/perf_scaling.sh makes them)";
     bool reset = resetPeakRss();
     const long rss0 = statusKb("VmRSS");
-    dnn::Net net = perf::readNetToExplain(path);
+    dnn::Net net = cv::explain::readNet(path);
     const long hwmLoad = statusKb("VmHWM");
     reset = resetPeakRss() && reset;
     const long rssLoaded = statusKb("VmRSS");

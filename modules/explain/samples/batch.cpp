@@ -600,7 +600,7 @@ int main(int argc, char** argv)
         int indexed = 0;
         if (!index.open(o.outDir + "/index.jsonl", done) || !itemsToDo(o, done, todo, indexed))
             return 1;
-        dnn::Net net = sample::readNetToExplain(o.modelPath, o.configPath);
+        dnn::Net net = cv::explain::readNet(o.modelPath, o.configPath);
         Ptr<explain::GradCAM> cam = explain::GradCAM::create(net, o.layer);
         const std::vector<std::string> labels = readLabels(o.labelsPath);
         Progress progress((int)todo.size());

@@ -366,7 +366,7 @@ int main(int argc, char** argv)
     {
         sample::AtomicFiles files;  // declared first: per_image.csv's stream closes before its temporary file goes
         Evaluation ev;
-        ev.net = sample::readNetToExplain(o.modelPath, o.configPath);
+        ev.net = cv::explain::readNet(o.modelPath, o.configPath);
         ev.cam = explain::GradCAM::create(ev.net, o.layer);
         utils::fs::createDirectories(o.outDir);
         ev.perImage.open(files.add(o.outDir + "/per_image.csv"));

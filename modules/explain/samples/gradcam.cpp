@@ -157,7 +157,7 @@ static Ptr<explain::GradCAM> loadExplainer(const Options& o, dnn::Net& net)
     TickMeter tm;
     tm.start();
     //! [read]
-    net = sample::readNetToExplain(o.modelPath, o.configPath);
+    net = cv::explain::readNet(o.modelPath, o.configPath);
     //! [read]
     if (o.device == "opencl")
     {

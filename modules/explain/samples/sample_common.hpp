@@ -299,17 +299,6 @@ inline bool writeText(AtomicFiles& files, const std::string& path, const std::st
     return !f.fail() || fail("cannot write '" + path + "'");
 }
 
-/** Reads a model on the engine explain differentiates: on OpenCV 5 the classic engine (its new engine,
-    readNet's default there, is refused by the explainers), on 4.x the only one. */
-inline cv::dnn::Net readNetToExplain(const std::string& model, const std::string& config)
-{
-#if CV_VERSION_MAJOR >= 5
-    return cv::dnn::readNet(model, config, "", cv::dnn::ENGINE_CLASSIC);
-#else
-    return cv::dnn::readNet(model, config);
-#endif
-}
-
 } // namespace sample
 
 #endif

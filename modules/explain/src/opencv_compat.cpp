@@ -7,6 +7,16 @@
 
 namespace cv {
 namespace explain {
+
+dnn::Net readNet(const String& model, const String& config, const String& framework)
+{
+#if CV_VERSION_MAJOR >= 5
+    return dnn::readNet(model, config, framework, dnn::ENGINE_CLASSIC);
+#else
+    return dnn::readNet(model, config, framework);
+#endif
+}
+
 namespace compat {
 
 #if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 8

@@ -37,8 +37,8 @@ inline bool runsOnNewEngine(const dnn::Net& net)
 /** How to read a model on the engine the module differentiates, for error messages. */
 inline const char* classicEngineHint()
 {
-    return "read the model with the classic engine: cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC) "
-           "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC)), or run the program with the "
+    return "read the model with the classic engine: cv::explain::readNet(model) (Python: cv2.explain.readNet(model)) "
+           "or cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC), or run the program with the "
            "environment variable OPENCV_FORCE_DNN_ENGINE=1";
 }
 

@@ -22,17 +22,6 @@ inline double relDiff(InputArray a, InputArray b)
     return cv::norm(x, y, NORM_L2) / std::max(cv::norm(y, NORM_L2), 1e-12);
 }
 
-/** Reads a model on the engine explain differentiates: OpenCV 5's classic engine (its new one is refused,
-    see Errors.NewEngineNetIsRefused), the only one before. */
-inline dnn::Net readNetToExplain(const std::string& model, const std::string& config = "")
-{
-#if CV_VERSION_MAJOR >= 5
-    return dnn::readNet(model, config, "", dnn::ENGINE_CLASSIC);
-#else
-    return dnn::readNet(model, config);
-#endif
-}
-
 /** A blob's shape as a vector (dnn::shape() is a class of its own on OpenCV 5). */
 inline std::vector<int> shapeOf(const Mat& m)
 {

@@ -17,22 +17,41 @@ TEST(Errors, NewEngineNetIsRefused)
     dnn::Net net = dnn::readNet(EXPLAIN_DATA_DIR "/default_model.onnx");  // ENGINE_AUTO: the new engine
     expectError([&] { GradCAM::create(net); },
                 "explain: this Net runs on OpenCV 5's new DNN engine, which explain does not differentiate yet; read "
-                "the model with the classic engine: cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC) "
-                "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC)), or run the program with the environment "
+                "the model with the classic engine: cv::explain::readNet(model) (Python: cv2.explain.readNet(model)) or "
+                "cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC), or run the program with the environment "
                 "variable OPENCV_FORCE_DNN_ENGINE=1");
     expectError([&] { Backprop::create(net); },
                 "explain: this Net runs on OpenCV 5's new DNN engine, which explain does not differentiate yet; read "
-                "the model with the classic engine: cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC) "
-                "(Python: cv2.dnn.readNet(model, engine=cv2.dnn.ENGINE_CLASSIC)), or run the program with the environment "
+                "the model with the classic engine: cv::explain::readNet(model) (Python: cv2.explain.readNet(model)) or "
+                "cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC), or run the program with the environment "
                 "variable OPENCV_FORCE_DNN_ENGINE=1");
 }
 #endif
+
+// cv::explain::readNet gives the Net the explainers take, with cv::dnn::readNet's outputs
+TEST(ReadNet, ExplainersTakeItsNet)
+{
+    const String model = EXPLAIN_DATA_DIR "/default_model.onnx";
+    dnn::Net net = explain::readNet(model), plain = dnn::readNet(model);
+    RNG rng(7);
+    const Mat blob = randomBlob({1, 3, 64, 64}, rng, 0.f, 1.f);
+    net.setInput(blob);
+    plain.setInput(blob);
+    const Mat out = net.forward().clone(), expected = plain.forward().clone();
+    EXPECT_LE(cv::norm(out, expected, NORM_INF), 1e-4 * cv::norm(expected, NORM_INF));
+    Ptr<GradCAM> cam;
+    ASSERT_NO_THROW(cam = GradCAM::create(net));
+    std::vector<Mat> maps;
+    cam->forward(blob);
+    cam->compute(-1, maps);
+    ASSERT_EQ(maps.size(), 1u);
+}
 
 #if CV_VERSION_MAJOR >= 5
 // OpenCV 5's comparisons output booleans: a seed there is refused before any rule runs
 TEST(Errors, BooleanOutputIsNoSeed)
 {
-    dnn::Net net = readNetToExplain(EXPLAIN_DATA_DIR "/operators/Greater.onnx");
+    dnn::Net net = explain::readNet(EXPLAIN_DATA_DIR "/operators/Greater.onnx");
     RNG rng(311);
     Ptr<Backprop> bp = Backprop::create(net);
     bp->forwardInputs(std::vector<Mat>{randomBlob({1, 3, 4, 5}, rng), randomBlob({1, 3, 4, 5}, rng)}, {"x", "y"});

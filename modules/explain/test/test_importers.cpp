@@ -41,7 +41,7 @@ dnn::Net readImporterNet(const ImporterCase& c, bool viaReadNet)
 {
     const std::string model = importerPath(c.model), config = c.config.empty() ? "" : importerPath(c.config);
     if (viaReadNet)
-        return readNetToExplain(model, config);
+        return explain::readNet(model, config);
 #if CV_VERSION_MAJOR < 5
     if (c.format == "caffe")
         return dnn::readNetFromCaffe(config, model);

@@ -298,7 +298,7 @@ namespace opencv_test { namespace {
 // NaN scores and then all-zero maps without an error.
 TEST(NonFinite, BundledModelWithAnOverflowingInput)
 {
-    dnn::Net net = readNetToExplain(EXPLAIN_DATA_DIR "/default_model.onnx");
+    dnn::Net net = explain::readNet(EXPLAIN_DATA_DIR "/default_model.onnx");
     Mat image = imread(EXPLAIN_DATA_DIR "/default_image.png");
     ASSERT_FALSE(image.empty());
     Mat blob = dnn::blobFromImage(image, 1.0 / 255, Size(64, 64), Scalar(), true) * 3e38;

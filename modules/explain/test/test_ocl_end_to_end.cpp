@@ -174,13 +174,13 @@ EndToEndCase endToEndCase(const std::string& name)
     if (name == "bundled_model")
     {
         RNG rng(743);  // no image codecs: these tests also run on GPU hosts
-        return {readNetToExplain(EXPLAIN_DATA_DIR "/default_model.onnx"), randomBlob({1, 3, 64, 64}, rng, 0.f, 1.f),
+        return {explain::readNet(EXPLAIN_DATA_DIR "/default_model.onnx"), randomBlob({1, 3, 64, 64}, rng, 0.f, 1.f),
                 String(), {1}};
     }
     // importers/tiny.onnx: conv + BN + leaky ReLU, residual sum, concat, nearest upsampling, GAP, FC
     CV_Assert(name == "importer_model");
     RNG rng(742);
-    return {readNetToExplain(EXPLAIN_DATA_DIR "/importers/tiny.onnx"), randomBlob({1, 3, 32, 32}, rng, -1.f, 1.f),
+    return {explain::readNet(EXPLAIN_DATA_DIR "/importers/tiny.onnx"), randomBlob({1, 3, 32, 32}, rng, -1.f, 1.f),
             "onnx_node!/act5/Relu", {0}};
 }
 

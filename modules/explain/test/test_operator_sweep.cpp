@@ -164,7 +164,7 @@ TEST(OperatorSweep, EveryImportedOperatorIsCheckedOrRefused)
         dnn::Net net;
         try
         {
-            net = readNetToExplain(dir + "/" + m.file);
+            net = explain::readNet(dir + "/" + m.file);
         }
         catch (const cv::Exception&)
         {
@@ -245,13 +245,13 @@ TEST(OperatorSweep, InstanceNormalizationBeforeAndAfterAPlainForward)
     const String path = String(EXPLAIN_DATA_DIR) + "/operators/InstanceNormalization.onnx";
     RNG rng(501);
     Mat x = randomBlob({1, 3, 4, 5}, rng);
-    dnn::Net fresh = readNetToExplain(path);
+    dnn::Net fresh = explain::readNet(path);
     const String out = fresh.getUnconnectedOutLayersNames().at(0);
     GradientCheckResult res = checkInputGradient(fresh, x, out, 0x5eed, 1e-2, 60);
     EXPECT_GT(res.checked, 20);
     EXPECT_LE(res.maxError, 2e-2);
 
-    dnn::Net used = readNetToExplain(path);
+    dnn::Net used = explain::readNet(path);
     used.setInput(x);
     used.forward();  // the user's plain forward pass: cv::dnn 4.6 folds the BatchNorm into the MVN
 #if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 9
@@ -283,7 +283,7 @@ dnn::Net importedOrEmpty(const String& path)
 {
     try
     {
-        return readNetToExplain(path);
+        return explain::readNet(path);
     }
     catch (const cv::Exception& e)
     {
@@ -359,7 +359,7 @@ TEST(OperatorSweep, DynamicAxesDefaultGradCAMLayer)
     any size, and the gradient is checked. */
 TEST(OperatorSweep, ReduceAtAnotherInputSize)
 {
-    dnn::Net net = readNetToExplain(String(EXPLAIN_DATA_DIR) + "/operators/ReduceMean_axes23.onnx");
+    dnn::Net net = explain::readNet(String(EXPLAIN_DATA_DIR) + "/operators/ReduceMean_axes23.onnx");
     const String out = net.getUnconnectedOutLayersNames().at(0);
     RNG rng(0xD1C);
     const Mat x = randomBlob({1, 3, 6, 7}, rng);  // imported as 1 x 3 x 4 x 5

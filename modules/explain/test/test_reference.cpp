@@ -72,7 +72,7 @@ TEST_P(Reference, MapsMatchAutograd)
     fs["guided_gradcam"] >> guidedGradcam;
     ASSERT_FALSE(input.empty());
 
-    dnn::Net net = readNetToExplain(dir + "/" + model);
+    dnn::Net net = explain::readNet(dir + "/" + model);
     Ptr<GradCAM> cam = GradCAM::create(net, layer);
     Mat scores;
     cam->forward(input, scores);

@@ -114,8 +114,8 @@ TEST(StaleFusion, RealModelInBothOrders)
     for (int userFirst = 0; userFirst <= 1; userFirst++)
     {
         SCOPED_TRACE(userFirst ? "plain forward first" : "explainer first");
-        dnn::Net net = readNetToExplain(model);
-        const NetMaker fresh = [&] { return readNetToExplain(model); };
+        dnn::Net net = explain::readNet(model);
+        const NetMaker fresh = [&] { return explain::readNet(model); };
         const Mat expected = freshForward(fresh, x);
         if (userFirst)
             plainForward(net, x);

@@ -12,7 +12,7 @@ const std::string kTasks = EXPLAIN_DATA_DIR "/tasks/";
 
 dnn::Net readTaskModel(const std::string& name)
 {
-    dnn::Net net = readNetToExplain(kTasks + name + ".onnx");
+    dnn::Net net = explain::readNet(kTasks + name + ".onnx");
     EXPECT_FALSE(net.empty()) << name;
     return net;
 }

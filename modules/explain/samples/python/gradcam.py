@@ -14,8 +14,8 @@ the repository, or $EXPLAIN_DATA_DIR). Other targets than a class score: --targe
 --output=<layer> --word=<t> (word --class, or the top word, at step t of a T x 1 x V sequence, e.g. a
 caption's log-probabilities). Multi-input nets: --input2=<file> --input-names=<image>,<second> feeds the
 second input, held fixed (a text file of numbers, or a FileStorage file whose first node is the blob).
-On OpenCV 5 the model is read with the classic engine (cv2.dnn.ENGINE_CLASSIC): the explain module
-does not read the new engine's graphs yet.
+The model is read with cv2.explain.readNet: on OpenCV 5 its classic engine (cv2.dnn.ENGINE_CLASSIC),
+as the explainers refuse the new engine's Nets.
 '''
 import argparse
 import os
@@ -96,13 +96,10 @@ def parse_args(argv):
 
 
 def read_net(o):
-    '''The Net, on the classic engine where OpenCV 5 offers a choice.'''
-    if hasattr(cv.dnn, 'ENGINE_CLASSIC'):
-        ## [read]
-        net = cv.dnn.readNet(o.model, o.config, engine=cv.dnn.ENGINE_CLASSIC)
-        ## [read]
-    else:
-        net = cv.dnn.readNet(o.model, o.config)
+    '''The Net, on the engine the explainers differentiate (OpenCV 5's classic one).'''
+    ## [read]
+    net = cv.explain.readNet(o.model, o.config)
+    ## [read]
     if o.device == 'opencl':
         if not cv.ocl.useOpenCL():
             raise SystemExit('error: --device=opencl, but no OpenCL device is in use')

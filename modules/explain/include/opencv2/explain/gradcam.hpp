@@ -49,11 +49,24 @@ positively with the channel sum of the activations (an SVD alone leaves it arbit
 CV_EXPORTS_W void computeCAM(int method, InputArray activations, InputArray gradients, OutputArrayOfArrays maps,
                              bool eigenSmooth = false);
 
+/** @brief Reads a model into a Net that the explainers differentiate, on every OpenCV version.
+
+The same as cv::dnn::readNet(model, config, framework) on OpenCV 4.x. On OpenCV 5 it reads the model
+with the classic engine (cv::dnn::ENGINE_CLASSIC): readNet's default, the new engine, fuses layers and
+repacks their weights privately while reading, so its Nets cannot be differentiated exactly and the
+explainers refuse them.
+@param model the model file (ONNX, Caffe, TensorFlow, Darknet, ... as cv::dnn::readNet takes it).
+@param config the text file of the model where its format has one (e.g. .prototxt, .cfg).
+@param framework the format when the extensions do not tell it (e.g. "onnx").
+*/
+CV_EXPORTS_W dnn::Net readNet(const String& model, const String& config = String(),
+                              const String& framework = String());
+
 /** @brief Grad-CAM @cite selvaraju2017 and the other maps of the paper on a loaded cv::dnn::Net.
 
 Typical use:
 @code
-    cv::dnn::Net net = cv::dnn::readNet("model.onnx");
+    cv::dnn::Net net = cv::explain::readNet("model.onnx");  // cv::dnn::readNet on OpenCV 4.x
     cv::Ptr<cv::explain::GradCAM> cam = cv::explain::GradCAM::create(net);  // last spatial layer
     cam->forward(cv::dnn::blobFromImage(image, 1.0 / 255, cv::Size(224, 224)));
     std::vector<cv::Mat> maps;

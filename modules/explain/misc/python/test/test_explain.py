@@ -59,10 +59,8 @@ KNOWN_FAILURES = known_failures()
 
 
 def read_net(path=MODEL):
-    '''A Net on the classic engine where OpenCV 5 offers a choice.'''
-    if hasattr(cv.dnn, 'ENGINE_CLASSIC'):
-        return cv.dnn.readNet(path, engine=cv.dnn.ENGINE_CLASSIC)
-    return cv.dnn.readNet(path)
+    '''A Net the explainers take: cv.explain.readNet (OpenCV 5's classic engine).'''
+    return cv.explain.readNet(path)
 
 
 def bundled_blob(images=1):
