@@ -13,7 +13,9 @@
 #     the clone, about 45 minutes cold on 2 busy cores, a minute warm): opencv_test_explain on OpenCV's ts, a
 #     perf sanity run, and the Python tests of cv2.explain (the Python sample against build/samples' C++ one);
 #  8. when the cv2 wheel's build cache exists (scripts/build_wheel.sh ran once on this machine): the wheel
-#     rebuilt with this clone's module, installed into a fresh venv, and the Python tests against it.
+#     rebuilt with this clone's module, installed into a fresh venv, and the Python tests against it;
+#  9. when OpenCV 4.14 is built in the cache (scripts/build_opencv.sh 4.14.0.94 ran once on this machine): the
+#     C++ tests against it (scripts/test_opencv.sh 4.14.0.94, the references of step 2 included).
 # EXPLAIN_NO_PYTHON=1 skips step 2 (the C++ tests do not need Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,4 +115,11 @@ if [ -f "$wheel_cache/.built" ]; then
   EXPLAIN_SAMPLE_GRADCAM="$root/build/samples/example_explain_gradcam" scripts/test_wheel.sh
 else
   echo "== the cv2 wheel: skipped (no wheel built on this machine yet; scripts/test_wheel.sh builds and tests it)"
+fi
+
+if [ -f "${EXPLAIN_OPENCV_CACHE:-/var/cache/explain-opencv}/4.14.0.94/install/.complete" ]; then
+  echo "== the C++ tests against OpenCV 4.14 (built in the cache)"
+  scripts/test_opencv.sh 4.14.0.94
+else
+  echo "== OpenCV 4.14: skipped (not built on this machine yet; scripts/test_opencv.sh 4.14.0.94 builds and tests it)"
 fi

@@ -17,8 +17,13 @@ dir=$(ls -d "$prefix"/lib*/cmake/opencv"$major" 2>/dev/null | head -1)
 build=build-$version
 experimental=OFF
 case "$version" in 4.*) experimental=ON ;; esac   # 4.7 to 4.x are not tested yet (README)
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR="$root"
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DOpenCV_DIR="$dir" -DEXPLAIN_EXPERIMENTAL_OPENCV=$experimental \
-  -DEXPLAIN_BUILD_PERF=ON >/dev/null
+  -DEXPLAIN_BUILD_PERF=ON "${launcher[@]}" >/dev/null
 cmake --build "$build" -j2
 refs=()
 [ -f build/references/stamp ] && refs+=(EXPLAIN_REFERENCE_DIR="$root/build/references" EXPLAIN_REQUIRE_REFERENCES=1)
