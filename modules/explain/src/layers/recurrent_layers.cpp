@@ -6,14 +6,48 @@
 // - GRU (cv::dnn's GRU with its weights as blobs: gates Z, R from x_t Wx^T + h_{t-1} Wh^T + bx + bh, then
 //   n_t = tanh(r (h_{t-1} Whn^T + bhn) + x_t Wxn^T + bxn), h_t = z h_{t-1} + (1 - z) n_t).
 // cv::dnn keeps none of the gates, so each rule runs the recurrence again from the layer's input and weights
-// (in double), checks that it gives cv::dnn's output, and differentiates it through time.
+// (in double), checks that it gives cv::dnn's output, and differentiates it through time; the backward
+// passes of one forward pass share that run.
 #include "layer_utils.hpp"
 #include <cmath>
+#include <cstring>
+#include <mutex>
 
 namespace cv {
 namespace explain {
 
 namespace {
+
+/** The steps of the recurrence on the input it last ran on: verifyForward runs it after each forward pass,
+    and the backward passes of that forward (one per target) take the same steps instead of running it
+    again. An input is the last one when its bytes are. */
+template <typename Steps>
+class LastSteps
+{
+public:
+    template <typename Run>
+    Steps of(const Mat& input, Run run)
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!sameAsLast(input))
+        {
+            steps = run(input);
+            input.copyTo(last);
+        }
+        return steps;  // Mat headers: run() makes new buffers, so this copy stays valid
+    }
+
+private:
+    bool sameAsLast(const Mat& input) const
+    {
+        return !last.empty() && input.isContinuous() && last.type() == input.type() && last.size == input.size &&
+               std::memcmp(last.data, input.data, input.total() * input.elemSize()) == 0;
+    }
+
+    std::mutex mutex;
+    Mat last;
+    Steps steps;
+};
 
 /** What the recurrent rules share: the layer's captured settings, refusals, and the check that the
     recurrence run again gives cv::dnn's hidden states. T steps of N samples, H hidden units, I inputs. */
@@ -107,7 +141,7 @@ public:
     {
         if (!need[0])
             return;
-        const Steps s = run(inputs[0]);
+        const Steps s = lastSteps.of(inputs[0], [this](const Mat& x) { return run(x); });
         const Mat dY = toDouble(outputGrads[0]).reshape(1, T * N);
         if (outputGrads.size() > 1 && !outputGrads[1].empty() && countNonZero(outputGrads[1]) > 0)
             CV_Error(Error::StsNotImplemented, "explain: a gradient through the cell-state output of " + describe +
@@ -140,7 +174,7 @@ public:
     void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
     {
         if (haveForward(inputs, outputs))
-            requireOutputIs(run(inputs[0]).h, outputs[0], "LSTM");
+            requireOutputIs(lastSteps.of(inputs[0], [this](const Mat& x) { return run(x); }).h, outputs[0], "LSTM");
     }
 
 private:
@@ -190,6 +224,7 @@ private:
     bool reverse = false;
     float forgetBias = 0.f;
     Mat Wh, Wx, bias, h0, c0;
+    mutable LastSteps<Steps> lastSteps;
 };
 
 /** One direction of a GRU over T steps of N samples, H hidden units and I inputs, as cv::dnn runs it with its
@@ -232,7 +267,7 @@ public:
     {
         if (!need[0])
             return;
-        const Steps s = run(inputs[0]);
+        const Steps s = lastSteps.of(inputs[0], [this](const Mat& x) { return run(x); });
         const Mat dY = toDouble(outputGrads[0]).reshape(1, T * N);
         const Mat WxGates = Wx.rowRange(0, 2 * H), WhGates = Wh.rowRange(0, 2 * H), WxN = Wx.rowRange(2 * H, 3 * H),
                   WhN = Wh.rowRange(2 * H, 3 * H);
@@ -258,7 +293,7 @@ public:
     void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
     {
         if (haveForward(inputs, outputs))
-            requireOutputIs(run(inputs[0]).h, outputs[0], "GRU");
+            requireOutputIs(lastSteps.of(inputs[0], [this](const Mat& x) { return run(x); }).h, outputs[0], "GRU");
     }
 
 private:
@@ -299,6 +334,7 @@ private:
     }
 
     Mat Wh, Wx, bx, bh, h0;
+    mutable LastSteps<Steps> lastSteps;
 };
 
 } // namespace
