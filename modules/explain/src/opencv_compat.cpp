@@ -2,6 +2,7 @@
 // found in the top-level directory of this distribution (Apache License 2.0).
 // What differs between OpenCV versions (see opencv_compat.hpp).
 #include "opencv_compat.hpp"
+#include "layers/layer_utils.hpp"
 #include <algorithm>
 #include <map>
 
@@ -22,9 +23,7 @@ namespace compat {
 #if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 8
 Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
 {
-    Ptr<dnn::ReduceLayer> l = info.layer.dynamicCast<dnn::ReduceLayer>();
-    if (!l)
-        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's Reduce layer");
+    Ptr<dnn::ReduceLayer> l = layerAs<dnn::ReduceLayer>(info);
     if (l->reduceType < Reduction::MAX || l->reduceType > Reduction::LOG_SUM_EXP)
         CV_Error(Error::StsNotImplemented, format("explain: reduce type %d of %s has no backward rule", l->reduceType,
                                                   describeLayer(info).c_str()));
@@ -85,9 +84,7 @@ Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
 #if CV_VERSION_MAJOR >= 5
 String naryOperationOf(const LayerInfo& info)
 {
-    Ptr<dnn::NaryEltwiseLayer> l = info.layer.dynamicCast<dnn::NaryEltwiseLayer>();
-    if (!l)
-        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's NaryEltwise layer");
+    Ptr<dnn::NaryEltwiseLayer> l = layerAs<dnn::NaryEltwiseLayer>(info);
     typedef dnn::NaryEltwiseLayer::OPERATION Op;
     static const std::map<Op, const char*> names = {
         {Op::ADD, "add"}, {Op::SUM, "sum"}, {Op::SUB, "sub"}, {Op::PROD, "mul"}, {Op::DIV, "div"}, {Op::MAX, "max"},
@@ -110,9 +107,7 @@ String naryOperationOf(const LayerInfo& info)
 #if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 9
 GemmSettings gemmOf(const LayerInfo& info)
 {
-    Ptr<dnn::GemmLayer> l = info.layer.dynamicCast<dnn::GemmLayer>();
-    if (!l)
-        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's Gemm layer");
+    Ptr<dnn::GemmLayer> l = layerAs<dnn::GemmLayer>(info);
     GemmSettings g;
     g.transA = l->trans_a;
     g.transB = l->trans_b;
@@ -126,9 +121,7 @@ GemmSettings gemmOf(const LayerInfo& info)
 
 GemmSettings matMulOf(const LayerInfo& info)
 {
-    Ptr<dnn::MatMulLayer> l = info.layer.dynamicCast<dnn::MatMulLayer>();
-    if (!l)
-        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's MatMul layer");
+    Ptr<dnn::MatMulLayer> l = layerAs<dnn::MatMulLayer>(info);
     GemmSettings g;
 #if CV_VERSION_MAJOR >= 5
     g.transA = l->trans_a;
@@ -147,42 +140,28 @@ GemmSettings matMulOf(const LayerInfo& info)
 
 float instanceNormEpsilonOf(const LayerInfo& info)
 {
-    Ptr<dnn::InstanceNormLayer> l = info.layer.dynamicCast<dnn::InstanceNormLayer>();
-    if (!l)
-        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's InstanceNorm layer");
+    Ptr<dnn::InstanceNormLayer> l = layerAs<dnn::InstanceNormLayer>(info);
     return l->epsilon;
 }
 
 LayerNormSettings layerNormOf(const LayerInfo& info)
 {
-    Ptr<dnn::LayerNormLayer> l = info.layer.dynamicCast<dnn::LayerNormLayer>();
-    if (!l)
-        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is not cv::dnn's LayerNorm layer");
+    Ptr<dnn::LayerNormLayer> l = layerAs<dnn::LayerNormLayer>(info);
     LayerNormSettings s;
     s.axis = l->axis;
     s.epsilon = l->epsilon;
     return s;
 }
 #else
-LayerNormSettings layerNormOf(const LayerInfo& info)
+[[noreturn]] static void needOpenCV49(const LayerInfo& info)
 {
     CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");
 }
 
-GemmSettings gemmOf(const LayerInfo& info)
-{
-    CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");
-}
-
-float instanceNormEpsilonOf(const LayerInfo& info)
-{
-    CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");
-}
-
-GemmSettings matMulOf(const LayerInfo& info)
-{
-    CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " needs OpenCV 4.9 or newer");
-}
+LayerNormSettings layerNormOf(const LayerInfo& info) { needOpenCV49(info); }
+GemmSettings gemmOf(const LayerInfo& info) { needOpenCV49(info); }
+float instanceNormEpsilonOf(const LayerInfo& info) { needOpenCV49(info); }
+GemmSettings matMulOf(const LayerInfo& info) { needOpenCV49(info); }
 #endif
 
 }}} // namespace cv::explain::compat
