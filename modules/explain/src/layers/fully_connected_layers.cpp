@@ -184,7 +184,7 @@ public:
         if (nIn == 1 && nBlobs == 2)  // constant B and bias: the bias broadcast to Y, for the forward check
         {
             const Mat& c = info.layer->blobs[1];
-            bias = broadcastTo(c, dnn::shape(c), info.outputShapes.at(0)).clone();
+            bias = broadcastTo(c, biasShape(c), info.outputShapes.at(0)).clone();
         }
         aShape = info.inputShapes[0];
         bShape = nIn == 2 ? info.inputShapes[1] : dnn::shape(info.layer->blobs[0]);
@@ -264,6 +264,15 @@ public:
     }
 
 private:
+    /** The bias's own shape. cv::dnn 4.x keeps a 1-D ONNX constant as a column (N x 1), which would broadcast
+        along the wrong axis, and says its true rank in the importer's parameter real_ndims_C. */
+    MatShape biasShape(const Mat& c) const
+    {
+        const CapturedParams captured(info);
+        const int ndims = captured.known ? captured.params.get<int>("real_ndims_C", -1) : -1;
+        return ndims == 0 || ndims == 1 ? MatShape{(int)c.total()} : dnn::shape(c);
+    }
+
     /** The batch axes (all but the last two); {1} for a single matrix. */
     static MatShape batchOf(const MatShape& shape)
     {
