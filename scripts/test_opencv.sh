@@ -3,6 +3,7 @@
 # found in the top-level directory of this distribution (Apache License 2.0).
 # Builds and runs the C++ tests against an OpenCV built from PyPI's source distribution:
 #   scripts/test_opencv.sh 5.0.0.93        # OpenCV 5.0 (classic engine)
+#   scripts/test_opencv.sh 4.14.0.94       # OpenCV 4.14 (scripts/test.sh runs it when that build is cached)
 # OpenCV comes from scripts/build_opencv.sh (cached outside the clone; about an hour when cold). The
 # module is built in build-<version>; the autograd and pytorch-grad-cam references are those of
 # scripts/test.sh (build/references, build/cam_references: run it first, or the reference tests skip).
@@ -16,7 +17,7 @@ dir=$(ls -d "$prefix"/lib*/cmake/opencv"$major" 2>/dev/null | head -1)
 [ -n "$dir" ] || { echo "error: no OpenCVConfig.cmake under $prefix" >&2; exit 1; }
 build=build-$version
 experimental=OFF
-case "$version" in 4.*) experimental=ON ;; esac   # 4.7 to 4.x are not tested yet (README)
+case "$version" in 4.[7-9].* | 4.1[0-3].*) experimental=ON ;; esac   # 4.7 to 4.13 are not tested (README)
 launcher=()
 if command -v ccache >/dev/null; then
   export CCACHE_BASEDIR="$root"
