@@ -102,10 +102,16 @@ bool cvdnnFailsWithIntermediateOutputs(const String& model, const String& msg)
     return s.count(model) && msg.rfind("explain: the forward pass failed", 0) == 0;
 }
 
-/** One explained input: the gradient check, or the refusal. Returns the table's result column. */
-String sweepOne(dnn::Net& net, const SweepModel& m, const std::vector<Mat>& blobs, size_t explained,
-                const std::vector<std::pair<String, String>>& layers, bool& refused, bool& failed,
-                bool& forwardFailed)
+/** How the gradient of one input came out, and the table's result column. */
+struct SweepResult
+{
+    enum Outcome { CHECKED, WRONG_GRADIENT, REFUSED, UNCLEAR_ERROR, FORWARD_FAILED } outcome;
+    String text;
+};
+
+/** One explained input: the gradient check, or the refusal. */
+SweepResult sweepOne(dnn::Net& net, const SweepModel& m, const std::vector<Mat>& blobs, size_t explained,
+                     const std::vector<std::pair<String, String>>& layers)
 {
     std::vector<String> names{m.inputs[explained].name};
     std::vector<Mat> others;
@@ -123,30 +129,26 @@ String sweepOne(dnn::Net& net, const SweepModel& m, const std::vector<Mat>& blob
         // enough smooth points: more than the kinks, and at least 4 (or every element of a smaller input)
         const int enough = std::min(4, (int)blobs[explained].total());
         const bool ok = res.checked > res.kinks && res.checked >= enough && res.maxError <= 2e-2;
-        if (!ok)
-            failed = true;
         EXPECT_TRUE(res.checked > res.kinks && res.checked >= enough)
             << m.name << ": too many kinks (" << res.checked << " checked, " << res.kinks << " kinks)";
         EXPECT_LE(res.maxError, 2e-2) << m.name << " d/d" << names[0] << ": wrong gradient";
-        return format("%s (%d points, max err %.1e)", ok ? "gradient ok" : "WRONG GRADIENT", res.checked, res.maxError);
+        return {ok ? SweepResult::CHECKED : SweepResult::WRONG_GRADIENT,
+                format("%s (%d points, max err %.1e)", ok ? "gradient ok" : "WRONG GRADIENT", res.checked, res.maxError)};
     }
     catch (const cv::Exception& e)
     {
         const String msg = e.err;
-        forwardFailed = cvdnnFailsWithIntermediateOutputs(m.name, msg);
-        if (forwardFailed)
-            return "cv::dnn forward fails: " + msg.substr(0, 120);
-        refused = true;
+        if (cvdnnFailsWithIntermediateOutputs(m.name, msg))
+            return {SweepResult::FORWARD_FAILED, "cv::dnn forward fails: " + msg.substr(0, 120)};
         bool namesLayer = false;
         for (const auto& l : layers)
             namesLayer = namesLayer || (msg.find("'" + l.first + "'") != String::npos &&
                                         msg.find("(" + l.second + ")") != String::npos);
         const bool clear = msg.rfind("explain: ", 0) == 0 && namesLayer;
-        if (!clear)
-            failed = true;
         EXPECT_TRUE(clear) << m.name << ": the refusal must start with \"explain: \" and name the layer and its type: "
                            << msg;
-        return String(clear ? "refused: " : "UNCLEAR ERROR: ") + msg.substr(0, 150);
+        return {clear ? SweepResult::REFUSED : SweepResult::UNCLEAR_ERROR,
+                String(clear ? "refused: " : "UNCLEAR ERROR: ") + msg.substr(0, 150)};
     }
 }
 
@@ -204,26 +206,25 @@ TEST(OperatorSweep, EveryImportedOperatorIsCheckedOrRefused)
         }
         for (size_t i = 0; i < m.inputs.size(); i++)
         {
-            bool refused = false, failed = false, forwardFailed = false;
-            const String result = sweepOne(net, m, blobs, i, layers, refused, failed, forwardFailed);
-            if (forwardFailed)
-                forwardFails++;
-            else if (failed)
-                failedCount++;
-            else if (refused)
-                refusedCount++;
-            else
-                checked++;
-            if (refused && !failed)
+            const SweepResult r = sweepOne(net, m, blobs, i, layers);
+            switch (r.outcome)
             {
-                EXPECT_TRUE(expectedRefusals().count(m.name)) << m.name << " was refused: " << result;
+            case SweepResult::CHECKED: checked++; break;
+            case SweepResult::WRONG_GRADIENT:
+            case SweepResult::UNCLEAR_ERROR: failedCount++; break;
+            case SweepResult::REFUSED: refusedCount++; break;
+            case SweepResult::FORWARD_FAILED: forwardFails++; break;
             }
-            if (!refused)
+            if (r.outcome == SweepResult::REFUSED)
+            {
+                EXPECT_TRUE(expectedRefusals().count(m.name)) << m.name << " was refused: " << r.text;
+            }
+            else if (r.outcome != SweepResult::UNCLEAR_ERROR)
             {
                 EXPECT_FALSE(expectedRefusals().count(m.name)) << m.name << " is listed as refused but was not";
             }
             const String op = m.inputs.size() > 1 ? m.name + " d/d" + m.inputs[i].name : m.name;
-            table << format("%-34s | %-44s | %s\n", op.c_str(), types.c_str(), result.c_str());
+            table << format("%-34s | %-44s | %s\n", op.c_str(), types.c_str(), r.text.c_str());
         }
     }
     std::cout << table.str()

@@ -27,7 +27,7 @@ class LRNRule CV_FINAL : public BackwardRule
 public:
     explicit LRNRule(const LayerInfo& info_) : info(info_) {}
 
-    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs, const std::vector<Mat>& outputGrads,
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
                   const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
         if (!need[0])
