@@ -56,15 +56,6 @@ class RecurrentRule : public BackwardRule
 protected:
     explicit RecurrentRule(const LayerInfo& info) : describe(describeLayer(info)) {}
 
-    dnn::LayerParams capturedSettings(const LayerInfo& info) const
-    {
-        const CapturedParams captured(info);
-        if (!captured.known)
-            CV_Error(Error::StsNotImplemented, "explain: the settings of " + describe +
-                                                   " were not captured (Net read before the explain library was loaded)");
-        return captured.params;
-    }
-
     static bool haveForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs)
     {
         return !inputs.empty() && !inputs[0].empty() && !outputs.empty() && !outputs[0].empty();
@@ -107,7 +98,7 @@ class LSTMRule CV_FINAL : public RecurrentRule
 public:
     explicit LSTMRule(const LayerInfo& info) : RecurrentRule(info)
     {
-        const dnn::LayerParams p = capturedSettings(info);
+        const dnn::LayerParams p = requireCapturedParams(info, "settings").params;
         refuseIf(p.get<bool>("bidirectional", false), "is bidirectional");
         refuseIf(p.get<bool>("use_peephole", false), "uses peephole connections");
         refuseIf(p.get<bool>("use_cell_clip", false), "clips its cell state");
@@ -141,7 +132,7 @@ public:
     {
         if (!need[0])
             return;
-        const Steps s = lastSteps.of(inputs[0], [this](const Mat& x) { return run(x); });
+        const Steps s = stepsOf(inputs[0]);
         const Mat dY = toDouble(outputGrads[0]).reshape(1, T * N);
         if (outputGrads.size() > 1 && !outputGrads[1].empty() && countNonZero(outputGrads[1]) > 0)
             CV_Error(Error::StsNotImplemented, "explain: a gradient through the cell-state output of " + describe +
@@ -174,7 +165,7 @@ public:
     void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
     {
         if (haveForward(inputs, outputs))
-            requireOutputIs(lastSteps.of(inputs[0], [this](const Mat& x) { return run(x); }).h, outputs[0], "LSTM");
+            requireOutputIs(stepsOf(inputs[0]).h, outputs[0], "LSTM");
     }
 
 private:
@@ -223,6 +214,9 @@ private:
 
     bool reverse = false;
     float forgetBias = 0.f;
+    /** The steps on `input`: those of the last run when it is the same input. */
+    Steps stepsOf(const Mat& input) const { return lastSteps.of(input, [this](const Mat& x) { return run(x); }); }
+
     Mat Wh, Wx, bias, h0, c0;
     mutable LastSteps<Steps> lastSteps;
 };
@@ -235,7 +229,7 @@ class GRURule CV_FINAL : public RecurrentRule
 public:
     explicit GRURule(const LayerInfo& info) : RecurrentRule(info)
     {
-        const dnn::LayerParams p = capturedSettings(info);
+        const dnn::LayerParams p = requireCapturedParams(info, "settings").params;
         refuseIf(p.get<bool>("bidirectional", false) || p.get<String>("direction", "forward") == "bidirectional",
                  "is bidirectional");
         refuseIf(p.get<String>("direction", "forward") == "reverse",
@@ -267,7 +261,7 @@ public:
     {
         if (!need[0])
             return;
-        const Steps s = lastSteps.of(inputs[0], [this](const Mat& x) { return run(x); });
+        const Steps s = stepsOf(inputs[0]);
         const Mat dY = toDouble(outputGrads[0]).reshape(1, T * N);
         const Mat WxGates = Wx.rowRange(0, 2 * H), WhGates = Wh.rowRange(0, 2 * H), WxN = Wx.rowRange(2 * H, 3 * H),
                   WhN = Wh.rowRange(2 * H, 3 * H);
@@ -293,7 +287,7 @@ public:
     void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
     {
         if (haveForward(inputs, outputs))
-            requireOutputIs(lastSteps.of(inputs[0], [this](const Mat& x) { return run(x); }).h, outputs[0], "GRU");
+            requireOutputIs(stepsOf(inputs[0]).h, outputs[0], "GRU");
     }
 
 private:
@@ -332,6 +326,9 @@ private:
         }
         return s;
     }
+
+    /** The steps on `input`: those of the last run when it is the same input. */
+    Steps stepsOf(const Mat& input) const { return lastSteps.of(input, [this](const Mat& x) { return run(x); }); }
 
     Mat Wh, Wx, bx, bh, h0;
     mutable LastSteps<Steps> lastSteps;
