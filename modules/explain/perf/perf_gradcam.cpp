@@ -213,6 +213,57 @@ PERF_TEST_P(Explain, guided_gradcam, CASES(1))
     SANITY_CHECK_NOTHING();
 }
 
+// OpenCV 5's new engine (cv::dnn::readNet's default): its forward pass, and Grad-CAM on such a Net (the
+// explainer runs the Net's program layer by layer, keeping every output). Rows "<model> new engine", so
+// that Grad-CAM divides by the new engine's own forward pass.
+typedef perf::TestBaseWithParam<std::tuple<std::string, int> > ExplainNewEngine;
+#define NEW_ENGINE_CASES testing::Combine(testing::Values("resnet50", "mobilenet_v2"), testing::Values(1, 8))
+
+#define LOAD_NEW_ENGINE_MODEL_OR_SKIP(method)                                                          \
+    const std::string model = std::get<0>(GetParam());                                                 \
+    const int batch = std::get<1>(GetParam());                                                         \
+    const std::string path = modelPath(model);                                                         \
+    if (CV_VERSION_MAJOR < 5)                                                                          \
+        GTEST_SKIP() << "OpenCV " CV_VERSION " has no new DNN engine";                                \
+    if (path.empty())                                                                                  \
+        GTEST_SKIP() << "model " << model << ".onnx not found: set EXPLAIN_PERF_MODELS";               \
+    dnn::Net net = dnn::readNet(path);                                                                 \
+    Mat blob(std::vector<int>{batch, 3, 224, 224}, CV_32F);                                            \
+    {                                                                                                  \
+        RNG rng(0x5eed);                                                                               \
+        rng.fill(blob, RNG::NORMAL, 0., 1.);                                                           \
+    }                                                                                                  \
+    tag("method", method);                                                                             \
+    tag("model", model + " new engine");                                                               \
+    tag("batch", std::to_string(batch))
+
+PERF_TEST_P(ExplainNewEngine, dnn_forward, NEW_ENGINE_CASES)
+{
+    LOAD_NEW_ENGINE_MODEL_OR_SKIP("dnn forward");
+    Mat out;
+    TEST_CYCLE()
+    {
+        net.setInput(blob);
+        out = net.forward();
+    }
+    ASSERT_EQ(out.total(), (size_t)batch * 1000);
+    SANITY_CHECK_NOTHING();
+}
+
+PERF_TEST_P(ExplainNewEngine, gradcam, NEW_ENGINE_CASES)
+{
+    LOAD_NEW_ENGINE_MODEL_OR_SKIP("Grad-CAM");
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    std::vector<Mat> maps;
+    TEST_CYCLE()
+    {
+        cam->forward(blob);
+        cam->compute(-1, maps);
+    }
+    ASSERT_EQ((int)maps.size(), batch);
+    SANITY_CHECK_NOTHING();
+}
+
 // The ratio table, printed once at the end of the program. With --gtest_repeat, each row takes the
 // smallest median (and smallest min) over the iterations: on a shared machine that is the least
 // disturbed measurement.

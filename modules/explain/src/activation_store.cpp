@@ -3,6 +3,7 @@
 // The activations of a forward pass and whether they are still current (see activation_store.hpp).
 #include "activation_store.hpp"
 #include "ocl_ops.hpp"
+#include "opencv_compat.hpp"
 #include <algorithm>
 #include <cstring>
 
@@ -44,8 +45,7 @@ std::shared_ptr<NetRecord> NetRecord::of(const dnn::Net& net)
 {
     static std::mutex registryMutex;
     static std::map<const void*, std::weak_ptr<NetRecord> > records;
-    // the net input layer is one object per Net for the Net's whole life
-    const void* key = net.getLayer(0).get();
+    const void* key = compat::netIdentity(net);
     std::lock_guard<std::mutex> guard(registryMutex);
     for (auto it = records.begin(); it != records.end();)
         it = it->second.expired() ? records.erase(it) : std::next(it);

@@ -21,10 +21,6 @@ static dnn::Net checkedNet(const dnn::Net& net)
 {
     if (net.empty())
         CV_Error(Error::StsBadArg, "explain: the Net is empty; read a model (e.g. cv::dnn::readNet) first");
-    if (compat::runsOnNewEngine(net))
-        CV_Error(Error::StsNotImplemented, std::string("explain: this Net runs on OpenCV 5's new DNN engine, which "
-                                                       "explain does not differentiate yet; ") +
-                                               compat::classicEngineHint());
     return net;
 }
 
@@ -107,6 +103,8 @@ void BackpropImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<St
 
 void BackpropImpl::keepOnly(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers)
 {
+    if (graph.isProgram())
+        return;  // its forward pass keeps every output anyway
     keep.assign(graph.size(), 0);
     plan(seedLayers, wrtLayers, false);
 }
@@ -298,6 +296,11 @@ bool BackpropImpl::wantsDevice(const std::vector<int>& ids) const
 
 void BackpropImpl::run(std::vector<Mat> inputs)
 {
+    if (graph.isProgram())
+    {
+        runProgram(inputs);
+        return;
+    }
     std::vector<String> names;
     std::vector<int> ids;
     const bool verifyAll = compat::fusionCanGoStale() && !record->everyLayerVerified();
@@ -349,6 +352,44 @@ void BackpropImpl::run(std::vector<Mat> inputs)
         record->setEveryLayerVerified();
 }
 
+void BackpropImpl::runProgram(const std::vector<Mat>& inputs)
+{
+    std::vector<std::vector<Mat> > outs;
+    try
+    {
+        outs = compat::runProgram(graph.program(), inputs);
+    }
+    catch (const cv::Exception& e)
+    {
+        CV_Error(Error::StsBadArg, "explain: the forward pass failed for an input blob of shape " +
+                                       shapeToString(dnn::shape(inputs[inputIndex])) + ": " + e.err);
+    }
+    inputPins = graph.producerPins();
+    std::vector<int> ids;
+    for (size_t k = 0; k < outs.size(); k++)
+    {
+        const int id = (int)k + 1;
+        std::vector<MatShape> in, out;
+        for (const Pin& p : inputPins[id])
+            in.push_back(dnn::shape(p.first == 0 ? inputs.at(p.second) : outs[p.first - 1].at(p.second)));
+        for (const Mat& m : outs[k])
+            out.push_back(dnn::shape(m));
+        if (in != infos[id].inputShapes || out != infos[id].outputShapes)
+        {
+            infos[id].inputShapes = in;
+            infos[id].outputShapes = out;
+            rules[id].release();  // rules may depend on shapes
+            unverifiable[id] = 0;
+        }
+        ids.push_back(id);
+    }
+    store.setHost(ids, outs, inputs);
+    // the outputs are this explainer's own blobs, which no other forward pass writes
+    const std::vector<String> request = {format("explain: program run of %p", (const void*)this)};
+    store.setOrigin(request, record->countPass(request));
+    verifyForward(ids);
+}
+
 void BackpropImpl::verifyForward(const std::vector<int>& ids)
 {
     try
@@ -380,7 +421,8 @@ void BackpropImpl::verifyForward(const std::vector<int>& ids)
     }
     catch (const cv::Exception&)
     {
-        compat::restoreFusion(net);  // the packed weights hold what fusion folded: the user's passes need it
+        if (!graph.isProgram())
+            compat::restoreFusion(net);  // the packed weights hold what fusion folded: the user's passes need it
         throw;
     }
 }
@@ -432,8 +474,8 @@ void BackpropImpl::requireForward()
 
 void BackpropImpl::updateShapes(const std::vector<MatShape>& inputShapes, bool settled)
 {
-    if (inputShapes == lastInputShapes && (shapesSettled || !settled))
-        return;
+    if (graph.isProgram() || (inputShapes == lastInputShapes && (shapesSettled || !settled)))
+        return;  // a program's shapes are those of its outputs (runProgram)
     std::vector<int> ids;
     std::vector<std::vector<MatShape> > in, out;
     try

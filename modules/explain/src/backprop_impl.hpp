@@ -64,6 +64,10 @@ private:
         of its own until the next forward pass with the same request). */
     void run(std::vector<Mat> inputs);  // a copy: the store it may come from is replaced
 
+    /** The same on OpenCV 5's new engine: its program run layer by layer keeps every output (there is
+        no plan and no fusion to guard; the shapes are those of the outputs). */
+    void runProgram(const std::vector<Mat>& inputs);
+
     /** Whether the activations should stay on the OpenCL device: the Net runs on OpenCL and every kept
         layer with several outputs is a Slice or Split (the UMat forward returns first outputs only;
         those are recomputed from their input). */

@@ -101,6 +101,7 @@ void scoreCAM(const PerturbationInputs& in, PerturbationCache&, bool wantMaps, b
     const int perImage = (int)(in.seed.total() / n);
     const int batch = 16;
     dnn::Net net = in.net;
+    const String outputName = compat::netOutputOf(net, in.outputLayer).forwardName;
     for (int b = 0; b < n; b++)
     {
         Mat scores(1, k, CV_32F);
@@ -109,7 +110,7 @@ void scoreCAM(const PerturbationInputs& in, PerturbationCache&, bool wantMaps, b
         {
             const int m = std::min(batch, k - k0);
             net.setInput(maskedInputs(in.input, a, b, k0, m), in.inputName);
-            Mat o = net.forward(in.outputLayer);
+            Mat o = net.forward(outputName);
             for (int j = 0; j < m; j++)
                 scores.at<float>(k0 + j) = (float)dotRow(seedRow, o, j);
         }
@@ -131,6 +132,10 @@ void scoreCAM(const PerturbationInputs& in, PerturbationCache&, bool wantMaps, b
 SubNet buildSubNet(Backprop& bp, const String& targetLayer, const String& outputLayer)
 {
     const int target = bp.getLayerInfo(targetLayer).id;
+    if (BackpropImpl::of(bp).getGraph().isProgram())
+        CV_Error(Error::StsNotImplemented, std::string("explain: Ablation-CAM re-runs the layers after the target as a "
+                                                       "Net of their own, which OpenCV 5's new engine cannot build; use "
+                                                       "Score-CAM, or ") + compat::classicEngineHint());
     SubNet sub;
     sub.target = targetLayer;
     sub.output = outputLayer;

@@ -234,7 +234,9 @@ String GradCAMImpl::defaultTargetLayer() const
         if (!feeds[graph.find(*it)] || *it == scoreLayerName)
             continue;  // the scores themselves are no target (dense outputs: segmentation, detection heads)
         const LayerInfo& info = bp->getLayerInfo(*it);
-        if (info.type == "Identity" || info.type == "Dropout" || info.outputShapes.empty())
+        // the new engine's layout moves and constants are no layers of the model's own
+        if (info.type == "Identity" || info.type == "Dropout" || info.type == "TransformLayout" ||
+            info.type == "Constant" || info.outputShapes.empty())
             continue;
         const MatShape& shape = info.outputShapes[0];
         if (shape.size() == 4 && shape[2] * shape[3] > 1)

@@ -31,24 +31,10 @@ public:
             CV_Error(Error::StsBadArg, "explain: the Net is empty; read a model (e.g. cv::dnn::readNet) first");
         if (batchSize < 1)
             CV_Error(Error::StsOutOfRange, format("explain: %s needs batchSize >= 1, got %d", fn, batchSize));
-        int id;
-        if (scoreLayer.empty())
-        {
-            std::vector<int> outs = net.getUnconnectedOutLayers();
-            if (outs.empty())
-                CV_Error(Error::StsError, "explain: the Net has no output layer");
-            id = outs.back();
-        }
-        else
-        {
-            id = net.getLayerId(scoreLayer);
-            if (id <= 0)
-                CV_Error(Error::StsBadArg, "explain: the Net has no layer named '" + scoreLayer + "'");
-        }
-        Ptr<dnn::Layer> l = net.getLayer(id);
-        layer = l->name;
+        const compat::NetOutput out = compat::netOutputOf(net, scoreLayer);
+        layer = out.forwardName;
         // already probabilities (a LogSoftmax output still goes through softmax, which undoes the log)
-        if (l->type == "Softmax" || l->type == "SoftMax")
+        if (out.type == "Softmax" || out.type == "SoftMax")
             softmax = false;
     }
 

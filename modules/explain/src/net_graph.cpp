@@ -8,7 +8,50 @@ namespace cv {
 namespace explain {
 namespace detail {
 
+namespace {
+
+/** The net input of a program (the new engine has no input layer): answers Layer::outputNameToIndex. */
+class ProgramInputLayer CV_FINAL : public dnn::Layer
+{
+public:
+    explicit ProgramInputLayer(const std::vector<String>& names) : inputNames(names)
+    {
+        name = "_input";
+        type = "Input";
+    }
+    int outputNameToIndex(const String& inputName) CV_OVERRIDE
+    {
+        for (size_t i = 0; i < inputNames.size(); i++)
+            if (inputNames[i] == inputName)
+                return (int)i;
+        return -1;
+    }
+
+private:
+    std::vector<String> inputNames;
+};
+
+} // namespace
+
 NetGraph::NetGraph(const dnn::Net& net)
+{
+    if (compat::runsOnNewEngine(net))
+        readProgram(net);
+    else
+        readLayers(net);
+    sortTopologically();
+    int valid = 0;
+    for (size_t id = 1; id < layers.size(); id++)
+        valid += layers[id].valid;
+    if ((int)topo.size() != valid)
+        CV_Error(Error::StsError, "explain: the Net's layer graph has a cycle");
+    consumers.assign(layers.size(), 0);
+    for (int id : topo)
+        for (int p : layers[id].producers)
+            consumers[p]++;
+}
+
+void NetGraph::readLayers(const dnn::Net& net)
 {
     const std::vector<String> names = net.getLayerNames();
     if (names.empty())
@@ -47,13 +90,37 @@ NetGraph::NetGraph(const dnn::Net& net)
             layers[id].producers.push_back(it->second);
         }
     }
-    sortTopologically();
-    if (topo.size() != names.size())
-        CV_Error(Error::StsError, "explain: the Net's layer graph has a cycle");
-    consumers.assign(layers.size(), 0);
-    for (int id : topo)
-        for (int p : layers[id].producers)
-            consumers[p]++;
+    outputIds = net.getUnconnectedOutLayers();
+}
+
+void NetGraph::readProgram(const dnn::Net& net)
+{
+    program_ = compat::readProgram(net);
+    const std::vector<compat::ProgramOp>& ops = program_.ops;
+    layers.assign(ops.size() + 1, GraphLayer());
+    layers[0].valid = true;
+    layers[0].name = "_input";
+    layers[0].type = "Input";
+    layers[0].layer = makePtr<ProgramInputLayer>(program_.inputNames);
+    for (size_t k = 0; k < ops.size(); k++)
+    {
+        GraphLayer& l = layers[k + 1];
+        l.valid = true;
+        l.name = ops[k].name;
+        l.type = ops[k].type;
+        l.layer = ops[k].layer;
+        l.pins = ops[k].inputs;
+        for (const Pin& p : l.pins)
+            l.producers.push_back(p.first);
+        idByName.emplace(l.name, (int)k + 1);
+    }
+    // a layer is also found by the name of its output tensor (the name of a layer fused into it, say)
+    for (size_t k = 0; k < ops.size(); k++)
+        for (const String& tensor : ops[k].outputNames)
+            idByName.emplace(tensor, (int)k + 1);
+    for (const Pin& p : program_.outputs)
+        if (p.first > 0)
+            outputIds.push_back(p.first);
 }
 
 // Kahn's algorithm, smallest id first: cv::dnn ids are usually already ordered but need not be.
@@ -97,8 +164,15 @@ std::vector<std::vector<Pin> > NetGraph::producerPins() const
 {
     std::vector<std::vector<Pin> > pins(layers.size());
     for (int id : topo)
+    {
+        if (isProgram())
+        {
+            pins[id] = layers[id].pins;
+            continue;
+        }
         for (int p : layers[id].producers)
             pins[id].push_back(Pin(p, ANY_OUTPUT));
+    }
     return pins;
 }
 

@@ -6,7 +6,7 @@
 #ifndef OPENCV_EXPLAIN_NET_GRAPH_HPP
 #define OPENCV_EXPLAIN_NET_GRAPH_HPP
 
-#include "precomp.hpp"
+#include "opencv_compat.hpp"
 
 namespace cv {
 namespace explain {
@@ -21,6 +21,7 @@ struct GraphLayer
     String name, type;
     Ptr<dnn::Layer> layer;
     std::vector<int> producers;  // producer layer ids, in input order
+    std::vector<std::pair<int, int> > pins;  // (producer id, output) per input, where the graph says (new engine)
 };
 
 class NetGraph
@@ -39,8 +40,17 @@ public:
     /** Consumers of any output of a layer. */
     int consumerCount(int id) const { return consumers[id]; }
 
-    /** The producer outputs feeding each layer's inputs as far as the graph alone tells: the producer
-        with ANY_OUTPUT (cv::dnn does not say which output of a multi-output producer is meant). */
+    /** Whether the Net runs on OpenCV 5's new engine: the layers are the operations of its program,
+        run by compat::runProgram, and the graph gives every input's producer output exactly. */
+    bool isProgram() const { return !program_.ops.empty(); }
+    const compat::Program& program() const { return program_; }
+
+    /** The layers whose outputs are the Net's outputs, in the Net's order. */
+    const std::vector<int>& outputs() const { return outputIds; }
+
+    /** The producer outputs feeding each layer's inputs as far as the graph alone tells: exact on the
+        new engine; elsewhere the producer with ANY_OUTPUT (cv::dnn 4.x does not say which output of a
+        multi-output producer is meant). */
     std::vector<std::vector<Pin> > producerPins() const;
 
     /** Marks the layers that lie on a path from a source to a sink: those with an input fed by a source
@@ -51,12 +61,16 @@ public:
                                     const std::vector<Pin>& sources, const std::vector<int>& sinks) const;
 
 private:
+    void readLayers(const dnn::Net& net);
+    void readProgram(const dnn::Net& net);
     void sortTopologically();
 
     std::vector<GraphLayer> layers;
     std::map<String, int> idByName;
     std::vector<int> topo;
     std::vector<int> consumers;
+    std::vector<int> outputIds;
+    compat::Program program_;
 };
 
 }}} // namespace cv::explain::detail

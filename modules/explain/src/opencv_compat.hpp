@@ -22,8 +22,8 @@ inline void getLayersShapes(const dnn::Net& net, const std::vector<MatShape>& in
 #endif
 }
 
-/** Whether the Net runs on OpenCV 5's new DNN engine (its own graph of fused operations), which the
-    module does not differentiate; a Net read with ENGINE_CLASSIC runs on the engine of 4.x. */
+/** Whether the Net runs on OpenCV 5's new DNN engine (its own graph of fused operations, read through
+    readProgram below); a Net read with ENGINE_CLASSIC runs on the engine of 4.x. */
 inline bool runsOnNewEngine(const dnn::Net& net)
 {
 #if CV_VERSION_MAJOR >= 5
@@ -33,6 +33,64 @@ inline bool runsOnNewEngine(const dnn::Net& net)
     return false;
 #endif
 }
+
+/** One operation of a Net on OpenCV 5's new engine, as its public graph lists it. Ids: 0 is the net
+    input, operation k of Program::ops has id k + 1. */
+struct ProgramOp
+{
+    String name, type;
+    Ptr<dnn::Layer> layer;                       // empty for a constant tensor (type "Constant")
+    std::vector<std::pair<int, int> > inputs;    // (producer id, output index) of each input
+    std::vector<String> outputNames;             // the names of its output tensors
+    Mat constant;                                // the tensor of a "Constant"
+};
+
+/** The graph of a Net on the new engine, exact to the tensor: the operations in program order (the
+    constant tensors they read listed as operations of their own), the net inputs' names, and the pins
+    of the net outputs. */
+struct Program
+{
+    std::vector<String> inputNames;
+    std::vector<ProgramOp> ops;
+    std::vector<std::pair<int, int> > outputs;
+};
+
+/** Reads the main graph of a Net on the new engine (OpenCV 5); throws for what cannot be run operation
+    by operation (subgraphs: If, Loop). */
+Program readProgram(const dnn::Net& net);
+
+/** Runs a program operation by operation through the public Layer API, as the Net's own forward pass
+    does, with the Net's own layer objects: one list of outputs per operation, blocked layouts given back
+    as plain N x C x ... blobs (so that the rules and the maps read them as on the classic engine). */
+std::vector<std::vector<Mat> > runProgram(const Program& program, const std::vector<Mat>& inputs);
+
+/** Whether a TransformLayout layer (new engine) only moves between the block layout and the plain one,
+    which runProgram keeps as the same plain blob: its gradient passes unchanged. */
+bool isPlainLayoutTransform(const LayerInfo& info);
+
+/** The axis of a Concat (or the new engine's Concat2) layer. */
+int concatAxisOf(const LayerInfo& info);
+
+/** The order of a Transpose layer of the new engine (its public `perm`); empty for other layers. */
+std::vector<int> transposeOrderOf(const LayerInfo& info);
+
+/** The per-channel scale of a BatchNorm (Layer::getScaleShift) or BatchNorm2 (new engine) layer; empty
+    when the layer gives none. */
+Mat channelScaleOf(const LayerInfo& info);
+
+/** A layer as Net::forward(name) reads it: the name it takes for the layer's output 0 (on the new engine
+    the name of that output tensor; on the classic engine the layer's name) and the layer's type. */
+struct NetOutput
+{
+    String forwardName, type;
+};
+
+/** The NetOutput of a layer of the Net, by layer name (or, on the new engine, output tensor name); an
+    empty name is the Net's last output. Throws naming an unknown layer. */
+NetOutput netOutputOf(const dnn::Net& net, const String& layer);
+
+/** A key that stays the same for one Net object's whole life, whichever engine it runs on. */
+const void* netIdentity(const dnn::Net& net);
 
 /** How to read a model on the engine the module differentiates, for error messages. */
 inline const char* classicEngineHint()

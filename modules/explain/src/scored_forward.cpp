@@ -98,18 +98,13 @@ Ptr<Backprop> ScoredForward::auxiliary()
 
 String ScoredForward::defaultScoreLayer() const
 {
-    std::vector<int> outs = net_.getUnconnectedOutLayers();
-    if (outs.empty())
+    const NetGraph& graph = BackpropImpl::of(*bp_).getGraph();
+    if (graph.outputs().empty())
         CV_Error(Error::StsError, "explain: the Net has no output layer");
-    int id = outs.back();
-    Ptr<dnn::Layer> l = net_.getLayer(id);
-    if (isSoftmaxLayer(*l))
-    {
-        std::vector<Ptr<dnn::Layer> > in = net_.getLayerInputs(id);
-        if (in.size() == 1 && net_.getLayerId(in[0]->name) > 0)
-            return in[0]->name;
-    }
-    return l->name;
+    const GraphLayer& l = graph.layer(graph.outputs().back());
+    if (isSoftmaxLayer(*l.layer) && l.producers.size() == 1 && l.producers[0] > 0)
+        return graph.layer(l.producers[0]).name;
+    return l.name;
 }
 
 }}} // namespace cv::explain::detail

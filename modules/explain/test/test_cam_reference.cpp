@@ -7,6 +7,7 @@
 #include "test_common.hpp"
 #include <cstdlib>
 #include <opencv2/imgcodecs.hpp>
+#include <set>
 
 namespace opencv_test { namespace {
 
@@ -121,6 +122,59 @@ double camError(const FileStorage& fs, const std::string& key, int method, const
     return err;
 }
 
+/** Every method of kCases in the reference against cam's map (the forward pass done), but those in `skip`;
+    returns how many were compared. */
+int compareMethods(const FileStorage& fs, GradCAM& cam, int classId, const std::string& name,
+                   const std::string& version, const std::set<std::string>& skip = {})
+{
+    int compared = 0;
+    for (const CamCase& c : kCases)
+    {
+        Mat ref;
+        fs[c.key] >> ref;
+        if (ref.empty() || skip.count(c.key))
+        {
+            std::cout << "[ cam-ref   ] " << name << " " << c.key << ": " << (ref.empty() ? "not in the reference" : "not compared")
+                      << std::endl;
+            continue;
+        }
+        double floor32 = -1;
+        fs[std::string("floor_") + c.key] >> floor32;
+        cam.setMethod(c.method);
+        std::vector<Mat> maps;
+        cam.compute(classId, maps);
+        EXPECT_EQ(maps.size(), 1u) << c.key;
+        if (maps.size() != 1u || maps[0].size() != ref.size() || maps[0].type() != CV_32F)
+        {
+            ADD_FAILURE() << name << " " << c.key << ": no map of the reference's size";
+            continue;
+        }
+        std::string note;
+        const double err = camError(fs, c.key, c.method, maps[0], note);
+        std::cout << "[ cam-ref   ] " << name << " " << c.key << ": rel.L2 " << err
+                  << " (pytorch-grad-cam float32 vs float64: " << floor32 << ")" << note << std::endl;
+        EXPECT_LE(err, c.tol) << name << " " << c.key << " vs pytorch-grad-cam " << version;
+        compared++;
+    }
+    return compared;
+}
+
+/** pytorch-grad-cam's aug_smooth (a scaled map at the input size), when the reference has it: 1 if compared. */
+int compareAugSmooth(const FileStorage& fs, GradCAM& cam, int classId, const std::string& name)
+{
+    Mat aug;
+    fs["gradcam_aug"] >> aug;
+    if (aug.empty())
+        return 0;
+    cam.setMethod(CAM_GRADCAM);
+    std::vector<Mat> maps;
+    cam.computeAugSmooth(classId, maps);
+    const double err = camRelL2(maps[0], aug);
+    std::cout << "[ cam-ref   ] " << name << " gradcam aug_smooth: rel.L2 " << err << std::endl;
+    EXPECT_LE(err, 1e-3) << name << " aug_smooth";
+    return 1;
+}
+
 const char* const kNoReference = "set EXPLAIN_CAM_REFERENCE_DIR to the output of tools/make_cam_references.py "
                                  "(build/venv-gradcam/bin/python, see tools/README.md)";
 
@@ -157,31 +211,7 @@ TEST_P(CamReference, MatchesPytorchGradCam)
     minMaxLoc(scores.row(0), nullptr, nullptr, nullptr, &top);
     EXPECT_EQ(top.x, classId) << "cv::dnn's top-1 class differs from torch's";
 
-    int compared = 0;
-    for (const CamCase& c : kCases)
-    {
-        Mat ref;
-        fs[c.key] >> ref;
-        if (ref.empty())
-        {
-            std::cout << "[ cam-ref   ] " << GetParam() << " " << c.key << ": not in the reference" << std::endl;
-            continue;
-        }
-        double floor32 = -1;
-        fs[std::string("floor_") + c.key] >> floor32;
-        cam->setMethod(c.method);
-        std::vector<Mat> maps;
-        cam->compute(classId, maps);
-        ASSERT_EQ(maps.size(), 1u) << c.key;
-        ASSERT_EQ(maps[0].size(), ref.size()) << c.key;
-        ASSERT_EQ(maps[0].type(), CV_32F) << c.key;
-        std::string note;
-        const double err = camError(fs, c.key, c.method, maps[0], note);
-        std::cout << "[ cam-ref   ] " << GetParam() << " " << c.key << ": rel.L2 " << err
-                  << " (pytorch-grad-cam float32 vs float64: " << floor32 << ")" << note << std::endl;
-        EXPECT_LE(err, c.tol) << GetParam() << " " << c.key << " vs pytorch-grad-cam " << version;
-        compared++;
-    }
+    int compared = compareMethods(fs, *cam, classId, GetParam(), version);
     // token models: the same Grad-CAM straight from float64 autograd, without pytorch-grad-cam
     Mat autograd;
     fs["gradcam_autograd"] >> autograd;
@@ -196,21 +226,12 @@ TEST_P(CamReference, MatchesPytorchGradCam)
         compared++;
     }
     // pytorch-grad-cam's aug_smooth and multi-layer Grad-CAM (scaled maps at the input size)
-    Mat aug, layers;
+    Mat layers;
     std::string layer2;
-    fs["gradcam_aug"] >> aug;
     fs["gradcam_layers"] >> layers;
     fs["layer2"] >> layer2;
     cam->setMethod(CAM_GRADCAM);
-    if (!aug.empty())
-    {
-        std::vector<Mat> maps;
-        cam->computeAugSmooth(classId, maps);
-        const double err = camRelL2(maps[0], aug);
-        std::cout << "[ cam-ref   ] " << GetParam() << " gradcam aug_smooth: rel.L2 " << err << std::endl;
-        EXPECT_LE(err, 1e-3) << GetParam() << " aug_smooth";
-        compared++;
-    }
+    compared += compareAugSmooth(fs, *cam, classId, GetParam());
     if (!layers.empty() && !layer2.empty())
     {
         std::vector<Mat> maps;
@@ -277,6 +298,48 @@ INSTANTIATE_TEST_CASE_P(Transformers, CamReference,
                         ::testing::Values("vit_torchvision", "deit_torchvision", "swin_torchvision"));
 // ViT-B/16 and Swin-T at 224 x 224 (random weights): compared when their references were made
 INSTANTIATE_TEST_CASE_P(FullSize, CamReference, ::testing::Values("vit_b_16", "swin_t"));
+
+/** A layer of a PyTorch export on the new engine, by the name of its output tensor ("onnx_node!/relu4/Relu"
+    of the classic engine is "/relu4/Relu_output_0"): the new engine keeps it when it fuses the layer into
+    the convolution before it. */
+std::string newEngineName(const std::string& classicName)
+{
+    const std::string prefix = "onnx_node!";
+    return (classicName.rfind(prefix, 0) == 0 ? classicName.substr(prefix.size()) : classicName) + "_output_0";
+}
+
+class NewEngineCamReference : public ::testing::TestWithParam<std::string>
+{
+};
+
+// The same references with the Net read by cv::dnn::readNet's default, OpenCV 5's new engine: every method
+// but Ablation-CAM (refused there, see test_new_engine.cpp) at the reference's target layer.
+TEST_P(NewEngineCamReference, MatchesPytorchGradCam)
+{
+    FileStorage fs;
+    std::string dir;
+    if (!openCamReference(GetParam(), fs, dir))
+        GTEST_SKIP() << kNoReference;
+    std::string model, layer, version;
+    int classId = -1;
+    Mat input;
+    fs["model"] >> model;
+    fs["layer"] >> layer;
+    fs["class_id"] >> classId;
+    fs["grad_cam_version"] >> version;
+    fs["input"] >> input;
+    dnn::Net net = dnn::readNet(dir + "/" + model);
+    ASSERT_FALSE(net.getMainGraph().empty()) << "readNet's default is expected to be the new engine";
+    Ptr<GradCAM> cam = GradCAM::create(net, newEngineName(layer));
+    Mat scores;
+    cam->forward(input, scores);
+    EXPECT_EQ(argMaxCol(scores.row(0)), classId) << "cv::dnn's top-1 class differs from torch's";
+    int compared = compareMethods(fs, *cam, classId, GetParam() + " (new engine)", version, {"ablationcam"});
+    compared += compareAugSmooth(fs, *cam, classId, GetParam() + " (new engine)");
+    EXPECT_GE(compared, 8);
+}
+
+INSTANTIATE_TEST_CASE_P(Zoo, NewEngineCamReference, ::testing::Values("default", "resnet18", "mobilenet_v2"));
 #endif
 
 }} // namespace

@@ -11,23 +11,6 @@ TEST(Errors, EmptyNet)
                 "explain: the Net is empty; read a model (e.g. cv::dnn::readNet) first");
 }
 
-#if CV_VERSION_MAJOR >= 5
-TEST(Errors, NewEngineNetIsRefused)
-{
-    dnn::Net net = dnn::readNet(EXPLAIN_DATA_DIR "/default_model.onnx");  // ENGINE_AUTO: the new engine
-    expectError([&] { GradCAM::create(net); },
-                "explain: this Net runs on OpenCV 5's new DNN engine, which explain does not differentiate yet; read "
-                "the model with the classic engine: cv::explain::readNet(model) (Python: cv2.explain.readNet(model)) or "
-                "cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC), or run the program with the environment "
-                "variable OPENCV_FORCE_DNN_ENGINE=1");
-    expectError([&] { Backprop::create(net); },
-                "explain: this Net runs on OpenCV 5's new DNN engine, which explain does not differentiate yet; read "
-                "the model with the classic engine: cv::explain::readNet(model) (Python: cv2.explain.readNet(model)) or "
-                "cv::dnn::readNet(model, \"\", \"\", cv::dnn::ENGINE_CLASSIC), or run the program with the environment "
-                "variable OPENCV_FORCE_DNN_ENGINE=1");
-}
-#endif
-
 // cv::explain::readNet gives the Net the explainers take, with cv::dnn::readNet's outputs
 TEST(ReadNet, ExplainersTakeItsNet)
 {

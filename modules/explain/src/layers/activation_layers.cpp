@@ -185,6 +185,29 @@ struct ReLU6Grad
     ClipRectifier clip;
 };
 
+/** Clip of OpenCV 5's importer (4.x imports it as ReLU6): its bounds are private, read from the captured
+    parameters ("min", "max"; absent: unbounded). */
+struct ClipGrad
+{
+    explicit ClipGrad(const LayerInfo& info)
+    {
+        if (info.inputShapes.size() > 1)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " takes its bounds as inputs of "
+                                                   "the Net; only constant bounds are supported");
+        const dnn::LayerParams p = requireCapturedParams(info, "bounds").params;
+        clip.enabled = true;
+        clip.lo = lo = p.get<float>("min", -FLT_MAX);
+        clip.hi = hi = p.get<float>("max", FLT_MAX);
+    }
+    float operator()(float x, float, float r, int, RectifierMode mode) const
+    {
+        const float d = (float)((x > lo) & (x < hi));
+        return rectify(r, d, r * (float)(r > 0.f), mode);
+    }
+    float lo, hi;
+    ClipRectifier clip;
+};
+
 struct PReLUGrad
 {
     explicit PReLUGrad(const LayerInfo& info)
@@ -500,6 +523,7 @@ void registerActivationRules(RuleMap& rules)
 {
     EXPLAIN_REGISTER_RULE(rules, "ReLU", ActivationRule<ReLUGrad>);
     EXPLAIN_REGISTER_RULE(rules, "ReLU6", ActivationRule<ReLU6Grad>);
+    EXPLAIN_REGISTER_RULE(rules, "Clip", ActivationRule<ClipGrad>);
     EXPLAIN_REGISTER_RULE(rules, "PReLU", ActivationRule<PReLUGrad>);
     EXPLAIN_REGISTER_RULE(rules, "ELU", ActivationRule<ELUGrad>);
     EXPLAIN_REGISTER_RULE(rules, "Swish", ActivationRule<SwishGrad>);

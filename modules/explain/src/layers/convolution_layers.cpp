@@ -9,6 +9,7 @@
 #include "layer_utils.hpp"
 #include "cpu_kernels.hpp"
 #include "../ocl_ops.hpp"
+#include "../opencv_compat.hpp"
 
 namespace cv {
 namespace explain {
@@ -434,10 +435,33 @@ private:
 
 } // namespace
 
+/** The convolutions of OpenCV 5's new engine (Conv2, ConvTranspose2): its reader folds BatchNorm, the
+    activation and the residual sum into them and keeps the weights only repacked, privately (the original
+    tensors are freed), so no gradient can pass them: the rule refuses, saying what works instead. */
+class PrivateWeightsRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit PrivateWeightsRule(const LayerInfo& info)
+    {
+        CV_Error(Error::StsNotImplemented,
+                 "explain: " + describeLayer(info) + " keeps its weights private on OpenCV 5's new engine (its reader "
+                 "repacks them and frees the originals), so no gradient can pass it: take a target layer after it "
+                 "(Grad-CAM's default target is one), or, for gradients down to the input, " +
+                 compat::classicEngineHint());
+    }
+
+    void backward(const std::vector<Mat>&, const std::vector<Mat>&, const std::vector<Mat>&, const std::vector<bool>&,
+                  RectifierMode, std::vector<Mat>&) CV_OVERRIDE
+    {
+    }
+};
+
 void registerConvolutionRules(RuleMap& rules)
 {
     EXPLAIN_REGISTER_RULE(rules, "Convolution", ConvolutionRule);
     EXPLAIN_REGISTER_RULE(rules, "Deconvolution", DeconvolutionRule);
+    EXPLAIN_REGISTER_RULE(rules, "Conv2", PrivateWeightsRule);
+    EXPLAIN_REGISTER_RULE(rules, "ConvTranspose2", PrivateWeightsRule);
 }
 
 }} // namespace cv::explain

@@ -375,8 +375,7 @@ class BatchNormRule CV_FINAL : public BackwardRule
 public:
     explicit BatchNormRule(const LayerInfo& info)
     {
-        Mat shift;
-        info.layer->getScaleShift(scale, shift);
+        scale = compat::channelScaleOf(info);
         if (scale.empty())
             CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " gives no scale");
         scale = scale.reshape(1, 1).clone();
@@ -512,6 +511,7 @@ void registerElementwiseRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "Eltwise", EltwiseRule);
     EXPLAIN_REGISTER_RULE(rules, "Scale", ScaleRule);
     EXPLAIN_REGISTER_RULE(rules, "BatchNorm", BatchNormRule);
+    EXPLAIN_REGISTER_RULE(rules, "BatchNorm2", BatchNormRule);  // OpenCV 5's new engine
 }
 
 }} // namespace cv::explain

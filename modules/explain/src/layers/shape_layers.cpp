@@ -6,6 +6,7 @@
 // versions do the same on UMats (2D views, whose ROI copies and sums OpenCV runs on the device, or a
 // kernel); they return false, for the CPU rule to run, for whatever they do not handle.
 #include "layer_utils.hpp"
+#include "../opencv_compat.hpp"
 #include "../ocl_ops.hpp"
 #include <algorithm>
 #include <numeric>
@@ -34,6 +35,44 @@ public:
         if (need[0])
             inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
         return true;
+    }
+};
+
+/** The reshapes of OpenCV 5's new engine (Reshape2, Squeeze, Unsqueeze): the data keeps its order; the
+    other inputs (shape, axes) are integers, with zero gradient. */
+class ReshapeInputsRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit ReshapeInputsRule(const LayerInfo&) {}
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (need[0])
+            inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
+        for (size_t i = 1; i < inputs.size(); i++)
+            if (need[i])
+                inputGrads[i] = zerosLike(inputs[i]);
+    }
+};
+
+/** OpenCV 5's TransformLayout between the block layout and the plain one: the engine keeps both sides as
+    the same plain blob (compat::runProgram), so the gradient passes unchanged. */
+class LayoutRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit LayoutRule(const LayerInfo& info)
+    {
+        if (!compat::isPlainLayoutTransform(info))
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " changes the order of the "
+                                                   "elements (to a channels-last layout): no backward rule for it");
+    }
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (need[0])
+            inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
     }
 };
 
@@ -83,9 +122,8 @@ public:
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs, const std::vector<Mat>& outputGrads,
                   const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
-        Ptr<dnn::ConcatLayer> l = layerAs<dnn::ConcatLayer>(info);
         const Mat& r = outputGrads[0];
-        const int axis = normalizeAxis(l->axis, r.dims);
+        const int axis = normalizeAxis(compat::concatAxisOf(info), r.dims);
         std::vector<Range> ranges(r.dims, Range::all());
         int offset = 0;
         for (size_t i = 0; i < inputs.size(); i++)
@@ -107,7 +145,7 @@ public:
         if (!useOpenCLFor(outputGrads.at(0)))
             return false;
         const UMat& r = outputGrads[0];
-        const int axis = normalizeAxis(layerAs<dnn::ConcatLayer>(info)->axis, r.dims);
+        const int axis = normalizeAxis(compat::concatAxisOf(info), r.dims);
         if (!r.isContinuous() || axis < 0 || axis >= r.dims)
             return false;
         for (const UMat& in : inputs)
@@ -256,11 +294,25 @@ Mat permuteBlob(const Mat& src, const std::vector<int>& order)
     return dst;
 }
 
-/** Permute's order from its captured parameters (the identity without "order"). */
+/** Whether the order of a Permute or Transpose layer is known: captured (Permute) or public (Transpose of
+    OpenCV 5's new engine). */
+bool permuteOrderKnown(const LayerInfo& info)
+{
+    return CapturedParams(info).known || !compat::transposeOrderOf(info).empty();
+}
+
+/** Permute's order from its captured parameters (the identity without "order"), or Transpose's. */
 std::vector<int> permuteOrderOf(const LayerInfo& info, int dims)
 {
     std::vector<int> order(dims);
     std::iota(order.begin(), order.end(), 0);
+    const std::vector<int> perm = compat::transposeOrderOf(info);
+    if (!perm.empty())
+    {
+        for (int i = 0; i < (int)perm.size() && i < dims; i++)
+            order[i] = normalizeAxis(perm[i], dims);
+        return order;
+    }
     const CapturedParams captured(info);
     if (captured.known && captured.params.has("order"))
     {
@@ -283,7 +335,7 @@ public:
             return;
         const Mat& x = inputs[0];
         std::vector<int> order = permuteOrderOf(info, x.dims);
-        if (!CapturedParams(info).known)
+        if (!permuteOrderKnown(info))
         {
             // Parameters not captured: accept the order only if the values prove it.
             std::sort(order.begin(), order.end());
@@ -314,7 +366,7 @@ public:
             return true;
         const MatShape inShape = dnn::shape(inputs[0]);
         const int dims = (int)inShape.size();
-        if (!CapturedParams(info).known || dims > 6 || outputGrads[0].total() != inputs[0].total())
+        if (!permuteOrderKnown(info) || dims > 6 || outputGrads[0].total() != inputs[0].total())
             return false;  // an order found from the values: the CPU rule searches it
         // the output gradient has the shape out[d] = in[order[d]]; dx[idx] = r at the position whose axis d is
         // idx[order[d]], so input axis a strides by r's stride of the output axis that holds it
@@ -677,6 +729,10 @@ void registerShapeRules(RuleMap& rules)
         EXPLAIN_REGISTER_RULE(rules, type, PassThroughRule);
     EXPLAIN_REGISTER_RULE(rules, "Split", SplitRule);
     EXPLAIN_REGISTER_RULE(rules, "Concat", ConcatRule);
+    EXPLAIN_REGISTER_RULE(rules, "Concat2", ConcatRule);  // OpenCV 5's new engine, as Transpose and the reshapes
+    EXPLAIN_REGISTER_RULE(rules, "Transpose", PermuteRule);
+    for (const char* type : {"Reshape2", "Squeeze", "Unsqueeze"})
+        EXPLAIN_REGISTER_RULE(rules, type, ReshapeInputsRule);
     EXPLAIN_REGISTER_RULE(rules, "Slice", SliceRule);
     EXPLAIN_REGISTER_RULE(rules, "Permute", PermuteRule);
     EXPLAIN_REGISTER_RULE(rules, "Padding", PaddingRule);
@@ -688,6 +744,8 @@ void registerShapeRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "SpaceToDepth", DepthSpaceRule);
     EXPLAIN_REGISTER_RULE(rules, "PriorBox", ConstantRule);
     EXPLAIN_REGISTER_RULE(rules, "PriorBoxClustered", ConstantRule);
+    EXPLAIN_REGISTER_RULE(rules, "Constant", ConstantRule);  // a constant tensor of the new engine
+    EXPLAIN_REGISTER_RULE(rules, "TransformLayout", LayoutRule);
 }
 
 }} // namespace cv::explain

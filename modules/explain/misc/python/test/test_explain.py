@@ -14,8 +14,8 @@ bundled model and image (data/ of the repository, or $EXPLAIN_DATA_DIR), each ch
   compared with the C++ sample's.
 
 Run: PYTHONPATH=<OpenCV build>/lib/python3:<OpenCV source>/modules/python/test python3 test_explain.py
-On OpenCV 5 the Nets are read with the classic engine (the module does not read the new engine's graphs
-yet); EXPLAIN_SKIP_KNOWN_FAILURES=1 skips the tests listed in modules/explain/test/opencv5_known_failures.txt.
+On OpenCV 5 the Nets are read with the classic engine (cv.explain.readNet), but in test_new_engine_net, which
+reads the bundled model with the new engine; EXPLAIN_SKIP_KNOWN_FAILURES=1 skips the tests listed in modules/explain/test/opencv5_known_failures.txt.
 '''
 import os
 import subprocess
@@ -239,6 +239,24 @@ class explain_test(NewOpenCVTests):
         with self.assertRaises(cv.error) as e:
             self.cam.compute(7)
         self.assertIn('class index 7 is out of range [0, 4)', str(e.exception))
+
+    def test_new_engine_net(self):
+        '''OpenCV 5: a Net read with cv.dnn.readNet's default (the new engine) gives the same maps at a layer
+        after its last convolution, and refuses gradients through one, naming it.'''
+        if int(cv.__version__.split('.')[0]) < 5:
+            self.skipTest('OpenCV %s has no new DNN engine' % cv.__version__)
+        cam = cv.explain.GradCAM_create(cv.dnn.readNet(MODEL))
+        scores = cam.forward(self.blob)
+        self.assertLess(rel_diff(scores, self.scores), 1e-5)
+        for class_id in (0, 1, 2, 3):
+            maps, counterfactual = cam.compute(class_id)
+            expected, expected_cf = self.closed_form(class_id)
+            self.assertLess(rel_diff(maps[0], expected), 1e-5, 'class %d' % class_id)
+            self.assertLess(rel_diff(counterfactual[0], expected_cf), 1e-5, 'class %d' % class_id)
+        with self.assertRaises(cv.error) as e:
+            cam.inputGradient(-1)
+        self.assertIn("layer '/conv4/Conv' (Conv2) keeps its weights private on OpenCV 5's new engine",
+                      str(e.exception))
 
     def test_batch(self):
         cam = cv.explain.GradCAM_create(read_net())

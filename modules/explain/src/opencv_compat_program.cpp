@@ -1,0 +1,304 @@
+// This file is part of the explain module. It is subject to the license terms in the LICENSE file
+// found in the top-level directory of this distribution (Apache License 2.0).
+// OpenCV 5's new DNN engine through its public graph API (see opencv_compat.hpp): the program of
+// operations with exact tensor edges, and a forward pass that keeps every tensor.
+#include "opencv_compat.hpp"
+#include "layers/layer_utils.hpp"
+#include <map>
+
+namespace cv {
+namespace explain {
+namespace compat {
+
+/** netOutputOf on the classic engine (every version). */
+static NetOutput classicNetOutputOf(const dnn::Net& net, const String& layer)
+{
+    int id;
+    if (layer.empty())
+    {
+        const std::vector<int> outs = net.getUnconnectedOutLayers();
+        if (outs.empty())
+            CV_Error(Error::StsError, "explain: the Net has no output layer");
+        id = outs.back();
+    }
+    else
+    {
+        id = net.getLayerId(layer);
+        if (id <= 0)
+            CV_Error(Error::StsBadArg, "explain: the Net has no layer named '" + layer + "'");
+    }
+    Ptr<dnn::Layer> l = net.getLayer(id);
+    return NetOutput{l->name, l->type};
+}
+
+#if CV_VERSION_MAJOR >= 5
+
+namespace {
+
+typedef std::pair<int, int> Pin;
+
+std::string describeOp(const ProgramOp& op)
+{
+    return "layer '" + op.name + "' (" + op.type + ")";
+}
+
+/** The constant tensor (or the empty optional input) `arg` as an operation of its own. */
+ProgramOp constantOp(const dnn::Net& net, dnn::Arg arg)
+{
+    ProgramOp op;
+    op.type = "Constant";
+    op.name = arg.idx == 0 ? String("(no input)") : net.argName(arg);
+    op.outputNames.push_back(op.name);
+    if (arg.idx != 0)
+        op.constant = net.argTensor(arg);
+    return op;
+}
+
+/** A blob in the block layout (N x C1 x spatial x C0, C1 * C0 >= C) as the plain N x C x spatial one. */
+Mat unblocked(const Mat& blocked)
+{
+    const MatShape s = blocked.shape();
+    if (s.layout != DATA_LAYOUT_BLOCK || blocked.depth() != CV_32F || blocked.dims < 3)
+        return blocked;
+    const int n = blocked.size[0], groups = blocked.size[1], c0 = blocked.size[blocked.dims - 1];
+    const int channels = s.C;
+    CV_Assert(channels > 0 && channels <= groups * c0 && blocked.isContinuous());
+    std::vector<int> plainShape = {n, channels};
+    size_t plane = 1;
+    for (int d = 2; d < blocked.dims - 1; d++)
+    {
+        plainShape.push_back(blocked.size[d]);
+        plane *= blocked.size[d];
+    }
+    Mat plain((int)plainShape.size(), plainShape.data(), CV_32F);
+    const float* src = blocked.ptr<float>();
+    float* dst = plain.ptr<float>();
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < channels; c++)
+        {
+            const float* from = src + ((size_t)(b * groups + c / c0) * plane) * c0 + c % c0;
+            float* to = dst + ((size_t)b * channels + c) * plane;
+            for (size_t i = 0; i < plane; i++)
+                to[i] = from[i * c0];
+        }
+    return plain;
+}
+
+/** Runs one operation on `ins`, as Net::Impl::forwardGraph does. */
+std::vector<Mat> runOp(const ProgramOp& op, const std::vector<Mat>& ins)
+{
+    dnn::Layer& layer = *op.layer;
+    const int outputCount = (int)op.outputNames.size();
+    std::vector<MatShape> inShapes, outShapes, tempShapes;
+    std::vector<dnn::MatType> inTypes, outTypes, tempTypes;
+    for (const Mat& m : ins)
+    {
+        inShapes.push_back(m.shape());
+        inTypes.push_back(m.type());
+    }
+    std::vector<Mat> outs(outputCount), temps;
+    if (!layer.dynamicOutputShapes())
+    {
+        layer.getMemoryShapes(inShapes, outputCount, outShapes, tempShapes);
+        layer.getTypes(inTypes, outputCount, (int)tempShapes.size(), outTypes, tempTypes);
+        for (int i = 0; i < outputCount; i++)
+            outs[i].fit(outShapes.at(i), outTypes.at(i));
+        temps.resize(tempShapes.size());
+        for (size_t i = 0; i < temps.size(); i++)
+            temps[i].fit(tempShapes[i], tempTypes.at(i));
+    }
+    layer.finalize(ins, outs);
+    layer.forward(ins, outs, temps);
+    return outs;
+}
+
+} // namespace
+
+Program readProgram(const dnn::Net& net)
+{
+    Ptr<dnn::Graph> graph = net.getMainGraph();
+    CV_Assert(!graph.empty());
+    Program program;
+    std::map<int, Pin> pinOfArg;  // Arg::idx -> the (id, output) that produces it
+    const std::vector<dnn::Arg>& inputs = graph->inputs();
+    for (size_t i = 0; i < inputs.size(); i++)
+    {
+        program.inputNames.push_back(net.argName(inputs[i]));
+        pinOfArg[inputs[i].idx] = Pin(0, (int)i);
+    }
+    for (const Ptr<dnn::Layer>& layer : graph->prog())
+    {
+        if (!layer)
+            continue;
+        ProgramOp op;
+        op.name = layer->name;
+        op.type = layer->type;
+        op.layer = layer;
+        const std::vector<Ptr<dnn::Graph> >* subgraphs = layer->subgraphs();
+        if (subgraphs && !subgraphs->empty())
+            CV_Error(Error::StsNotImplemented, "explain: " + describeOp(op) + " of OpenCV 5's new engine runs "
+                                                   "subgraphs, which explain does not run layer by layer; " +
+                                                   classicEngineHint());
+        for (dnn::Arg arg : layer->inputs)
+        {
+            auto it = pinOfArg.find(arg.idx);
+            if (it == pinOfArg.end())
+            {
+                if (arg.idx != 0 && net.argKind(arg) != dnn::DNN_ARG_CONST)
+                    CV_Error(Error::StsError, "explain: " + describeOp(op) + " reads the tensor '" + net.argName(arg) +
+                                                  "', which no layer before it computes");
+                program.ops.push_back(constantOp(net, arg));
+                it = pinOfArg.emplace(arg.idx, Pin((int)program.ops.size(), 0)).first;
+            }
+            op.inputs.push_back(it->second);
+        }
+        const int id = (int)program.ops.size() + 1;
+        for (size_t o = 0; o < layer->outputs.size(); o++)
+        {
+            op.outputNames.push_back(net.argName(layer->outputs[o]));
+            pinOfArg[layer->outputs[o].idx] = Pin(id, (int)o);
+        }
+        program.ops.push_back(op);
+    }
+    for (dnn::Arg arg : graph->outputs())
+        program.outputs.push_back(pinOfArg.at(arg.idx));
+    return program;
+}
+
+std::vector<std::vector<Mat> > runProgram(const Program& program, const std::vector<Mat>& inputs)
+{
+    if (inputs.size() != program.inputNames.size())
+        CV_Error(Error::StsBadArg, format("explain: the Net has %d inputs, %d given", (int)program.inputNames.size(),
+                                          (int)inputs.size()));
+    // what the layers read (blocked layouts as they are) and what the module keeps (plain layouts)
+    std::vector<std::vector<Mat> > raw(program.ops.size() + 1), plain(program.ops.size());
+    raw[0] = inputs;
+    for (size_t k = 0; k < program.ops.size(); k++)
+    {
+        const ProgramOp& op = program.ops[k];
+        if (op.type == "Constant")
+            raw[k + 1] = {op.constant};
+        else
+        {
+            std::vector<Mat> ins;
+            for (const Pin& p : op.inputs)
+                ins.push_back(raw[p.first].at(p.second));
+            try
+            {
+                raw[k + 1] = runOp(op, ins);
+            }
+            catch (const cv::Exception& e)
+            {
+                CV_Error(Error::StsError, "explain: " + describeOp(op) + " failed in the layer-by-layer forward pass: " +
+                                              e.err);
+            }
+        }
+        for (const Mat& m : raw[k + 1])
+            plain[k].push_back(unblocked(m));
+    }
+    return plain;
+}
+
+bool isPlainLayoutTransform(const LayerInfo& info)
+{
+    const DataLayout layout = layerAs<dnn::TransformLayoutLayer>(info)->layout;
+    const bool plain = layout != DATA_LAYOUT_NHWC && layout != DATA_LAYOUT_NDHWC && layout != DATA_LAYOUT_PLANAR;
+    return plain && info.inputShapes.size() == 1 && info.outputShapes.size() == 1 &&
+           info.inputShapes[0] == info.outputShapes[0];
+}
+
+int concatAxisOf(const LayerInfo& info)
+{
+    Ptr<dnn::Concat2Layer> concat2 = info.layer.dynamicCast<dnn::Concat2Layer>();
+    return concat2 ? concat2->axis : layerAs<dnn::ConcatLayer>(info)->axis;
+}
+
+std::vector<int> transposeOrderOf(const LayerInfo& info)
+{
+    Ptr<dnn::TransposeLayer> transpose = info.layer.dynamicCast<dnn::TransposeLayer>();
+    return transpose ? transpose->perm : std::vector<int>();
+}
+
+Mat channelScaleOf(const LayerInfo& info)
+{
+    Mat scale, shift;
+    Ptr<dnn::BatchNorm2Layer> bn2 = info.layer.dynamicCast<dnn::BatchNorm2Layer>();
+    if (bn2)
+        bn2->getScaleBias(scale, shift);
+    else
+        info.layer->getScaleShift(scale, shift);
+    return scale;
+}
+
+NetOutput netOutputOf(const dnn::Net& net, const String& layer)
+{
+    if (!runsOnNewEngine(net))
+        return classicNetOutputOf(net, layer);
+    Ptr<dnn::Graph> graph = net.getMainGraph();
+    const String tensor = layer.empty() && !graph->outputs().empty() ? net.argName(graph->outputs().back()) : layer;
+    for (const Ptr<dnn::Layer>& l : graph->prog())
+    {
+        if (!l || l->outputs.empty())
+            continue;
+        if (l->name == tensor)
+            return NetOutput{net.argName(l->outputs[0]), l->type};
+        for (dnn::Arg out : l->outputs)
+            if (net.argName(out) == tensor)
+                return NetOutput{tensor, l->type};
+    }
+    CV_Error(Error::StsBadArg, layer.empty() ? String("explain: the Net has no output layer")
+                                             : "explain: the Net has no layer named '" + layer + "'");
+}
+
+const void* netIdentity(const dnn::Net& net)
+{
+    return runsOnNewEngine(net) ? (const void*)net.getMainGraph().get() : (const void*)net.getLayer(0).get();
+}
+
+#else  // OpenCV 4: no new engine
+
+Program readProgram(const dnn::Net&)
+{
+    CV_Error(Error::StsInternal, "explain: OpenCV 4 has no new DNN engine");
+}
+
+std::vector<std::vector<Mat> > runProgram(const Program&, const std::vector<Mat>&)
+{
+    CV_Error(Error::StsInternal, "explain: OpenCV 4 has no new DNN engine");
+}
+
+bool isPlainLayoutTransform(const LayerInfo&)
+{
+    return false;
+}
+
+int concatAxisOf(const LayerInfo& info)
+{
+    return layerAs<dnn::ConcatLayer>(info)->axis;
+}
+
+std::vector<int> transposeOrderOf(const LayerInfo&)
+{
+    return std::vector<int>();
+}
+
+Mat channelScaleOf(const LayerInfo& info)
+{
+    Mat scale, shift;
+    info.layer->getScaleShift(scale, shift);
+    return scale;
+}
+
+NetOutput netOutputOf(const dnn::Net& net, const String& layer)
+{
+    return classicNetOutputOf(net, layer);
+}
+
+const void* netIdentity(const dnn::Net& net)
+{
+    return net.getLayer(0).get();
+}
+
+#endif
+
+}}} // namespace cv::explain::compat
