@@ -48,27 +48,9 @@ Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
     return r;
 }
 #else
-Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
+/** All axes when none are given; sorted, unique, checked. */
+static Reduction normalizedReduction(const LayerInfo& info, int dims, Reduction r)
 {
-    const CapturedParams captured = requireCapturedParams(info);
-    static const char* names[] = {"max", "min", "mean", "sum", "l1", "l2", "prod", "sum_square", "log_sum",
-                                  "log_sum_exp"};
-    const String op = toLowerCase(captured.params.get<String>("reduce", ""));
-    const auto found = std::find(std::begin(names), std::end(names), op);
-    if (found == std::end(names))
-        CV_Error(Error::StsNotImplemented, "explain: reduce operation '" + op + "' of " + describeLayer(info) +
-                                               " has no backward rule");
-    Reduction r;
-    r.op = (Reduction::Op)(found - std::begin(names));
-    const int dims = (int)inShape.size();
-    if (captured.params.has("axes"))
-    {
-        const DictValue axes = captured.params.get("axes");
-        for (int i = 0; i < axes.size(); i++)
-            r.axes.push_back(axes.get<int>(i) < 0 ? axes.get<int>(i) + dims : axes.get<int>(i));
-    }
-    if (r.axes.empty() && captured.params.get<bool>("noop_with_empty_axes", false))
-        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " reduces no axis (noop_with_empty_axes)");
     if (r.axes.empty())
         for (int a = 0; a < dims; a++)
             r.axes.push_back(a);
@@ -79,6 +61,54 @@ Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
             CV_Error(Error::StsBadArg, format("explain: %s reduces axis %d of a %d-D input", describeLayer(info).c_str(), a, dims));
     return r;
 }
+
+#if CV_VERSION_MAJOR >= 5
+/** The new engine's Reduce2: its operation (in Reduction's order) and axes are public. */
+static bool reduce2Of(const LayerInfo& info, int dims, Reduction& r)
+{
+    Ptr<dnn::Reduce2Layer> l = info.layer.dynamicCast<dnn::Reduce2Layer>();
+    if (!l)
+        return false;
+    if (info.inputShapes.size() > 1)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " takes its axes as an input of the "
+                                               "Net; only constant axes are supported");
+    r.op = (Reduction::Op)(int)l->reduce_type;
+    for (int a : l->axes)
+        r.axes.push_back(a < 0 ? a + dims : a);
+    if (r.axes.empty() && l->noop_with_empty_axes)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " reduces no axis (noop_with_empty_axes)");
+    return true;
+}
+#endif
+
+Reduction reductionOf(const LayerInfo& info, const MatShape& inShape)
+{
+    const int dims = (int)inShape.size();
+    Reduction r;
+#if CV_VERSION_MAJOR >= 5
+    if (reduce2Of(info, dims, r))
+        return normalizedReduction(info, dims, r);
+#endif
+    const CapturedParams captured = requireCapturedParams(info);
+    static const char* names[] = {"max", "min", "mean", "sum", "l1", "l2", "prod", "sum_square", "log_sum",
+                                  "log_sum_exp"};
+    const String op = toLowerCase(captured.params.get<String>("reduce", ""));
+    const auto found = std::find(std::begin(names), std::end(names), op);
+    if (found == std::end(names))
+        CV_Error(Error::StsNotImplemented, "explain: reduce operation '" + op + "' of " + describeLayer(info) +
+                                               " has no backward rule");
+    r.op = (Reduction::Op)(found - std::begin(names));
+    if (captured.params.has("axes"))
+    {
+        const DictValue axes = captured.params.get("axes");
+        for (int i = 0; i < axes.size(); i++)
+            r.axes.push_back(axes.get<int>(i) < 0 ? axes.get<int>(i) + dims : axes.get<int>(i));
+    }
+    if (r.axes.empty() && captured.params.get<bool>("noop_with_empty_axes", false))
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " reduces no axis (noop_with_empty_axes)");
+    return normalizedReduction(info, dims, r);
+}
+
 #endif
 
 #if CV_VERSION_MAJOR >= 5

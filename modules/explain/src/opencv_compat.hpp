@@ -68,8 +68,16 @@ std::vector<std::vector<Mat> > runProgram(const Program& program, const std::vec
     which runProgram keeps as the same plain blob: its gradient passes unchanged. */
 bool isPlainLayoutTransform(const LayerInfo& info);
 
+/** A pooling layer as the classic engine's PoolingLayer describes it: the layer itself, or for the new
+    engine's MaxPool and AveragePool a PoolingLayer holding their windows (refused where it cannot: dilated
+    windows, SAME_LOWER padding). */
+Ptr<dnn::PoolingLayer> classicPoolingOf(const LayerInfo& info);
+
 /** The axis of a Concat (or the new engine's Concat2) layer. */
 int concatAxisOf(const LayerInfo& info);
+
+/** The axis of a Gather layer (captured) or of the new engine's Gather2 (public). */
+int gatherAxisOf(const LayerInfo& info);
 
 /** The order of a Transpose layer of the new engine (its public `perm`); empty for other layers. */
 std::vector<int> transposeOrderOf(const LayerInfo& info);

@@ -10,6 +10,16 @@ namespace cv {
 namespace explain {
 namespace compat {
 
+/** The captured axis of a classic Gather layer. */
+static int capturedGatherAxis(const LayerInfo& info)
+{
+    const CapturedParams captured(info);
+    if (!captured.known)
+        CV_Error(Error::StsNotImplemented, "explain: the axis of " + describeLayer(info) +
+                                               " was not captured (Net read before the explain library was loaded)");
+    return captured.params.get<int>("axis", 0);
+}
+
 /** netOutputOf on the classic engine (every version). */
 static NetOutput classicNetOutputOf(const dnn::Net& net, const String& layer)
 {
@@ -207,10 +217,63 @@ bool isPlainLayoutTransform(const LayerInfo& info)
            info.inputShapes[0] == info.outputShapes[0];
 }
 
+namespace {
+
+/** A classic PoolingLayer with the windows of a new-engine MaxPool or AveragePool. */
+template <typename NewPool>
+Ptr<dnn::PoolingLayer> asClassicPooling(const LayerInfo& info, const NewPool& l, bool max, bool countPadding)
+{
+    for (int d : l.dilations)
+        if (d != 1)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has dilated windows; not supported");
+    if (l.auto_pad == dnn::AUTO_PAD_SAME_LOWER)
+        CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " pads SAME_LOWER; not supported");
+    dnn::LayerParams lp;
+    lp.name = info.name;
+    lp.set("pool", max ? "max" : "ave");
+    lp.set("kernel_size", dnn::DictValue::arrayInt(l.kernel_shape.data(), (int)l.kernel_shape.size()));
+    Ptr<dnn::PoolingLayer> pool = dnn::PoolingLayer::create(lp);
+    const size_t axes = l.kernel_shape.size();
+    pool->kernel_size.assign(l.kernel_shape.begin(), l.kernel_shape.end());
+    pool->strides.assign(axes, 1);
+    for (size_t a = 0; a < axes && a < l.strides.size(); a++)
+        pool->strides[a] = l.strides[a];
+    pool->pads_begin.assign(axes, 0);
+    pool->pads_end.assign(axes, 0);
+    if (l.auto_pad == dnn::AUTO_PAD_NONE && l.pads.size() == 2 * axes)
+        for (size_t a = 0; a < axes; a++)
+        {
+            pool->pads_begin[a] = l.pads[a];
+            pool->pads_end[a] = l.pads[axes + a];
+        }
+    pool->padMode = l.auto_pad == dnn::AUTO_PAD_SAME_UPPER ? "SAME" : l.auto_pad == dnn::AUTO_PAD_VALID ? "VALID" : "";
+    pool->ceilMode = l.ceil_mode;
+    pool->avePoolPaddedArea = countPadding;
+    pool->globalPooling = false;
+    return pool;
+}
+
+} // namespace
+
+Ptr<dnn::PoolingLayer> classicPoolingOf(const LayerInfo& info)
+{
+    if (Ptr<dnn::MaxPoolLayer> maxPool = info.layer.dynamicCast<dnn::MaxPoolLayer>())
+        return asClassicPooling(info, *maxPool, true, false);
+    if (Ptr<dnn::AveragePoolLayer> avePool = info.layer.dynamicCast<dnn::AveragePoolLayer>())
+        return asClassicPooling(info, *avePool, false, avePool->count_include_pad);
+    return layerAs<dnn::PoolingLayer>(info);
+}
+
 int concatAxisOf(const LayerInfo& info)
 {
     Ptr<dnn::Concat2Layer> concat2 = info.layer.dynamicCast<dnn::Concat2Layer>();
     return concat2 ? concat2->axis : layerAs<dnn::ConcatLayer>(info)->axis;
+}
+
+int gatherAxisOf(const LayerInfo& info)
+{
+    Ptr<dnn::Gather2Layer> gather2 = info.layer.dynamicCast<dnn::Gather2Layer>();
+    return gather2 ? gather2->axis : capturedGatherAxis(info);
 }
 
 std::vector<int> transposeOrderOf(const LayerInfo& info)
@@ -272,9 +335,19 @@ bool isPlainLayoutTransform(const LayerInfo&)
     return false;
 }
 
+Ptr<dnn::PoolingLayer> classicPoolingOf(const LayerInfo& info)
+{
+    return layerAs<dnn::PoolingLayer>(info);
+}
+
 int concatAxisOf(const LayerInfo& info)
 {
     return layerAs<dnn::ConcatLayer>(info)->axis;
+}
+
+int gatherAxisOf(const LayerInfo& info)
+{
+    return capturedGatherAxis(info);
 }
 
 std::vector<int> transposeOrderOf(const LayerInfo&)

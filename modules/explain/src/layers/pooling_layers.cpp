@@ -1,8 +1,8 @@
 // This file is part of the explain module. It is subject to the license terms in the LICENSE file
 // found in the top-level directory of this distribution (Apache License 2.0).
 // Backward rules of reductions: Pooling (1D, 2D and 3D max and average; global, padded, ceil mode, with or
-// without the padded area in the average), Reduce and CumSum. Windows start at o*stride - pad_begin and stop at the padded input's end;
-// max pooling routes the gradient to the first maximum in row-major order (as PyTorch does).
+// without the padded area in the average; also the new engine's MaxPool and AveragePool), Reduce and CumSum.
+// Windows start at o*stride - pad_begin and stop at the padded input's end; max pooling routes the gradient to the first maximum in row-major order (as PyTorch does).
 #include "layer_utils.hpp"
 #include "../opencv_compat.hpp"
 #include "../ocl_ops.hpp"
@@ -20,7 +20,7 @@ class PoolingRule CV_FINAL : public BackwardRule
 public:
     explicit PoolingRule(const LayerInfo& info)
     {
-        Ptr<dnn::PoolingLayer> pool = layerAs<dnn::PoolingLayer>(info);
+        Ptr<dnn::PoolingLayer> pool = compat::classicPoolingOf(info);
         const int spatial = info.inputShapes.empty() ? 0 : (int)info.inputShapes[0].size() - 2;
         if (spatial < 1 || spatial > 3)
             CV_Error(Error::StsNotImplemented, "explain: only 1D, 2D and 3D pooling (3D to 5D blobs) is supported, in " +
@@ -379,7 +379,10 @@ private:
 void registerPoolingRules(RuleMap& rules)
 {
     EXPLAIN_REGISTER_RULE(rules, "Pooling", PoolingRule);
+    EXPLAIN_REGISTER_RULE(rules, "MaxPool", PoolingRule);      // OpenCV 5's new engine
+    EXPLAIN_REGISTER_RULE(rules, "AveragePool", PoolingRule);
     EXPLAIN_REGISTER_RULE(rules, "Reduce", ReduceRule);
+    EXPLAIN_REGISTER_RULE(rules, "Reduce2", ReduceRule);  // OpenCV 5's new engine
     EXPLAIN_REGISTER_RULE(rules, "CumSum", CumSumRule);
 }
 

@@ -633,14 +633,7 @@ private:
 class GatherRule CV_FINAL : public CopyRule
 {
 public:
-    explicit GatherRule(const LayerInfo& info) : CopyRule(info)
-    {
-        const CapturedParams captured(info);
-        if (!captured.known)
-            CV_Error(Error::StsNotImplemented, "explain: the axis of " + describe +
-                                                   " was not captured (Net read before the explain library was loaded)");
-        axis = captured.params.get<int>("axis", 0);
-    }
+    explicit GatherRule(const LayerInfo& info) : CopyRule(info), axis(compat::gatherAxisOf(info)) {}
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs, const std::vector<Mat>& outputGrads,
                   const std::vector<bool>& need, RectifierMode mode, std::vector<Mat>& inputGrads) CV_OVERRIDE
@@ -672,7 +665,7 @@ private:
             }
         return source;
     }
-    int axis = 0;
+    int axis;
 };
 
 /** DepthToSpace (modes DCR and CRD) and SpaceToDepth with a captured block size b, on N x C x H x W:
@@ -740,6 +733,7 @@ void registerShapeRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "Expand", ExpandRule);
     EXPLAIN_REGISTER_RULE(rules, "Tile", TileRule);
     EXPLAIN_REGISTER_RULE(rules, "Gather", GatherRule);
+    EXPLAIN_REGISTER_RULE(rules, "Gather2", GatherRule);
     EXPLAIN_REGISTER_RULE(rules, "DepthToSpace", DepthSpaceRule);
     EXPLAIN_REGISTER_RULE(rules, "SpaceToDepth", DepthSpaceRule);
     EXPLAIN_REGISTER_RULE(rules, "PriorBox", ConstantRule);
