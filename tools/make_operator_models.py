@@ -281,6 +281,10 @@ def models():
         helper.make_node("MaxPool", ["c"], ["out"], kernel_shape=[2, 2], strides=[2, 2])],
         [("x", [1, 3, 9, 7])], declared={"x": ["N", 3, "H", "W"]},
         inits=[const("w", weights([2, 3, 3, 3])), const("b", weights([2]))]))
+    # Where(c, x, y) with a constant condition, as a shifted-window attention mask uses it: the gradient goes
+    # to x where c holds, else to y (broadcast)
+    m.append(Model("Where", [helper.make_node("Where", ["c", "x", "y"], ["out"])], [("x", X4), ("y", [1, 1, 1, 5])],
+                   inits=[const("c", np.arange(60).reshape(X4) % 3 == 0)]))
     m.extend(transformer_models())
     return m
 

@@ -128,6 +128,15 @@ const Mat& ActivationStore::host(const Pin& p) const
     return m;
 }
 
+int ActivationStore::depthOf(const Pin& p) const
+{
+    const UMat u = deviceAct(p);
+    if (!u.empty())
+        return u.depth();
+    const bool kept = p.second < (int)acts[p.first].size() && !acts[p.first][p.second].empty();
+    return kept ? acts[p.first][p.second].depth() : CV_32F;
+}
+
 UMat ActivationStore::deviceAct(const Pin& p) const
 {
     if (p.first == 0)

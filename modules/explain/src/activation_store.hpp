@@ -82,6 +82,8 @@ public:
     size_t outputCount(int id) const { return acts[id].size(); }
     /** A layer's activation on the host; in device mode copied from the device once (counted). */
     const Mat& host(const Pin& p) const;
+    /** The depth of a layer's activation, without copying it (CV_32F when it is not kept). */
+    int depthOf(const Pin& p) const;
     /** A layer's activation on the device, or an empty UMat. */
     UMat deviceAct(const Pin& p) const;
     /** Replaces the outputs of a layer (the Slice/Split outputs recomputed from their input). */

@@ -23,7 +23,9 @@ std::vector<Blob> BackwardPass::run(const std::vector<Seed>& seeds, const std::v
         accumulate(Pin(s.layer, 0), seed);
         seedLayers.push_back(s.layer);
     }
-    const std::vector<char> onPath = graph.layersBetween(inputPins, wanted, seedLayers);
+    // integer tensors (shapes, indices, masks computed from them) carry no gradient
+    auto carries = [&](const Pin& p) { return store.depthOf(p) == CV_32F; };
+    const std::vector<char> onPath = graph.layersBetween(inputPins, wanted, seedLayers, carries);
     auto isWanted = [&](const Pin& p) { return std::find(wanted.begin(), wanted.end(), p) != wanted.end(); };
     for (auto it = graph.order().rbegin(); it != graph.order().rend(); ++it)
     {
@@ -35,7 +37,9 @@ std::vector<Blob> BackwardPass::run(const std::vector<Seed>& seeds, const std::v
             continue;
         std::vector<bool> need;
         for (const Pin& p : inputPins[id])
-            need.push_back(isWanted(p) || (p.first != 0 && onPath[p.first]));
+            need.push_back((isWanted(p) || (p.first != 0 && onPath[p.first])) && carries(p));
+        if (std::find(need.begin(), need.end(), true) == need.end())
+            continue;
         if (!rules[id])
             rules[id] = createBackwardRule(infos[id]);
         std::vector<Blob> inGrads = runRule(id, outGrads, need, mode);
@@ -165,7 +169,17 @@ std::vector<Blob> BackwardPass::runRule(int id, std::vector<Blob>& outGrads, con
     }
     if (offerBuffer)
         inGrads[0] = grads[0].reshape(1, infos[id].inputShapes[0]);
-    rules[id]->backward(in, out, grads, need, mode, inGrads);
+    try
+    {
+        rules[id]->backward(in, out, grads, need, mode, inGrads);
+    }
+    catch (const cv::Exception& e)
+    {
+        if (e.err.rfind("explain: ", 0) == 0)
+            throw;
+        // an OpenCV function the rule called refused its data: say where
+        CV_Error(e.code, "explain: the backward rule of " + describeLayer(infos[id]) + " failed: " + e.err);
+    }
     result.assign(n, Blob());
     for (size_t j = 0; j < n; j++)
         result[j].host = inGrads[j];

@@ -177,7 +177,8 @@ std::vector<std::vector<Pin> > NetGraph::producerPins() const
 }
 
 std::vector<char> NetGraph::layersBetween(const std::vector<std::vector<Pin> >& inputPins,
-                                          const std::vector<Pin>& sources, const std::vector<int>& sinks) const
+                                          const std::vector<Pin>& sources, const std::vector<int>& sinks,
+                                          const std::function<bool(const Pin&)>& carries) const
 {
     auto isSource = [&](const Pin& p) {
         for (const Pin& s : sources)
@@ -189,7 +190,7 @@ std::vector<char> NetGraph::layersBetween(const std::vector<std::vector<Pin> >& 
     if (!sources.empty())
         for (int id : topo)
             for (const Pin& p : inputPins.at(id))
-                down[id] = down[id] || isSource(p) || (p.first != 0 && down[p.first]);
+                down[id] = down[id] || ((isSource(p) || (p.first != 0 && down[p.first])) && (!carries || carries(p)));
     for (int s : sinks)
         up.at(s) = 1;
     for (auto it = topo.rbegin(); it != topo.rend(); ++it)

@@ -7,6 +7,7 @@
 #define OPENCV_EXPLAIN_NET_GRAPH_HPP
 
 #include "opencv_compat.hpp"
+#include <functional>
 
 namespace cv {
 namespace explain {
@@ -56,9 +57,11 @@ public:
     /** Marks the layers that lie on a path from a source to a sink: those with an input fed by a source
         pin (or by a layer so marked) that feed a sink (or are one). `inputPins[id]` are layer id's input
         pins (producerPins() or resolved ones); a pin with ANY_OUTPUT matches every output of its producer.
-        An empty `sources` drops the first condition (every layer that feeds a sink). */
+        An empty `sources` drops the first condition (every layer that feeds a sink). With `carries`, a pin
+        for which it returns false passes nothing downstream (integer tensors: shapes, indices). */
     std::vector<char> layersBetween(const std::vector<std::vector<Pin> >& inputPins,
-                                    const std::vector<Pin>& sources, const std::vector<int>& sinks) const;
+                                    const std::vector<Pin>& sources, const std::vector<int>& sinks,
+                                    const std::function<bool(const Pin&)>& carries = nullptr) const;
 
 private:
     void readLayers(const dnn::Net& net);

@@ -176,8 +176,16 @@ float instanceNormEpsilonOf(const LayerInfo& info)
 
 LayerNormSettings layerNormOf(const LayerInfo& info)
 {
-    Ptr<dnn::LayerNormLayer> l = layerAs<dnn::LayerNormLayer>(info);
     LayerNormSettings s;
+#if CV_VERSION_MAJOR >= 5
+    if (Ptr<dnn::LayerNorm2Layer> l2 = info.layer.dynamicCast<dnn::LayerNorm2Layer>())  // the new engine's
+    {
+        s.axis = l2->axis;
+        s.epsilon = l2->epsilon;
+        return s;
+    }
+#endif
+    Ptr<dnn::LayerNormLayer> l = layerAs<dnn::LayerNormLayer>(info);
     s.axis = l->axis;
     s.epsilon = l->epsilon;
     return s;

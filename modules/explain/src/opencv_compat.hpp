@@ -73,11 +73,30 @@ bool isPlainLayoutTransform(const LayerInfo& info);
     windows, SAME_LOWER padding). */
 Ptr<dnn::PoolingLayer> classicPoolingOf(const LayerInfo& info);
 
+/** The factor a Softmax layer applies to its input first: softmax(scale x) (OpenCV 5 fuses a preceding
+    multiplication into it; 1 on 4.x). */
+float softmaxScaleOf(const LayerInfo& info);
+
 /** The axis of a Concat (or the new engine's Concat2) layer. */
 int concatAxisOf(const LayerInfo& info);
 
 /** The axis of a Gather layer (captured) or of the new engine's Gather2 (public). */
 int gatherAxisOf(const LayerInfo& info);
+
+/** ONNX Slice settings: the sliced axes (empty: 0, 1, ...) with their starts, ends and steps (empty: 1). */
+struct SliceSettings
+{
+    std::vector<int> starts, ends, axes, steps;
+};
+
+/** The settings of the new engine's Slice2: from its inputs 1 to 4 where it has them, else its public
+    members (`inputs` are the layer's inputs of the forward pass). */
+SliceSettings sliceOf(const LayerInfo& info, const std::vector<Mat>& inputs);
+
+/** The new engine's Pad2: its mode ("constant", "reflect", "edge", "wrap") and where the input starts in
+    its output per axis, from its pads input (`inputs` of the forward pass) or its captured "paddings".
+    False for other layers. */
+bool pad2Of(const LayerInfo& info, const std::vector<Mat>& inputs, String& mode, std::vector<int>& begin);
 
 /** The order of a Transpose layer of the new engine (its public `perm`); empty for other layers. */
 std::vector<int> transposeOrderOf(const LayerInfo& info);

@@ -52,12 +52,12 @@ std::string describeOp(const ProgramOp& op)
     return "layer '" + op.name + "' (" + op.type + ")";
 }
 
-/** The constant tensor (or the empty optional input) `arg` as an operation of its own. */
-ProgramOp constantOp(const dnn::Net& net, dnn::Arg arg)
+/** The constant tensor `arg` (or input `input` of `consumer` left empty) as an operation of its own. */
+ProgramOp constantOp(const dnn::Net& net, dnn::Arg arg, const String& consumer, size_t input)
 {
     ProgramOp op;
     op.type = "Constant";
-    op.name = arg.idx == 0 ? String("(no input)") : net.argName(arg);
+    op.name = arg.idx == 0 ? format("%s: no input %d", consumer.c_str(), (int)input) : net.argName(arg);
     op.outputNames.push_back(op.name);
     if (arg.idx != 0)
         op.constant = net.argTensor(arg);
@@ -149,15 +149,21 @@ Program readProgram(const dnn::Net& net)
             CV_Error(Error::StsNotImplemented, "explain: " + describeOp(op) + " of OpenCV 5's new engine runs "
                                                    "subgraphs, which explain does not run layer by layer; " +
                                                    classicEngineHint());
-        for (dnn::Arg arg : layer->inputs)
+        for (size_t i = 0; i < layer->inputs.size(); i++)
         {
-            auto it = pinOfArg.find(arg.idx);
+            const dnn::Arg arg = layer->inputs[i];
+            auto it = arg.idx == 0 ? pinOfArg.end() : pinOfArg.find(arg.idx);
             if (it == pinOfArg.end())
             {
                 if (arg.idx != 0 && net.argKind(arg) != dnn::DNN_ARG_CONST)
                     CV_Error(Error::StsError, "explain: " + describeOp(op) + " reads the tensor '" + net.argName(arg) +
                                                   "', which no layer before it computes");
-                program.ops.push_back(constantOp(net, arg));
+                program.ops.push_back(constantOp(net, arg, op.name, i));
+                if (arg.idx == 0)
+                {
+                    op.inputs.push_back(Pin((int)program.ops.size(), 0));
+                    continue;
+                }
                 it = pinOfArg.emplace(arg.idx, Pin((int)program.ops.size(), 0)).first;
             }
             op.inputs.push_back(it->second);
@@ -264,10 +270,65 @@ Ptr<dnn::PoolingLayer> classicPoolingOf(const LayerInfo& info)
     return layerAs<dnn::PoolingLayer>(info);
 }
 
+float softmaxScaleOf(const LayerInfo& info)
+{
+    return layerAs<dnn::SoftmaxLayer>(info)->scale;
+}
+
 int concatAxisOf(const LayerInfo& info)
 {
     Ptr<dnn::Concat2Layer> concat2 = info.layer.dynamicCast<dnn::Concat2Layer>();
     return concat2 ? concat2->axis : layerAs<dnn::ConcatLayer>(info)->axis;
+}
+
+/** An integer tensor (int32 or int64) as ints, saturated. */
+static std::vector<int> intsOf(const Mat& m)
+{
+    Mat i32;
+    m.convertTo(i32, CV_32S);
+    return std::vector<int>(i32.ptr<int>(), i32.ptr<int>() + i32.total());
+}
+
+SliceSettings sliceOf(const LayerInfo& info, const std::vector<Mat>& inputs)
+{
+    Ptr<dnn::Slice2Layer> l = layerAs<dnn::Slice2Layer>(info);
+    SliceSettings s;
+    s.starts = inputs.size() > 1 ? intsOf(inputs[1]) : l->starts;
+    s.ends = inputs.size() > 2 ? intsOf(inputs[2]) : l->ends;
+    s.axes = inputs.size() > 3 && !inputs[3].empty() ? intsOf(inputs[3]) : l->axes;
+    if (inputs.size() > 4 && !inputs[4].empty())
+        s.steps = intsOf(inputs[4]);
+    if (s.starts.size() != s.ends.size() || (!s.axes.empty() && s.axes.size() != s.starts.size()) ||
+        (!s.steps.empty() && s.steps.size() != s.starts.size()))
+        CV_Error(Error::StsBadArg, "explain: the starts, ends, axes and steps of " + describeLayer(info) +
+                                       " differ in length");
+    return s;
+}
+
+bool pad2Of(const LayerInfo& info, const std::vector<Mat>& inputs, String& mode, std::vector<int>& begin)
+{
+    if (!info.layer.dynamicCast<dnn::Pad2Layer>())
+        return false;
+    const dnn::LayerParams p = requireCapturedParams(info, "mode and paddings").params;
+    mode = p.get<String>("mode", "constant");
+    const int dims = inputs.at(0).dims;
+    begin.assign(dims, 0);
+    if (inputs.size() > 1 && !inputs[1].empty())
+    {
+        const std::vector<int> pads = intsOf(inputs[1]);  // ONNX: all begins, then all ends
+        std::vector<int> axes = inputs.size() > 3 && !inputs[3].empty() ? intsOf(inputs[3]) : std::vector<int>();
+        for (int i = (int)axes.size(); i < (int)pads.size() / 2; i++)
+            axes.push_back(i);
+        for (size_t i = 0; i < pads.size() / 2; i++)
+            begin.at(normalizeAxis(axes[i], dims)) = pads[i];
+    }
+    else if (p.has("paddings"))
+    {
+        const dnn::DictValue pads = p.get("paddings");  // (begin, end) per axis
+        for (int i = 0; 2 * i < pads.size() && i < dims; i++)
+            begin[i] = pads.get<int>(2 * i);
+    }
+    return true;
 }
 
 int gatherAxisOf(const LayerInfo& info)
@@ -340,6 +401,11 @@ Ptr<dnn::PoolingLayer> classicPoolingOf(const LayerInfo& info)
     return layerAs<dnn::PoolingLayer>(info);
 }
 
+float softmaxScaleOf(const LayerInfo&)
+{
+    return 1.f;
+}
+
 int concatAxisOf(const LayerInfo& info)
 {
     return layerAs<dnn::ConcatLayer>(info)->axis;
@@ -348,6 +414,16 @@ int concatAxisOf(const LayerInfo& info)
 int gatherAxisOf(const LayerInfo& info)
 {
     return capturedGatherAxis(info);
+}
+
+bool pad2Of(const LayerInfo&, const std::vector<Mat>&, String&, std::vector<int>&)
+{
+    return false;
+}
+
+SliceSettings sliceOf(const LayerInfo& info, const std::vector<Mat>&)
+{
+    CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " is a layer of OpenCV 5's new engine");
 }
 
 std::vector<int> transposeOrderOf(const LayerInfo&)

@@ -116,8 +116,9 @@ struct RegisterCaptures
         LayerFactory::registerLayer("DepthToSpace", createAndRemember<DepthToSpaceLayer>);
         LayerFactory::registerLayer("SpaceToDepth", createAndRemember<SpaceToDepthLayer>);
 #endif
-#if CV_VERSION_MAJOR > 4  // OpenCV 5's Clip (4.x imports ReLU6): bounds private
+#if CV_VERSION_MAJOR > 4  // OpenCV 5's new engine: Clip (4.x imports ReLU6) bounds private
         LayerFactory::registerLayer("Clip", createAndRemember<ClipLayer>);
+        LayerFactory::registerLayer("Pad2", createAndRemember<Pad2Layer>);  // mode and paddings private
 #endif
 #if CV_VERSION_MAJOR > 4 || CV_VERSION_MINOR >= 10  // fused multi-head attention: no public parameters
         LayerFactory::registerLayer("Attention", createAndRemember<AttentionLayer>);

@@ -159,6 +159,33 @@ int compareMethods(const FileStorage& fs, GradCAM& cam, int classId, const std::
     return compared;
 }
 
+/** Token models: pytorch-grad-cam's reshape_transform as the explainer's token grid. */
+void setTokenGridOf(const FileStorage& fs, GradCAM& cam)
+{
+    int gridH = 0, gridW = 0, prefix = 0;
+    fs["grid_h"] >> gridH;
+    fs["grid_w"] >> gridW;
+    fs["prefix_tokens"] >> prefix;
+    if (gridH > 0)
+        cam.setTokenGrid(gridH, gridW, prefix);
+}
+
+/** Token models: the same Grad-CAM straight from float64 autograd, without pytorch-grad-cam (1 if compared). */
+int compareAutograd(const FileStorage& fs, GradCAM& cam, int classId, const std::string& name)
+{
+    Mat autograd;
+    fs["gradcam_autograd"] >> autograd;
+    if (autograd.empty())
+        return 0;
+    cam.setMethod(CAM_GRADCAM);
+    std::vector<Mat> maps;
+    cam.compute(classId, maps);
+    const double err = camRelL2(maps[0], autograd);
+    std::cout << "[ cam-ref   ] " << name << " gradcam vs float64 autograd: rel.L2 " << err << std::endl;
+    EXPECT_LE(err, 1e-3) << name << " Grad-CAM vs autograd";
+    return 1;
+}
+
 /** pytorch-grad-cam's aug_smooth (a scaled map at the input size), when the reference has it: 1 if compared. */
 int compareAugSmooth(const FileStorage& fs, GradCAM& cam, int classId, const std::string& name)
 {
@@ -199,12 +226,7 @@ TEST_P(CamReference, MatchesPytorchGradCam)
         layer = layerWithActivation(dir + "/" + model, input, fs["activation"].mat());
     dnn::Net net = explain::readNet(dir + "/" + model);
     Ptr<GradCAM> cam = GradCAM::create(net, layer);
-    int gridH = 0, gridW = 0, prefix = 0;  // token models: pytorch-grad-cam's reshape_transform
-    fs["grid_h"] >> gridH;
-    fs["grid_w"] >> gridW;
-    fs["prefix_tokens"] >> prefix;
-    if (gridH > 0)
-        cam->setTokenGrid(gridH, gridW, prefix);
+    setTokenGridOf(fs, *cam);
     Mat scores;
     cam->forward(input, scores);  // one forward pass serves every method
     Point top;
@@ -212,19 +234,7 @@ TEST_P(CamReference, MatchesPytorchGradCam)
     EXPECT_EQ(top.x, classId) << "cv::dnn's top-1 class differs from torch's";
 
     int compared = compareMethods(fs, *cam, classId, GetParam(), version);
-    // token models: the same Grad-CAM straight from float64 autograd, without pytorch-grad-cam
-    Mat autograd;
-    fs["gradcam_autograd"] >> autograd;
-    if (!autograd.empty())
-    {
-        cam->setMethod(CAM_GRADCAM);
-        std::vector<Mat> maps;
-        cam->compute(classId, maps);
-        const double err = camRelL2(maps[0], autograd);
-        std::cout << "[ cam-ref   ] " << GetParam() << " gradcam vs float64 autograd: rel.L2 " << err << std::endl;
-        EXPECT_LE(err, 1e-3) << GetParam() << " Grad-CAM vs autograd";
-        compared++;
-    }
+    compared += compareAutograd(fs, *cam, classId, GetParam());
     // pytorch-grad-cam's aug_smooth and multi-layer Grad-CAM (scaled maps at the input size)
     Mat layers;
     std::string layer2;
@@ -308,6 +318,25 @@ std::string newEngineName(const std::string& classicName)
     return (classicName.rfind(prefix, 0) == 0 ? classicName.substr(prefix.size()) : classicName) + "_output_0";
 }
 
+/** layerWithActivation on the new engine: its explainer's activations (plain layouts) of every layer. */
+std::string newEngineLayerWithActivation(const dnn::Net& net, const Mat& input, const Mat& activation)
+{
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->forward(input);
+    const double tol = 1e-3 * cv::norm(activation, NORM_INF);
+    for (const String& name : bp->getLayerNames())
+    {
+        const std::vector<MatShape>& shapes = bp->getLayerInfo(name).outputShapes;
+        if (shapes.empty() || dnn::total(shapes[0]) != (int)activation.total())
+            continue;
+        const Mat out = bp->getActivation(name);
+        if (out.depth() == CV_32F && out.total() == activation.total() &&
+            cv::norm(out.reshape(1, 1), activation, NORM_INF) <= tol)
+            return name;
+    }
+    CV_Error(Error::StsError, "no layer of the new engine's Net outputs the reference's activation");
+}
+
 class NewEngineCamReference : public ::testing::TestWithParam<std::string>
 {
 };
@@ -330,16 +359,23 @@ TEST_P(NewEngineCamReference, MatchesPytorchGradCam)
     fs["input"] >> input;
     dnn::Net net = dnn::readNet(dir + "/" + model);
     ASSERT_FALSE(net.getMainGraph().empty()) << "readNet's default is expected to be the new engine";
-    Ptr<GradCAM> cam = GradCAM::create(net, newEngineName(layer));
+    layer = layer.empty() ? newEngineLayerWithActivation(net, input, fs["activation"].mat()) : newEngineName(layer);
+    Ptr<GradCAM> cam = GradCAM::create(net, layer);
+    setTokenGridOf(fs, *cam);
     Mat scores;
     cam->forward(input, scores);
     EXPECT_EQ(argMaxCol(scores.row(0)), classId) << "cv::dnn's top-1 class differs from torch's";
-    int compared = compareMethods(fs, *cam, classId, GetParam() + " (new engine)", version, {"ablationcam"});
-    compared += compareAugSmooth(fs, *cam, classId, GetParam() + " (new engine)");
+    const std::string name = GetParam() + " (new engine)";
+    int compared = compareMethods(fs, *cam, classId, name, version, {"ablationcam"});
+    compared += compareAutograd(fs, *cam, classId, name);
+    compared += compareAugSmooth(fs, *cam, classId, name);
     EXPECT_GE(compared, 8);
 }
 
-INSTANTIATE_TEST_CASE_P(Zoo, NewEngineCamReference, ::testing::Values("default", "resnet18", "mobilenet_v2"));
+INSTANTIATE_TEST_CASE_P(Zoo, NewEngineCamReference,
+                        ::testing::Values("default", "resnet18", "mobilenet_v2", "tiny_vit", "tiny_deit"));
+INSTANTIATE_TEST_CASE_P(Transformers, NewEngineCamReference,
+                        ::testing::Values("vit_torchvision", "deit_torchvision", "swin_torchvision"));
 #endif
 
 }} // namespace

@@ -420,20 +420,22 @@ private:
 
 /** NaryEltwise (cv::dnn 4.7+, the ONNX importer's Add, Sub, Mul, Div, Max, Min, Mean, Sum, Pow): numpy-style
     broadcasting, so each input's gradient is the element-wise one summed over the axes it was repeated
-    along. Max and Min pass the gradient to the first input holding the extremum. Comparisons, Where and the
-    modulo operations are refused. */
+    along. Max and Min pass the gradient to the first input holding the extremum; Where(c, a, b) to a where
+    c holds, else to b. Comparisons and the modulo operations are refused. */
 class NaryEltwiseRule CV_FINAL : public BackwardRule
 {
 public:
     explicit NaryEltwiseRule(const LayerInfo& info_) : info(info_), op(compat::naryOperationOf(info_))
     {
-        static const char* supported[] = {"add", "sum", "sub", "mul", "div", "max", "min", "mean", "pow"};
+        static const char* supported[] = {"add", "sum", "sub", "mul", "div", "max", "min", "mean", "pow", "where"};
         if (std::find(std::begin(supported), std::end(supported), op) == std::end(supported))
             CV_Error(Error::StsNotImplemented, "explain: NaryEltwise operation '" + op + "' of " + describeLayer(info) +
                                                    " has no backward rule (not differentiable or not supported)");
-        if ((op == "sub" || op == "div" || op == "pow") && info.inputShapes.size() != 2)
+        const size_t expected = op == "where" ? 3 : op == "sub" || op == "div" || op == "pow" ? 2 : 0;
+        if (expected && info.inputShapes.size() != expected)
             CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " applies '" + op + "' to " +
-                                                   std::to_string(info.inputShapes.size()) + " inputs; 2 expected");
+                                                   std::to_string(info.inputShapes.size()) +
+                                                   format(" inputs; %d expected", (int)expected));
     }
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
@@ -443,7 +445,12 @@ public:
         const MatShape outShape = info.outputShapes.at(0);
         std::vector<Mat> full;  // the inputs broadcast to the output's shape
         for (size_t j = 0; j < inputs.size(); j++)
-            full.push_back(broadcastTo(inputs[j], info.inputShapes.at(j), outShape));
+        {
+            Mat x = inputs[j];
+            if (x.depth() != CV_32F)  // Where's condition
+                x.convertTo(x, CV_32F);
+            full.push_back(broadcastTo(x, info.inputShapes.at(j), outShape));
+        }
         const Mat r = outputGrads[0].reshape(1, outShape), y = outputs[0].reshape(1, outShape);
         for (size_t i = 0; i < inputs.size(); i++)
             if (need[i])
@@ -472,6 +479,12 @@ private:
             return i == 0 ? Mat(r / x[1]) : Mat(-r.mul(y) / x[1]);
         if (op == "pow")
             return powGradient(i, x, r, y);
+        if (op == "where")  // y = c ? a : b
+        {
+            Mat g = zerosLike(r);
+            r.copyTo(g, i == 1 ? Mat(x[0] != 0) : Mat(x[0] == 0));
+            return g;
+        }
         const bool mx = op == "max";  // max, min: the first input holding the extremum
         Mat mask(r.dims, r.size.p, CV_8U, Scalar(255));
         for (size_t j = 0; j < x.size(); j++)

@@ -83,6 +83,7 @@ public:
         if (!need[0])
             return;
         const bool logSoftmax = layerAs<dnn::SoftmaxLayer>(info)->logSoftMax;
+        const float scale = compat::softmaxScaleOf(info);  // y = softmax(scale x)
         const Mat& y = outputs[0];
         const int axis = softmaxAxis(info, y.dims);
         const size_t outer = totalOf(y, 0, axis), count = y.size[axis], inner = totalOf(y, axis + 1);
@@ -100,7 +101,7 @@ public:
                 for (size_t c = 0; c < count; c++)
                 {
                     const size_t k = base + c * inner;
-                    dp[k] = logSoftmax ? (float)(rp[k] - std::exp(yp[k]) * dot) : (float)(yp[k] * (rp[k] - dot));
+                    dp[k] = scale * (logSoftmax ? (float)(rp[k] - std::exp(yp[k]) * dot) : (float)(yp[k] * (rp[k] - dot)));
                 }
             }
         inputGrads[0] = dx;
@@ -117,7 +118,7 @@ public:
         const bool logSoftmax = layerAs<dnn::SoftmaxLayer>(info)->logSoftMax;
         const UMat& y = outputs[0];
         const int axis = softmaxAxis(info, y.dims);
-        if (axis < 0 || axis >= y.dims || y.total() != inputs[0].total())
+        if (axis < 0 || axis >= y.dims || y.total() != inputs[0].total() || compat::softmaxScaleOf(info) != 1.f)
             return false;
         UMat dx;
         if (!ocl_softmaxBackward(y, outputGrads[0], dx, (int)totalOf(y, 0, axis), y.size[axis],
@@ -462,6 +463,7 @@ void registerNormalizationRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "Normalize", NormalizeRule);
     EXPLAIN_REGISTER_RULE(rules, "InstanceNormalization", InstanceNormRule);
     EXPLAIN_REGISTER_RULE(rules, "LayerNormalization", LayerNormRule);
+    EXPLAIN_REGISTER_RULE(rules, "LayerNormalization2", LayerNormRule);  // OpenCV 5's new engine
 }
 
 }} // namespace cv::explain

@@ -38,6 +38,31 @@ public:
     }
 };
 
+/** The new engine's Cast2: a float-to-float cast passes the gradient, a cast of integers needs none, and a
+    cast of floats to integers (rounding) is refused as not differentiable. */
+class CastRule CV_FINAL : public BackwardRule
+{
+public:
+    explicit CastRule(const LayerInfo& info) : describe(describeLayer(info)) {}
+
+    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs, const std::vector<Mat>& outputGrads,
+                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
+    {
+        if (!need[0])
+            return;
+        if (inputs[0].depth() != CV_32F)
+            inputGrads[0] = zerosLike(inputs[0]);
+        else if (outputs[0].depth() == CV_32F)
+            inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
+        else
+            CV_Error(Error::StsNotImplemented, "explain: " + describe + " casts floats to " +
+                                                   typeToString(outputs[0].type()) + ": not differentiable");
+    }
+
+private:
+    String describe;
+};
+
 /** The reshapes of OpenCV 5's new engine (Reshape2, Squeeze, Unsqueeze): the data keeps its order; the
     other inputs (shape, axes) are integers, with zero gradient. */
 class ReshapeInputsRule CV_FINAL : public BackwardRule
@@ -418,9 +443,16 @@ public:
             return;
         const Mat& x = inputs[0];
         const Mat& y = outputs[0];
-        const CapturedParams captured = requireCapturedParams(info, "paddings");
-        const String type = captured.params.get<String>("type", "constant");
-        std::vector<int> begin = paddingBeginOf(info, x.dims);
+        String type;
+        std::vector<int> begin;
+        if (!compat::pad2Of(info, inputs, type, begin))  // the new engine's Pad2, or Padding:
+        {
+            type = requireCapturedParams(info, "paddings").params.get<String>("type", "constant");
+            begin = paddingBeginOf(info, x.dims);
+        }
+        for (size_t i = 1; i < inputs.size(); i++)  // pads, value, axes: integers or a constant
+            if (need[i])
+                inputGrads[i] = zerosLike(inputs[i]);
         if (type == "reflect" || type == "edge")
         {
             inputGrads[0] = borderBackward(x, outputGrads[0].reshape(1, y.dims, y.size.p), begin,
@@ -450,7 +482,7 @@ public:
         const UMat& x = inputs[0];
         const UMat& r = outputGrads[0];
         const CapturedParams captured(info);
-        if (!captured.known || captured.params.get<String>("type", "constant") != "constant" || r.dims != x.dims ||
+        if (info.type != "Padding" || !captured.known || captured.params.get<String>("type", "constant") != "constant" || r.dims != x.dims ||
             x.dims > 6)
             return false;  // the CPU rule reports what it does not support
         // the gradient is the crop of the output gradient where the input sits
@@ -570,6 +602,14 @@ public:
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
                   const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
+        for (size_t i = 1; i < inputs.size(); i++)
+            if (need[i])  // shapes, repeats, slice bounds: integers, piecewise constant
+            {
+                if (inputs[i].depth() == CV_32F)
+                    CV_Error(Error::StsNotImplemented, format("explain: input %d of %s has no gradient here",
+                                                              (int)i, describe.c_str()));
+                inputGrads[i] = zerosLike(inputs[i]);
+            }
         if (!need[0])
             return;
         const std::vector<size_t> source = sourceOf(inputs);
@@ -626,6 +666,54 @@ private:
         return source;
     }
     MatShape in, out;
+};
+
+/** ONNX Slice as the new engine's Slice2 runs it: starts, ends, axes and steps (negative too) from the layer
+    or its inputs (compat::sliceOf), clamped as ONNX says. */
+class OnnxSliceRule CV_FINAL : public CopyRule
+{
+public:
+    explicit OnnxSliceRule(const LayerInfo& info_) : CopyRule(info_), info(info_) {}
+
+private:
+    std::vector<size_t> sourceOf(const std::vector<Mat>& inputs) const CV_OVERRIDE
+    {
+        const compat::SliceSettings s = compat::sliceOf(info, inputs);
+        const Mat& x = inputs.at(0);
+        std::vector<int> start(x.dims, 0), step(x.dims, 1), count(x.size.p, x.size.p + x.dims);
+        for (size_t i = 0; i < s.starts.size(); i++)
+        {
+            const int a = normalizeAxis(s.axes.empty() ? (int)i : s.axes.at(i), x.dims), size = x.size[a];
+            const int st = s.steps.empty() ? 1 : s.steps.at(i);
+            if (st == 0)
+                CV_Error(Error::StsBadArg, "explain: " + describe + " slices with step 0");
+            int b = s.starts[i] < 0 ? s.starts[i] + size : s.starts[i];
+            int e = s.ends.at(i) < 0 ? s.ends[i] + size : s.ends[i];
+            const int lo = st > 0 ? 0 : -1, hi = st > 0 ? size : size - 1;
+            b = std::min(std::max(b, lo), hi);
+            e = std::min(std::max(e, lo), hi);
+            start[a] = b;
+            step[a] = st;
+            count[a] = std::max(0, st > 0 ? (e - b + st - 1) / st : (b - e - st - 1) / -st);
+        }
+        const std::vector<int> strides = stridesOf(dnn::shape(x));
+        size_t total = 1;
+        for (int c : count)
+            total *= c;
+        std::vector<size_t> source(total);
+        std::vector<int> pos(x.dims, 0);
+        for (size_t k = 0; k < total; k++)
+        {
+            size_t at = 0;
+            for (int d = 0; d < x.dims; d++)
+                at += (size_t)(start[d] + pos[d] * step[d]) * strides[d];
+            source[k] = at;
+            for (int d = x.dims - 1; d >= 0 && ++pos[d] == count[d]; d--)
+                pos[d] = 0;
+        }
+        return source;
+    }
+    LayerInfo info;
 };
 
 /** Gather along an axis (captured) at indices given by the second input (constant in the models cv::dnn
@@ -729,11 +817,17 @@ void registerShapeRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "Slice", SliceRule);
     EXPLAIN_REGISTER_RULE(rules, "Permute", PermuteRule);
     EXPLAIN_REGISTER_RULE(rules, "Padding", PaddingRule);
+    EXPLAIN_REGISTER_RULE(rules, "Pad2", PaddingRule);
     EXPLAIN_REGISTER_RULE(rules, "ShuffleChannel", ShuffleChannelRule);
     EXPLAIN_REGISTER_RULE(rules, "Expand", ExpandRule);
     EXPLAIN_REGISTER_RULE(rules, "Tile", TileRule);
     EXPLAIN_REGISTER_RULE(rules, "Gather", GatherRule);
     EXPLAIN_REGISTER_RULE(rules, "Gather2", GatherRule);
+    EXPLAIN_REGISTER_RULE(rules, "Slice2", OnnxSliceRule);
+    EXPLAIN_REGISTER_RULE(rules, "Expand2", ExpandRule);
+    EXPLAIN_REGISTER_RULE(rules, "Tile2", TileRule);
+    EXPLAIN_REGISTER_RULE(rules, "Shape", ConstantRule);  // depends on its input's shape only
+    EXPLAIN_REGISTER_RULE(rules, "Cast2", CastRule);
     EXPLAIN_REGISTER_RULE(rules, "DepthToSpace", DepthSpaceRule);
     EXPLAIN_REGISTER_RULE(rules, "SpaceToDepth", DepthSpaceRule);
     EXPLAIN_REGISTER_RULE(rules, "PriorBox", ConstantRule);
