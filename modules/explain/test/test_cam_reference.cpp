@@ -205,20 +205,39 @@ int compareAugSmooth(const FileStorage& fs, GradCAM& cam, int classId, const std
 const char* const kNoReference = "set EXPLAIN_CAM_REFERENCE_DIR to the output of tools/make_cam_references.py "
                                  "(build/venv-gradcam/bin/python, see tools/README.md)";
 
-TEST_P(CamReference, MatchesPytorchGradCam)
+/** What every reference of a model says: where it is, the model, the target layer (empty: find it by its
+    activation), the class, pytorch-grad-cam's version and the input blob. */
+struct CamReferenceFile
 {
     FileStorage fs;
-    std::string dir;
-    if (!openCamReference(GetParam(), fs, dir))
-        GTEST_SKIP() << kNoReference;
-    std::string model, layer, version;
+    std::string dir, model, layer, version;
     int classId = -1;
     Mat input;
-    fs["model"] >> model;
-    fs["layer"] >> layer;
-    fs["class_id"] >> classId;
-    fs["grad_cam_version"] >> version;
-    fs["input"] >> input;
+
+    /** False when there is none (see openCamReference). */
+    bool open(const std::string& name)
+    {
+        if (!openCamReference(name, fs, dir))
+            return false;
+        fs["model"] >> model;
+        fs["layer"] >> layer;
+        fs["class_id"] >> classId;
+        fs["grad_cam_version"] >> version;
+        fs["input"] >> input;
+        return true;
+    }
+};
+
+TEST_P(CamReference, MatchesPytorchGradCam)
+{
+    CamReferenceFile ref;
+    if (!ref.open(GetParam()))
+        GTEST_SKIP() << kNoReference;
+    FileStorage& fs = ref.fs;
+    const std::string &dir = ref.dir, &model = ref.model, &version = ref.version;
+    std::string layer = ref.layer;
+    const int classId = ref.classId;
+    const Mat& input = ref.input;
     ASSERT_FALSE(input.empty());
     ASSERT_GE(classId, 0);
 
@@ -345,30 +364,22 @@ class NewEngineCamReference : public ::testing::TestWithParam<std::string>
 // but Ablation-CAM (refused there, see test_new_engine.cpp) at the reference's target layer.
 TEST_P(NewEngineCamReference, MatchesPytorchGradCam)
 {
-    FileStorage fs;
-    std::string dir;
-    if (!openCamReference(GetParam(), fs, dir))
+    CamReferenceFile ref;
+    if (!ref.open(GetParam()))
         GTEST_SKIP() << kNoReference;
-    std::string model, layer, version;
-    int classId = -1;
-    Mat input;
-    fs["model"] >> model;
-    fs["layer"] >> layer;
-    fs["class_id"] >> classId;
-    fs["grad_cam_version"] >> version;
-    fs["input"] >> input;
-    dnn::Net net = dnn::readNet(dir + "/" + model);
+    dnn::Net net = dnn::readNet(ref.dir + "/" + ref.model);
     ASSERT_FALSE(net.getMainGraph().empty()) << "readNet's default is expected to be the new engine";
-    layer = layer.empty() ? newEngineLayerWithActivation(net, input, fs["activation"].mat()) : newEngineName(layer);
+    const std::string layer = ref.layer.empty() ? newEngineLayerWithActivation(net, ref.input, ref.fs["activation"].mat())
+                                                : newEngineName(ref.layer);
     Ptr<GradCAM> cam = GradCAM::create(net, layer);
-    setTokenGridOf(fs, *cam);
+    setTokenGridOf(ref.fs, *cam);
     Mat scores;
-    cam->forward(input, scores);
-    EXPECT_EQ(argMaxCol(scores.row(0)), classId) << "cv::dnn's top-1 class differs from torch's";
+    cam->forward(ref.input, scores);
+    EXPECT_EQ(argMaxCol(scores.row(0)), ref.classId) << "cv::dnn's top-1 class differs from torch's";
     const std::string name = GetParam() + " (new engine)";
-    int compared = compareMethods(fs, *cam, classId, name, version, {"ablationcam"});
-    compared += compareAutograd(fs, *cam, classId, name);
-    compared += compareAugSmooth(fs, *cam, classId, name);
+    int compared = compareMethods(ref.fs, *cam, ref.classId, name, ref.version, {"ablationcam"});
+    compared += compareAutograd(ref.fs, *cam, ref.classId, name);
+    compared += compareAugSmooth(ref.fs, *cam, ref.classId, name);
     EXPECT_GE(compared, 8);
 }
 
