@@ -103,8 +103,6 @@ void BackpropImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<St
 
 void BackpropImpl::keepOnly(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers)
 {
-    if (graph.isProgram())
-        return;  // its forward pass keeps every output anyway
     keep.assign(graph.size(), 0);
     plan(seedLayers, wrtLayers, false);
 }
@@ -354,26 +352,27 @@ void BackpropImpl::run(std::vector<Mat> inputs)
 
 void BackpropImpl::runProgram(const std::vector<Mat>& inputs)
 {
-    std::vector<std::vector<Mat> > outs;
     try
     {
-        outs = compat::runProgram(graph.program(), inputs);
+        compat::runProgram(graph.program(), inputs, programBuffers);
     }
     catch (const cv::Exception& e)
     {
         CV_Error(Error::StsBadArg, "explain: the forward pass failed for an input blob of shape " +
                                        shapeToString(dnn::shape(inputs[inputIndex])) + ": " + e.err);
     }
+    const std::vector<std::vector<Mat> >& raw = programBuffers.outputs;
     inputPins = graph.producerPins();
     std::vector<int> ids;
-    for (size_t k = 0; k < outs.size(); k++)
+    std::vector<std::vector<Mat> > kept;  // the planned layers' outputs, blocked layouts made plain
+    for (size_t k = 0; k < raw.size(); k++)
     {
         const int id = (int)k + 1;
         std::vector<MatShape> in, out;
         for (const Pin& p : inputPins[id])
-            in.push_back(dnn::shape(p.first == 0 ? inputs.at(p.second) : outs[p.first - 1].at(p.second)));
-        for (const Mat& m : outs[k])
-            out.push_back(dnn::shape(m));
+            in.push_back(p.first == 0 ? dnn::shape(inputs.at(p.second)) : compat::plainShape(raw[p.first - 1].at(p.second)));
+        for (const Mat& m : raw[k])
+            out.push_back(compat::plainShape(m));
         if (in != infos[id].inputShapes || out != infos[id].outputShapes)
         {
             infos[id].inputShapes = in;
@@ -381,10 +380,15 @@ void BackpropImpl::runProgram(const std::vector<Mat>& inputs)
             rules[id].release();  // rules may depend on shapes
             unverifiable[id] = 0;
         }
+        if (!keep.empty() && !keep[id])
+            continue;
         ids.push_back(id);
+        kept.emplace_back();
+        for (const Mat& m : raw[k])
+            kept.back().push_back(compat::plainBlob(m));
     }
-    store.setHost(ids, outs, inputs);
-    // the outputs are this explainer's own blobs, which no other forward pass writes
+    store.setHost(ids, kept, inputs);
+    // the outputs are this explainer's own buffers, which no other forward pass writes
     const std::vector<String> request = {format("explain: program run of %p", (const void*)this)};
     store.setOrigin(request, record->countPass(request));
     verifyForward(ids);

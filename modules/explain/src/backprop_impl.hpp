@@ -64,8 +64,8 @@ private:
         of its own until the next forward pass with the same request). */
     void run(std::vector<Mat> inputs);  // a copy: the store it may come from is replaced
 
-    /** The same on OpenCV 5's new engine: its program run layer by layer keeps every output (there is
-        no plan and no fusion to guard; the shapes are those of the outputs). */
+    /** The same on OpenCV 5's new engine: its program run layer by layer (no fusion to guard; the shapes
+        are those of the outputs), the planned layers' outputs kept. */
     void runProgram(const std::vector<Mat>& inputs);
 
     /** Whether the activations should stay on the OpenCL device: the Net runs on OpenCL and every kept
@@ -106,6 +106,7 @@ private:
     ActivationStore store;
     std::vector<std::vector<Pin> > inputPins;  // resolved after each forward pass
     std::vector<char> keep;                 // layers whose activations forward() keeps; empty: all
+    compat::ProgramBuffers programBuffers;  // the new engine: the outputs and scratch space its runs reuse
     std::vector<MatShape> lastInputShapes;
     bool shapesSettled = false;             // lastInputShapes' shapes were inferred after a forward pass at them
     std::vector<String> inputNames;         // the names the inputs were set with, by input index

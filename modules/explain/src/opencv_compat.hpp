@@ -59,10 +59,26 @@ struct Program
     by operation (subgraphs: If, Loop). */
 Program readProgram(const dnn::Net& net);
 
+/** What the runs of a program reuse, as the Net's own forward pass does: each operation's outputs and the
+    scratch space of the layers. */
+struct ProgramBuffers
+{
+    std::vector<std::vector<Mat> > outputs;
+    std::vector<Mat> scratch;
+};
+
 /** Runs a program operation by operation through the public Layer API, as the Net's own forward pass
-    does, with the Net's own layer objects: one list of outputs per operation, blocked layouts given back
-    as plain N x C x ... blobs (so that the rules and the maps read them as on the classic engine). */
-std::vector<std::vector<Mat> > runProgram(const Program& program, const std::vector<Mat>& inputs);
+    does, with the Net's own layer objects: each operation's outputs as the layers wrote them (blocked
+    layouts included), in `buffers`, which the next run with them overwrites. */
+const std::vector<std::vector<Mat> >& runProgram(const Program& program, const std::vector<Mat>& inputs,
+                                                 ProgramBuffers& buffers);
+
+/** A blob as the rules and the maps read it, as on the classic engine: a blocked layout as a plain
+    N x C x ... copy, any other blob as it is. */
+Mat plainBlob(const Mat& m);
+
+/** The shape of plainBlob(m), without the copy. */
+MatShape plainShape(const Mat& m);
 
 /** Whether a TransformLayout layer (new engine) only moves between the block layout and the plain one,
     which runProgram keeps as the same plain blob: its gradient passes unchanged. */

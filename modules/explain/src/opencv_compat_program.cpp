@@ -64,38 +64,8 @@ ProgramOp constantOp(const dnn::Net& net, dnn::Arg arg, const String& consumer, 
     return op;
 }
 
-/** A blob in the block layout (N x C1 x spatial x C0, C1 * C0 >= C) as the plain N x C x spatial one. */
-Mat unblocked(const Mat& blocked)
-{
-    const MatShape s = blocked.shape();
-    if (s.layout != DATA_LAYOUT_BLOCK || blocked.depth() != CV_32F || blocked.dims < 3)
-        return blocked;
-    const int n = blocked.size[0], groups = blocked.size[1], c0 = blocked.size[blocked.dims - 1];
-    const int channels = s.C;
-    CV_Assert(channels > 0 && channels <= groups * c0 && blocked.isContinuous());
-    std::vector<int> plainShape = {n, channels};
-    size_t plane = 1;
-    for (int d = 2; d < blocked.dims - 1; d++)
-    {
-        plainShape.push_back(blocked.size[d]);
-        plane *= blocked.size[d];
-    }
-    Mat plain((int)plainShape.size(), plainShape.data(), CV_32F);
-    const float* src = blocked.ptr<float>();
-    float* dst = plain.ptr<float>();
-    for (int b = 0; b < n; b++)
-        for (int c = 0; c < channels; c++)
-        {
-            const float* from = src + ((size_t)(b * groups + c / c0) * plane) * c0 + c % c0;
-            float* to = dst + ((size_t)b * channels + c) * plane;
-            for (size_t i = 0; i < plane; i++)
-                to[i] = from[i * c0];
-        }
-    return plain;
-}
-
-/** Runs one operation on `ins`, as Net::Impl::forwardGraph does. */
-std::vector<Mat> runOp(const ProgramOp& op, const std::vector<Mat>& ins)
+/** Runs one operation on `ins` into `outs`, as Net::Impl::forwardGraph does (buffers reused when they fit). */
+void runOp(const ProgramOp& op, const std::vector<Mat>& ins, std::vector<Mat>& outs, std::vector<Mat>& scratch)
 {
     dnn::Layer& layer = *op.layer;
     const int outputCount = (int)op.outputNames.size();
@@ -106,20 +76,20 @@ std::vector<Mat> runOp(const ProgramOp& op, const std::vector<Mat>& ins)
         inShapes.push_back(m.shape());
         inTypes.push_back(m.type());
     }
-    std::vector<Mat> outs(outputCount), temps;
+    outs.resize(outputCount);
     if (!layer.dynamicOutputShapes())
     {
         layer.getMemoryShapes(inShapes, outputCount, outShapes, tempShapes);
         layer.getTypes(inTypes, outputCount, (int)tempShapes.size(), outTypes, tempTypes);
         for (int i = 0; i < outputCount; i++)
             outs[i].fit(outShapes.at(i), outTypes.at(i));
-        temps.resize(tempShapes.size());
-        for (size_t i = 0; i < temps.size(); i++)
-            temps[i].fit(tempShapes[i], tempTypes.at(i));
+        if (scratch.size() < tempShapes.size())
+            scratch.resize(tempShapes.size());
+        for (size_t i = 0; i < tempShapes.size(); i++)
+            scratch[i].fit(tempShapes[i], tempTypes.at(i));
     }
     layer.finalize(ins, outs);
-    layer.forward(ins, outs, temps);
-    return outs;
+    layer.forward(ins, outs, scratch);
 }
 
 } // namespace
@@ -181,37 +151,75 @@ Program readProgram(const dnn::Net& net)
     return program;
 }
 
-std::vector<std::vector<Mat> > runProgram(const Program& program, const std::vector<Mat>& inputs)
+const std::vector<std::vector<Mat> >& runProgram(const Program& program, const std::vector<Mat>& inputs,
+                                                 ProgramBuffers& buffers)
 {
     if (inputs.size() != program.inputNames.size())
         CV_Error(Error::StsBadArg, format("explain: the Net has %d inputs, %d given", (int)program.inputNames.size(),
                                           (int)inputs.size()));
-    // what the layers read (blocked layouts as they are) and what the module keeps (plain layouts)
-    std::vector<std::vector<Mat> > raw(program.ops.size() + 1), plain(program.ops.size());
-    raw[0] = inputs;
+    std::vector<std::vector<Mat> >& outputs = buffers.outputs;
+    outputs.resize(program.ops.size());
+    auto valueAt = [&](const Pin& p) { return p.first == 0 ? inputs.at(p.second) : outputs[p.first - 1].at(p.second); };
     for (size_t k = 0; k < program.ops.size(); k++)
     {
         const ProgramOp& op = program.ops[k];
         if (op.type == "Constant")
-            raw[k + 1] = {op.constant};
-        else
         {
-            std::vector<Mat> ins;
-            for (const Pin& p : op.inputs)
-                ins.push_back(raw[p.first].at(p.second));
-            try
+            outputs[k] = {op.constant};
+            continue;
+        }
+        std::vector<Mat> ins;
+        for (const Pin& p : op.inputs)
+            ins.push_back(valueAt(p));
+        try
+        {
+            runOp(op, ins, outputs[k], buffers.scratch);
+        }
+        catch (const cv::Exception& e)
+        {
+            CV_Error(Error::StsError, "explain: " + describeOp(op) + " failed in the layer-by-layer forward pass: " +
+                                          e.err);
+        }
+    }
+    return outputs;
+}
+
+MatShape plainShape(const Mat& m)
+{
+    const MatShape s = m.shape();
+    if (s.layout != DATA_LAYOUT_BLOCK || m.dims < 3)
+        return s;
+    MatShape plain({m.size[0], s.C});  // N x C1 x spatial x C0 holds N x C x spatial, C <= C1 * C0
+    for (int d = 2; d < m.dims - 1; d++)
+        plain.push_back(m.size[d]);
+    return plain;
+}
+
+Mat plainBlob(const Mat& m)
+{
+    if (m.shape().layout != DATA_LAYOUT_BLOCK || m.dims < 3)
+        return m;
+    CV_Assert(m.depth() == CV_32F && m.isContinuous());
+    const MatShape shape = plainShape(m);
+    const int n = m.size[0], groups = m.size[1], c0 = m.size[m.dims - 1], channels = shape[1];
+    CV_Assert(channels > 0 && channels <= groups * c0);
+    const int plane = (int)(m.total() / ((size_t)n * groups * c0));
+    Mat plain(shape, CV_32F), part;
+    for (int b = 0; b < n; b++)
+        for (int g = 0; g < groups; g++)
+        {
+            // a group is plane x c0 (channels last); plain holds its c0 channels as c0 x plane
+            const Mat block(plane, c0, CV_32F, (void*)m.ptr<float>(b, g));
+            const int valid = std::min(c0, channels - g * c0);
+            Mat to(valid, plane, CV_32F, plain.ptr<float>(b, g * c0));
+            if (valid == c0)
+                transpose(block, to);
+            else
             {
-                raw[k + 1] = runOp(op, ins);
-            }
-            catch (const cv::Exception& e)
-            {
-                CV_Error(Error::StsError, "explain: " + describeOp(op) + " failed in the layer-by-layer forward pass: " +
-                                              e.err);
+                transpose(block, part);
+                part.rowRange(0, valid).copyTo(to);
             }
         }
-        for (const Mat& m : raw[k + 1])
-            plain[k].push_back(unblocked(m));
-    }
     return plain;
 }
 
@@ -386,9 +394,19 @@ Program readProgram(const dnn::Net&)
     CV_Error(Error::StsInternal, "explain: OpenCV 4 has no new DNN engine");
 }
 
-std::vector<std::vector<Mat> > runProgram(const Program&, const std::vector<Mat>&)
+const std::vector<std::vector<Mat> >& runProgram(const Program&, const std::vector<Mat>&, ProgramBuffers&)
 {
     CV_Error(Error::StsInternal, "explain: OpenCV 4 has no new DNN engine");
+}
+
+MatShape plainShape(const Mat& m)
+{
+    return dnn::shape(m);
+}
+
+Mat plainBlob(const Mat& m)
+{
+    return m;
 }
 
 bool isPlainLayoutTransform(const LayerInfo&)
