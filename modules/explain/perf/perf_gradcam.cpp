@@ -64,6 +64,15 @@ bool runsOnOpenCL(dnn::Net& net, const Mat& blob)
     return false;
 }
 
+/** The fixed pseudo-random input of every case: batch x 3 x 224 x 224. */
+Mat fixedBlob(int batch)
+{
+    Mat blob(std::vector<int>{batch, 3, 224, 224}, CV_32F);
+    RNG rng(0x5eed);
+    rng.fill(blob, RNG::NORMAL, 0., 1.);
+    return blob;
+}
+
 // Loads a fresh Net per test (switching one Net between plain and all-layer forward passes would
 // re-plan it each time) and fills a fixed pseudo-random input blob. `ocl`: the OpenCL case, whose
 // cycles end with cv::ocl::finish() (OpenCL calls return before the device is done).
@@ -78,11 +87,7 @@ bool runsOnOpenCL(dnn::Net& net, const Mat& blob)
     if (ocl && !ocl::useOpenCL())                                                                      \
         GTEST_SKIP() << "no OpenCL device in use (without a GPU: OPENCV_OPENCL_DEVICE=:CPU: for PoCL)"; \
     dnn::Net net = cv::explain::readNet(path);                                                                 \
-    Mat blob(std::vector<int>{batch, 3, 224, 224}, CV_32F);                                            \
-    {                                                                                                  \
-        RNG rng(0x5eed);                                                                               \
-        rng.fill(blob, RNG::NORMAL, 0., 1.);                                                           \
-    }                                                                                                  \
+    const Mat blob = fixedBlob(batch);                                                                 \
     if (ocl)                                                                                           \
     {                                                                                                  \
         net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);                                               \
@@ -228,11 +233,7 @@ typedef perf::TestBaseWithParam<std::tuple<std::string, int> > ExplainNewEngine;
     if (path.empty())                                                                                  \
         GTEST_SKIP() << "model " << model << ".onnx not found: set EXPLAIN_PERF_MODELS";               \
     dnn::Net net = dnn::readNet(path);                                                                 \
-    Mat blob(std::vector<int>{batch, 3, 224, 224}, CV_32F);                                            \
-    {                                                                                                  \
-        RNG rng(0x5eed);                                                                               \
-        rng.fill(blob, RNG::NORMAL, 0., 1.);                                                           \
-    }                                                                                                  \
+    const Mat blob = fixedBlob(batch);                                                                 \
     tag("method", method);                                                                             \
     tag("model", model + " new engine");                                                               \
     tag("batch", std::to_string(batch))

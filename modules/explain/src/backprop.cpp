@@ -369,8 +369,8 @@ void BackpropImpl::runProgram(const std::vector<Mat>& inputs)
     {
         const int id = (int)k + 1;
         std::vector<MatShape> in, out;
-        for (const Pin& p : inputPins[id])
-            in.push_back(p.first == 0 ? dnn::shape(inputs.at(p.second)) : compat::plainShape(raw[p.first - 1].at(p.second)));
+        for (const Pin& p : inputPins[id])  // producers come first in the program: their shapes are set
+            in.push_back(p.first == 0 ? dnn::shape(inputs.at(p.second)) : infos[p.first].outputShapes.at(p.second));
         for (const Mat& m : raw[k])
             out.push_back(compat::plainShape(m));
         if (in != infos[id].inputShapes || out != infos[id].outputShapes)

@@ -16,8 +16,10 @@ namespace explain {
 
 namespace {
 
-/** Flatten, Reshape, Identity, Dropout: the gradient takes the input's shape back (on the device too). */
-class PassThroughRule CV_FINAL : public BackwardRule
+/** Flatten, Reshape, Identity, Dropout and the new engine's Reshape2, Squeeze, Unsqueeze (whose shape and axes
+    inputs are integers, which carry no gradient): the gradient takes the input's shape back (on the device
+    too). */
+class PassThroughRule : public BackwardRule
 {
 public:
     explicit PassThroughRule(const LayerInfo&) {}
@@ -38,8 +40,8 @@ public:
     }
 };
 
-/** The new engine's Cast2: a float-to-float cast passes the gradient, a cast of integers needs none, and a
-    cast of floats to integers (rounding) is refused as not differentiable. */
+/** The new engine's Cast2: a float-to-float cast passes the gradient (a cast of integers is never asked for
+    one: integers carry none), and a cast of floats to integers (rounding) is refused as not differentiable. */
 class CastRule CV_FINAL : public BackwardRule
 {
 public:
@@ -50,9 +52,7 @@ public:
     {
         if (!need[0])
             return;
-        if (inputs[0].depth() != CV_32F)
-            inputGrads[0] = zerosLike(inputs[0]);
-        else if (outputs[0].depth() == CV_32F)
+        if (outputs[0].depth() == CV_32F)
             inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
         else
             CV_Error(Error::StsNotImplemented, "explain: " + describe + " casts floats to " +
@@ -63,41 +63,16 @@ private:
     String describe;
 };
 
-/** The reshapes of OpenCV 5's new engine (Reshape2, Squeeze, Unsqueeze): the data keeps its order; the
-    other inputs (shape, axes) are integers, with zero gradient. */
-class ReshapeInputsRule CV_FINAL : public BackwardRule
-{
-public:
-    explicit ReshapeInputsRule(const LayerInfo&) {}
-
-    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
-                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
-    {
-        if (need[0])
-            inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
-        for (size_t i = 1; i < inputs.size(); i++)
-            if (need[i])
-                inputGrads[i] = zerosLike(inputs[i]);
-    }
-};
-
 /** OpenCV 5's TransformLayout between the block layout and the plain one: the engine keeps both sides as
     the same plain blob (compat::runProgram), so the gradient passes unchanged. */
-class LayoutRule CV_FINAL : public BackwardRule
+class LayoutRule CV_FINAL : public PassThroughRule
 {
 public:
-    explicit LayoutRule(const LayerInfo& info)
+    explicit LayoutRule(const LayerInfo& info) : PassThroughRule(info)
     {
         if (!compat::isPlainLayoutTransform(info))
             CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " changes the order of the "
                                                    "elements (to a channels-last layout): no backward rule for it");
-    }
-
-    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
-                  const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
-    {
-        if (need[0])
-            inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
     }
 };
 
@@ -450,9 +425,6 @@ public:
             type = requireCapturedParams(info, "paddings").params.get<String>("type", "constant");
             begin = paddingBeginOf(info, x.dims);
         }
-        for (size_t i = 1; i < inputs.size(); i++)  // pads, value, axes: integers or a constant
-            if (need[i])
-                inputGrads[i] = zerosLike(inputs[i]);
         if (type == "reflect" || type == "edge")
         {
             inputGrads[0] = borderBackward(x, outputGrads[0].reshape(1, y.dims, y.size.p), begin,
@@ -602,14 +574,10 @@ public:
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
                   const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
-        for (size_t i = 1; i < inputs.size(); i++)
-            if (need[i])  // shapes, repeats, slice bounds: integers, piecewise constant
-            {
-                if (inputs[i].depth() == CV_32F)
-                    CV_Error(Error::StsNotImplemented, format("explain: input %d of %s has no gradient here",
-                                                              (int)i, describe.c_str()));
-                inputGrads[i] = zerosLike(inputs[i]);
-            }
+        for (size_t i = 1; i < inputs.size(); i++)  // shapes, repeats, slice bounds are integers: never asked
+            if (need[i])
+                CV_Error(Error::StsNotImplemented, format("explain: input %d of %s has no gradient here",
+                                                          (int)i, describe.c_str()));
         if (!need[0])
             return;
         const std::vector<size_t> source = sourceOf(inputs);
@@ -813,7 +781,7 @@ void registerShapeRules(RuleMap& rules)
     EXPLAIN_REGISTER_RULE(rules, "Concat2", ConcatRule);  // OpenCV 5's new engine, as Transpose and the reshapes
     EXPLAIN_REGISTER_RULE(rules, "Transpose", PermuteRule);
     for (const char* type : {"Reshape2", "Squeeze", "Unsqueeze"})
-        EXPLAIN_REGISTER_RULE(rules, type, ReshapeInputsRule);
+        EXPLAIN_REGISTER_RULE(rules, type, PassThroughRule);
     EXPLAIN_REGISTER_RULE(rules, "Slice", SliceRule);
     EXPLAIN_REGISTER_RULE(rules, "Permute", PermuteRule);
     EXPLAIN_REGISTER_RULE(rules, "Padding", PaddingRule);
