@@ -27,10 +27,11 @@ inline float sigmoid(float x)
 }
 
 /** dx[i] = grad(x[i], y[i], r[i], channel) over one plane; restrict pointers and a branch-free grad
-    let the compiler vectorize it. */
+    let the compiler vectorize it. `grad` is taken by value: a functor behind a reference could alias
+    the floats the loop writes, which keeps the compiler from vectorizing. */
 template <typename Grad>
 inline void planeBackward(const float* __restrict xp, const float* __restrict yp, const float* __restrict rp,
-                          float* __restrict dp, size_t len, int channel, const Grad& grad)
+                          float* __restrict dp, size_t len, int channel, const Grad grad)
 {
     for (size_t i = 0; i < len; i++)
         dp[i] = grad(xp[i], yp[i], rp[i], channel);
@@ -39,7 +40,7 @@ inline void planeBackward(const float* __restrict xp, const float* __restrict yp
 /** The same in place: r[i] = grad(x[i], y[i], r[i], channel). */
 template <typename Grad>
 inline void planeBackwardInPlace(const float* __restrict xp, const float* __restrict yp, float* rp, size_t len,
-                                 int channel, const Grad& grad)
+                                 int channel, const Grad grad)
 {
     for (size_t i = 0; i < len; i++)
         rp[i] = grad(xp[i], yp[i], rp[i], channel);
@@ -123,17 +124,17 @@ public:
         switch (mode)
         {
         case RECTIFIER_GUIDED:
-            elementwiseBackward(x, y, r, inputGrads[0], [&f](float a, float b, float g, int c) {
+            elementwiseBackward(x, y, r, inputGrads[0], [f](float a, float b, float g, int c) {
                 return f(a, b, g, c, RECTIFIER_GUIDED);
             });
             break;
         case RECTIFIER_DECONVNET:
-            elementwiseBackward(x, y, r, inputGrads[0], [&f](float a, float b, float g, int c) {
+            elementwiseBackward(x, y, r, inputGrads[0], [f](float a, float b, float g, int c) {
                 return f(a, b, g, c, RECTIFIER_DECONVNET);
             });
             break;
         default:
-            elementwiseBackward(x, y, r, inputGrads[0], [&f](float a, float b, float g, int c) {
+            elementwiseBackward(x, y, r, inputGrads[0], [f](float a, float b, float g, int c) {
                 return f(a, b, g, c, RECTIFIER_EXACT);
             });
         }

@@ -131,10 +131,11 @@ public:
     /** A sample of output elements recomputed from the input and the layer's own weights. cv::dnn 4.7 and
         newer keep the packed weights of a convolution from its first forward pass, with a BatchNorm, Scale
         or Power folded in or not as that pass's fusion decided: when a later pass of the same Net fuses
-        differently, the output is silently wrong. */
+        differently, the output is silently wrong. The packed weights never change after that first pass, so
+        one check per rule is enough (a rule is made again when the shapes change). */
     void verifyForward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs) const CV_OVERRIDE
     {
-        if (inputs.empty() || outputs.empty())
+        if (verified || inputs.empty() || outputs.empty())
             return;
         const Mat& x = inputs[0];
         const Mat& y = outputs[0];
@@ -157,6 +158,7 @@ public:
                                                  "first forward pass, or call net.enableFusion(false) before that "
                                                  "pass", describe.c_str(), i, actual, expected));
         }
+        verified = true;
     }
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
@@ -333,6 +335,7 @@ private:
     ConvGeometry g;
     Mat weights, bias;
     bool halfPrecision = false;
+    mutable bool verified = false;  // verifyForward found the packed weights the layer's own
     String describe;
     std::vector<UMat> weightsT;
     UMat deviceWeights;  // depthwise: the filters as they are, one row per channel
