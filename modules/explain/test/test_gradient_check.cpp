@@ -42,6 +42,62 @@ TEST(GradientCheck, Convolution)
     }
 }
 
+/** dX of a depthwise convolution, summed directly from its definition: every output element y[c][oy][ox]
+    reads x[c][oy * sh - ph + ky * dh][ox * sw - pw + kx * dw] with weight w[c][ky][kx]. */
+static Mat depthwiseInputGradient(const Mat& dy, const Mat& w, const std::vector<int>& xShape, int sh, int sw, int ph,
+                                  int pw, int dh, int dw)
+{
+    Mat dx = Mat::zeros((int)xShape.size(), xShape.data(), CV_32F);
+    const int n = xShape[0], channels = xShape[1], inH = xShape[2], inW = xShape[3];
+    const int outH = dy.size[2], outW = dy.size[3], kh = w.size[2], kw = w.size[3];
+    for (int img = 0; img < n; img++)
+        for (int c = 0; c < channels; c++)
+            for (int oy = 0; oy < outH; oy++)
+                for (int ox = 0; ox < outW; ox++)
+                    for (int ky = 0; ky < kh; ky++)
+                        for (int kx = 0; kx < kw; kx++)
+                        {
+                            const int iy = oy * sh - ph + ky * dh, ix = ox * sw - pw + kx * dw;
+                            if (iy < 0 || iy >= inH || ix < 0 || ix >= inW)
+                                continue;
+                            const int xi[] = {img, c, iy, ix}, yi[] = {img, c, oy, ox}, wi[] = {c, 0, ky, kx};
+                            dx.at<float>(xi) += dy.at<float>(yi) * w.at<float>(wi);
+                        }
+    return dx;
+}
+
+/** The depthwise kernel's row loops (one per tap; with stride > 1 per phase of the row) against the
+    definition, over kernel sizes, strides 1-3, pads, dilations and widths where taps fall off both edges. */
+TEST(GradientCheck, DepthwiseConvolutionMatchesDefinition)
+{
+    RNG rng(131);
+    for (int iter = 0; iter < 40; iter++)
+    {
+        const int channels = rng.uniform(1, 4), k = rng.uniform(1, 6), stride = rng.uniform(1, 4);
+        const int dil = rng.uniform(1, 3), padH = rng.uniform(0, k), padW = rng.uniform(0, k);
+        const int inH = rng.uniform(k * dil, 12), inW = rng.uniform(std::max(1, k * dil - 2 * padW), 40);
+        dnn::LayerParams lp = convParams(channels, 1, k, rng, channels, stride, 0, dil);
+        lp.erase("pad");
+        lp.set("pad_h", padH);
+        lp.set("pad_w", padW);
+        const Mat w = lp.blobs[0].clone();
+        dnn::Net net;
+        addLayer(net, "conv", "Convolution", lp, {0});
+        const Mat x = randomBlob({rng.uniform(1, 3), channels, inH, inW}, rng);
+        SCOPED_TRACE(cv::format("iter %d k %d stride %d dilation %d pads %d,%d input %dx%d", iter, k, stride, dil, padH,
+                                padW, inH, inW));
+        Ptr<Backprop> bp = Backprop::create(net);
+        bp->forward(x);
+        const Mat y = bp->getActivation("conv");
+        const Mat dy = randomBlob(shapeOf(y), rng);
+        std::vector<Mat> grads;
+        bp->backward({"conv"}, {dy}, {String()}, grads, RECTIFIER_EXACT);
+        const Mat expected = depthwiseInputGradient(dy, w, shapeOf(x), stride, stride, padH, padW, dil, dil);
+        ASSERT_EQ(shapeOf(grads[0]), shapeOf(x));
+        EXPECT_LE(cv::norm(grads[0], expected, NORM_INF), 1e-5);
+    }
+}
+
 /** 1D convolution and pooling (3D blobs, ONNX Conv1d/MaxPool1d/AveragePool1d): random hyperparameters. */
 TEST(GradientCheck, Convolution1DAndPooling1D)
 {

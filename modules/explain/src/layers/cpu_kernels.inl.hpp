@@ -4,6 +4,7 @@
 #include "cpu_kernels.hpp"
 #include <Eigen/Core>
 #include <algorithm>
+#include <vector>
 
 namespace cv {
 namespace explain {
@@ -36,18 +37,32 @@ static inline void validRange(int off, int stride, int size, int outSize, int& b
         end = begin;
 }
 
+/** dst[o] += scale * src[o] for o in [begin, end): the one loop every tap runs, vectorized. */
+static inline void addScaled(float* __restrict dst, const float* __restrict src, float scale, int begin, int end)
+{
+    for (int o = begin; o < end; o++)
+        dst[o] += scale * src[o];
+}
+
 // Row by row of dX: each input row gathers the output rows that read it (at most kh), each shifted
 // by its kw taps, so the row stays in L1; the taps' valid ranges are computed once per plane.
+// With stride s > 1, tap kx writes every s-th input position (o * s + off), which does not vectorize:
+// the row is split into s phases (positions p, p + s, ...), each tap adds to one phase contiguously,
+// and the phases are interleaved into the row once at the end.
 void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g)
 {
     int range[2 * 16];
     const int taps = std::min(g.kw, 16);
     for (int kx = 0; kx < taps; kx++)
         validRange(kx * g.dw - g.pw, g.sw, g.inW, g.outW, range[2 * kx], range[2 * kx + 1]);
+    const int phaseLen = (g.inW + g.sw - 1) / g.sw;
+    std::vector<float> phases(g.sw > 1 ? (size_t)g.sw * phaseLen : 0);
     for (int iy = 0; iy < g.inH; iy++)
     {
         float* row = dx + (size_t)iy * g.inW;
-        std::fill_n(row, g.inW, 0.f);  // dX needs no zeros beforehand: each row starts here, in cache
+        // dX needs no zeros beforehand: each row starts here, in cache
+        float* acc = g.sw == 1 ? row : phases.data();
+        std::fill_n(acc, g.sw == 1 ? g.inW : (int)phases.size(), 0.f);
         for (int ky = 0; ky < g.kh; ky++)
         {
             const int ty = iy + g.ph - ky * g.dh;  // = oy * stride for the output row oy that reads iy
@@ -56,24 +71,21 @@ void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const Co
             const float* src = dy + (size_t)(ty / g.sh) * g.outW;
             for (int kx = 0; kx < g.kw; kx++)
             {
-                const float scale = w[ky * g.kw + kx];
                 const int off = kx * g.dw - g.pw;
                 int begin, end;
                 if (kx < taps)
                     begin = range[2 * kx], end = range[2 * kx + 1];
                 else
                     validRange(off, g.sw, g.inW, g.outW, begin, end);
-                if (g.sw == 1)
-                {
-                    float* dst = row + off;
-                    for (int o = begin; o < end; o++)
-                        dst[o] += scale * src[o];
-                }
-                else
-                    for (int o = begin; o < end; o++)
-                        row[o * g.sw + off] += scale * src[o];
+                // input position o * sw + off = (o + q) * sw + phase
+                const int phase = ((off % g.sw) + g.sw) % g.sw, q = (off - phase) / g.sw;
+                addScaled(acc + (size_t)phase * phaseLen + q, src, w[ky * g.kw + kx], begin, end);
             }
         }
+        if (g.sw > 1)
+            for (int p = 0; p < g.sw; p++)
+                for (int j = 0; j * g.sw + p < g.inW; j++)
+                    row[j * g.sw + p] = acc[(size_t)p * phaseLen + j];
     }
 }
 
