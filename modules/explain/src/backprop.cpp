@@ -7,6 +7,7 @@
 #include "keep_plan.hpp"
 #include "ocl_ops.hpp"
 #include "opencv_compat.hpp"
+#include <set>
 
 namespace cv {
 namespace explain {
@@ -98,13 +99,23 @@ void BackpropImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<St
     for (const Mat& m : byIndex)
         shapes.push_back(dnn::shape(m));
     updateShapes(shapes);
+    if (!keep.empty())
+        keep = planFromRequests();  // the rules made for these shapes say what they read
     run(byIndex);
 }
 
 void BackpropImpl::keepOnly(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers)
 {
     keep.assign(graph.size(), 0);
+    planRequests.clear();
     plan(seedLayers, wrtLayers, false);
+}
+
+void BackpropImpl::keepAlso(const std::vector<String>& layers)
+{
+    NetLock lock(record->mutex());
+    requireForward();
+    plan({}, layers, true);
 }
 
 Mat BackpropImpl::getActivation(const String& layerName, int outputIndex)
@@ -439,6 +450,54 @@ std::vector<int> BackpropImpl::outputCounts() const
     return counts;
 }
 
+std::unique_ptr<ActivationNeeds> BackpropImpl::activationNeeds()
+{
+    for (int id : graph.order())
+        if (infos[id].layer->preferableTarget != dnn::DNN_TARGET_CPU)
+            return nullptr;
+    std::unique_ptr<ActivationNeeds> needs(new ActivationNeeds);
+    needs->reads.assign(graph.size(), BackwardRule::READS_INPUTS | BackwardRule::READS_OUTPUTS);
+    needs->fusionSafe.assign(graph.size(), 0);
+    std::vector<std::vector<int> > consumers(graph.size());
+    for (int id : graph.order())
+        for (int p : graph.layer(id).producers)
+            consumers[p].push_back(id);
+    for (int id : graph.order())
+    {
+        needs->fusionSafe[id] = fusionSafe(id, consumers);
+        if (!rules[id] && !infos[id].inputShapes.empty() && hasBackwardRule(infos[id].type))
+        {
+            try
+            {
+                rules[id] = createBackwardRule(infos[id]);
+            }
+            catch (const cv::Exception&)
+            {
+                // refused when a gradient has to pass the layer; until then it reads everything
+            }
+        }
+        if (rules[id])
+            needs->reads[id] = rules[id]->activationsRead();
+    }
+    return needs;
+}
+
+bool BackpropImpl::fusionSafe(int id, const std::vector<std::vector<int> >& consumers) const
+{
+    // the new engine's program runs every layer as it is; where fusion can go stale this module turns
+    // it off for its passes (compat::keepWeightsUnfolded)
+    if (graph.isProgram() || compat::fusionCanGoStale())
+        return true;
+    // cv::dnn 4.6 fuses a chain (a convolution with the BatchNorm, Scale, activation or Concat after it)
+    // from a layer whose output is not requested and which has one consumer: a requested output is its own
+    // unless the chain can go on past it, i.e. unless it has one consumer, of a type a chain can take in
+    if (consumers[id].size() != 1)
+        return true;
+    static const std::set<String> neverFused = {"Convolution", "Deconvolution", "Pooling", "InnerProduct",
+                                                "Softmax", "LRN", "Flatten", "Reshape", "Permute"};
+    return neverFused.count(infos[consumers[id][0]].type) > 0;
+}
+
 void BackpropImpl::plan(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers, bool rerun)
 {
     if (keep.empty())
@@ -449,7 +508,9 @@ void BackpropImpl::plan(const std::vector<String>& seedLayers, const std::vector
         seeds.push_back(graph.find(n));
     for (const String& n : wrtLayers)
         wanted.push_back(Pin(wrtPin(n).first, ANY_OUTPUT));
-    std::vector<char> widened = widenKeepPlan(graph, outputCounts(), keep, seeds, wanted);
+    planRequests.emplace_back(seeds, wanted);
+    const std::unique_ptr<ActivationNeeds> needs = activationNeeds();
+    std::vector<char> widened = widenKeepPlan(graph, outputCounts(), keep, seeds, wanted, needs.get());
     if (widened == keep)
         return;
     keep.swap(widened);
@@ -466,6 +527,15 @@ void BackpropImpl::plan(const std::vector<String>& seedLayers, const std::vector
         keep.swap(widened);
         throw;
     }
+}
+
+std::vector<char> BackpropImpl::planFromRequests()
+{
+    const std::unique_ptr<ActivationNeeds> needs = activationNeeds();
+    std::vector<char> plan(graph.size(), 0);
+    for (const auto& request : planRequests)
+        plan = widenKeepPlan(graph, outputCounts(), plan, request.first, request.second, needs.get());
+    return plan;
 }
 
 void BackpropImpl::requireForward()

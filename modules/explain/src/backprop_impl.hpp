@@ -9,6 +9,7 @@
 
 #include "activation_store.hpp"
 #include "backward_pass.hpp"
+#include "keep_plan.hpp"
 
 namespace cv {
 namespace explain {
@@ -22,7 +23,14 @@ public:
     void forward(InputArray blob, const String& inputName) CV_OVERRIDE;
     void forwardInputs(InputArrayOfArrays blobs, const std::vector<String>& names) CV_OVERRIDE;
     void keepOnly(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers) CV_OVERRIDE;
-    void keepAll() CV_OVERRIDE { keep.clear(); }
+    /** Adds the outputs of these layers to the plan (running the forward pass again if it did not keep
+        them): for methods that read activations no backward rule reads (Ablation-CAM's rebuilt part). */
+    void keepAlso(const std::vector<String>& layers);
+    void keepAll() CV_OVERRIDE
+    {
+        keep.clear();
+        planRequests.clear();
+    }
     Mat getActivation(const String& layerName, int outputIndex) CV_OVERRIDE;
     const LayerInfo& getLayerInfo(const String& layerName) const CV_OVERRIDE { return infos[graph.find(layerName)]; }
     std::vector<String> getLayerNames() const CV_OVERRIDE;
@@ -76,6 +84,8 @@ private:
     /** Widens the plan by what gradients from seeds to wanted layers need; re-runs the forward pass on
         the last input when that changed the plan. */
     void plan(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers, bool rerun);
+    /** The plan for every request so far, with what the rules read now. */
+    std::vector<char> planFromRequests();
 
     /** Makes sure the activations are those of this explainer's last forward pass (another forward
         pass with the same request overwrites cv::dnn's buffers): runs it again otherwise. */
@@ -92,6 +102,11 @@ private:
     Pin wrtPin(const String& name) const;
 
     std::vector<int> outputCounts() const;
+    /** What the rules of the layers read (keep_plan.hpp), or null where everything is kept: on an OpenCL
+        target (the device path reads every activation). Makes the rules it can. */
+    std::unique_ptr<ActivationNeeds> activationNeeds();
+    /** Whether a requested output of the layer is its own whatever cv::dnn fuses (ActivationNeeds). */
+    bool fusionSafe(int id, const std::vector<std::vector<int> >& consumers) const;
 
     /** Lets the rule of each kept layer check that cv::dnn computed the layer as the rule assumes
         (BackwardRule::verifyForward); on an error gives fusion back to the Net (compat::restoreFusion). */
@@ -106,6 +121,9 @@ private:
     ActivationStore store;
     std::vector<std::vector<Pin> > inputPins;  // resolved after each forward pass
     std::vector<char> keep;                 // layers whose activations forward() keeps; empty: all
+    // the (seeds, wanted) gradients the plan is for, so that it is made again when the rules can say what
+    // they read (after the shapes are known)
+    std::vector<std::pair<std::vector<int>, std::vector<Pin> > > planRequests;
     compat::ProgramBuffers programBuffers;  // the new engine: the outputs and scratch space its runs reuse
     std::vector<MatShape> lastInputShapes;
     bool shapesSettled = false;             // lastInputShapes' shapes were inferred after a forward pass at them

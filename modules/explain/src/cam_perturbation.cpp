@@ -189,10 +189,16 @@ SubNet buildSubNet(Backprop& bp, const String& targetLayer, const String& output
 void ablationCAM(const PerturbationInputs& in, PerturbationCache& cache, bool, bool, std::vector<Mat>& maps,
                  std::vector<Mat>&)
 {
-    const Mat a = in.bp->getActivation(in.targetLayer);
     if (!cache.ablation || cache.ablation->target != in.targetLayer || cache.ablation->output != in.outputLayer)
         cache.ablation = makePtr<SubNet>(buildSubNet(*in.bp, in.targetLayer, in.outputLayer));
     SubNet& sub = *cache.ablation;
+    // the rebuilt part's other inputs are read by no backward rule: the plan keeps them only when asked
+    std::vector<String> externalLayers;
+    for (const auto& pin : sub.externals)
+        if (pin.first != 0)
+            externalLayers.push_back(nameById(*in.bp, pin.first));
+    BackpropImpl::of(*in.bp).keepAlso(externalLayers);
+    const Mat a = in.bp->getActivation(in.targetLayer);
     const Mat& out = in.bp->getActivation(in.outputLayer);
     checkSeed(in, out);
     std::vector<Mat> externals;

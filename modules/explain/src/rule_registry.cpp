@@ -22,6 +22,11 @@ bool BackwardRule::computesInPlace() const
 
 void BackwardRule::verifyForward(const std::vector<Mat>&, const std::vector<Mat>&) const {}
 
+int BackwardRule::activationsRead() const
+{
+    return READS_INPUTS | READS_OUTPUTS;
+}
+
 namespace {
 
 std::mutex& registryMutex()

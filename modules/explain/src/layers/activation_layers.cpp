@@ -103,6 +103,14 @@ public:
 
     bool computesInPlace() const CV_OVERRIDE { return true; }
 
+    /** A clipping rectifier whose slope below the clip is not negative passes (lo, hi) exactly where its
+        output does: its derivative is read from the output, so that the input, which cv::dnn may have
+        computed in the same buffer (a fused convolution), need not be kept. */
+    int activationsRead() const CV_OVERRIDE
+    {
+        return fromOutput() ? READS_OUTPUTS : READS_INPUTS | READS_OUTPUTS;
+    }
+
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode mode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
@@ -120,7 +128,7 @@ public:
             return;
         // One loop per mode, so that the mode is a constant inside it and the loop can vectorize.
         const Grad f = grad;
-        const Mat &x = inputs[0], &y = outputs[0], &r = outputGrads[0];
+        const Mat &x = fromOutput() ? outputs[0] : inputs[0], &y = outputs[0], &r = outputGrads[0];
         switch (mode)
         {
         case RECTIFIER_GUIDED:
@@ -141,6 +149,8 @@ public:
     }
 
 private:
+    bool fromOutput() const { return grad.clip.enabled && grad.clip.slope >= 0.f; }
+
     Grad grad;
 };
 

@@ -126,6 +126,13 @@ public:
             bias = info.layer->blobs[1].reshape(1, 1);
         halfPrecision = info.layer->preferableTarget == dnn::DNN_TARGET_OPENCL_FP16;
         describe = describeLayer(info);
+        inShape = std::vector<int>(in.begin(), in.end());
+    }
+
+    /** The input gradient needs the weights only (verifyForward reads what the plan kept). */
+    int activationsRead() const CV_OVERRIDE
+    {
+        return READS_NOTHING;
     }
 
     /** A sample of output elements recomputed from the input and the layer's own weights. cv::dnn 4.7 and
@@ -168,12 +175,12 @@ public:
         if (!need[0])
             return;
         const Mat& dy = outputGrads[0];
-        const int n = inputs[0].size[0];
+        const int n = inShape[0];
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
         const bool depthwise = cinG == 1 && coutG == 1 && !g.volumetric();
         // depthwise planes and 1x1 stride-1 GEMM outputs are written whole; col2im accumulates
-        Mat dx = depthwise || g.pointwise() ? Mat(inputs[0].dims, inputs[0].size.p, CV_32F)
-                                        : Mat::zeros(inputs[0].dims, inputs[0].size.p, CV_32F);
+        const int dims = (int)inShape.size();
+        Mat dx = depthwise || g.pointwise() ? Mat(dims, inShape.data(), CV_32F) : Mat::zeros(dims, inShape.data(), CV_32F);
         // Tasks: (image, group, block of input channels); blocks give two threads work at batch 1.
         const int blocks = depthwise ? 1 : std::min(cinG, std::max(1, 4 / std::max(1, n * g.groups)));
         const int tasks = n * g.groups * blocks;
@@ -337,6 +344,7 @@ private:
     bool halfPrecision = false;
     mutable bool verified = false;  // verifyForward found the packed weights the layer's own
     String describe;
+    std::vector<int> inShape;
     std::vector<UMat> weightsT;
     UMat deviceWeights;  // depthwise: the filters as they are, one row per channel
 };

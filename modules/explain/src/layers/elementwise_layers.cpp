@@ -72,12 +72,21 @@ public:
                                                        operation + "'; only a sum is weighted by them");
     }
 
+    /** A known sum of blobs of one shape reads nothing: each input gets dY (times its coefficient). */
+    int activationsRead() const CV_OVERRIDE
+    {
+        bool sameShapes = !info.outputShapes.empty();
+        for (const MatShape& in : info.inputShapes)
+            sameShapes = sameShapes && in == info.outputShapes[0];
+        return known && op == ELT_SUM && sameShapes ? READS_NOTHING : READS_INPUTS | READS_OUTPUTS;
+    }
+
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
                   const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
                   std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
         for (const Mat& in : inputs)
-            if (dnn::shape(in) != dnn::shape(outputs[0]))
+            if (!in.empty() && !outputs[0].empty() && dnn::shape(in) != dnn::shape(outputs[0]))
                 CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) +
                                                        " adds blobs of different shapes; not supported yet");
         if (!known)
@@ -379,20 +388,27 @@ public:
         if (scale.empty())
             CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " gives no scale");
         scale = scale.reshape(1, 1).clone();
+        singleInput = info.inputShapes.size() == 1;
     }
 
-    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&,
+    /** dX = dY times a per-channel scale, of dY's shape: no activation is read. */
+    int activationsRead() const CV_OVERRIDE
+    {
+        return singleInput ? READS_NOTHING : READS_INPUTS | READS_OUTPUTS;
+    }
+
+    void backward(const std::vector<Mat>&, const std::vector<Mat>&,
                   const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
                   std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
         if (!need[0])
             return;
-        const Mat& x = inputs[0];
-        const int n = x.size[0], channels = x.dims > 1 ? x.size[1] : 1;
-        const size_t plane = totalOf(x, std::min(2, x.dims));
+        const Mat& r = outputGrads[0];  // the input's shape
+        const int n = r.size[0], channels = r.dims > 1 ? r.size[1] : 1;
+        const size_t plane = totalOf(r, std::min(2, r.dims));
         CV_Assert((int)scale.total() == channels);
-        Mat dx(x.dims, x.size.p, CV_32F);
-        const float* rp = outputGrads[0].ptr<float>();
+        Mat dx(r.dims, r.size.p, CV_32F);
+        const float* rp = r.ptr<float>();
         float* dp = dx.ptr<float>();
         for (int i = 0; i < n * channels; i++)
         {
@@ -416,6 +432,7 @@ public:
 private:
     Mat scale;
     UMat deviceScale;
+    bool singleInput = false;
 };
 
 /** NaryEltwise (cv::dnn 4.7+, the ONNX importer's Add, Sub, Mul, Div, Max, Min, Mean, Sum, Pow): numpy-style

@@ -23,21 +23,31 @@ public:
                                                    " multiplies two inputs; only constant weights are supported");
         weights = info.layer->blobs[0];
         axis = fc->axis;
+        if (info.inputShapes.size() != 1)
+            CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " has no recorded input shape");
+        inShape = std::vector<int>(info.inputShapes[0].begin(), info.inputShapes[0].end());
     }
 
-    void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&,
+    int activationsRead() const CV_OVERRIDE
+    {
+        return READS_NOTHING;
+    }
+
+    void backward(const std::vector<Mat>&, const std::vector<Mat>&,
                   const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
                   std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
         if (!need[0])
             return;
-        const Mat& x = inputs[0];
-        const int ax = normalizeAxis(axis, x.dims);
-        const int outer = (int)totalOf(x, 0, ax), inner = (int)totalOf(x, ax);
+        const int dims = (int)inShape.size();
+        const int ax = normalizeAxis(axis, dims);
+        int outer = 1, inner = 1;
+        for (int d = 0; d < dims; d++)
+            (d < ax ? outer : inner) *= inShape[d];
         const int numOutput = weights.size[0];
         if ((int)weights.total() != numOutput * inner || (int)outputGrads[0].total() != outer * numOutput)
             CV_Error(Error::StsBadArg, "explain: InnerProduct weights do not fit the recorded input");
-        Mat dx(x.dims, x.size.p, CV_32F);
+        Mat dx(dims, inShape.data(), CV_32F);
         const Mat dy = outputGrads[0].reshape(1, outer);
         if (countNonZero(dy) <= outer * 4)
         {
@@ -80,6 +90,7 @@ private:
     Mat weights;
     UMat deviceWeights;
     int axis;
+    std::vector<int> inShape;
 };
 
 /** Gemm: A is [batches..., rows, cols] with op(A) = A or A^T per batch ([M, K]); B (a constant or the

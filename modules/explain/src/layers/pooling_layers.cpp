@@ -33,6 +33,7 @@ public:
         // 1D and 2D pooling are 3D pooling of depth (and height) 1
         const MatShape& in = info.inputShapes[0];
         const MatShape out = info.outputShapes.empty() ? MatShape() : info.outputShapes[0];
+        inShape = std::vector<int>(in.begin(), in.end());
         if (out.size() != in.size())
             CV_Error(Error::StsNotImplemented, "explain: " + describeLayer(info) + " turns an input of shape " +
                                                    shapeToString(in) + " into " + shapeToString(out) +
@@ -66,15 +67,21 @@ public:
         }
     }
 
+    /** Average pooling reads nothing: its windows are fixed by the shapes. */
+    int activationsRead() const CV_OVERRIDE
+    {
+        return type == POOL_AVE ? READS_NOTHING : READS_INPUTS | READS_OUTPUTS;
+    }
+
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&,
                   const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
                   std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
         if (!need[0])
             return;
-        const Mat& x = inputs[0];
+        const Mat& x = inputs[0];  // empty for average pooling when the plan did not keep it
         const Mat& dy = outputGrads[0];
-        const int volumes = x.size[0] * x.size[1];
+        const int volumes = inShape[0] * inShape[1];
         const size_t inVolume = (size_t)inSize[0] * inSize[1] * inSize[2];
         const size_t outVolume = (size_t)outSize[0] * outSize[1] * outSize[2];
         bool whole = type == POOL_AVE && outVolume == 1;
@@ -83,15 +90,15 @@ public:
         if (whole)
         {
             // global average pooling (every classifier head): each input gets its volume's share
-            Mat dx(x.dims, x.size.p, CV_32F);
+            Mat dx((int)inShape.size(), inShape.data(), CV_32F);
             for (int p = 0; p < volumes; p++)
                 std::fill_n(dx.ptr<float>() + p * inVolume, inVolume, dy.ptr<float>()[p] / inVolume);
             inputGrads[0] = dx;
             return;
         }
-        Mat dx = zerosLike(x);
+        Mat dx = Mat::zeros((int)inShape.size(), inShape.data(), CV_32F);
         // stripes of at least ~32K inputs: a global pooling at 7 x 7 is too little work to share
-        const double stripes = std::max(1.0, (double)x.total() / 32768);
+        const double stripes = std::max(1.0, (double)dx.total() / 32768);
         parallel_for_(Range(0, volumes), [&](const Range& r) {
             for (int p = r.start; p < r.end; p++)
             {
@@ -99,8 +106,8 @@ public:
                 for (int oz = 0; oz < outSize[0]; oz++)
                     for (int oy = 0; oy < outSize[1]; oy++)
                         for (int ox = 0; ox < outSize[2]; ox++)
-                            backwardWindow(x.ptr<float>() + p * inVolume, *gp++, oz, oy, ox,
-                                           dx.ptr<float>() + p * inVolume);
+                            backwardWindow(x.empty() ? nullptr : x.ptr<float>() + p * inVolume, *gp++, oz, oy,
+                                           ox, dx.ptr<float>() + p * inVolume);
             }
         }, stripes);
         inputGrads[0] = dx;
@@ -169,6 +176,7 @@ private:
 
     int type;
     bool paddedArea;
+    std::vector<int> inShape;
     int inSize[3], outSize[3];  // D, H, W
     int kernel[3], stride[3], padBegin[3], padEnd[3];
 };

@@ -22,13 +22,27 @@ namespace {
 class PassThroughRule : public BackwardRule
 {
 public:
-    explicit PassThroughRule(const LayerInfo&) {}
+    explicit PassThroughRule(const LayerInfo& info)
+    {
+        if (info.inputShapes.size() == 1)
+            inShape = std::vector<int>(info.inputShapes[0].begin(), info.inputShapes[0].end());
+    }
+
+    /** With one input, its recorded shape is all the rule needs. */
+    int activationsRead() const CV_OVERRIDE
+    {
+        return inShape.empty() ? READS_INPUTS | READS_OUTPUTS : READS_NOTHING;
+    }
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
                   const std::vector<bool>& need, RectifierMode, std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
-        if (need[0])
+        if (!need[0])
+            return;
+        if (inShape.empty())
             inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
+        else
+            inputGrads[0] = outputGrads[0].reshape(1, (int)inShape.size(), inShape.data());
     }
 
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
@@ -38,6 +52,9 @@ public:
             inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
         return true;
     }
+
+private:
+    std::vector<int> inShape;  // of the only input
 };
 
 /** The new engine's Cast2: a float-to-float cast passes the gradient (a cast of integers is never asked for

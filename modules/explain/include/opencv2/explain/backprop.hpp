@@ -85,6 +85,21 @@ public:
     already set to that buffer whenever nothing else holds it; false (the default) never does. */
     virtual bool computesInPlace() const;
 
+    /** @brief What backward() reads of the forward pass (flags of ActivationsRead). */
+    enum ActivationsRead
+    {
+        READS_NOTHING = 0,  //!< shapes only (from LayerInfo and outputGrads)
+        READS_INPUTS = 1,   //!< the layer inputs
+        READS_OUTPUTS = 2   //!< the layer outputs
+    };
+
+    /** @brief Which activations backward() reads: READS_INPUTS | READS_OUTPUTS (the default) or less.
+    On the host the engine keeps only the activations the rules on a backward path read, so that cv::dnn
+    can reuse and fuse the rest; backward() then gets empty Mats for those it does not read (their
+    shapes are in the LayerInfo the rule was made from: a rule is made again when the shapes change).
+    On an OpenCL target every activation is kept. */
+    virtual int activationsRead() const;
+
     /** @brief Checks that cv::dnn computed the layer's outputs from its inputs as this rule's math
     assumes (e.g. with the layer's own weights), and throws a cv::Exception naming the layer otherwise.
     The engine calls it after each host forward pass for the layers whose inputs and outputs it kept,
