@@ -99,6 +99,92 @@ TEST(KeepPlan, GradCamPathWithFusionClosure)
     EXPECT_EQ(widenKeepPlan(g, oneOutput, wide, {fc}, {Pin(0, ANY_OUTPUT)}), wide);
 }
 
+TEST(KeepPlan, OnlyWhatTheRulesRead)
+{
+    RNG rng(303);
+    dnn::Net net = makeBranchedNet(rng);
+    NetGraph g(net);
+    const std::vector<int> oneOutput(g.size(), 1);
+    const std::vector<char> nothing(g.size(), 0);
+    const int fc = g.find("fc");
+    // the convolutions, the sum, the pooling and the classifier read nothing; the rectifiers their output
+    cv::explain::detail::ActivationNeeds needs;
+    needs.reads.assign(g.size(), BackwardRule::READS_NOTHING);
+    for (const char* relu : {"relu_a", "relu_b", "side"})
+        needs.reads[g.find(relu)] = BackwardRule::READS_OUTPUTS;
+    needs.fusionSafe.assign(g.size(), 1);
+    EXPECT_EQ(namesOf(g, widenKeepPlan(g, oneOutput, nothing, {fc}, {Pin(0, ANY_OUTPUT)}, &needs)),
+              (std::set<String>{"relu_a", "relu_b", "fc"}));
+    // a kept output that a fusion chain could pass through keeps its producers through single-consumer links
+    needs.fusionSafe[g.find("relu_b")] = 0;
+    EXPECT_EQ(namesOf(g, widenKeepPlan(g, oneOutput, nothing, {fc}, {Pin(0, ANY_OUTPUT)}, &needs)),
+              (std::set<String>{"relu_a", "relu_b", "conv_b", "fc"}));
+    // a rule that reads its inputs keeps its producers
+    needs.reads[g.find("conv_c")] = BackwardRule::READS_INPUTS;
+    EXPECT_EQ(namesOf(g, widenKeepPlan(g, oneOutput, nothing, {fc}, {Pin(0, ANY_OUTPUT)}, &needs)),
+              (std::set<String>{"relu_a", "relu_b", "conv_b", "add", "fc"}));
+}
+
+/** The gradient to the input from a plan that keeps only what the rules read equals the one from keeping
+    every activation; the layers no rule reads are not kept. */
+TEST(KeepPlan, ReducedPlanGivesTheSameGradients)
+{
+    RNG rng(304);
+    dnn::Net reduced = makeBranchedNet(rng);
+    RNG same(304);
+    dnn::Net full = makeBranchedNet(same);
+    const Mat x = randomBlob({2, 3, 6, 6}, rng), seed = randomBlob({2, 3}, rng);
+    Ptr<Backprop> planned = Backprop::create(reduced), all = Backprop::create(full);
+    planned->keepOnly({"fc"}, {""});
+    for (RectifierMode mode : {RECTIFIER_EXACT, RECTIFIER_GUIDED, RECTIFIER_DECONVNET})
+    {
+        planned->forward(x);
+        all->forward(x);
+        std::vector<Mat> a, b;
+        planned->backward({"fc"}, {seed}, {""}, a, mode);
+        all->backward({"fc"}, {seed}, {""}, b, mode);
+        EXPECT_LE(cv::norm(a[0], b[0], NORM_INF), 1e-6 * std::max(1.0, cv::norm(b[0], NORM_INF))) << "mode " << mode;
+    }
+    EXPECT_EQ(planned->getActivation("relu_a").total(), all->getActivation("relu_a").total());
+    expectError([&] { planned->getActivation("conv_a"); },
+                "explain: the activations of layer 'conv_a' (Convolution) were not kept by the last forward(); "
+                "call keepAll() or keepOnly() first");
+    expectError([&] { planned->getActivation("gap"); },
+                "explain: the activations of layer 'gap' (Pooling) were not kept by the last forward(); "
+                "call keepAll() or keepOnly() first");
+}
+
+/** conv -> ReLU -> Concat: cv::dnn 4.6 may fuse the ReLU into the convolution and write both into the
+    Concat's buffer, so the ReLU's requested output is kept together with its convolution's. */
+TEST(KeepPlan, RectifierBeforeAConcatKeepsItsRightOutput)
+{
+    RNG rng(305);
+    auto make = [](RNG& r) {
+        dnn::Net net;
+        const int c1 = addLayer(net, "conv1", "Convolution", convParams(3, 3, 3, r, 1, 1, 1), {0});
+        const int r1 = addLayer(net, "relu1", "ReLU", dnn::LayerParams(), {c1});
+        const int c2 = addLayer(net, "conv2", "Convolution", convParams(2, 3, 1, r), {0});
+        const int r2 = addLayer(net, "relu2", "ReLU", dnn::LayerParams(), {c2});
+        dnn::LayerParams cat;
+        cat.set("axis", 1);
+        const int c = addLayer(net, "cat", "Concat", cat, {r1, r2});
+        addGapFcHead(net, c, 5, 2, r);
+        return net;
+    };
+    RNG same(305);
+    dnn::Net reduced = make(rng), full = make(same);
+    const Mat x = randomBlob({1, 3, 7, 7}, rng), seed = randomBlob({1, 2}, rng);
+    Ptr<Backprop> planned = Backprop::create(reduced), all = Backprop::create(full);
+    planned->keepOnly({"fc"}, {""});
+    planned->forward(x);
+    all->forward(x);
+    std::vector<Mat> a, b;
+    planned->backward({"fc"}, {seed}, {""}, a, RECTIFIER_GUIDED);
+    all->backward({"fc"}, {seed}, {""}, b, RECTIFIER_GUIDED);
+    EXPECT_LE(cv::norm(a[0], b[0], NORM_INF), 1e-6 * std::max(1.0, cv::norm(b[0], NORM_INF)));
+    EXPECT_LE(cv::norm(planned->getActivation("relu1"), all->getActivation("relu1"), NORM_INF), 0.0);
+}
+
 // Found by fuzz/fuzz_model: a partial keep plan that keeps a Slice with outputs of equal shapes (for a
 // consumer on the path) but not another consumer of it made the input-pin replay read that consumer's
 // missing output: std::out_of_range escaped from GradCAM::forward(). Such a consumer is on no planned
