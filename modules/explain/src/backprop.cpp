@@ -452,8 +452,8 @@ std::vector<int> BackpropImpl::outputCounts() const
 
 std::unique_ptr<ActivationNeeds> BackpropImpl::activationNeeds()
 {
-    for (int id : graph.order())
-        if (infos[id].layer->preferableTarget != dnn::DNN_TARGET_CPU)
+    for (int id : graph.order())  // (a program's constants have no layer object)
+        if (infos[id].layer && infos[id].layer->preferableTarget != dnn::DNN_TARGET_CPU)
             return nullptr;
     std::unique_ptr<ActivationNeeds> needs(new ActivationNeeds);
     needs->reads.assign(graph.size(), BackwardRule::READS_INPUTS | BackwardRule::READS_OUTPUTS);
