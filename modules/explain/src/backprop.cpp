@@ -346,6 +346,8 @@ void BackpropImpl::run(std::vector<Mat> inputs)
     updateShapes(inputShapes, true);  // dynamic axes: what the layers learned in this pass
     if (!onDevice && wantsDevice(ids))
     {
+        if (!keep.empty())
+            keep = planFromRequests();  // the device path reads every activation (activationNeeds)
         run(inputs);
         return;
     }
