@@ -104,6 +104,38 @@ void BackpropImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<St
     run(byIndex);
 }
 
+bool BackpropImpl::inferShapes(InputArrayOfArrays blobs_, const std::vector<String>& names)
+{
+    if (graph.isProgram())
+        return false;
+    std::vector<Mat> blobs;
+    blobs_.getMatVector(blobs);
+    std::vector<String> nameByIndex;
+    int first = 0;
+    std::vector<MatShape> shapes;
+    for (const Mat& m : inputsByIndex(blobs, names, *infos[0].layer, nameByIndex, first))
+        shapes.push_back(dnn::shape(m));
+    NetLock lock(record->mutex());
+    try
+    {
+        updateShapes(shapes);
+    }
+    catch (const cv::Exception&)
+    {
+        return false;  // the forward pass reports it
+    }
+    for (int id : graph.order())
+    {
+        if (infos[id].outputShapes.empty())
+            return false;
+        for (const MatShape& s : infos[id].outputShapes)
+            for (int d : s)
+                if (d <= 0)
+                    return false;
+    }
+    return true;
+}
+
 void BackpropImpl::keepOnly(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers)
 {
     keep.assign(graph.size(), 0);

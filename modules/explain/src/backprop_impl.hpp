@@ -22,6 +22,9 @@ public:
 
     void forward(InputArray blob, const String& inputName) CV_OVERRIDE;
     void forwardInputs(InputArrayOfArrays blobs, const std::vector<String>& names) CV_OVERRIDE;
+    /** Infers every layer's shapes for these inputs without running the Net; false where that does not
+        give them all (a program's shapes come from its run; dynamic axes may be learned only by running). */
+    bool inferShapes(InputArrayOfArrays blobs, const std::vector<String>& names);
     void keepOnly(const std::vector<String>& seedLayers, const std::vector<String>& wrtLayers) CV_OVERRIDE;
     /** Adds the outputs of these layers to the plan (running the forward pass again if it did not keep
         them): for methods that read activations no backward rule reads (Ablation-CAM's rebuilt part). */

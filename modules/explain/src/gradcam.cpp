@@ -45,18 +45,30 @@ void GradCAMImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<Str
     std::vector<Mat> blobs;
     blobs_.getMatVector(blobs);
     // Grad-CAM needs only the layers between the target and the scores; input gradients widen the plan
-    // on first use (see Backprop::keepOnly). The default layer is read from the shapes of a pass at these
-    // inputs (a Net with dynamic axes infers some only when its layers have run at them): that first pass
-    // keeps every activation, the plan made after it narrows the next ones.
+    // on first use (see Backprop::keepOnly). The default layer is read from the shapes at these inputs:
+    // inferred before the pass where they can be, else from a first pass that keeps every activation (a
+    // Net with dynamic axes infers some only when its layers have run at them); the plan made after it
+    // narrows the next passes.
     const bool chooseLayer = layerName.empty() && !blobs.empty() && !blobs[0].empty();
+    String inferred;
+    if (chooseLayer && BackpropImpl::of(*bp).inferShapes(blobs, names))
+    {
+        inferred = layerName = defaultTargetLayer();
+        planLayers();
+    }
     if (!planned && !layerName.empty())
         planLayers();
     fwd->forwardInputs(blobs, names, scoresOut);
     if (chooseLayer)
     {
-        layerName = defaultTargetLayer();
-        CV_LOG_INFO(NULL, "explain: Grad-CAM target layer '" << layerName << "' (the last layer with a spatial output)");
+        const String chosen = defaultTargetLayer();
+        CV_LOG_INFO(NULL, "explain: Grad-CAM target layer '" << chosen << "' (the last layer with a spatial output)");
+        if (chosen == inferred)
+            return;
+        layerName = chosen;
         planLayers();
+        if (!inferred.empty())  // the pass gave other shapes than inferred: it kept the plan of another layer
+            fwd->forwardInputs(blobs, names, scoresOut);
     }
 }
 

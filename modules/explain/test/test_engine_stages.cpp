@@ -185,6 +185,27 @@ TEST(KeepPlan, RectifierBeforeAConcatKeepsItsRightOutput)
     EXPECT_LE(cv::norm(planned->getActivation("relu1"), all->getActivation("relu1"), NORM_INF), 0.0);
 }
 
+/** With static shapes Grad-CAM's default target is read from the inferred shapes before the first pass, so
+    that pass requests only the Grad-CAM plan's outputs, never every layer's (the peak memory of a first
+    explanation). */
+TEST(KeepPlan, DefaultTargetIsChosenBeforeTheFirstPass)
+{
+    RNG rng(411);
+    dnn::Net net = smoothNet(rng);
+    const std::vector<String> everyLayer = net.getLayerNames();
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    cam->forward(randomBlob({1, 3, 6, 6}, rng));
+    EXPECT_EQ(cam->getLayerName(), "sig");
+    std::vector<Mat> maps;
+    cam->compute(0, maps);
+    ASSERT_EQ(maps.size(), 1u);
+    EXPECT_EQ(NetRecord::of(net)->passes(everyLayer), 0u);
+    // the same explanation from a Backprop that keeps everything does request every layer
+    Ptr<Backprop> all = Backprop::create(net);
+    all->forward(randomBlob({1, 3, 6, 6}, rng));
+    EXPECT_EQ(NetRecord::of(net)->passes(everyLayer), 1u);
+}
+
 // Found by fuzz/fuzz_model: a partial keep plan that keeps a Slice with outputs of equal shapes (for a
 // consumer on the path) but not another consumer of it made the input-pin replay read that consumer's
 // missing output: std::out_of_range escaped from GradCAM::forward(). Such a consumer is on no planned
