@@ -119,7 +119,10 @@ void ActivationStore::setOrigin(const std::vector<String>& request_, uint64 pass
 
 const Mat& ActivationStore::host(const Pin& p) const
 {
-    Mat& m = acts[p.first].at(p.second);
+    static const Mat notKept;
+    if (p.second < 0 || p.second >= (int)acts[p.first].size())
+        return notKept;
+    Mat& m = acts[p.first][p.second];
     if (m.empty() && (int)deviceActs[p.first].size() > p.second)
     {
         m = deviceActs[p.first][p.second].getMat(ACCESS_READ).clone();

@@ -80,7 +80,8 @@ public:
     const std::vector<Mat>& inputs() const { return acts[0]; }
     /** The number of outputs kept for a layer (0: not kept). */
     size_t outputCount(int id) const { return acts[id].size(); }
-    /** A layer's activation on the host; in device mode copied from the device once (counted). */
+    /** A layer's activation on the host; in device mode copied from the device once (counted). An empty
+        Mat for an output the plan did not keep. */
     const Mat& host(const Pin& p) const;
     /** The depth of a layer's activation, without copying it (CV_32F when it is not kept). */
     int depthOf(const Pin& p) const;

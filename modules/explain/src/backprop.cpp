@@ -7,6 +7,7 @@
 #include "keep_plan.hpp"
 #include "ocl_ops.hpp"
 #include "opencv_compat.hpp"
+#include <algorithm>
 #include <set>
 
 namespace cv {
@@ -158,7 +159,7 @@ Mat BackpropImpl::getActivation(const String& layerName, int outputIndex)
     if (!keep.empty() && !keep[id])
         CV_Error(Error::StsError, "explain: the activations of " + describeLayer(infos[id]) +
                                       " were not kept by the last forward(); call keepAll() or keepOnly() first");
-    if (outputIndex < 0 || outputIndex >= (int)store.outputCount(id) || store.host(Pin(id, outputIndex)).empty())
+    if (store.host(Pin(id, outputIndex)).empty())
         CV_Error(Error::StsOutOfRange, format("explain: %s has no output %d", describeLayer(infos[id]).c_str(), outputIndex));
     return store.host(Pin(id, outputIndex));
 }
@@ -294,7 +295,7 @@ std::vector<Seed> BackpropImpl::makeSeeds(const std::vector<String>& seedLayers,
                                            (g.channels() > 1 ? format(" of %d channels", g.channels()) : String()) +
                                            " but its output has shape " + shapeToString(outShape) + " (float32 expected)");
         checkFinite(g, "the gradient for " + describeLayer(infos[id]));
-        const Mat out = store.onDevice() || store.outputCount(id) == 0 ? Mat() : store.host(Pin(id, 0));
+        const Mat out = store.onDevice() ? Mat() : store.host(Pin(id, 0));
         if (!out.empty() && out.depth() != CV_32F)
         {
             if (hasBackwardRule(infos[id].type) || isNonDifferentiable(infos[id].type))
@@ -462,7 +463,7 @@ void BackpropImpl::verifyForward(const std::vector<int>& ids)
                 continue;
             std::vector<Mat> ins, outs;
             for (const Pin& p : inputPins[id])  // an input whose producer is not kept stays empty
-                ins.push_back(p.second < (int)store.outputCount(p.first) ? store.host(p) : Mat());
+                ins.push_back(store.host(p));
             for (size_t o = 0; o < store.outputCount(id); o++)
                 outs.push_back(store.host(Pin(id, (int)o)));
             rules[id]->verifyForward(ins, outs);
@@ -542,7 +543,10 @@ void BackpropImpl::plan(const std::vector<String>& seedLayers, const std::vector
         seeds.push_back(graph.find(n));
     for (const String& n : wrtLayers)
         wanted.push_back(Pin(wrtPin(n).first, ANY_OUTPUT));
-    planRequests.emplace_back(seeds, wanted);
+    const auto request = std::make_pair(seeds, wanted);
+    if (std::find(planRequests.begin(), planRequests.end(), request) != planRequests.end())
+        return;  // the plan covers it already (every backward call of an explainer asks again)
+    planRequests.push_back(request);
     const std::unique_ptr<ActivationNeeds> needs = activationNeeds();
     std::vector<char> widened = widenKeepPlan(graph, outputCounts(), keep, seeds, wanted, needs.get());
     if (widened == keep)
@@ -559,6 +563,7 @@ void BackpropImpl::plan(const std::vector<String>& seedLayers, const std::vector
         // the activations are still those of the narrower plan (or, when the pins failed, not current):
         // keep that plan, so that the next call widens it again instead of reading what was never kept
         keep.swap(widened);
+        planRequests.pop_back();
         throw;
     }
 }

@@ -154,10 +154,9 @@ std::vector<Blob> BackwardPass::runRule(int id, std::vector<Blob>& outGrads, con
         return result;
     const size_t n = inputPins[id].size();
     std::vector<Mat> in, out, grads, inGrads(n);
-    // what the plan did not keep (the rule does not read it: activationsRead) stays empty
-    auto kept = [&](const Pin& p) { return p.second < (int)store.outputCount(p.first) ? store.host(p) : Mat(); };
+    // what the plan did not keep (the rule does not read it: activationsRead) comes empty
     for (const Pin& p : inputPins[id])
-        in.push_back(kept(p));
+        in.push_back(store.host(p));
     // When nothing else holds the output gradient (not a wanted result, not shared), its buffer is
     // offered as the input gradient: element-wise rules then work in place (less memory traffic).
     const Mat& g0 = outGrads.empty() ? Mat() : outGrads[0].host;
@@ -166,7 +165,7 @@ std::vector<Blob> BackwardPass::runRule(int id, std::vector<Blob>& outGrads, con
                              g0.type() == CV_32F && g0.total() == (size_t)dnn::total(infos[id].inputShapes.at(0));
     for (size_t o = 0; o < outGrads.size(); o++)
     {
-        out.push_back(kept(Pin(id, (int)o)));
+        out.push_back(store.host(Pin(id, (int)o)));
         grads.push_back(outGrads[o].mat());
     }
     if (offerBuffer)

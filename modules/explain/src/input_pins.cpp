@@ -63,8 +63,8 @@ double InputPinResolver::replayError(int id, size_t j, int c, const std::vector<
         layer->getMemoryShapes(inShapes, (int)store.outputCount(id), outShapes, internalShapes);
         for (size_t o = 0; o < outShapes.size(); o++)  // of the recorded types (OpenCV 5's comparisons: boolean)
         {
-            const bool recorded = o < store.outputCount(id) && !store.host(Pin(id, (int)o)).empty();
-            outputs.push_back(Mat(outShapes[o], recorded ? store.host(Pin(id, (int)o)).type() : CV_32F));
+            const Mat& recorded = store.host(Pin(id, (int)o));
+            outputs.push_back(Mat(outShapes[o], recorded.empty() ? CV_32F : recorded.type()));
         }
         for (const MatShape& s : internalShapes)
             internals.push_back(Mat(s, CV_32F));
