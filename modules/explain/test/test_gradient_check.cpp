@@ -42,28 +42,34 @@ TEST(GradientCheck, Convolution)
     }
 }
 
-/** dX of a depthwise convolution, summed directly from its definition: every output element y[c][oy][ox]
-    reads x[c][oy * sh - ph + ky * dh][ox * sw - pw + kx * dw] with weight w[c][ky][kx]. */
-static Mat depthwiseInputGradient(const Mat& dy, const Mat& w, const std::vector<int>& xShape, int sh, int sw, int ph,
-                                  int pw, int dh, int dw)
+/** dX of a 2D convolution with `groups` groups, summed directly from its definition (in double): every
+    output element y[co][oy][ox] reads x[ci][oy * sh - ph + ky * dh][ox * sw - pw + kx * dw] of its group's
+    input channels ci with weight w[co][ci - first channel of the group][ky][kx]. */
+static Mat convInputGradient(const Mat& dy, const Mat& w, const std::vector<int>& xShape, int groups, int sh, int sw,
+                             int ph, int pw, int dh, int dw)
 {
-    Mat dx = Mat::zeros((int)xShape.size(), xShape.data(), CV_32F);
-    const int n = xShape[0], channels = xShape[1], inH = xShape[2], inW = xShape[3];
-    const int outH = dy.size[2], outW = dy.size[3], kh = w.size[2], kw = w.size[3];
+    Mat dx = Mat::zeros((int)xShape.size(), xShape.data(), CV_64F);
+    const int n = xShape[0], inC = xShape[1], inH = xShape[2], inW = xShape[3];
+    const int outC = dy.size[1], outH = dy.size[2], outW = dy.size[3], kh = w.size[2], kw = w.size[3];
+    const int cinG = inC / groups, coutG = outC / groups;
     for (int img = 0; img < n; img++)
-        for (int c = 0; c < channels; c++)
+        for (int co = 0; co < outC; co++)
             for (int oy = 0; oy < outH; oy++)
                 for (int ox = 0; ox < outW; ox++)
-                    for (int ky = 0; ky < kh; ky++)
-                        for (int kx = 0; kx < kw; kx++)
-                        {
-                            const int iy = oy * sh - ph + ky * dh, ix = ox * sw - pw + kx * dw;
-                            if (iy < 0 || iy >= inH || ix < 0 || ix >= inW)
-                                continue;
-                            const int xi[] = {img, c, iy, ix}, yi[] = {img, c, oy, ox}, wi[] = {c, 0, ky, kx};
-                            dx.at<float>(xi) += dy.at<float>(yi) * w.at<float>(wi);
-                        }
-    return dx;
+                    for (int ci = 0; ci < cinG; ci++)
+                        for (int ky = 0; ky < kh; ky++)
+                            for (int kx = 0; kx < kw; kx++)
+                            {
+                                const int iy = oy * sh - ph + ky * dh, ix = ox * sw - pw + kx * dw;
+                                if (iy < 0 || iy >= inH || ix < 0 || ix >= inW)
+                                    continue;
+                                const int xi[] = {img, co / coutG * cinG + ci, iy, ix}, yi[] = {img, co, oy, ox};
+                                const int wi[] = {co, ci, ky, kx};
+                                dx.at<double>(xi) += (double)dy.at<float>(yi) * w.at<float>(wi);
+                            }
+    Mat dx32;
+    dx.convertTo(dx32, CV_32F);
+    return dx32;
 }
 
 /** The depthwise kernel's row loops (one per tap; with stride > 1 per phase of the row) against the
@@ -92,9 +98,45 @@ TEST(GradientCheck, DepthwiseConvolutionMatchesDefinition)
         const Mat dy = randomBlob(shapeOf(y), rng);
         std::vector<Mat> grads;
         bp->backward({"conv"}, {dy}, {String()}, grads, RECTIFIER_EXACT);
-        const Mat expected = depthwiseInputGradient(dy, w, shapeOf(x), stride, stride, padH, padW, dil, dil);
+        const Mat expected = convInputGradient(dy, w, shapeOf(x), channels, stride, stride, padH, padW, dil, dil);
         ASSERT_EQ(shapeOf(grads[0]), shapeOf(x));
         EXPECT_LE(cv::norm(grads[0], expected, NORM_INF), 1e-5);
+    }
+}
+
+/** 3x3 stride-1 convolutions on 16+ channels take Winograd's F(2x2, 3x3) from 256 input pixels (all images)
+    and F(4x4, 3x3) from 2048: each regime and the direct path below it, against the definition, with pads 0-2
+    per axis, groups, batches, and planes whose last tile row and column stick out of dX. */
+TEST(GradientCheck, Convolution3x3WinogradMatchesDefinition)
+{
+    RNG rng(137);
+    const int pixelRange[][2] = {{64, 200}, {400, 1200}, {2300, 3000}};
+    for (int iter = 0; iter < 12; iter++)
+    {
+        const int group = iter % 4 == 3 ? 2 : 1;
+        const int inC = group * rng.uniform(16, 25), outC = group * rng.uniform(16, 25), padH = rng.uniform(0, 3);
+        const int padW = rng.uniform(0, 3), images = rng.uniform(1, 3);
+        const int* range = pixelRange[iter % 3];
+        const int pixels = rng.uniform(range[0], range[1]) / images, inW = rng.uniform(3, 40);
+        const int inH = std::max(3, pixels / inW);
+        dnn::LayerParams lp = convParams(outC, inC / group, 3, rng, group, 1, 0, 1);
+        lp.erase("pad");
+        lp.set("pad_h", padH);
+        lp.set("pad_w", padW);
+        const Mat w = lp.blobs[0].clone();
+        dnn::Net net;
+        addLayer(net, "conv", "Convolution", lp, {0});
+        const Mat x = randomBlob({images, inC, inH, inW}, rng);
+        SCOPED_TRACE(cv::format("iter %d group %d channels %d -> %d pads %d,%d input %dx%dx%d", iter, group, inC, outC,
+                                padH, padW, images, inH, inW));
+        Ptr<Backprop> bp = Backprop::create(net);
+        bp->forward(x);
+        const Mat dy = randomBlob(shapeOf(bp->getActivation("conv")), rng);
+        std::vector<Mat> grads;
+        bp->backward({"conv"}, {dy}, {String()}, grads, RECTIFIER_EXACT);
+        const Mat expected = convInputGradient(dy, w, shapeOf(x), group, 1, 1, padH, padW, 1, 1);
+        ASSERT_EQ(shapeOf(grads[0]), shapeOf(x));
+        EXPECT_LE(cv::norm(grads[0], expected, NORM_INF), 1e-5 * cv::norm(expected, NORM_INF));
     }
 }
 

@@ -5,9 +5,11 @@
 // dX = col2im(W^T * dY) per group, with Eigen's single-threaded GEMM (far faster than cv::gemm on
 // Debian's reference BLAS) and parallel_for_ over (image, group, block of input channels), so that
 // each task writes its own slice of dX. 1x1 stride-1 convolutions skip col2im; depthwise ones use a
-// direct loop. 1D and 2D convolutions are 3D ones of depth (and height) 1.
+// direct loop; 3x3 stride-1 ones on enough channels and pixels use Winograd's transform (conv_winograd.cpp).
+// 1D and 2D convolutions are 3D ones of depth (and height) 1.
 #include "layer_utils.hpp"
 #include "cpu_kernels.hpp"
+#include "conv_winograd.hpp"
 #include "../ocl_ops.hpp"
 #include "../opencv_compat.hpp"
 
@@ -29,6 +31,13 @@ struct ConvGeometry
     {
         return kd * kh * kw == 1 && sd == 1 && sh == 1 && sw == 1 && pd == 0 && ph == 0 && pw == 0 &&
                outD == inD && outH == inH && outW == inW;
+    }
+
+    /** A 2D 3x3 convolution with stride 1 and no dilation on enough channels and pixels for Winograd. */
+    bool winograd(int images) const
+    {
+        return !volumetric() && kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 &&
+               winogradPays(inC / groups, outC / groups, images * inH * inW);
     }
 };
 
@@ -178,9 +187,16 @@ public:
         const int n = inShape[0];
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
         const bool depthwise = cinG == 1 && coutG == 1 && !g.volumetric();
-        // depthwise planes and 1x1 stride-1 GEMM outputs are written whole; col2im accumulates
+        // depthwise planes, 1x1 stride-1 GEMM outputs and Winograd tiles are written whole; col2im accumulates
         const int dims = (int)inShape.size();
-        Mat dx = depthwise || g.pointwise() ? Mat(dims, inShape.data(), CV_32F) : Mat::zeros(dims, inShape.data(), CV_32F);
+        const bool written = depthwise || g.pointwise() || g.winograd(n);
+        Mat dx = written ? Mat(dims, inShape.data(), CV_32F) : Mat::zeros(dims, inShape.data(), CV_32F);
+        if (g.winograd(n))
+        {
+            winogradBackward(dy, dx);
+            inputGrads[0] = dx;
+            return;
+        }
         // Tasks: (image, group, block of input channels); blocks give two threads work at batch 1.
         const int blocks = depthwise ? 1 : std::min(cinG, std::max(1, 4 / std::max(1, n * g.groups)));
         const int tasks = n * g.groups * blocks;
@@ -248,6 +264,18 @@ public:
     }
 
 private:
+    /** Per group, all images at once (the Winograd kernel runs parallel_for_ over its own stages). */
+    void winogradBackward(const Mat& dy, Mat& dx) const
+    {
+        const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
+        const size_t inPlane = (size_t)g.inH * g.inW, outPlane = (size_t)g.outH * g.outW;
+        const Winograd3x3Shape shape = {inShape[0], cinG, g.inH, g.inW, coutG, g.outH, g.outW, g.ph, g.pw,
+                                        g.inC * inPlane, g.outC * outPlane, weights.step1()};
+        for (int grp = 0; grp < g.groups; grp++)
+            winogradConvBackward3x3(dy.ptr<float>() + grp * coutG * outPlane, weights.ptr<float>(grp * coutG),
+                                    dx.ptr<float>() + grp * cinG * inPlane, shape);
+    }
+
     bool depthwiseBackwardOCL(const UMat& x, const UMat& dy, UMat& dx)
     {
         if (deviceWeights.empty())  // channels x (kh kw), once per rule

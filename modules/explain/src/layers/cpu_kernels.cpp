@@ -1,6 +1,6 @@
 // This file is part of the explain module. It is subject to the license terms in the LICENSE file
 // found in the top-level directory of this distribution (Apache License 2.0).
-// Baseline CPU kernels and the run-time choice of the AVX2+FMA build.
+// Baseline CPU kernels and the run-time choice among the AVX-512, AVX2+FMA and baseline builds.
 #include "cpu_kernels.hpp"
 #include <opencv2/core/utility.hpp>
 
@@ -10,47 +10,54 @@
 namespace cv {
 namespace explain {
 
-#ifdef EXPLAIN_HAVE_AVX2_KERNELS
-namespace avx2 {
-void gemmAtB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);
-void gemmAB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);
-void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g);
-}
-static const bool useAVX2 = checkHardwareSupport(CV_CPU_AVX2) && checkHardwareSupport(CV_CPU_FMA3);
-#else
-static const bool useAVX2 = false;
+#define EXPLAIN_DECLARE_KERNELS(ns)                                                                                 \
+    namespace ns {                                                                                                  \
+    void gemmAtB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);        \
+    void gemmAB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);         \
+    void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g);          \
+    }
+#ifdef EXPLAIN_HAVE_X86_KERNELS
+EXPLAIN_DECLARE_KERNELS(avx512)
+EXPLAIN_DECLARE_KERNELS(avx2)
 #endif
+
+static std::vector<CpuKernelSet> supportedSets()
+{
+    std::vector<CpuKernelSet> sets;
+#ifdef EXPLAIN_HAVE_X86_KERNELS
+    if (checkHardwareSupport(CV_CPU_AVX512_SKX))
+        sets.push_back({"avx512", avx512::gemmAtB, avx512::gemmAB, avx512::depthwiseBackwardPlane});
+    if (checkHardwareSupport(CV_CPU_AVX2) && checkHardwareSupport(CV_CPU_FMA3))
+        sets.push_back({"avx2", avx2::gemmAtB, avx2::gemmAB, avx2::depthwiseBackwardPlane});
+#endif
+    sets.push_back({"baseline", baseline::gemmAtB, baseline::gemmAB, baseline::depthwiseBackwardPlane});
+    return sets;
+}
+
+const std::vector<CpuKernelSet>& cpuKernelSets()
+{
+    static const std::vector<CpuKernelSet> sets = supportedSets();
+    return sets;
+}
+
+static const CpuKernelSet& fastest()
+{
+    return cpuKernelSets().front();
+}
 
 void gemmAtB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k)
 {
-#ifdef EXPLAIN_HAVE_AVX2_KERNELS
-    if (useAVX2)
-        return avx2::gemmAtB(a, lda, b, ldb, c, ldc, m, n, k);
-#endif
-    baseline::gemmAtB(a, lda, b, ldb, c, ldc, m, n, k);
+    fastest().gemmAtB(a, lda, b, ldb, c, ldc, m, n, k);
 }
 
 void gemmAB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k)
 {
-#ifdef EXPLAIN_HAVE_AVX2_KERNELS
-    if (useAVX2)
-        return avx2::gemmAB(a, lda, b, ldb, c, ldc, m, n, k);
-#endif
-    baseline::gemmAB(a, lda, b, ldb, c, ldc, m, n, k);
+    fastest().gemmAB(a, lda, b, ldb, c, ldc, m, n, k);
 }
 
 void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g)
 {
-#ifdef EXPLAIN_HAVE_AVX2_KERNELS
-    if (useAVX2)
-        return avx2::depthwiseBackwardPlane(dy, w, dx, g);
-#endif
-    baseline::depthwiseBackwardPlane(dy, w, dx, g);
-}
-
-const char* gemmKernelName()
-{
-    return useAVX2 ? "avx2" : "baseline";
+    fastest().depthwiseBackwardPlane(dy, w, dx, g);
 }
 
 }} // namespace cv::explain

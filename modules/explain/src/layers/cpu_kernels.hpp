@@ -1,10 +1,12 @@
 // This file is part of the explain module. It is subject to the license terms in the LICENSE file
 // found in the top-level directory of this distribution (Apache License 2.0).
 // The hot single-threaded loops of the backward rules: float GEMMs (Eigen: far faster than cv::gemm
-// on Debian's reference BLAS) and the depthwise convolution backward. An AVX2+FMA build of the same
-// code is chosen at run time where the CPU has it, so the library still runs on baseline x86-64.
+// on Debian's reference BLAS) and the depthwise convolution backward. AVX-512 and AVX2+FMA builds of the
+// same code are chosen at run time where the CPU has them, so the library still runs on baseline x86-64.
 #ifndef OPENCV_EXPLAIN_CPU_KERNELS_HPP
 #define OPENCV_EXPLAIN_CPU_KERNELS_HPP
+
+#include <vector>
 
 namespace cv {
 namespace explain {
@@ -26,8 +28,17 @@ struct ConvPlaneGeometry
     through its kh x kw kernel w. */
 void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g);
 
-/** "avx2" or "baseline": the kernels in use. */
-const char* gemmKernelName();
+/** One build of the kernels above. */
+struct CpuKernelSet
+{
+    const char* name;  // "avx512", "avx2" or "baseline"
+    void (*gemmAtB)(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);
+    void (*gemmAB)(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);
+    void (*depthwiseBackwardPlane)(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g);
+};
+
+/** The builds this library has and this CPU runs, fastest first; the functions above call the first. */
+const std::vector<CpuKernelSet>& cpuKernelSets();
 
 }} // namespace cv::explain
 
