@@ -10,6 +10,11 @@
 #     median, as the machine may be shared), XML report in build/perf_results.xml (OpenCV perf layout:
 #     modules/ts/misc/summary.py reads it; it holds the last repeat), log in build/perf_results.txt;
 #     the ratio table is printed at the end. Later options override the defaults (--gtest_repeat=1).
+#   scripts/perf.sh --paired [ROUNDS]    (default 15 rounds)
+#  instead of 3.: runs build/perf/opencv_explain_compare on each model: every round times the plain
+#  forward and each method once, in turn, on CPU batch 1, and the table gives the quartiles of the
+#  per-round ratio method / forward. Pairing cancels the drift of a shared machine (a separately timed
+#  forward moves by 10-30 % between runs there); use it for ratios near 1.
 # Environment: EXPLAIN_BUILD_DIR (default build), EXPLAIN_PERF_MODELS (default $BUILD/models),
 # EXPLAIN_NO_BUILD=1 runs the binary already in $BUILD (e.g. one configured from another source tree).
 # OpenCL: the "ocl" cases run the Net on DNN_TARGET_OPENCL with the results kept on the device; they
@@ -24,6 +29,11 @@ root=$(pwd)
 build="${EXPLAIN_BUILD_DIR:-build}"
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 models="${EXPLAIN_PERF_MODELS:-$build/models}"
+paired=0
+if [ "${1:-}" = "--paired" ]; then
+  paired=1
+  rounds="${2:-15}"
+fi
 
 need_models=0
 for m in resnet50 mobilenet_v2; do
@@ -42,7 +52,22 @@ fi
 if [ "${EXPLAIN_NO_BUILD:-0}" != 1 ]; then
   echo "== building (Release)"
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DEXPLAIN_BUILD_PERF=ON >/dev/null
-  cmake --build "$build" -j2 --target opencv_explain_perf
+  cmake --build "$build" -j2 --target opencv_explain_perf opencv_explain_compare
+fi
+
+if [ "$paired" = 1 ]; then
+  echo "== paired rounds ($rounds per model): $build/perf/opencv_explain_compare"
+  printf '%-16s %-14s %12s %12s %18s\n' model method "median ms" "x forward" "(quartiles)"
+  for m in resnet50 mobilenet_v2; do
+    "$build/perf/opencv_explain_compare" --model="$models/$m.onnx" --samples="$rounds" \
+      --methods=forward,gradcam,gradcam_top5,guided,guided_gradcam |
+      awk -v model="$m" '$1 == "median" { ms[$2] = $3; if ($2 == "forward") order[n++] = $2 }
+                         $1 == "paired" { ms2[$2] = $3; q1[$2] = $4; q3[$2] = $5; order[n++] = $2 }
+                         END { for (i = 0; i < n; i++) { k = order[i];
+                                 if (k == "forward") printf "%-16s %-14s %12.1f %12s\n", model, k, ms[k], "1.00";
+                                 else printf "%-16s %-14s %12.1f %12.3f %8.3f-%.3f\n", model, k, ms[k], ms2[k], q1[k], q3[k] } }'
+  done
+  exit 0
 fi
 
 echo "== running $build/perf/opencv_explain_perf"

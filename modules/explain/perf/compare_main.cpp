@@ -13,12 +13,16 @@
 //   gradcampp       the same with setMethod(CAM_GRADCAM_PLUS_PLUS)
 //   guided          GradCAM::forward + inputGradient(-1, RECTIFIER_GUIDED)
 //   guided_gradcam  GradCAM::forward + guidedGradCAM(-1)
+//   gradcam_top5    GradCAM::forward + compute() of the 5 top-scoring classes
 //   backprop_forward  Backprop::forward with every activation kept (the forward part of guided; not in
 //                   the default list)
 // The input blob is `input` of the FileStorage --input (1xCxHxW float32), or N(0,1) noise of 1x3x224x224.
 //
-// Without --serve: --samples samples of each method, round-robin over the methods, then one line per
-// method "median <method> <ms>". With --serve: reads commands from stdin, one per line, and answers
+// Without --serve: --samples rounds, each timing every method once in turn, then one line per method
+// "median <method> <ms>". With "forward" in the list, also one line per other method
+// "paired <method> <median> <q1> <q3>": quartiles over the rounds of the method's time divided by the
+// forward's time in the same round. Pairing cancels the drift of a shared machine, which moves
+// separately timed medians by more than the ratios being measured. With --serve: reads commands from stdin, one per line, and answers
 // one line each (flushed):
 //   run <method> <n>   -> "times <method> <ms> <ms> ..."  (n timed samples)
 //   dump <file.yml>    -> "dumped": writes class_id, gradcam (normalized, input size), guided (1xCxHxW)
@@ -50,7 +54,7 @@ struct Method
     std::vector<Mat> maps;
 };
 
-const char* kAll = "forward,gradcam,gradcampp,guided,guided_gradcam";
+const char* kAll = "forward,gradcam,gradcampp,guided,guided_gradcam,gradcam_top5";
 
 void runOnce(Method& m, const Mat& blob)
 {
@@ -77,6 +81,14 @@ void runOnce(Method& m, const Mat& blob)
         m.cam->forward(blob);
         m.cam->guidedGradCAM(-1, m.out);
     }
+    else if (m.name == "gradcam_top5")
+    {
+        Mat scores, order;
+        m.cam->forward(blob, scores);
+        sortIdx(scores.row(0), order, SORT_EVERY_ROW | SORT_DESCENDING);
+        for (int k = 0; k < 5 && k < order.cols; k++)
+            m.cam->compute(order.at<int>(0, k), m.maps);
+    }
     else
         CV_Error(Error::StsBadArg, "unknown method " + m.name);
 }
@@ -90,11 +102,38 @@ double timeOnce(Method& m, const Mat& blob)
     return tm.getTimeMilli();
 }
 
-double median(std::vector<double> v)
+/** The q-quantile of v (0.5: the median), linear between the two nearest ranks. */
+double quantile(std::vector<double> v, double q)
 {
+    if (v.empty())
+        return 0;
     std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    const double pos = q * (v.size() - 1);
+    const size_t lo = (size_t)pos, hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (pos - lo) * (v[hi] - v[lo]);
+}
+
+double median(const std::vector<double>& v)
+{
+    return quantile(v, 0.5);
+}
+
+/** Each method's time over the forward's, round by round: "paired <method> <median> <q1> <q3>". */
+void printPairedRatios(const std::vector<Method>& methods, std::map<std::string, std::vector<double> >& times)
+{
+    if (!times.count("forward"))
+        return;
+    const std::vector<double>& forward = times["forward"];
+    for (const Method& m : methods)
+    {
+        if (m.name == "forward")
+            continue;
+        std::vector<double> ratios;
+        for (size_t i = 0; i < forward.size(); i++)
+            ratios.push_back(times[m.name][i] / forward[i]);
+        std::printf("paired %s %.3f %.3f %.3f\n", m.name.c_str(), median(ratios), quantile(ratios, 0.25),
+                    quantile(ratios, 0.75));
+    }
 }
 
 /** The input blob: `input` from a FileStorage, or N(0,1) 1x3x224x224; empty on error (printed). */
@@ -224,7 +263,7 @@ int main(int argc, char** argv)
         "{model   |<none>| ONNX (or any cv::dnn) model }"
         "{input   |      | FileStorage with `input` (1xCxHxW float32); default N(0,1) 1x3x224x224 }"
         "{threads | 2    | cv::setNumThreads }"
-        "{samples | 10   | samples per method (without --serve) }"
+        "{samples | 10   | rounds: samples per method (without --serve) }"
         "{methods | forward,gradcam,gradcampp,guided,guided_gradcam | comma-separated methods }"
         "{serve   | false| read commands from stdin (see the source) }";
     CommandLineParser parser(argc, argv, keys);
@@ -270,5 +309,6 @@ int main(int argc, char** argv)
             times[m.name].push_back(timeOnce(m, blob));
     for (Method& m : methods)
         std::printf("median %s %.3f\n", m.name.c_str(), median(times[m.name]));
+    printPairedRatios(methods, times);
     return 0;
 }
