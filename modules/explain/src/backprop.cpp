@@ -243,7 +243,7 @@ void BackpropImpl::checkFiniteSeeds(const std::vector<Seed>& seeds)
     if (store.onDevice())
         return;  // the device path makes no host copies to check
     for (const Seed& s : seeds)
-        if (!checkRange(store.host(Pin(s.layer, 0)), true, nullptr, -FLT_MAX, FLT_MAX))
+        if (!allFinite(store.host(Pin(s.layer, 0))))
             reportNonFiniteActivations();
 }
 
@@ -251,7 +251,7 @@ void BackpropImpl::checkFiniteResults(const std::vector<Seed>& seeds, const std:
                                       RectifierMode mode, std::vector<Blob>& results)
 {
     for (Blob& r : results)
-        if (!r.onDevice() && !checkRange(r.host, true, nullptr, -FLT_MAX, FLT_MAX))
+        if (!r.onDevice() && !allFinite(r.host))
         {
             reportNonFiniteActivations();
             BackwardPass(graph, infos, inputPins, store, rules).run(seeds, wanted, mode, true);
@@ -272,7 +272,7 @@ void BackpropImpl::reportNonFiniteActivations()
         for (size_t o = 0; o < store.outputCount(id); o++)
         {
             const Mat& m = store.host(Pin(id, (int)o));
-            if (!m.empty() && m.depth() == CV_32F && !checkRange(m, true, nullptr, -FLT_MAX, FLT_MAX))
+            if (!m.empty() && m.depth() == CV_32F && !allFinite(m))
                 CV_Error(Error::StsOutOfRange, "explain: the forward pass gives NaN or Inf values, first at the output "
                                                "of " + describeLayer(infos[id]) + "; check the input blob's scale and "
                                                "the model's weights");

@@ -51,7 +51,7 @@ std::vector<Blob> BackwardPass::run(const std::vector<Seed>& seeds, const std::v
             if (inGrads[j].empty() || inGrads[j].total() != (size_t)dnn::total(inShape) || inGrads[j].type() != CV_32F)
                 CV_Error(Error::StsInternal, "explain: the backward rule of " + describeLayer(infos[id]) +
                                                  format(" returned no float32 gradient of the input %d shape", (int)j));
-            if (checkEachStep && !checkRange(inGrads[j].mat(), true, nullptr, -FLT_MAX, FLT_MAX))
+            if (checkEachStep && !allFinite(inGrads[j].mat()))
                 CV_Error(Error::StsOutOfRange, "explain: the gradient became NaN or Inf in the backward step of " +
                                                    describeLayer(infos[id]) + format(" (input %d)", (int)j));
             accumulate(inputPins[id][j], inGrads[j].reshaped(inShape));

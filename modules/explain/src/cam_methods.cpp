@@ -141,7 +141,7 @@ void computeCAM(int method, InputArray _activations, InputArray _gradients, Outp
         }
     });
     for (int b = 0; b < n; b++)  // finite inputs can still overflow float32 in the products and sums
-        if (!checkRange(maps[b], true, nullptr, -FLT_MAX, FLT_MAX))
+        if (!allFinite(maps[b]))
         {
             std::vector<Range> image{Range(b, b + 1), Range::all(), Range::all(), Range::all()};
             const double amax = norm(a(image), NORM_INF), gmax = spec.needsGradients ? norm(g(image), NORM_INF) : 0.0;

@@ -18,7 +18,7 @@ void requireFiniteActivation(Backprop& b, const String& layer)
     if (b.isOnDevice())
         return;  // the device path makes no host copies to check
     const Mat a = b.getActivation(layer);
-    if (!checkRange(a, true, nullptr, -FLT_MAX, FLT_MAX))
+    if (!allFinite(a))
     {
         BackpropImpl::of(b).reportNonFiniteActivations();  // throws, naming the first such layer
         checkFinite(a, "the output of layer '" + layer + "'");

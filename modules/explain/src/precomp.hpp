@@ -11,7 +11,10 @@
 #include <opencv2/dnn/shape_utils.hpp>
 #include "opencv2/explain.hpp"
 
+#include <algorithm>
 #include <cfloat>
+#include <cstdint>
+#include <cstring>
 #include <map>
 #include <sstream>
 #include <string>
@@ -71,10 +74,29 @@ inline std::string shapeToString(const MatShape& shape)
     return s.str();
 }
 
+/** Whether m holds no NaN and no infinity. The test of checkRange(m, true, nullptr, -FLT_MAX, FLT_MAX);
+    on continuous float32 data as one branch-free loop the compiler vectorizes (checkRange tests element
+    by element, a cost that showed in Grad-CAM's profile). */
+inline bool allFinite(const Mat& m)
+{
+    if (m.depth() != CV_32F || !m.isContinuous())
+        return checkRange(m, true, nullptr, -FLT_MAX, FLT_MAX);
+    const uchar* data = m.ptr();
+    const size_t n = m.total() * m.channels();
+    uint32_t largest = 0;  // of the bits without the sign: exponent all ones means NaN or infinity
+    for (size_t i = 0; i < n; i++)
+    {
+        uint32_t bits;
+        std::memcpy(&bits, data + 4 * i, 4);
+        largest = std::max(largest, bits & 0x7fffffffu);
+    }
+    return largest < 0x7f800000u;
+}
+
 /** Throws naming `what` when m holds a NaN or an infinity. */
 inline void checkFinite(const Mat& m, const std::string& what)
 {
-    if (!checkRange(m, true, nullptr, -FLT_MAX, FLT_MAX))
+    if (!allFinite(m))
         CV_Error(Error::StsOutOfRange, "explain: " + what + " contains NaN or Inf values");
 }
 

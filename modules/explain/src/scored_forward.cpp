@@ -25,7 +25,7 @@ void ScoredForward::forwardInputs(const std::vector<Mat>& blobs, const std::vect
     scores_.release();
     bp_->forwardInputs(blobs, names);
     Mat s = bp_->getActivation(scoreLayer_);
-    if (!checkRange(s, true, nullptr, -FLT_MAX, FLT_MAX))
+    if (!allFinite(s))
     {
         BackpropImpl::of(*bp_).reportNonFiniteActivations();
         checkFinite(s, "the scores of layer '" + scoreLayer_ + "'");

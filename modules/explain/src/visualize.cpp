@@ -146,7 +146,7 @@ void combineGuidedGradCAM(InputArrayOfArrays _maps, InputArray _guided, OutputAr
                             out);
     // finite maps times a finite gradient can still overflow float32 (a model with huge weights): an error,
     // never Inf in the result
-    if (!checkRange(out, true, nullptr, -FLT_MAX, FLT_MAX))
+    if (!allFinite(out))
         CV_Error(Error::StsOutOfRange, "explain: the Guided Grad-CAM product (map times guided gradient) overflows "
                                        "float32; check the model's weights and the input blob's scale");
     out.reshape(1, 4, shape).copyTo(dst);

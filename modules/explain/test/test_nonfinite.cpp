@@ -3,9 +3,41 @@
 // Non-finite numbers inside the network are reported where they appear, never turned into all-zero
 // or plausible-looking maps.
 #include "test_common.hpp"
+#include "../src/precomp.hpp"  // allFinite, internal
 #include <opencv2/imgcodecs.hpp>
+#include <limits>
 
 namespace opencv_test { namespace {
+
+// The finiteness test every check above goes through: each kind of non-finite value at every position of
+// a vector block and its tail, finite extremes (FLT_MAX, denormals, -0), a view that is not continuous,
+// and other depths (checkRange's own range, FLT_MAX, there).
+TEST(NonFinite, AllFiniteFindsEveryNaNAndInfinity)
+{
+    using cv::explain::allFinite;
+    const float bad[] = {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+                         std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+    Mat m(1, 37, CV_32F, Scalar(1.f));
+    m.at<float>(0, 1) = FLT_MAX;
+    m.at<float>(0, 2) = -FLT_MAX;
+    m.at<float>(0, 3) = std::numeric_limits<float>::denorm_min();
+    m.at<float>(0, 4) = -0.f;
+    EXPECT_TRUE(allFinite(m));
+    EXPECT_TRUE(allFinite(Mat()));
+    for (float v : bad)
+        for (int i = 0; i < m.cols; i++)
+        {
+            Mat c = m.clone();
+            c.at<float>(0, i) = v;
+            EXPECT_FALSE(allFinite(c)) << v << " at " << i;
+        }
+    Mat big(4, 8, CV_32F, Scalar(0.5f));
+    big.at<float>(3, 7) = bad[2];
+    EXPECT_TRUE(allFinite(big(Rect(0, 0, 7, 4))));  // not continuous: the infinity is outside the view
+    EXPECT_FALSE(allFinite(big(Rect(1, 1, 7, 3))));
+    EXPECT_TRUE(allFinite(Mat(2, 2, CV_64F, Scalar(1e30))));
+    EXPECT_FALSE(allFinite(Mat(2, 2, CV_64F, Scalar(1e300))));  // beyond FLT_MAX, as checkRange says
+}
 
 // A finite input whose activations overflow (the input blob times 3e38): the first layer whose output
 // is not finite is named, for a plan that kept only part of the Net too.

@@ -238,7 +238,7 @@ private:
 
 // The thresholds are measured on ResNet shapes (perf/ and doc/performance.md section 11): the weight
 // transform costs the same whatever the plane size, so the GEMMs it saves must cover enough pixels.
-static const int kWinogradMinPixels = 256, kF43MinPixels = 2048;
+static const int kWinogradMinPixels = 256, kF43MinPixels = 1024;
 
 bool winogradPays(int inC, int outC, int pixels)
 {
