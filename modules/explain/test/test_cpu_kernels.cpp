@@ -59,12 +59,14 @@ TEST(CpuKernels, GemmsMatchTheDefinition)
             }
 }
 
-/** The depthwise backward of one plane, every build, against the definition (strides, dilation, pads). */
+/** The depthwise backward of three consecutive planes (one call: buffers set up once, reused), every
+    build, against the definition: strides 1-3, dilations, pads, kernels up to 5x5, widths to 40. */
 TEST(CpuKernels, DepthwiseBackwardMatchesTheDefinition)
 {
     RNG rng(223);
+    const int planes = 3;
     for (const CpuKernelSet& set : cv::explain::cpuKernelSets())
-        for (int iter = 0; iter < 12; iter++)
+        for (int iter = 0; iter < 16; iter++)
         {
             ConvPlaneGeometry g;
             g.kh = rng.uniform(1, 6), g.kw = rng.uniform(1, 6), g.sh = rng.uniform(1, 4), g.sw = rng.uniform(1, 4);
@@ -74,18 +76,20 @@ TEST(CpuKernels, DepthwiseBackwardMatchesTheDefinition)
             g.outW = (g.inW + 2 * g.pw - (g.kw - 1) * g.dw - 1) / g.sw + 1;
             SCOPED_TRACE(cv::format("%s iter %d k %dx%d stride %d,%d dilation %d,%d pads %d,%d input %dx%d", set.name,
                                     iter, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw, g.inH, g.inW));
-            const Mat dy = randomBlob({g.outH, g.outW}, rng), w = randomBlob({g.kh, g.kw}, rng);
-            Mat dx(g.inH, g.inW, CV_32F, Scalar(7.f)), expected = Mat::zeros(g.inH, g.inW, CV_64F);
-            set.depthwiseBackwardPlane(dy.ptr<float>(), w.ptr<float>(), dx.ptr<float>(), g);
-            for (int oy = 0; oy < g.outH; oy++)
-                for (int ox = 0; ox < g.outW; ox++)
-                    for (int ky = 0; ky < g.kh; ky++)
-                        for (int kx = 0; kx < g.kw; kx++)
-                        {
-                            const int iy = oy * g.sh - g.ph + ky * g.dh, ix = ox * g.sw - g.pw + kx * g.dw;
-                            if (iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW)
-                                expected.at<double>(iy, ix) += (double)dy.at<float>(oy, ox) * w.at<float>(ky, kx);
-                        }
+            const Mat dy = randomBlob({planes, g.outH, g.outW}, rng), w = randomBlob({planes, g.kh, g.kw}, rng);
+            Mat dx({planes, g.inH, g.inW}, CV_32F, Scalar(7.f)), expected = Mat::zeros(3, dx.size.p, CV_64F);
+            set.depthwiseBackwardPlanes(dy.ptr<float>(), w.ptr<float>(), dx.ptr<float>(), g, planes);
+            for (int p = 0; p < planes; p++)
+                for (int oy = 0; oy < g.outH; oy++)
+                    for (int ox = 0; ox < g.outW; ox++)
+                        for (int ky = 0; ky < g.kh; ky++)
+                            for (int kx = 0; kx < g.kw; kx++)
+                            {
+                                const int iy = oy * g.sh - g.ph + ky * g.dh, ix = ox * g.sw - g.pw + kx * g.dw;
+                                if (iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW)
+                                    expected.at<double>(p, iy, ix) +=
+                                        (double)dy.at<float>(p, oy, ox) * w.at<float>(p, ky, kx);
+                            }
             Mat dx64;
             dx.convertTo(dx64, CV_64F);
             EXPECT_LE(cv::norm(dx64, expected, NORM_INF), 1e-5);

@@ -191,14 +191,17 @@ public:
         const int dims = (int)inShape.size();
         const bool written = depthwise || g.pointwise() || g.winograd(n);
         Mat dx = written ? Mat(dims, inShape.data(), CV_32F) : Mat::zeros(dims, inShape.data(), CV_32F);
-        if (g.winograd(n))
+        if (depthwise || g.winograd(n))
         {
-            winogradBackward(dy, dx);
+            if (depthwise)
+                depthwiseBackward(dy, dx);
+            else
+                winogradBackward(dy, dx);
             inputGrads[0] = dx;
             return;
         }
         // Tasks: (image, group, block of input channels); blocks give two threads work at batch 1.
-        const int blocks = depthwise ? 1 : std::min(cinG, std::max(1, 4 / std::max(1, n * g.groups)));
+        const int blocks = std::min(cinG, std::max(1, 4 / std::max(1, n * g.groups)));
         const int tasks = n * g.groups * blocks;
         parallel_for_(Range(0, tasks), [&](const Range& r) {
             std::vector<float> cols;
@@ -208,10 +211,7 @@ public:
                 const int c0 = cinG * b / blocks, c1 = cinG * (b + 1) / blocks;
                 const float* dyp = dy.ptr<float>(img) + (size_t)grp * coutG * g.outD * g.outH * g.outW;
                 float* dxp = dx.ptr<float>(img) + (size_t)(grp * cinG + c0) * g.inD * g.inH * g.inW;
-                if (depthwise)
-                    depthwiseBackward(dyp, weights.ptr<float>(grp), dxp);
-                else
-                    groupBackward(dyp, grp, c0, c1, dxp, cols);
+                groupBackward(dyp, grp, c0, c1, dxp, cols);
             }
         });
         inputGrads[0] = dx;
@@ -330,10 +330,22 @@ private:
         }
     }
 
-    void depthwiseBackward(const float* dyp, const float* w, float* dxp) const
+    /** All planes (image, channel) in parallel, each task on consecutive planes of one image at a time (the
+        kernel sets up its buffers once per call). AVX-512 or AVX2+FMA where the CPU has it. */
+    void depthwiseBackward(const Mat& dy, Mat& dx) const
     {
         const ConvPlaneGeometry plane = {g.inH, g.inW, g.outH, g.outW, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw};
-        depthwiseBackwardPlane(dyp, w, dxp, plane);  // AVX2+FMA where the CPU has it
+        const int channels = g.inC, planes = inShape[0] * channels;
+        const size_t inPlane = (size_t)g.inH * g.inW, outPlane = (size_t)g.outH * g.outW;
+        parallel_for_(Range(0, planes), [&](const Range& r) {
+            for (int p = r.start; p < r.end;)
+            {
+                const int count = std::min(r.end, (p / channels + 1) * channels) - p;  // up to the image's end
+                depthwiseBackwardPlanes(dy.ptr<float>() + p * outPlane, weights.ptr<float>(p % channels),
+                                        dx.ptr<float>() + p * inPlane, plane, count);
+                p += count;
+            }
+        }, 4 * getNumThreads());
     }
 
     /** Output element `i` (flat index) from the input, accumulated in double; sumAbs = sum of |w x| + |b|. */

@@ -14,7 +14,8 @@ namespace explain {
     namespace ns {                                                                                                  \
     void gemmAtB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);        \
     void gemmAB(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);         \
-    void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g);          \
+    void depthwiseBackwardPlanes(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g,         \
+                                 int planes);                                                                   \
     }
 #ifdef EXPLAIN_HAVE_X86_KERNELS
 EXPLAIN_DECLARE_KERNELS(avx512)
@@ -26,11 +27,11 @@ static std::vector<CpuKernelSet> supportedSets()
     std::vector<CpuKernelSet> sets;
 #ifdef EXPLAIN_HAVE_X86_KERNELS
     if (checkHardwareSupport(CV_CPU_AVX512_SKX))
-        sets.push_back({"avx512", avx512::gemmAtB, avx512::gemmAB, avx512::depthwiseBackwardPlane});
+        sets.push_back({"avx512", avx512::gemmAtB, avx512::gemmAB, avx512::depthwiseBackwardPlanes});
     if (checkHardwareSupport(CV_CPU_AVX2) && checkHardwareSupport(CV_CPU_FMA3))
-        sets.push_back({"avx2", avx2::gemmAtB, avx2::gemmAB, avx2::depthwiseBackwardPlane});
+        sets.push_back({"avx2", avx2::gemmAtB, avx2::gemmAB, avx2::depthwiseBackwardPlanes});
 #endif
-    sets.push_back({"baseline", baseline::gemmAtB, baseline::gemmAB, baseline::depthwiseBackwardPlane});
+    sets.push_back({"baseline", baseline::gemmAtB, baseline::gemmAB, baseline::depthwiseBackwardPlanes});
     return sets;
 }
 
@@ -55,9 +56,9 @@ void gemmAB(const float* a, int lda, const float* b, int ldb, float* c, int ldc,
     fastest().gemmAB(a, lda, b, ldb, c, ldc, m, n, k);
 }
 
-void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g)
+void depthwiseBackwardPlanes(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g, int planes)
 {
-    fastest().depthwiseBackwardPlane(dy, w, dx, g);
+    fastest().depthwiseBackwardPlanes(dy, w, dx, g, planes);
 }
 
 }} // namespace cv::explain

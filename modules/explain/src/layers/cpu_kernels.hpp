@@ -24,9 +24,9 @@ struct ConvPlaneGeometry
     int kh, kw, sh, sw, dh, dw, ph, pw;
 };
 
-/** dX (written, not accumulated) = the input gradient of one depthwise channel: dY (outH x outW)
-    through its kh x kw kernel w. */
-void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g);
+/** dX (written, not accumulated) = the input gradient of `planes` consecutive depthwise channels: plane p
+    of dY (outH x outW, planes one after another) through its kh x kw kernel w + p kh kw into plane p of dX. */
+void depthwiseBackwardPlanes(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g, int planes);
 
 /** One build of the kernels above. */
 struct CpuKernelSet
@@ -34,7 +34,8 @@ struct CpuKernelSet
     const char* name;  // "avx512", "avx2" or "baseline"
     void (*gemmAtB)(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);
     void (*gemmAB)(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int k);
-    void (*depthwiseBackwardPlane)(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g);
+    void (*depthwiseBackwardPlanes)(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g,
+                                    int planes);
 };
 
 /** The builds this library has and this CPU runs, fastest first; the functions above call the first. */

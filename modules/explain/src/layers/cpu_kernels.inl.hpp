@@ -4,6 +4,7 @@
 #include "cpu_kernels.hpp"
 #include <Eigen/Core>
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 namespace cv {
@@ -26,113 +27,108 @@ void gemmAB(const float* a, int lda, const float* b, int ldb, float* c, int ldc,
         ConstMap(a, m, k, Eigen::OuterStride<>(lda)) * ConstMap(b, k, n, Eigen::OuterStride<>(ldb));
 }
 
-/** The outputs o in [begin, end) whose tap at offset `off` reads an input inside [0, size):
-    0 <= o * stride + off < size. (As in convolution_layers.cpp: code here must not share inline
-    functions with the baseline units, or the linker could keep the AVX2 copy for both.) */
-static inline void validRange(int off, int stride, int size, int outSize, int& begin, int& end)
-{
-    begin = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    end = size - off <= 0 ? 0 : std::min(outSize, (size - off + stride - 1) / stride);
-    if (end < begin)
-        end = begin;
-}
-
-/** dst[o] += scale * src[o] for o in [begin, end): the one loop every tap runs, vectorized. */
-static inline void addScaled(float* __restrict dst, const float* __restrict src, float scale, int begin, int end)
-{
-    for (int o = begin; o < end; o++)
-        dst[o] += scale * src[o];
-}
-
-/** dst[i] += w[0] src[i - off[0]] + w[1] src[i - off[1]] + w[2] src[i - off[2]] for i in [begin, end):
-    three taps of a row in one pass over dst. */
-static inline void addScaled3(float* __restrict dst, const float* __restrict src, const float* w, const int* off,
-                              int begin, int end)
+/** dst[i] (+)= w[0] src[i + off[0]] + w[1] src[i + off[1]] + w[2] src[i + off[2]] for i in [0, n): three
+    taps in one pass over dst; the first pass assigns. */
+static inline void addTaps3(float* __restrict dst, const float* __restrict src, const float* w, const int* off, int n,
+                            bool assign)
 {
     const float w0 = w[0], w1 = w[1], w2 = w[2];
-    const float *s0 = src - off[0], *s1 = src - off[1], *s2 = src - off[2];
-    for (int i = begin; i < end; i++)
-        dst[i] += w0 * s0[i] + w1 * s1[i] + w2 * s2[i];
+    const float *s0 = src + off[0], *s1 = src + off[1], *s2 = src + off[2];
+    if (assign)
+        for (int i = 0; i < n; i++)
+            dst[i] = w0 * s0[i] + w1 * s1[i] + w2 * s2[i];
+    else
+        for (int i = 0; i < n; i++)
+            dst[i] += w0 * s0[i] + w1 * s1[i] + w2 * s2[i];
 }
 
-/** One output row src (of dY) added to the dX row acc through the kw taps of one kernel row, stride 1:
-    tap kx adds w[kx] src[o] to acc[o + off[kx]] for o in [range[2kx], range[2kx+1]). Where every tap
-    is valid (the row's interior), taps go three at a time; the edges, one at a time. */
-static void addRowTapsStride1(float* acc, const float* src, const float* w, const int* off, const int* range, int kw,
-                              int inW)
+/** a / b rounded down, and whether it is exact (b > 0). (As validRange in convolution_layers.cpp, code here
+    must not share inline functions with the baseline units, or the linker could keep one copy for all.) */
+static inline int floorDiv(int a, int b, bool& exact)
 {
-    int lo = 0, hi = inW;  // the interior, in dX positions
-    for (int kx = 0; kx < kw; kx++)
-    {
-        lo = std::max(lo, range[2 * kx] + off[kx]);
-        hi = std::min(hi, range[2 * kx + 1] + off[kx]);
-    }
-    hi = std::max(hi, lo);
-    int kx = 0;
-    for (; kx + 3 <= kw; kx += 3)
-        addScaled3(acc, src, w + kx, off + kx, lo, hi);
-    for (; kx < kw; kx++)
-        addScaled(acc + off[kx], src, w[kx], lo - off[kx], hi - off[kx]);
-    for (kx = 0; kx < kw; kx++)  // the edges: each tap's range left and right of the interior
-    {
-        addScaled(acc + off[kx], src, w[kx], range[2 * kx], std::min(range[2 * kx + 1], lo - off[kx]));
-        addScaled(acc + off[kx], src, w[kx], std::max(range[2 * kx], hi - off[kx]), range[2 * kx + 1]);
-    }
+    const int q = a >= 0 ? a / b : -((-a + b - 1) / b);
+    exact = q * b == a;
+    return q;
 }
 
-// Row by row of dX: each input row gathers the output rows that read it (at most kh), each shifted
-// by its kw taps, so the row stays in L1; the taps' valid ranges are computed once per plane.
-// With stride 1, the taps of a kernel row go through the row together (addRowTapsStride1).
-// With stride s > 1, tap kx writes every s-th input position (o * s + off), which does not vectorize:
-// the row is split into s phases (positions p, p + s, ...), each tap adds to one phase contiguously,
-// and the phases are interleaved into the row once at the end.
-void depthwiseBackwardPlane(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g)
+/** One phase (py, px) of a depthwise plane (see depthwiseBackwardPlanes): the taps' stencil over the
+    padded dY, in blocks that stay in L1, then the phase's rows and columns written into dX. */
+template <typename TapList>
+static void depthwisePhase(const float* padded, const TapList& taps, const std::vector<int>& off, const float* w,
+                           float* wide, int wp, float* dx, int py, int px, const ConvPlaneGeometry& g)
 {
-    enum { maxTaps = 16 };
-    int range[2 * maxTaps], offset[maxTaps];
-    const int taps = std::min(g.kw, (int)maxTaps);
-    for (int kx = 0; kx < taps; kx++)
-    {
-        offset[kx] = kx * g.dw - g.pw;
-        validRange(offset[kx], g.sw, g.inW, g.outW, range[2 * kx], range[2 * kx + 1]);
-    }
-    const bool rowTaps = g.sw == 1 && g.kw <= maxTaps;
-    const int phaseLen = (g.inW + g.sw - 1) / g.sw;
-    std::vector<float> phases(g.sw > 1 ? (size_t)g.sw * phaseLen : 0);
-    for (int iy = 0; iy < g.inH; iy++)
-    {
-        float* row = dx + (size_t)iy * g.inW;
-        // dX needs no zeros beforehand: each row starts here, in cache
-        float* acc = g.sw == 1 ? row : phases.data();
-        std::fill_n(acc, g.sw == 1 ? g.inW : (int)phases.size(), 0.f);
-        for (int ky = 0; ky < g.kh; ky++)
+    const int rows = (g.inH - py + g.sh - 1) / g.sh, cols = (g.inW - px + g.sw - 1) / g.sw, n = rows * wp;
+    const int block = 2048;  // floats per pass of all the taps
+    for (int i0 = 0; i0 < n; i0 += block)
+        for (size_t t = 0; t < taps.size(); t += 3)
         {
-            const int ty = iy + g.ph - ky * g.dh;  // = oy * stride for the output row oy that reads iy
-            if (ty < 0 || ty % g.sh != 0 || ty / g.sh >= g.outH)
-                continue;
-            const float* src = dy + (size_t)(ty / g.sh) * g.outW;
-            if (rowTaps)
-            {
-                addRowTapsStride1(acc, src, w + ky * g.kw, offset, range, g.kw, g.inW);
-                continue;
-            }
-            for (int kx = 0; kx < g.kw; kx++)
-            {
-                const int off = kx * g.dw - g.pw;
-                int begin, end;
-                if (kx < taps)
-                    begin = range[2 * kx], end = range[2 * kx + 1];
-                else
-                    validRange(off, g.sw, g.inW, g.outW, begin, end);
-                // input position o * sw + off = (o + q) * sw + phase
-                const int phase = ((off % g.sw) + g.sw) % g.sw, q = (off - phase) / g.sw;
-                addScaled(acc + (size_t)phase * phaseLen + q, src, w[ky * g.kw + kx], begin, end);
-            }
+            float tw[3];
+            for (int j = 0; j < 3; j++)
+                tw[j] = taps[t + j].k < 0 ? 0.f : w[taps[t + j].k];
+            addTaps3(wide + i0, padded + i0, tw, &off[t], std::min(block, n - i0), t == 0);
         }
-        if (g.sw > 1)
-            for (int p = 0; p < g.sw; p++)
-                for (int j = 0; j * g.sw + p < g.inW; j++)
-                    row[j * g.sw + p] = acc[(size_t)p * phaseLen + j];
+    for (int a = 0; a < rows; a++)
+    {
+        float* dst = dx + (size_t)(py + g.sh * a) * g.inW + px;
+        const float* src = wide + (size_t)a * wp;
+        for (int b = 0; b < cols; b++)
+            dst[(size_t)b * g.sw] = src[b];
+    }
+}
+
+// dX[iy][ix] = sum over the taps (ky, kx) with iy + ph - ky dh = oy sh and ix + pw - kx dw = ox sw of
+// w[ky][kx] dY[oy][ox]. Split dX into its sh x sw phases (iy = py + sh a, ix = px + sw b): in a phase, the
+// taps that reach it read dY[a + qy][b + qx] with a fixed shift (qy, qx) each, so the phase is a plain
+// stencil over dY. dY is copied into a zero-padded plane of row length wp; each tap is then one shift
+// of the flattened plane, and a phase is a flat loop over its rows of wp (columns past its width are
+// computed and dropped): one long vector loop per three taps, however narrow the plane (a row by row
+// loop spends its time in the remainders of short rows, 7 to 28 wide in MobileNet's later blocks).
+// The phases, shifts and buffers are set up once for all the planes.
+void depthwiseBackwardPlanes(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g, int planes)
+{
+    struct Tap { int qy, qx, k; };  // k: the tap's index in the kernel; k < 0 pads a group of three
+    std::vector<std::vector<Tap> > phaseTaps((size_t)g.sh * g.sw);
+    int padT = 0, padL = 0, reachY = 0, reachX = 0;  // dY rows/columns the phases read before 0 and past their size
+    for (int py = 0; py < g.sh; py++)
+        for (int px = 0; px < g.sw; px++)
+        {
+            const int rows = (g.inH - py + g.sh - 1) / g.sh, cols = (g.inW - px + g.sw - 1) / g.sw;
+            for (int ky = 0; ky < g.kh; ky++)
+                for (int kx = 0; kx < g.kw; kx++)
+                {
+                    bool exactY, exactX;
+                    const int qy = floorDiv(py + g.ph - ky * g.dh, g.sh, exactY);
+                    const int qx = floorDiv(px + g.pw - kx * g.dw, g.sw, exactX);
+                    if (!exactY || !exactX)
+                        continue;
+                    phaseTaps[(size_t)py * g.sw + px].push_back({qy, qx, ky * g.kw + kx});
+                    padT = std::max(padT, -qy), padL = std::max(padL, -qx);
+                    reachY = std::max(reachY, rows + qy), reachX = std::max(reachX, cols + qx);
+                }
+        }
+    // +1 row: the flat loop over a phase's last row reads up to wp - 1 floats past it
+    const int wp = padL + std::max(reachX, g.outW), hp = padT + std::max(reachY, g.outH) + 1;
+    std::vector<std::vector<int> > phaseOffsets(phaseTaps.size());
+    for (size_t p = 0; p < phaseTaps.size(); p++)
+    {
+        while (phaseTaps[p].empty() || phaseTaps[p].size() % 3)
+            phaseTaps[p].push_back({-padT, -padL, -1});
+        for (const Tap& t : phaseTaps[p])
+            phaseOffsets[p].push_back((t.qy + padT) * wp + t.qx + padL);
+    }
+    std::vector<float> padded((size_t)hp * wp, 0.f);  // the padding stays zero; each plane fills the rest
+    std::unique_ptr<float[]> wide(new float[(size_t)((g.inH + g.sh - 1) / g.sh) * wp]);
+    const size_t inPlane = (size_t)g.inH * g.inW, outPlane = (size_t)g.outH * g.outW, kk = (size_t)g.kh * g.kw;
+    for (int plane = 0; plane < planes; plane++)
+    {
+        const float* src = dy + plane * outPlane;
+        for (int oy = 0; oy < g.outH; oy++)
+            std::copy(src + (size_t)oy * g.outW, src + (size_t)(oy + 1) * g.outW,
+                      padded.data() + (size_t)(oy + padT) * wp + padL);
+        for (int py = 0; py < g.sh; py++)
+            for (int px = 0; px < g.sw; px++)
+                depthwisePhase(padded.data(), phaseTaps[(size_t)py * g.sw + px], phaseOffsets[(size_t)py * g.sw + px],
+                               w + plane * kk, wide.get(), wp, dx + plane * inPlane, py, px, g);
     }
 }
 
