@@ -72,8 +72,29 @@ static Mat convInputGradient(const Mat& dy, const Mat& w, const std::vector<int>
     return dx32;
 }
 
-/** The depthwise kernel's row loops (one per tap; with stride > 1 per phase of the row) against the
-    definition, over kernel sizes, strides 1-3, pads, dilations and widths where taps fall off both edges. */
+/** A single Convolution layer of `lp` with pads (padH, padW) on x: its input gradient for a random dY, through
+    the engine, against convInputGradient (tolerance relative to the largest element, at least 1). */
+static void expectConvGradientIsTheDefinition(dnn::LayerParams lp, int groups, int stride, int dil, int padH, int padW,
+                                              const Mat& x, RNG& rng)
+{
+    lp.erase("pad");  // cv::dnn 4.6 takes only symmetric pads (the ONNX importer adds Padding otherwise)
+    lp.set("pad_h", padH);
+    lp.set("pad_w", padW);
+    const Mat w = lp.blobs[0].clone();
+    dnn::Net net;
+    addLayer(net, "conv", "Convolution", lp, {0});
+    Ptr<Backprop> bp = Backprop::create(net);
+    bp->forward(x);
+    const Mat dy = randomBlob(shapeOf(bp->getActivation("conv")), rng);
+    std::vector<Mat> grads;
+    bp->backward({"conv"}, {dy}, {String()}, grads, RECTIFIER_EXACT);
+    const Mat expected = convInputGradient(dy, w, shapeOf(x), groups, stride, stride, padH, padW, dil, dil);
+    ASSERT_EQ(shapeOf(grads[0]), shapeOf(x));
+    EXPECT_LE(cv::norm(grads[0], expected, NORM_INF), 1e-5 * std::max(1.0, cv::norm(expected, NORM_INF)));
+}
+
+/** The depthwise kernel (a flat stencil per phase of the stride) through the engine against the definition,
+    over kernel sizes, strides 1-3, pads, dilations and widths where taps fall off both edges. */
 TEST(GradientCheck, DepthwiseConvolutionMatchesDefinition)
 {
     RNG rng(131);
@@ -82,25 +103,11 @@ TEST(GradientCheck, DepthwiseConvolutionMatchesDefinition)
         const int channels = rng.uniform(1, 4), k = rng.uniform(1, 6), stride = rng.uniform(1, 4);
         const int dil = rng.uniform(1, 3), padH = rng.uniform(0, k), padW = rng.uniform(0, k);
         const int inH = rng.uniform(k * dil, 12), inW = rng.uniform(std::max(1, k * dil - 2 * padW), 40);
-        dnn::LayerParams lp = convParams(channels, 1, k, rng, channels, stride, 0, dil);
-        lp.erase("pad");
-        lp.set("pad_h", padH);
-        lp.set("pad_w", padW);
-        const Mat w = lp.blobs[0].clone();
-        dnn::Net net;
-        addLayer(net, "conv", "Convolution", lp, {0});
         const Mat x = randomBlob({rng.uniform(1, 3), channels, inH, inW}, rng);
         SCOPED_TRACE(cv::format("iter %d k %d stride %d dilation %d pads %d,%d input %dx%d", iter, k, stride, dil, padH,
                                 padW, inH, inW));
-        Ptr<Backprop> bp = Backprop::create(net);
-        bp->forward(x);
-        const Mat y = bp->getActivation("conv");
-        const Mat dy = randomBlob(shapeOf(y), rng);
-        std::vector<Mat> grads;
-        bp->backward({"conv"}, {dy}, {String()}, grads, RECTIFIER_EXACT);
-        const Mat expected = convInputGradient(dy, w, shapeOf(x), channels, stride, stride, padH, padW, dil, dil);
-        ASSERT_EQ(shapeOf(grads[0]), shapeOf(x));
-        EXPECT_LE(cv::norm(grads[0], expected, NORM_INF), 1e-5);
+        expectConvGradientIsTheDefinition(convParams(channels, 1, k, rng, channels, stride, 0, dil), channels, stride,
+                                          dil, padH, padW, x, rng);
     }
 }
 
@@ -120,24 +127,11 @@ TEST(GradientCheck, Convolution3x3WinogradMatchesDefinition)
         // planes down to one row or column where the padding allows it
         const int pixels = rng.uniform(range[0], range[1]) / images, inW = rng.uniform(std::max(1, 3 - 2 * padW), 40);
         const int inH = std::max(std::max(1, 3 - 2 * padH), pixels / inW);
-        dnn::LayerParams lp = convParams(outC, inC / group, 3, rng, group, 1, 0, 1);
-        lp.erase("pad");
-        lp.set("pad_h", padH);
-        lp.set("pad_w", padW);
-        const Mat w = lp.blobs[0].clone();
-        dnn::Net net;
-        addLayer(net, "conv", "Convolution", lp, {0});
         const Mat x = randomBlob({images, inC, inH, inW}, rng);
         SCOPED_TRACE(cv::format("iter %d group %d channels %d -> %d pads %d,%d input %dx%dx%d", iter, group, inC, outC,
                                 padH, padW, images, inH, inW));
-        Ptr<Backprop> bp = Backprop::create(net);
-        bp->forward(x);
-        const Mat dy = randomBlob(shapeOf(bp->getActivation("conv")), rng);
-        std::vector<Mat> grads;
-        bp->backward({"conv"}, {dy}, {String()}, grads, RECTIFIER_EXACT);
-        const Mat expected = convInputGradient(dy, w, shapeOf(x), group, 1, 1, padH, padW, 1, 1);
-        ASSERT_EQ(shapeOf(grads[0]), shapeOf(x));
-        EXPECT_LE(cv::norm(grads[0], expected, NORM_INF), 1e-5 * cv::norm(expected, NORM_INF));
+        expectConvGradientIsTheDefinition(convParams(outC, inC / group, 3, rng, group, 1, 0, 1), group, 1, 1, padH,
+                                          padW, x, rng);
     }
 }
 
