@@ -14,7 +14,9 @@
 #  instead of 3.: runs build/perf/opencv_explain_compare on each model: every round times the plain
 #  forward and each method once, in turn, on CPU batch 1, and the table gives the quartiles of the
 #  per-round ratio method / forward. Pairing cancels the drift of a shared machine (a separately timed
-#  forward moves by 10-30 % between runs there); use it for ratios near 1.
+#  forward moves by 10-30 % between runs there); use it for ratios near 1. On OpenCV 5.0 with the module
+#  built inside it (scripts/build_opencv_contrib.sh prints the build folder):
+#    EXPLAIN_NO_BUILD=1 EXPLAIN_BUILD_DIR=<that folder> EXPLAIN_PERF_MODELS=<models> scripts/perf.sh --paired
 # Environment: EXPLAIN_BUILD_DIR (default build), EXPLAIN_PERF_MODELS (default $BUILD/models),
 # EXPLAIN_NO_BUILD=1 runs the binary already in $BUILD (e.g. one configured from another source tree).
 # OpenCL: the "ocl" cases run the Net on DNN_TARGET_OPENCL with the results kept on the device; they
@@ -56,10 +58,12 @@ if [ "${EXPLAIN_NO_BUILD:-0}" != 1 ]; then
 fi
 
 if [ "$paired" = 1 ]; then
-  echo "== paired rounds ($rounds per model): $build/perf/opencv_explain_compare"
+  compare="$build/perf/opencv_explain_compare"
+  [ -x "$compare" ] || compare="$build/bin/opencv_explain_compare"  # a build of OpenCV with the module inside
+  echo "== paired rounds ($rounds per model): $compare"
   printf '%-16s %-14s %12s %12s %18s\n' model method "median ms" "x forward" "(quartiles)"
   for m in resnet50 mobilenet_v2; do
-    "$build/perf/opencv_explain_compare" --model="$models/$m.onnx" --samples="$rounds" \
+    "$compare" --model="$models/$m.onnx" --samples="$rounds" \
       --methods=forward,gradcam,gradcam_top5,guided,guided_gradcam |
       awk -v model="$m" '$1 == "median" { ms[$2] = $3; if ($2 == "forward") order[n++] = $2 }
                          $1 == "paired" { ms2[$2] = $3; q1[$2] = $4; q3[$2] = $5; order[n++] = $2 }
