@@ -5,7 +5,8 @@
 // dX = col2im(W^T * dY) per group, with Eigen's single-threaded GEMM (far faster than cv::gemm on
 // Debian's reference BLAS) and parallel_for_ over (image, group, block of input channels), so that
 // each task writes its own slice of dX. 1x1 stride-1 convolutions skip col2im; depthwise ones use a
-// direct loop; 3x3 stride-1 ones on enough channels and pixels use Winograd's transform (conv_winograd.cpp).
+// stencil per plane (cpu_kernels.inl.hpp); 3x3 stride-1 ones on enough channels and pixels use Winograd's
+// transform (conv_winograd.cpp).
 // 1D and 2D convolutions are 3D ones of depth (and height) 1.
 #include "layer_utils.hpp"
 #include "cpu_kernels.hpp"
@@ -187,12 +188,11 @@ public:
         const int n = inShape[0];
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
         const bool depthwise = cinG == 1 && coutG == 1 && !g.volumetric();
-        // depthwise planes, 1x1 stride-1 GEMM outputs and Winograd tiles are written whole; col2im accumulates
+        // depthwise planes, Winograd tiles and 1x1 stride-1 GEMM outputs are written whole; col2im accumulates
         const int dims = (int)inShape.size();
-        const bool written = depthwise || g.pointwise() || g.winograd(n);
-        Mat dx = written ? Mat(dims, inShape.data(), CV_32F) : Mat::zeros(dims, inShape.data(), CV_32F);
         if (depthwise || g.winograd(n))
         {
+            Mat dx(dims, inShape.data(), CV_32F);
             if (depthwise)
                 depthwiseBackward(dy, dx);
             else
@@ -200,6 +200,7 @@ public:
             inputGrads[0] = dx;
             return;
         }
+        Mat dx = g.pointwise() ? Mat(dims, inShape.data(), CV_32F) : Mat::zeros(dims, inShape.data(), CV_32F);
         // Tasks: (image, group, block of input channels); blocks give two threads work at batch 1.
         const int blocks = std::min(cinG, std::max(1, 4 / std::max(1, n * g.groups)));
         const int tasks = n * g.groups * blocks;

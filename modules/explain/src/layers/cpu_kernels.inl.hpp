@@ -51,11 +51,17 @@ static inline int floorDiv(int a, int b, bool& exact)
     return q;
 }
 
+/** A depthwise tap that reaches a phase of dX: it reads dY shifted by (qy, qx); k is its index in the
+    kernel, k < 0 a zero-weight tap that completes a group of three. */
+struct DepthwiseTap
+{
+    int qy, qx, k;
+};
+
 /** One phase (py, px) of a depthwise plane (see depthwiseBackwardPlanes): the taps' stencil over the
     padded dY, in blocks that stay in L1, then the phase's rows and columns written into dX. */
-template <typename TapList>
-static void depthwisePhase(const float* padded, const TapList& taps, const std::vector<int>& off, const float* w,
-                           float* wide, int wp, float* dx, int py, int px, const ConvPlaneGeometry& g)
+static void depthwisePhase(const float* padded, const std::vector<DepthwiseTap>& taps, const std::vector<int>& off,
+                           const float* w, float* wide, int wp, float* dx, int py, int px, const ConvPlaneGeometry& g)
 {
     const int rows = (g.inH - py + g.sh - 1) / g.sh, cols = (g.inW - px + g.sw - 1) / g.sw, n = rows * wp;
     const int block = 2048;  // floats per pass of all the taps
@@ -86,8 +92,7 @@ static void depthwisePhase(const float* padded, const TapList& taps, const std::
 // The phases, shifts and buffers are set up once for all the planes.
 void depthwiseBackwardPlanes(const float* dy, const float* w, float* dx, const ConvPlaneGeometry& g, int planes)
 {
-    struct Tap { int qy, qx, k; };  // k: the tap's index in the kernel; k < 0 pads a group of three
-    std::vector<std::vector<Tap> > phaseTaps((size_t)g.sh * g.sw);
+    std::vector<std::vector<DepthwiseTap> > phaseTaps((size_t)g.sh * g.sw);
     int padT = 0, padL = 0, reachY = 0, reachX = 0;  // dY rows/columns the phases read before 0 and past their size
     for (int py = 0; py < g.sh; py++)
         for (int px = 0; px < g.sw; px++)
@@ -113,7 +118,7 @@ void depthwiseBackwardPlanes(const float* dy, const float* w, float* dx, const C
     {
         while (phaseTaps[p].empty() || phaseTaps[p].size() % 3)
             phaseTaps[p].push_back({-padT, -padL, -1});
-        for (const Tap& t : phaseTaps[p])
+        for (const DepthwiseTap& t : phaseTaps[p])
             phaseOffsets[p].push_back((t.qy + padT) * wp + t.qx + padL);
     }
     std::vector<float> padded((size_t)hp * wp, 0.f);  // the padding stays zero; each plane fills the rest
