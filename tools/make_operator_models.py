@@ -286,6 +286,9 @@ def models():
     m.append(Model("Where", [helper.make_node("Where", ["c", "x", "y"], ["out"])], [("x", X4), ("y", [1, 1, 1, 5])],
                    inits=[const("c", np.arange(60).reshape(X4) % 3 == 0)]))
     m.extend(transformer_models())
+    # Gemm with op(A) = A^T and a constant B taken as it is (its input gradient reads B by columns)
+    m.append(Model("Gemm_transA", [helper.make_node("Gemm", ["x", "w", "b"], ["out"], transA=1, alpha=0.7)],
+                   [("x", [6, 2])], inits=[const("w", weights([6, 4])), const("b", weights([4]))]))
     return m
 
 

@@ -372,6 +372,28 @@ TEST(OperatorSweep, DynamicAxesDefaultGradCAMLayer)
         EXPECT_LE(cv::norm(maps[n], expected[n], NORM_INF), 1e-6) << "image " << n;
 }
 
+/** A class score's gradient is one-hot, and the classifier's rule then sums the rows of its weights that the
+    seed picks instead of a full product: that path, with Gemm's alpha and op(A) = A^T, against finite
+    differences. */
+TEST(OperatorSweep, GemmOneHotSeed)
+{
+    for (const char* name : {"Gemm", "Gemm_transA"})
+    {
+        SCOPED_TRACE(name);
+        dnn::Net net = importedOrEmpty(String(EXPLAIN_DATA_DIR) + "/operators/" + name + ".onnx");
+        if (net.empty())
+            continue;
+        const String out = net.getUnconnectedOutLayersNames().at(0);
+        RNG rng(0xD1E);
+        const Mat x = randomBlob(String(name) == "Gemm" ? std::vector<int>{2, 6} : std::vector<int>{6, 2}, rng);
+        Mat seed = Mat::zeros(2, 4, CV_32F);
+        seed.at<float>(1, 2) = 1.f;
+        const GradientCheckResult res = checkInputGradient(net, x, out, 0x1234, 1e-2, 120, seed);
+        EXPECT_EQ(res.checked, 12);
+        EXPECT_LE(res.maxError, 1e-3);
+    }
+}
+
 /** A Reduce imported for a fixed input size, fed another: cv::dnn 4.6 reduces blocks of the imported sizes
     (its output is wrong there) and the rule refuses, naming both; later versions reduce the given axes at
     any size, and the gradient is checked. */

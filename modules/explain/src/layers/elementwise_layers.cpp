@@ -455,11 +455,28 @@ public:
                                                    format(" inputs; %d expected", (int)expected));
     }
 
+    /** Sums, differences and means read nothing: their gradients are dY's, scaled and summed to each
+        input's shape. */
+    int activationsRead() const CV_OVERRIDE
+    {
+        return linear() ? READS_NOTHING : READS_INPUTS | READS_OUTPUTS;
+    }
+
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,
                   const std::vector<Mat>& outputGrads, const std::vector<bool>& need, RectifierMode,
                   std::vector<Mat>& inputGrads) CV_OVERRIDE
     {
         const MatShape outShape = info.outputShapes.at(0);
+        const Mat r = outputGrads[0].reshape(1, outShape);
+        if (linear())
+        {
+            const size_t n = info.inputShapes.size();
+            for (size_t i = 0; i < n; i++)
+                if (need[i])
+                    inputGrads[i] = sumToShape(op == "sub" && i == 1 ? Mat(-r) : op == "mean" ? Mat(r * (1.0 / n)) : r,
+                                               info.inputShapes.at(i), outShape);
+            return;
+        }
         std::vector<Mat> full;  // the inputs broadcast to the output's shape
         for (size_t j = 0; j < inputs.size(); j++)
         {
@@ -468,22 +485,21 @@ public:
                 x.convertTo(x, CV_32F);
             full.push_back(broadcastTo(x, info.inputShapes.at(j), outShape));
         }
-        const Mat r = outputGrads[0].reshape(1, outShape), y = outputs[0].reshape(1, outShape);
+        const Mat y = outputs[0].reshape(1, outShape);
         for (size_t i = 0; i < inputs.size(); i++)
             if (need[i])
                 inputGrads[i] = sumToShape(fullGradient(i, full, r, y), info.inputShapes.at(i), outShape);
     }
 
 private:
+    bool linear() const
+    {
+        return op == "add" || op == "sum" || op == "sub" || op == "mean";
+    }
+
     /** d(output)/d(input i) times r, at the output's shape. */
     Mat fullGradient(size_t i, const std::vector<Mat>& x, const Mat& r, const Mat& y) const
     {
-        if (op == "add" || op == "sum")
-            return r;
-        if (op == "sub")
-            return i == 0 ? r : Mat(-r);
-        if (op == "mean")
-            return r * (1.0 / x.size());
         if (op == "mul")
         {
             Mat g = r.clone();

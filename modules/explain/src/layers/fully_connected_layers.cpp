@@ -12,6 +12,27 @@ namespace explain {
 
 namespace {
 
+/** dX = alpha dY W, with dY [outer, numOutput], W [numOutput, inner] and dX [outer, inner], all continuous.
+    A class score's gradient is one-hot: then dX sums the few rows of W that a nonzero dY picks instead of
+    reading all of W (ResNet-50's classifier is 8 MB). */
+void gradientTimesRows(const Mat& dy, const Mat& w, float alpha, Mat& dx)
+{
+    CV_Assert(dy.isContinuous() && w.isContinuous() && dx.isContinuous() && dy.cols == w.rows && dx.cols == w.cols);
+    const int outer = dy.rows, numOutput = w.rows, inner = w.cols;
+    if (countNonZero(dy) <= outer * 4)
+    {
+        dx.setTo(Scalar::all(0));
+        for (int r = 0; r < outer; r++)
+            for (int o = 0; o < numOutput; o++)
+                if (const float g = dy.at<float>(r, o))
+                    scaleAdd(w.row(o), alpha * g, dx.row(r), dx.row(r));
+        return;
+    }
+    gemmAB(dy.ptr<float>(), numOutput, w.ptr<float>(), inner, dx.ptr<float>(), inner, outer, inner, numOutput);
+    if (alpha != 1.f)
+        dx *= alpha;
+}
+
 class InnerProductRule CV_FINAL : public BackwardRule
 {
 public:
@@ -48,21 +69,8 @@ public:
         if ((int)weights.total() != numOutput * inner || (int)outputGrads[0].total() != outer * numOutput)
             CV_Error(Error::StsBadArg, "explain: InnerProduct weights do not fit the recorded input");
         Mat dx(dims, inShape.data(), CV_32F);
-        const Mat dy = outputGrads[0].reshape(1, outer);
-        if (countNonZero(dy) <= outer * 4)
-        {
-            // a class score's gradient is one-hot: dX = sum over the nonzero dY_o of dY_o W_o reads a few
-            // rows of W instead of all of it (ResNet-50's classifier is 8 MB)
-            Mat rows = dx.reshape(1, outer), w = weights.reshape(1, numOutput);
-            rows.setTo(Scalar::all(0));
-            for (int r = 0; r < outer; r++)
-                for (int o = 0; o < numOutput; o++)
-                    if (const float g = dy.at<float>(r, o))
-                        scaleAdd(w.row(o), g, rows.row(r), rows.row(r));
-        }
-        else
-            gemmAB(dy.ptr<float>(), numOutput, weights.ptr<float>(), inner, dx.ptr<float>(), inner, outer, inner,
-                   numOutput);
+        Mat rows = dx.reshape(1, outer);
+        gradientTimesRows(outputGrads[0].reshape(1, outer), weights.reshape(1, numOutput), 1.f, rows);
         inputGrads[0] = dx;
     }
 
@@ -115,11 +123,20 @@ public:
             bIsInput = !(captured.params.get<bool>("have_bias", false) && constB);
             cIsInput = !bIsInput;
         }
-        if (!bIsInput)
-            b = info.layer->blobs.at(0);
+        if (!bIsInput)  // dOp(A) = alpha dY op(B)^T reads op(B)^T by rows
+        {
+            const Mat b = info.layer->blobs.at(0).reshape(1, 2, bShape(dnn::shape(info.layer->blobs[0])).data());
+            bRows = s.transB ? b.clone() : b.t();
+        }
         const MatShape& a = info.inputShapes.at(0);
         if (a.size() < 2)
             CV_Error(Error::StsBadArg, "explain: input A of " + describeLayer(info) + " has fewer than 2 axes");
+    }
+
+    /** With a constant B the input gradient needs nothing of the forward pass. */
+    int activationsRead() const CV_OVERRIDE
+    {
+        return bIsInput ? READS_INPUTS : READS_NOTHING;
     }
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&, const std::vector<Mat>& outputGrads,
@@ -129,33 +146,25 @@ public:
         const int rows = aShape[aShape.size() - 2], cols = aShape.back();
         const int batches = (int)(dnn::total(aShape) / ((size_t)rows * cols));
         const int M = s.transA ? cols : rows;
-        const Mat B = (bIsInput ? inputs.at(1) : b).reshape(1, 2, bShape().data());
-        const int N = s.transB ? B.rows : B.cols;
+        const Mat B = bIsInput ? inputs.at(1).reshape(1, 2, bShape(info.inputShapes[1]).data()) : Mat();
+        const int N = bIsInput ? (s.transB ? B.rows : B.cols) : bRows.rows;
         const Mat dy = outputGrads[0].reshape(1, batches * M);
         if (dy.cols != N)
             CV_Error(Error::StsBadArg, "explain: the output gradient of " + describeLayer(info) + " does not fit its shapes");
-        const Mat A = inputs[0].reshape(1, batches * rows);
-        Mat dA(batches * rows, cols, CV_32F), dB = Mat::zeros(B.size(), CV_32F);
-        for (int k = 0; k < batches; k++)
+        if (need[0])
+            inputGrads[0] = inputGradientA(dy, B, batches, rows, cols).reshape(1, aShape);
+        if (bIsInput && need[1])  // dOp(B) = alpha op(A)^T g; op(B) = B^T: dB = g^T op(A) alpha
         {
-            const Mat a = A.rowRange(k * rows, (k + 1) * rows), g = dy.rowRange(k * M, (k + 1) * M);
-            if (need[0])  // dOp(A) = alpha g op(B)^T, op(A) = A^T: dA = (dOp(A))^T
+            const Mat A = inputs[0].reshape(1, batches * rows);
+            Mat dB = Mat::zeros(B.size(), CV_32F);
+            for (int k = 0; k < batches; k++)
             {
-                Mat dOpA;
-                gemm(g, B, s.alpha, noArray(), 0, dOpA, s.transB ? 0 : GEMM_2_T);
-                if (s.transA)
-                    transpose(dOpA, dA.rowRange(k * rows, (k + 1) * rows));
-                else
-                    dOpA.copyTo(dA.rowRange(k * rows, (k + 1) * rows));
-            }
-            if (bIsInput && need[1])  // dOp(B) = alpha op(A)^T g; op(B) = B^T: dB = g^T op(A) alpha
+                const Mat a = A.rowRange(k * rows, (k + 1) * rows), g = dy.rowRange(k * M, (k + 1) * M);
                 gemm(s.transB ? g : a, s.transB ? a : g, s.alpha, dB, 1, dB,
                      s.transB ? (GEMM_1_T | (s.transA ? GEMM_2_T : 0)) : (s.transA ? 0 : GEMM_1_T));
-        }
-        if (need[0])
-            inputGrads[0] = dA.reshape(1, aShape);
-        if (bIsInput && need[1])
+            }
             inputGrads[1] = dB.reshape(1, info.inputShapes[1]);
+        }
         if (cIsInput && need.back())
         {
             const MatShape& cShape = info.inputShapes.back();
@@ -164,9 +173,27 @@ public:
     }
 
 private:
-    std::vector<int> bShape() const
+    /** dA per batch: dOp(A) = alpha g op(B)^T, and dA = dOp(A)^T when op(A) = A^T. */
+    Mat inputGradientA(const Mat& dy, const Mat& B, int batches, int rows, int cols) const
     {
-        const MatShape sh = bIsInput ? info.inputShapes.at(1) : dnn::shape(b);
+        const int M = s.transA ? cols : rows, K = s.transA ? rows : cols;
+        Mat dA(batches * rows, cols, CV_32F), dOpA(M, K, CV_32F);
+        for (int k = 0; k < batches; k++)
+        {
+            const Mat g = dy.rowRange(k * M, (k + 1) * M);
+            Mat out = dA.rowRange(k * rows, (k + 1) * rows), opOut = s.transA ? dOpA : out;
+            if (bIsInput)
+                gemm(g, B, s.alpha, noArray(), 0, opOut, s.transB ? 0 : GEMM_2_T);
+            else
+                gradientTimesRows(g, bRows, (float)s.alpha, opOut);
+            if (s.transA)
+                transpose(dOpA, out);
+        }
+        return dA;
+    }
+
+    std::vector<int> bShape(const MatShape& sh) const
+    {
         if (sh.size() != 2)
             CV_Error(Error::StsNotImplemented, "explain: B of " + describeLayer(info) + " is not 2-D");
         return std::vector<int>{sh[0], sh[1]};
@@ -175,7 +202,7 @@ private:
     LayerInfo info;
     compat::GemmSettings s;
     bool bIsInput = false, cIsInput = false;
-    Mat b;
+    Mat bRows;  // a constant B as op(B)^T, [N, K]
 };
 
 /** MatMul: Y_i = alpha op(A_i) op(B_i) (+ beta C) over the batch axes (all but the last two), broadcast
