@@ -147,6 +147,14 @@ bool BackwardPass::runRuleOnDevice(int id, std::vector<Blob>& outGrads, const st
     return true;
 }
 
+bool outputGradientIsFree(const std::vector<Blob>& outGrads, size_t inputTotal)
+{
+    if (outGrads.size() != 1 || outGrads[0].onDevice())
+        return false;
+    const Mat& g = outGrads[0].host;  // a reference: a copy would hold the buffer too
+    return g.u && g.u->refcount == 1 && g.isContinuous() && g.type() == CV_32F && g.total() == inputTotal;
+}
+
 std::vector<Blob> BackwardPass::runRule(int id, std::vector<Blob>& outGrads, const std::vector<bool>& need, RectifierMode mode)
 {
     std::vector<Blob> result;
@@ -157,12 +165,10 @@ std::vector<Blob> BackwardPass::runRule(int id, std::vector<Blob>& outGrads, con
     // what the plan did not keep (the rule does not read it: activationsRead) comes empty
     for (const Pin& p : inputPins[id])
         in.push_back(store.host(p));
-    // When nothing else holds the output gradient (not a wanted result, not shared), its buffer is
-    // offered as the input gradient: element-wise rules then work in place (less memory traffic).
-    const Mat& g0 = outGrads.empty() ? Mat() : outGrads[0].host;
-    const bool offerBuffer = n == 1 && outGrads.size() == 1 && rules[id]->computesInPlace() &&
-                             !outGrads[0].onDevice() && g0.u && g0.u->refcount == 1 && g0.isContinuous() &&
-                             g0.type() == CV_32F && g0.total() == (size_t)dnn::total(infos[id].inputShapes.at(0));
+    // When nothing else holds the output gradient, its buffer is offered as the input gradient: element-wise
+    // rules then work in place (less memory traffic, no fresh pages).
+    const bool offerBuffer = n == 1 && rules[id]->computesInPlace() &&
+                             outputGradientIsFree(outGrads, (size_t)dnn::total(infos[id].inputShapes.at(0)));
     for (size_t o = 0; o < outGrads.size(); o++)
     {
         out.push_back(store.host(Pin(id, (int)o)));

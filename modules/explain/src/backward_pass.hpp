@@ -19,6 +19,11 @@ struct Seed
     Mat grad;
 };
 
+/** Whether the gradient of a layer's one output can serve as its input gradient's buffer, for a rule that
+    computes in place: nothing else holds it (a wanted result or a shared gradient would be overwritten), and it
+    is on the host, continuous, float32, of `inputTotal` elements. */
+bool outputGradientIsFree(const std::vector<Blob>& outGrads, size_t inputTotal);
+
 class BackwardPass
 {
 public:

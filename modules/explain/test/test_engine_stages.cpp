@@ -4,6 +4,7 @@
 // the activation store's record of forward passes on a shared Net.
 #include "test_common.hpp"
 #include "../src/activation_store.hpp"
+#include "../src/backward_pass.hpp"
 #include "../src/keep_plan.hpp"
 #include "../src/opencv_compat.hpp"
 #include <functional>
@@ -15,6 +16,8 @@ namespace {
 using namespace cv;
 using namespace cv::explain;
 using cv::explain::detail::ANY_OUTPUT;
+using cv::explain::detail::Blob;
+using cv::explain::detail::outputGradientIsFree;
 using cv::explain::detail::NetGraph;
 using cv::explain::detail::NetRecord;
 using cv::explain::detail::Pin;
@@ -331,6 +334,29 @@ TEST(KeepPlan, AFailedWideningRunIsTriedAgain)
     ASSERT_NO_THROW(cam->inputGradient(1, grad, RECTIFIER_EXACT));  // widens again
     EXPECT_EQ(cv::norm(grad, expected, NORM_INF), 0.0);
     dnn::LayerFactory::unregisterLayer("Flaky");
+}
+
+/** Element-wise rules compute in the buffer of their output gradient, which the backward pass offers when
+    nothing else holds it: not while a copy of the Mat lives anywhere (a wanted result, a gradient shared by
+    two consumers), not for several outputs, another size, or a view. */
+TEST(BackwardPass, OffersAnOutputGradientNothingElseHolds)
+{
+    std::vector<Blob> grads(1);
+    grads[0].host = Mat(std::vector<int>{1, 2, 3, 4}, CV_32F, Scalar(1));
+    EXPECT_TRUE(outputGradientIsFree(grads, 24));
+    EXPECT_FALSE(outputGradientIsFree(grads, 12));
+    {
+        const Mat held = grads[0].host;
+        EXPECT_FALSE(outputGradientIsFree(grads, 24));
+    }
+    EXPECT_TRUE(outputGradientIsFree(grads, 24));
+    const Mat whole(6, 8, CV_32F, Scalar(1));
+    std::vector<Blob> view(1);
+    view[0].host = whole.colRange(0, 4);
+    EXPECT_FALSE(outputGradientIsFree(view, 24));
+    grads.push_back(Blob());
+    grads[1].host = Mat(1, 24, CV_32F, Scalar(1));
+    EXPECT_FALSE(outputGradientIsFree(grads, 24));
 }
 
 TEST(NetRecord, OnePerNetCountingPassesPerRequest)

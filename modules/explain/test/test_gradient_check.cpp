@@ -135,6 +135,25 @@ TEST(GradientCheck, Convolution3x3WinogradMatchesDefinition)
     }
 }
 
+/** 1x1 stride-1 convolutions below batch 4 split their pixels among tasks where an image has more pixels
+    than a group has input channels, and their input channels otherwise: both, with groups, batches, pixel
+    counts that are not multiples of the vector width, and planes smaller than the number of tasks. */
+TEST(GradientCheck, PointwiseConvolutionMatchesDefinition)
+{
+    RNG rng(139);
+    for (int iter = 0; iter < 12; iter++)
+    {
+        const int group = iter % 3 == 2 ? 2 : 1, images = rng.uniform(1, 4);
+        const int inC = group * (iter % 2 ? rng.uniform(40, 70) : rng.uniform(1, 9)), outC = group * rng.uniform(1, 20);
+        const int inH = rng.uniform(1, 9), inW = rng.uniform(1, 45);
+        const Mat x = randomBlob({images, inC, inH, inW}, rng);
+        SCOPED_TRACE(cv::format("iter %d group %d channels %d -> %d input %dx%dx%d", iter, group, inC, outC, images,
+                                inH, inW));
+        expectConvGradientIsTheDefinition(convParams(outC, inC / group, 1, rng, group, 1, 0, 1), group, 1, 1, 0, 0, x,
+                                          rng);
+    }
+}
+
 /** 1D convolution and pooling (3D blobs, ONNX Conv1d/MaxPool1d/AveragePool1d): random hyperparameters. */
 TEST(GradientCheck, Convolution1DAndPooling1D)
 {

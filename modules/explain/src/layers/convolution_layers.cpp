@@ -201,8 +201,14 @@ public:
             return;
         }
         Mat dx = g.pointwise() ? Mat(dims, inShape.data(), CV_32F) : Mat::zeros(dims, inShape.data(), CV_32F);
-        // Tasks: (image, group, block of input channels); blocks give two threads work at batch 1.
+        // Tasks: (image, group, block of input channels or of pixels); blocks give two threads work at batch 1.
         const int blocks = std::min(cinG, std::max(1, 4 / std::max(1, n * g.groups)));
+        if (g.pointwise() && blocks > 1 && g.outD * g.outH * g.outW > cinG)
+        {
+            pointwiseBackwardByPixels(dy, blocks, dx);
+            inputGrads[0] = dx;
+            return;
+        }
         const int tasks = n * g.groups * blocks;
         parallel_for_(Range(0, tasks), [&](const Range& r) {
             std::vector<float> cols;
@@ -287,6 +293,28 @@ private:
             return false;
         dx = planes.reshape(1, x.dims, x.size.p);
         return true;
+    }
+
+    /** A 1x1 stride-1 convolution whose images have more pixels than its groups have input channels: each
+        task takes a block of pixels, so that it packs only its columns of dY and all of W_g^T (the smaller
+        one), where blocks of input channels would each pack all of dY. */
+    void pointwiseBackwardByPixels(const Mat& dy, int blocks, Mat& dx) const
+    {
+        const int cinG = g.inC / g.groups, coutG = g.outC / g.groups, pixels = g.outD * g.outH * g.outW;
+        const int tasks = inShape[0] * g.groups * blocks;
+        parallel_for_(Range(0, tasks), [&](const Range& r) {
+            for (int t = r.start; t < r.end; t++)
+            {
+                const int b = t % blocks, grp = (t / blocks) % g.groups, img = t / (blocks * g.groups);
+                const int p0 = (int)((int64)pixels * b / blocks) & ~15;  // whole vectors, but for the last block
+                const int p1 = b + 1 == blocks ? pixels : (int)((int64)pixels * (b + 1) / blocks) & ~15;
+                if (p1 <= p0)
+                    continue;
+                const float* dyp = dy.ptr<float>(img) + (size_t)grp * coutG * pixels + p0;
+                float* dxp = dx.ptr<float>(img) + (size_t)grp * cinG * pixels + p0;
+                gemmAtB(weights.ptr<float>(grp * coutG), cinG, dyp, pixels, dxp, pixels, cinG, p1 - p0, coutG);
+            }
+        });
     }
 
     void groupBackward(const float* dyp, int grp, int c0, int c1, float* dxp, std::vector<float>& cols) const
