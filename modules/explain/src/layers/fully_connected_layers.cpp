@@ -126,7 +126,7 @@ public:
         if (!bIsInput)  // dOp(A) = alpha dY op(B)^T reads op(B)^T by rows
         {
             const Mat b = info.layer->blobs.at(0).reshape(1, 2, bShape(dnn::shape(info.layer->blobs[0])).data());
-            bRows = s.transB ? b.clone() : b.t();
+            bRows = s.transB ? b : Mat(b.t());  // B itself shares the layer's blob
         }
         const MatShape& a = info.inputShapes.at(0);
         if (a.size() < 2)
@@ -177,7 +177,9 @@ private:
     Mat inputGradientA(const Mat& dy, const Mat& B, int batches, int rows, int cols) const
     {
         const int M = s.transA ? cols : rows, K = s.transA ? rows : cols;
-        Mat dA(batches * rows, cols, CV_32F), dOpA(M, K, CV_32F);
+        Mat dA(batches * rows, cols, CV_32F), dOpA;
+        if (s.transA)  // dOp(A) is computed apart, then transposed into dA
+            dOpA.create(M, K, CV_32F);
         for (int k = 0; k < batches; k++)
         {
             const Mat g = dy.rowRange(k * M, (k + 1) * M);
