@@ -22,8 +22,9 @@
 # OpenCL: the "ocl" cases run the Net on DNN_TARGET_OPENCL with the results kept on the device; they
 # are skipped without an OpenCL device. cv::dnn uses non-Intel devices only with
 # OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 (set here); without a GPU, OPENCV_OPENCL_DEVICE=:CPU: runs
-# them on PoCL (about 20x slower than the CPU path: for the record only), e.g.
-#   OPENCV_OPENCL_DEVICE=:CPU: scripts/perf.sh --gtest_filter='*ocl*:*dnn_forward*'
+# them on PoCL (about 20x slower than the CPU path: for the record only). EXPLAIN_PERF_TARGET=ocl (or cpu)
+# runs only those cases, e.g. on a GPU (ResNet-50 and MobileNetV2 on OpenCL):
+#   EXPLAIN_PERF_TARGET=ocl OPENCV_OPENCL_DEVICE=:GPU: scripts/perf.sh --gtest_filter='Explain_*'
 # scripts/perf_scaling.sh measures the scaling with input size, batch and number of classes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

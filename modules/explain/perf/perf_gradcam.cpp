@@ -9,6 +9,7 @@
 // OpenCL cases ("ocl"): skipped without an OpenCL device; cv::dnn runs its OpenCL target only on
 // Intel GPUs unless OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1 (scripts/perf.sh sets it); on a machine
 // without a GPU, OPENCV_OPENCL_DEVICE=:CPU: runs them on PoCL (timings for the record only).
+// EXPLAIN_PERF_TARGET=ocl (or cpu) runs only the cases of that target.
 // After the run a table gives each method's median time and its ratio to the plain forward pass of
 // the same model, batch and target measured in the same run.
 #include "perf_framework.hpp"
@@ -42,6 +43,13 @@ std::vector<ModelBatchTarget> cases(std::vector<int> cpuBatches)
     return v;
 }
 #define CASES(...) testing::ValuesIn(cases({__VA_ARGS__}))
+
+/** EXPLAIN_PERF_TARGET=cpu or =ocl runs only that target's cases (unset: both). */
+bool targetSelected(const std::string& target)
+{
+    const char* only = std::getenv("EXPLAIN_PERF_TARGET");
+    return !only || !*only || target == only;
+}
 
 std::string modelPath(const std::string& model)
 {
@@ -80,6 +88,8 @@ Mat fixedBlob(int batch)
     const std::string model = std::get<0>(GetParam());                                                 \
     const int batch = std::get<1>(GetParam());                                                         \
     const bool ocl = std::get<2>(GetParam()) == "ocl";                                                 \
+    if (!targetSelected(std::get<2>(GetParam())))                                                      \
+        GTEST_SKIP() << "EXPLAIN_PERF_TARGET=" << std::getenv("EXPLAIN_PERF_TARGET");                  \
     const std::string path = modelPath(model);                                                         \
     if (path.empty())                                                                                  \
         GTEST_SKIP() << "model " << model << ".onnx not found: set EXPLAIN_PERF_MODELS to a directory " \
@@ -196,6 +206,24 @@ PERF_TEST_P(Explain, guided_backprop, CASES(1))
         finishCycle(ocl);
     }
     ASSERT_EQ(ocl ? deviceG.total() : g.total(), blob.total());
+    SANITY_CHECK_NOTHING();
+}
+
+// Guided backprop's forward pass alone: the outputs its rules read requested (on OpenCL, cv::dnn copies
+// each to the host and back). Guided backprop's time less this one is its backward pass.
+PERF_TEST_P(Explain, guided_forward, CASES(1))
+{
+    LOAD_MODEL_OR_SKIP("guided forward only");
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    Mat g;
+    cam->forward(blob);
+    cam->inputGradient(-1, g, RECTIFIER_GUIDED);  // plans the outputs guided backprop reads
+    TEST_CYCLE()
+    {
+        cam->forward(blob);
+        finishCycle(ocl);
+    }
+    ASSERT_EQ(cam->getScores().rows, batch);
     SANITY_CHECK_NOTHING();
 }
 

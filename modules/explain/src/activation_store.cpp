@@ -97,7 +97,8 @@ void ActivationStore::setDevice(const std::vector<int>& ids, const std::vector<U
     reset(inputs, true);
     for (size_t i = 0; i < ids.size(); i++)
     {
-        deviceActs[ids[i]].push_back(outs[i].clone());
+        // cv::dnn's multi-output forward pass hands out fresh device copies of its host buffers: kept as they are
+        deviceActs[ids[i]].push_back(outs[i]);
         // host copies are made only if a CPU rule needs them
         acts[ids[i]].assign(std::max(1, outputCounts[ids[i]]), Mat());
     }

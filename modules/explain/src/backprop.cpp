@@ -379,8 +379,6 @@ void BackpropImpl::run(std::vector<Mat> inputs)
     updateShapes(inputShapes, true);  // dynamic axes: what the layers learned in this pass
     if (!onDevice && wantsDevice(ids))
     {
-        if (!keep.empty())
-            keep = planFromRequests();  // the device path reads every activation (activationNeeds)
         run(inputs);
         return;
     }
@@ -487,8 +485,12 @@ std::vector<int> BackpropImpl::outputCounts() const
 
 std::unique_ptr<ActivationNeeds> BackpropImpl::activationNeeds()
 {
+    // cv::dnn's OpenCL target fuses a subset of what its CPU target fuses, plus a convolution with the
+    // residual sum and rectifier after it, which it skips when either of those is requested: the same plan
+    // holds there. Other targets keep everything.
     for (int id : graph.order())  // (a program's constants have no layer object)
-        if (infos[id].layer && infos[id].layer->preferableTarget != dnn::DNN_TARGET_CPU)
+        if (infos[id].layer && infos[id].layer->preferableTarget != dnn::DNN_TARGET_CPU &&
+            infos[id].layer->preferableTarget != dnn::DNN_TARGET_OPENCL)
             return nullptr;
     std::unique_ptr<ActivationNeeds> needs(new ActivationNeeds);
     needs->reads.assign(graph.size(), BackwardRule::READS_INPUTS | BackwardRule::READS_OUTPUTS);

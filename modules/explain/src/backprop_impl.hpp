@@ -105,8 +105,8 @@ private:
     Pin wrtPin(const String& name) const;
 
     std::vector<int> outputCounts() const;
-    /** What the rules of the layers read (keep_plan.hpp), or null where everything is kept: on an OpenCL
-        target (the device path reads every activation). Makes the rules it can. */
+    /** What the rules of the layers read (keep_plan.hpp), or null where everything is kept: on targets
+        other than the CPU and OpenCL. Makes the rules it can. */
     std::unique_ptr<ActivationNeeds> activationNeeds();
     /** Whether a requested output of the layer is its own whatever cv::dnn fuses (ActivationNeeds). */
     bool fusionSafe(int id, const std::vector<std::vector<int> >& consumers) const;

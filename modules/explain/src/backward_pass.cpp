@@ -123,12 +123,16 @@ bool BackwardPass::runRuleOnDevice(int id, std::vector<Blob>& outGrads, const st
                                    RectifierMode mode, std::vector<Blob>& result)
 {
     const size_t n = inputPins[id].size();
+    // what the plan did not keep (the rule does not read it: activationsRead) comes empty
+    const int reads = rules[id]->activationsRead();
+    const bool readsInputs = (reads & BackwardRule::READS_INPUTS) != 0;
+    const bool readsOutputs = (reads & BackwardRule::READS_OUTPUTS) != 0;
     bool ready = true;
     std::vector<UMat> in, out, grads, inGrads(n);
     for (const Pin& p : inputPins[id])
     {
         in.push_back(store.deviceAct(p));
-        ready = ready && !in.back().empty();
+        ready = ready && (!readsInputs || !in.back().empty());
     }
     for (size_t o = 0; o < outGrads.size(); o++)
     {
@@ -137,7 +141,7 @@ bool BackwardPass::runRuleOnDevice(int id, std::vector<Blob>& outGrads, const st
         if (!g.onDevice() && !g.host.empty() && countNonZero(g.host.reshape(1, 1)) == 0)
             g.device = UMat::zeros(g.host.dims, g.host.size.p, CV_32F);
         grads.push_back(g.device);
-        ready = ready && !out.back().empty() && !grads.back().empty();
+        ready = ready && (!readsOutputs || !out.back().empty()) && !grads.back().empty();
     }
     if (!ready || !rules[id]->backwardOCL(in, out, grads, need, mode, inGrads))
         return false;

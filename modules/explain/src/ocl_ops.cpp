@@ -214,15 +214,17 @@ bool ocl_stridedGather(const UMat& src, UMat& dst, const MatShape& dstShape, con
         .run(1, &global, nullptr, kWaitForKernels);
 }
 
-bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, int planes, int inH, int inW, int outH, int outW,
-                         int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax, bool paddedArea)
+bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, const std::vector<int>& inShape, int planes, int inH,
+                         int inW, int outH, int outW, int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr,
+                         bool isMax, bool paddedArea)
 {
-    if (!openclInUse() || !x.isContinuous() || !dy.isContinuous())
+    if (!openclInUse() || (isMax && !x.isContinuous()) || !dy.isContinuous())
         return false;
-    dx.create(x.dims, x.size.p, CV_32F);
+    dx.create((int)inShape.size(), inShape.data(), CV_32F);
     size_t total = (size_t)planes * inH * inW;
+    const UMat& src = isMax ? x : dy;  // a buffer for the kernel's argument; average pooling does not read it
     return compileKernel("pooling_backward", ocl::explain::layer_backward_oclsrc)
-        .args(ocl::KernelArg::PtrReadOnly(x), ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrWriteOnly(dx),
+        .args(ocl::KernelArg::PtrReadOnly(src), ocl::KernelArg::PtrReadOnly(dy), ocl::KernelArg::PtrWriteOnly(dx),
               planes, inH, inW, outH, outW, kh, kw, sh, sw, pt, pl, pb, pr, (int)isMax, (int)paddedArea)
         .run(1, &total, nullptr, kWaitForKernels);
 }

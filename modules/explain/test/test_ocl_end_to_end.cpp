@@ -223,4 +223,47 @@ TEST(OCLSlicedNet, BothHalvesAreRecomputedOnTheDeviceForTheRightConsumers)
     }
 }
 
+/** On DNN_TARGET_OPENCL the forward pass keeps only what the rules read, as on the host (cv::dnn copies every
+    requested output to the host and back): the input gradients, on the device, equal those of keeping every
+    activation, with no more host copies (fewer where a rule runs on the host), and a convolution's output is not kept. */
+TEST(OCLKeepPlan, KeepsOnlyWhatTheRulesRead)
+{
+    OpenCLScope ocl;
+    EXPLAIN_REQUIRE_OPENCL(ocl);
+    for (const std::string name : {"built_net", "importer_model"})
+    {
+        const EndToEndCase planned = endToEndCase(name), full = endToEndCase(name);  // two equal Nets
+        std::vector<Ptr<Backprop> > bps;
+        for (dnn::Net net : {planned.net, full.net})
+        {
+            net.setPreferableTarget(dnn::DNN_TARGET_OPENCL);
+            bps.push_back(Backprop::create(net));
+        }
+        const String out = planned.net.getLayerNames().back(), conv = planned.net.getLayerNames().front();
+        ASSERT_EQ(bps[0]->getLayerInfo(conv).type, "Convolution") << name;
+        bps[0]->keepOnly({out}, {""});
+        bps[1]->keepAll();
+        for (RectifierMode mode : {RECTIFIER_EXACT, RECTIFIER_GUIDED, RECTIFIER_DECONVNET})
+        {
+            std::vector<UMat> grads[2];
+            size_t copies[2];
+            for (int k = 0; k < 2; k++)
+            {
+                bps[k]->forward(planned.input);
+                ASSERT_TRUE(bps[k]->isOnDevice()) << name;
+                const MatShape shape = bps[k]->getLayerInfo(out).outputShapes[0];
+                const Mat seed = Mat::ones((int)shape.size(), shape.data(), CV_32F);
+                const size_t before = hostRoundTrips();
+                bps[k]->backward({out}, {seed}, {""}, grads[k], mode);
+                copies[k] = hostRoundTrips() - before;
+            }
+            EXPECT_LE(relDiff(grads[0][0], grads[1][0]), kTolerance) << name << ", mode " << mode;
+            EXPECT_LE(copies[0], copies[1]) << name << ", mode " << mode;  // fewer where a rule runs on the host
+        }
+        expectError([&] { bps[0]->getActivation(conv); },
+                    "explain: the activations of layer '" + conv + "' (Convolution) were not kept by the last "
+                    "forward(); call keepAll() or keepOnly() first");
+    }
+}
+
 }} // namespace opencv_test

@@ -111,13 +111,15 @@ public:
         return fromOutput() ? READS_OUTPUTS : READS_INPUTS | READS_OUTPUTS;
     }
 
-    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
-                     const std::vector<bool>& need, RectifierMode mode, std::vector<UMat>& inputGrads) CV_OVERRIDE
+    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>& outputs,
+                     const std::vector<UMat>& outputGrads, const std::vector<bool>& need, RectifierMode mode,
+                     std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
         const ClipRectifier& clip = grad.clip;
         if (!clip.enabled || !need[0])
             return clip.enabled;
-        return ocl_rectifierBackward(inputs[0], outputGrads[0], inputGrads[0], clip.lo, clip.hi, clip.slope, mode);
+        const UMat& x = fromOutput() ? outputs[0] : inputs[0];  // as backward() reads it
+        return ocl_rectifierBackward(x, outputGrads[0], inputGrads[0], clip.lo, clip.hi, clip.slope, mode);
     }
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>& outputs,

@@ -228,7 +228,7 @@ public:
         (none for 1x1 stride-1 convolutions, whose cols are dX).
         Depthwise convolutions use a gather kernel of their own instead (one tiny GEMM per channel
         would not pay). */
-    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+    bool backwardOCL(const std::vector<UMat>&, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
         const int cinG = g.inC / g.groups, coutG = g.outC / g.groups;
@@ -237,7 +237,7 @@ public:
         if (!need[0])
             return true;
         if (cinG == 1 && coutG == 1)
-            return depthwiseBackwardOCL(inputs[0], outputGrads[0], inputGrads[0]);
+            return depthwiseBackwardOCL(outputGrads[0], inputGrads[0]);
         if (weightsT.empty())  // per group, W_g^T: (cinG kk) x coutG, once per rule
             for (int grp = 0; grp < g.groups; grp++)
             {
@@ -245,7 +245,7 @@ public:
                 Mat(weights.rowRange(grp * coutG, (grp + 1) * coutG).t()).copyTo(t);
                 weightsT.push_back(t);
             }
-        const int n = inputs[0].size[0], inPlane = g.inH * g.inW;
+        const int n = inShape[0], inPlane = g.inH * g.inW;
         const bool pointwise = g.pointwise();
         UMat dy = as2D(outputGrads[0], n * g.outC), dx(n * g.inC, inPlane, CV_32F);
         for (int img = 0; img < n; img++)
@@ -266,7 +266,7 @@ public:
                     return false;
                 block.copyTo(dst);
             }
-        inputGrads[0] = dx.reshape(1, inputs[0].dims, inputs[0].size.p);
+        inputGrads[0] = dx.reshape(1, (int)inShape.size(), inShape.data());
         return true;
     }
 
@@ -283,15 +283,15 @@ private:
                                     dx.ptr<float>() + grp * cinG * inPlane, shape);
     }
 
-    bool depthwiseBackwardOCL(const UMat& x, const UMat& dy, UMat& dx)
+    bool depthwiseBackwardOCL(const UMat& dy, UMat& dx)
     {
         if (deviceWeights.empty())  // channels x (kh kw), once per rule
             weights.copyTo(deviceWeights);
         UMat planes;
-        if (!ocl_depthwiseConvBackward(dy, deviceWeights, planes, x.size[0] * g.inC, g.inC, g.inH, g.inW, g.outH,
+        if (!ocl_depthwiseConvBackward(dy, deviceWeights, planes, inShape[0] * g.inC, g.inC, g.inH, g.inW, g.outH,
                                        g.outW, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw))
             return false;
-        dx = planes.reshape(1, x.dims, x.size.p);
+        dx = planes.reshape(1, (int)inShape.size(), inShape.data());
         return true;
     }
 

@@ -152,6 +152,13 @@ public:
     {
         if (!known || !useOpenCLFor(outputGrads[0]))
             return false;  // an unknown operation is inferred from the values by the CPU rule
+        if (activationsRead() == READS_NOTHING)  // a sum of blobs of dY's shape: nothing was kept to read
+        {
+            for (size_t i = 0; i < inputGrads.size(); i++)
+                if (need[i])
+                    inputGrads[i] = sumGradient(outputGrads[0], i);
+            return true;
+        }
         const UMat& y = outputs[0];
         if (!outputGrads[0].isContinuous() || !y.isContinuous())
             return false;
@@ -171,10 +178,7 @@ public:
             switch (op)
             {
             case ELT_SUM:
-                if (coeffs.empty() || coeffs.at(i) == 1.f)
-                    g = r;
-                else
-                    r.convertTo(g, CV_32F, coeffs.at(i));
+                g = sumGradient(r, i);
                 break;
             case ELT_PROD:
                 g = r;
@@ -229,6 +233,16 @@ public:
     }
 
 private:
+    /** A sum's gradient for input i: dY times the input's coefficient. */
+    UMat sumGradient(const UMat& r, size_t i) const
+    {
+        if (coeffs.empty() || coeffs.at(i) == 1.f)
+            return r;
+        UMat g;
+        r.convertTo(g, CV_32F, coeffs.at(i));
+        return g;
+    }
+
     LayerInfo info;
     EltwiseOp op;
     bool known;
@@ -419,14 +433,15 @@ public:
         inputGrads[0] = dx;
     }
 
-    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+    bool backwardOCL(const std::vector<UMat>&, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
         if (!need[0])
             return true;
         if (deviceScale.empty())
             scale.copyTo(deviceScale);
-        return ocl_channelScale(outputGrads[0], deviceScale, inputGrads[0], inputs[0].dims > 1 ? inputs[0].size[1] : 1);
+        const UMat& r = outputGrads[0];  // the input's shape
+        return ocl_channelScale(r, deviceScale, inputGrads[0], r.dims > 1 ? r.size[1] : 1);
     }
 
 private:

@@ -74,23 +74,23 @@ public:
         inputGrads[0] = dx;
     }
 
-    bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
+    bool backwardOCL(const std::vector<UMat>&, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
         if (!need[0])
             return true;
-        const UMat& x = inputs[0];
-        const int ax = normalizeAxis(axis, x.dims);
+        const int dims = (int)inShape.size();
+        const int ax = normalizeAxis(axis, dims);
         int outer = 1, inner = 1;
-        for (int d = 0; d < x.dims; d++)
-            (d < ax ? outer : inner) *= x.size[d];
+        for (int d = 0; d < dims; d++)
+            (d < ax ? outer : inner) *= inShape[d];
         const int numOutput = weights.size[0];
         if (deviceWeights.empty())
             weights.reshape(1, numOutput).copyTo(deviceWeights);  // once per rule
         UMat dx;
         if (!ocl_gemm(as2D(outputGrads[0], outer), deviceWeights, dx))
             return false;
-        inputGrads[0] = dx.reshape(1, x.dims, x.size.p);
+        inputGrads[0] = dx.reshape(1, dims, inShape.data());
         return true;
     }
 

@@ -121,10 +121,9 @@ public:
             return false;
         if (!need[0])
             return true;
-        const UMat& x = inputs[0];
-        return ocl_poolingBackward(x, outputGrads[0], inputGrads[0], x.size[0] * x.size[1], inSize[1], inSize[2],
-                                   outSize[1], outSize[2], kernel[1], kernel[2], stride[1], stride[2], padBegin[1],
-                                   padBegin[2], padEnd[1], padEnd[2], type == POOL_MAX, paddedArea);
+        return ocl_poolingBackward(inputs[0], outputGrads[0], inputGrads[0], inShape, inShape[0] * inShape[1], inSize[1],
+                                   inSize[2], outSize[1], outSize[2], kernel[1], kernel[2], stride[1], stride[2],
+                                   padBegin[1], padBegin[2], padEnd[1], padEnd[2], type == POOL_MAX, paddedArea);
     }
 
 private:

@@ -48,8 +48,12 @@ public:
     bool backwardOCL(const std::vector<UMat>& inputs, const std::vector<UMat>&, const std::vector<UMat>& outputGrads,
                      const std::vector<bool>& need, RectifierMode, std::vector<UMat>& inputGrads) CV_OVERRIDE
     {
-        if (need[0])
+        if (!need[0])
+            return true;
+        if (inShape.empty())
             inputGrads[0] = outputGrads[0].reshape(1, inputs[0].dims, inputs[0].size.p);
+        else
+            inputGrads[0] = outputGrads[0].reshape(1, (int)inShape.size(), inShape.data());
         return true;
     }
 

@@ -94,10 +94,10 @@ public:
     };
 
     /** @brief Which activations backward() reads: READS_INPUTS | READS_OUTPUTS (the default) or less.
-    On the host the engine keeps only the activations the rules on a backward path read, so that cv::dnn
-    can reuse and fuse the rest; backward() then gets empty Mats for those it does not read (their
-    shapes are in the LayerInfo the rule was made from: a rule is made again when the shapes change).
-    On an OpenCL target every activation is kept. */
+    The engine keeps only the activations the rules on a backward path read, so that cv::dnn can reuse
+    and fuse the rest (and, on an OpenCL target, copy less to the host and back); backward() and
+    backwardOCL() then get empty Mats / UMats for those they do not read (their shapes are in the
+    LayerInfo the rule was made from: a rule is made again when the shapes change). */
     virtual int activationsRead() const;
 
     /** @brief Checks that cv::dnn computed the layer's outputs from its inputs as this rule's math
