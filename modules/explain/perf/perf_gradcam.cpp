@@ -227,6 +227,65 @@ PERF_TEST_P(Explain, guided_forward, CASES(1))
     SANITY_CHECK_NOTHING();
 }
 
+/** The layers whose outputs guided backprop's plan keeps (those the Backprop gives after an input gradient). */
+std::vector<String> guidedPlanOutputs(const dnn::Net& net, const Mat& blob)
+{
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    Mat g;
+    cam->forward(blob);
+    cam->inputGradient(-1, g, RECTIFIER_GUIDED);
+    cam->forward(blob);
+    Ptr<Backprop> bp = cam->getBackprop();
+    std::vector<String> kept;
+    for (const String& name : bp->getLayerNames())
+    {
+        try
+        {
+            bp->getActivation(name);
+            kept.push_back(name);
+        }
+        catch (const cv::Exception&)
+        {
+            // not kept by the plan
+        }
+    }
+    return kept;
+}
+
+// cv::dnn alone, with the outputs guided backprop's plan keeps requested: as host Mats (on OpenCL, each is
+// copied to the host) and as UMats (copied to the host and back, what the device path gets)
+PERF_TEST_P(Explain, dnn_forward_guided_outputs, CASES(1))
+{
+    LOAD_MODEL_OR_SKIP("fwd, guided outs: Mat");
+    const std::vector<String> names = guidedPlanOutputs(net, blob);
+    std::vector<std::vector<Mat> > outs;
+    TEST_CYCLE()
+    {
+        net.setInput(blob);
+        net.forward(outs, names);
+        finishCycle(ocl);
+    }
+    ASSERT_EQ(outs.size(), names.size());
+    SANITY_CHECK_NOTHING();
+}
+
+PERF_TEST_P(Explain, dnn_forward_guided_outputs_umat, CASES(1))
+{
+    LOAD_MODEL_OR_SKIP("fwd, guided outs: UMat");
+    if (!ocl)
+        GTEST_SKIP() << "the OpenCL cases only";
+    const std::vector<String> names = guidedPlanOutputs(net, blob);
+    std::vector<UMat> outs;
+    TEST_CYCLE()
+    {
+        net.setInput(blob);
+        net.forward(outs, names);
+        finishCycle(ocl);
+    }
+    ASSERT_EQ(outs.size(), names.size());
+    SANITY_CHECK_NOTHING();
+}
+
 PERF_TEST_P(Explain, guided_gradcam, CASES(1))
 {
     LOAD_MODEL_OR_SKIP("Guided Grad-CAM");
