@@ -209,15 +209,22 @@ PERF_TEST_P(Explain, guided_backprop, CASES(1))
     SANITY_CHECK_NOTHING();
 }
 
+/** A GradCAM on `net` whose plan keeps what guided backprop reads (one input gradient taken). */
+Ptr<GradCAM> guidedPlannedCam(const dnn::Net& net, const Mat& blob)
+{
+    Ptr<GradCAM> cam = GradCAM::create(net);
+    Mat g;
+    cam->forward(blob);
+    cam->inputGradient(-1, g, RECTIFIER_GUIDED);
+    return cam;
+}
+
 // Guided backprop's forward pass alone: the outputs its rules read requested (on OpenCL, cv::dnn copies
 // each to the host and back). Guided backprop's time less this one is its backward pass.
 PERF_TEST_P(Explain, guided_forward, CASES(1))
 {
     LOAD_MODEL_OR_SKIP("guided forward only");
-    Ptr<GradCAM> cam = GradCAM::create(net);
-    Mat g;
-    cam->forward(blob);
-    cam->inputGradient(-1, g, RECTIFIER_GUIDED);  // plans the outputs guided backprop reads
+    Ptr<GradCAM> cam = guidedPlannedCam(net, blob);
     TEST_CYCLE()
     {
         cam->forward(blob);
@@ -230,10 +237,7 @@ PERF_TEST_P(Explain, guided_forward, CASES(1))
 /** The layers whose outputs guided backprop's plan keeps (those the Backprop gives after an input gradient). */
 std::vector<String> guidedPlanOutputs(const dnn::Net& net, const Mat& blob)
 {
-    Ptr<GradCAM> cam = GradCAM::create(net);
-    Mat g;
-    cam->forward(blob);
-    cam->inputGradient(-1, g, RECTIFIER_GUIDED);
+    Ptr<GradCAM> cam = guidedPlannedCam(net, blob);
     cam->forward(blob);
     Ptr<Backprop> bp = cam->getBackprop();
     std::vector<String> kept;
@@ -252,6 +256,15 @@ std::vector<String> guidedPlanOutputs(const dnn::Net& net, const Mat& blob)
     return kept;
 }
 
+/** One cv::dnn forward pass requesting `names`, into host Mats or UMats (a timed cycle). */
+template <typename Outputs>
+void forwardRequesting(dnn::Net& net, const Mat& blob, const std::vector<String>& names, Outputs& outs, bool ocl)
+{
+    net.setInput(blob);
+    net.forward(outs, names);
+    finishCycle(ocl);
+}
+
 // cv::dnn alone, with the outputs guided backprop's plan keeps requested: as host Mats (on OpenCL, each is
 // copied to the host) and as UMats (copied to the host and back, what the device path gets)
 PERF_TEST_P(Explain, dnn_forward_guided_outputs, CASES(1))
@@ -259,12 +272,7 @@ PERF_TEST_P(Explain, dnn_forward_guided_outputs, CASES(1))
     LOAD_MODEL_OR_SKIP("fwd, guided outs: Mat");
     const std::vector<String> names = guidedPlanOutputs(net, blob);
     std::vector<std::vector<Mat> > outs;
-    TEST_CYCLE()
-    {
-        net.setInput(blob);
-        net.forward(outs, names);
-        finishCycle(ocl);
-    }
+    TEST_CYCLE() forwardRequesting(net, blob, names, outs, ocl);
     ASSERT_EQ(outs.size(), names.size());
     SANITY_CHECK_NOTHING();
 }
@@ -276,12 +284,7 @@ PERF_TEST_P(Explain, dnn_forward_guided_outputs_umat, CASES(1))
         GTEST_SKIP() << "the OpenCL cases only";
     const std::vector<String> names = guidedPlanOutputs(net, blob);
     std::vector<UMat> outs;
-    TEST_CYCLE()
-    {
-        net.setInput(blob);
-        net.forward(outs, names);
-        finishCycle(ocl);
-    }
+    TEST_CYCLE() forwardRequesting(net, blob, names, outs, ocl);
     ASSERT_EQ(outs.size(), names.size());
     SANITY_CHECK_NOTHING();
 }

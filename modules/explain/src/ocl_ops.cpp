@@ -214,10 +214,11 @@ bool ocl_stridedGather(const UMat& src, UMat& dst, const MatShape& dstShape, con
         .run(1, &global, nullptr, kWaitForKernels);
 }
 
-bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, const std::vector<int>& inShape, int planes, int inH,
-                         int inW, int outH, int outW, int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr,
-                         bool isMax, bool paddedArea)
+bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, const std::vector<int>& inShape, int inH, int inW,
+                         int outH, int outW, int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax,
+                         bool paddedArea)
 {
+    const int planes = inShape[0] * inShape[1];
     if (!openclInUse() || (isMax && !x.isContinuous()) || !dy.isContinuous())
         return false;
     dx.create((int)inShape.size(), inShape.data(), CV_32F);

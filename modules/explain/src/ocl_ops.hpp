@@ -73,11 +73,11 @@ bool ocl_sliceBackward(const UMat& r, UMat& dx, const MatShape& inShape, const s
 bool ocl_stridedGather(const UMat& src, UMat& dst, const MatShape& dstShape, const std::vector<int>& srcStrides,
                        int base);
 
-/** Pooling backward (max or average) for planes x inH x inW inputs; dx gets inShape. The input x is read for
-    max pooling only (average pooling may pass an empty one). */
-bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, const std::vector<int>& inShape, int planes, int inH,
-                         int inW, int outH, int outW, int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr,
-                         bool isMax, bool paddedArea);
+/** Pooling backward (max or average) for inputs of inShape, N x C x inH x inW (dx gets inShape). The input x
+    is read for max pooling only (average pooling may pass an empty one). */
+bool ocl_poolingBackward(const UMat& x, const UMat& dy, UMat& dx, const std::vector<int>& inShape, int inH, int inW,
+                         int outH, int outW, int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr, bool isMax,
+                         bool paddedArea);
 
 /** dx = dy * scale[channel] for N x C x ... blobs. */
 bool ocl_channelScale(const UMat& dy, const UMat& scale, UMat& dx, int channels);

@@ -121,9 +121,9 @@ public:
             return false;
         if (!need[0])
             return true;
-        return ocl_poolingBackward(inputs[0], outputGrads[0], inputGrads[0], inShape, inShape[0] * inShape[1], inSize[1],
-                                   inSize[2], outSize[1], outSize[2], kernel[1], kernel[2], stride[1], stride[2],
-                                   padBegin[1], padBegin[2], padEnd[1], padEnd[2], type == POOL_MAX, paddedArea);
+        return ocl_poolingBackward(inputs[0], outputGrads[0], inputGrads[0], inShape, inSize[1], inSize[2], outSize[1],
+                                   outSize[2], kernel[1], kernel[2], stride[1], stride[2], padBegin[1], padBegin[2],
+                                   padEnd[1], padEnd[2], type == POOL_MAX, paddedArea);
     }
 
 private:
