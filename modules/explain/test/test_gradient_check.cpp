@@ -154,6 +154,75 @@ TEST(GradientCheck, PointwiseConvolutionMatchesDefinition)
     }
 }
 
+/** Convolutions with too few input channels per image and group to share them among tasks (a network's stem:
+    3 colour channels, 7x7 stride 2) take bands of output rows: one band and several, strides 1-3, dilations,
+    pads, groups of one channel and batches, against the definition. */
+TEST(GradientCheck, StemConvolutionMatchesDefinition)
+{
+    RNG rng(141);
+    for (int iter = 0; iter < 10; iter++)
+    {
+        const bool manyBands = iter < 2;  // cols of 2 MB per band: ~3 bands of 3 x 7 x 7 rows at 100 columns
+        const int group = iter % 5 == 4 ? 2 : 1, images = iter % 3 == 2 ? 2 : 1;
+        const int inC = group * (manyBands ? 3 : rng.uniform(1, images == 2 ? 2 : 4));
+        const int k = manyBands ? 7 : rng.uniform(2, 8), stride = manyBands ? 2 : rng.uniform(1, 4);
+        const int dil = manyBands ? 1 : rng.uniform(1, 3), padH = rng.uniform(0, k), padW = rng.uniform(0, k);
+        const int inH = manyBands ? 200 : rng.uniform(k * dil, 40), inW = manyBands ? 200 : rng.uniform(k * dil, 60);
+        const Mat x = randomBlob({images, inC, inH, inW}, rng);
+        SCOPED_TRACE(cv::format("iter %d group %d channels %d k %d stride %d dilation %d pads %d,%d input %dx%dx%d", iter,
+                                group, inC, k, stride, dil, padH, padW, images, inH, inW));
+        expectConvGradientIsTheDefinition(convParams(group * 2, inC / group, k, rng, group, stride, 0, dil), group,
+                                          stride, dil, padH, padW, x, rng);
+    }
+}
+
+/** Max pooling routes each output's gradient to the first maximum of its window in row-major order (as
+    PyTorch does): inputs of a few distinct values, so that most windows hold ties, against that rule. */
+TEST(GradientCheck, MaxPoolingRoutesToTheFirstMaximum)
+{
+    RNG rng(143);
+    for (int iter = 0; iter < 12; iter++)
+    {
+        const int k = rng.uniform(1, 5), stride = rng.uniform(1, 4), pad = rng.uniform(0, (k + 1) / 2);
+        const bool ceil = iter % 2 == 1;
+        Mat x({rng.uniform(1, 3), rng.uniform(1, 4), rng.uniform(k, 12), rng.uniform(k, 15)}, CV_32F);
+        rng.fill(x, RNG::UNIFORM, 0, 3);
+        x.forEach<float>([](float& v, const int*) { v = std::floor(v); });
+        dnn::LayerParams lp;
+        lp.set("pool", "max");
+        lp.set("kernel_size", k);
+        lp.set("stride", stride);
+        lp.set("pad", pad);
+        lp.set("ceil_mode", ceil);
+        dnn::Net net;
+        addLayer(net, "pool", "Pooling", lp, {0});
+        Ptr<Backprop> bp = Backprop::create(net);
+        bp->forward(x);
+        const Mat y = bp->getActivation("pool");
+        const Mat dy = randomBlob(shapeOf(y), rng);
+        std::vector<Mat> grads;
+        bp->backward({"pool"}, {dy}, {String()}, grads, RECTIFIER_EXACT);
+        Mat expected = Mat::zeros(x.dims, x.size.p, CV_32F);
+        const int inH = x.size[2], inW = x.size[3], outH = y.size[2], outW = y.size[3];
+        for (int plane = 0; plane < x.size[0] * x.size[1]; plane++)
+            for (int oy = 0; oy < outH; oy++)
+                for (int ox = 0; ox < outW; ox++)
+                {
+                    int best = -1;
+                    for (int iy = std::max(0, oy * stride - pad); iy < std::min(inH, oy * stride - pad + k); iy++)
+                        for (int ix = std::max(0, ox * stride - pad); ix < std::min(inW, ox * stride - pad + k); ix++)
+                            if (best < 0 || x.ptr<float>()[plane * inH * inW + iy * inW + ix] >
+                                                x.ptr<float>()[plane * inH * inW + best])
+                                best = iy * inW + ix;
+                    ASSERT_GE(best, 0);
+                    expected.ptr<float>()[plane * inH * inW + best] += dy.ptr<float>()[(plane * outH + oy) * outW + ox];
+                }
+        SCOPED_TRACE(cv::format("iter %d k %d stride %d pad %d ceil %d input %dx%dx%dx%d", iter, k, stride, pad, ceil,
+                                x.size[0], x.size[1], inH, inW));
+        EXPECT_LE(cv::norm(grads[0], expected, NORM_INF), 1e-6);
+    }
+}
+
 /** 1D convolution and pooling (3D blobs, ONNX Conv1d/MaxPool1d/AveragePool1d): random hyperparameters. */
 TEST(GradientCheck, Convolution1DAndPooling1D)
 {

@@ -210,6 +210,15 @@ public:
             return;
         }
         const int tasks = n * g.groups * blocks;
+        if (tasks < 4 && !g.pointwise() && !g.volumetric())  // a stem: too few input channels to share
+        {
+            for (int img = 0; img < n; img++)
+                for (int grp = 0; grp < g.groups; grp++)
+                    bandedBackward(dy.ptr<float>(img) + (size_t)grp * coutG * g.outH * g.outW, grp,
+                                   dx.ptr<float>(img) + (size_t)grp * cinG * g.inH * g.inW);
+            inputGrads[0] = dx;
+            return;
+        }
         parallel_for_(Range(0, tasks), [&](const Range& r) {
             std::vector<float> cols;
             for (int t = r.start; t < r.end; t++)
@@ -341,6 +350,56 @@ private:
                         scatterTap(cols.data() + tap * outVolume, kz, ky, kx,
                                    dxp + (size_t)ci * g.inD * g.inH * g.inW);
                     }
+    }
+
+    /** One image and group of a 2D convolution with few input channels (a network's stem), in bands of
+        output rows whose cols stay in cache: cols = W_g^T dY_g for the band's pixels, shared among threads
+        by pixels, then col2im as a gather, shared by input rows (each task owns the rows it writes). */
+    void bandedBackward(const float* dyp, int grp, float* dxp) const
+    {
+        const int cinG = g.inC / g.groups, coutG = g.outC / g.groups, kk = g.kh * g.kw, rows = cinG * kk;
+        const int outPlane = g.outH * g.outW, bandH = std::max(1, (1 << 19) / (rows * g.outW));  // 2 MB of cols
+        const float* w = weights.ptr<float>(grp * coutG);
+        std::vector<float> cols((size_t)rows * std::min(bandH, g.outH) * g.outW);
+        for (int oy0 = 0; oy0 < g.outH; oy0 += bandH)
+        {
+            const int oy1 = std::min(g.outH, oy0 + bandH), pixels = (oy1 - oy0) * g.outW;
+            const int blocks = std::max(1, std::min(4 * getNumThreads(), pixels / 64));
+            parallel_for_(Range(0, blocks), [&](const Range& r) {
+                for (int b = r.start; b < r.end; b++)
+                {
+                    const int p0 = (int)((int64)pixels * b / blocks), p1 = (int)((int64)pixels * (b + 1) / blocks);
+                    gemmAtB(w, rows, dyp + (size_t)oy0 * g.outW + p0, outPlane, cols.data() + p0, pixels, rows,
+                            p1 - p0, coutG);
+                }
+            });
+            // the input rows this band's taps reach
+            const int iy0 = std::max(0, oy0 * g.sh - g.ph);
+            const int iy1 = std::min(g.inH, (oy1 - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1);
+            if (iy1 <= iy0)
+                continue;
+            parallel_for_(Range(0, cinG * (iy1 - iy0)), [&](const Range& r) {
+                for (int t = r.start; t < r.end; t++)
+                    gatherInputRow(cols.data(), oy0, oy1, t / (iy1 - iy0), iy0 + t % (iy1 - iy0), dxp);
+            });
+        }
+    }
+
+    /** Adds to input row `iy` of channel `ci` every tap of the band's cols (output rows [oy0, oy1)) that read it. */
+    void gatherInputRow(const float* cols, int oy0, int oy1, int ci, int iy, float* dxp) const
+    {
+        const int pixels = (oy1 - oy0) * g.outW;
+        float* row = dxp + ((size_t)ci * g.inH + iy) * g.inW;
+        for (int ky = 0; ky < g.kh; ky++)
+        {
+            const int at = iy + g.ph - ky * g.dh;  // = oy * sh for the output row oy whose tap ky reads row iy
+            if (at < 0 || at % g.sh != 0 || at / g.sh < oy0 || at / g.sh >= oy1)
+                continue;
+            const int oy = at / g.sh;
+            for (int kx = 0; kx < g.kw; kx++)
+                scatterRow(row, cols + ((size_t)(ci * g.kh + ky) * g.kw + kx) * pixels + (size_t)(oy - oy0) * g.outW,
+                           1.f, kx * g.dw - g.pw, g.sw, g.inW, g.outW);
+        }
     }
 
     /** Adds one kernel tap's column (an output volume) to the input positions that tap read. */

@@ -67,10 +67,11 @@ public:
         }
     }
 
-    /** Average pooling reads nothing: its windows are fixed by the shapes. */
+    /** Average pooling reads nothing: its windows are fixed by the shapes; max pooling finds each window's
+        maximum in the input. */
     int activationsRead() const CV_OVERRIDE
     {
-        return type == POOL_AVE ? READS_NOTHING : READS_INPUTS | READS_OUTPUTS;
+        return type == POOL_AVE ? READS_NOTHING : READS_INPUTS;
     }
 
     void backward(const std::vector<Mat>& inputs, const std::vector<Mat>&,
@@ -99,10 +100,16 @@ public:
         Mat dx = Mat::zeros((int)inShape.size(), inShape.data(), CV_32F);
         // stripes of at least ~32K inputs: a global pooling at 7 x 7 is too little work to share
         const double stripes = std::max(1.0, (double)dx.total() / 32768);
+        const bool planar = type == POOL_MAX && inSize[0] == 1 && outSize[0] == 1;
         parallel_for_(Range(0, volumes), [&](const Range& r) {
             for (int p = r.start; p < r.end; p++)
             {
                 const float* gp = dy.ptr<float>() + p * outVolume;
+                if (planar)
+                {
+                    maxPlaneBackward(x.ptr<float>() + p * inVolume, gp, dx.ptr<float>() + p * inVolume);
+                    continue;
+                }
                 for (int oz = 0; oz < outSize[0]; oz++)
                     for (int oy = 0; oy < outSize[1]; oy++)
                         for (int ox = 0; ox < outSize[2]; ox++)
@@ -134,15 +141,51 @@ private:
         padded = 1;
         for (int a = 0; a < 3; a++)
         {
-            begin[a] = o[a] * stride[a] - padBegin[a];
-            end[a] = std::min(begin[a] + kernel[a], inSize[a] + padEnd[a]);
-            padded *= end[a] - begin[a];
-            begin[a] = std::max(begin[a], 0);
-            end[a] = std::min(end[a], inSize[a]);
-            if (end[a] <= begin[a])
+            int paddedSize;
+            if (!axisWindow(a, o[a], begin[a], end[a], paddedSize))
                 return false;
+            padded *= paddedSize;
         }
         return true;
+    }
+
+    /** The window of output position `o` along axis `a`, clipped to the input, and its size with the padding. */
+    bool axisWindow(int a, int o, int& begin, int& end, int& paddedSize) const
+    {
+        begin = o * stride[a] - padBegin[a];
+        end = std::min(begin + kernel[a], inSize[a] + padEnd[a]);
+        paddedSize = end - begin;
+        begin = std::max(begin, 0);
+        end = std::min(end, inSize[a]);
+        return begin < end;
+    }
+
+    /** 2D max pooling of one plane: each output's gradient goes to the first maximum of its window, in
+        row-major order (as backwardWindow; this loop only saves its per-window set-up). */
+    void maxPlaneBackward(const float* x, const float* dy, float* dx) const
+    {
+        const int inW = inSize[2], outH = outSize[1], outW = outSize[2];
+        int y0, y1, x0, x1, unused;
+        for (int oy = 0; oy < outH; oy++, dy += outW)
+        {
+            if (!axisWindow(1, oy, y0, y1, unused))
+                continue;
+            for (int ox = 0; ox < outW; ox++)
+            {
+                if (!axisWindow(2, ox, x0, x1, unused))
+                    continue;
+                int best = y0 * inW + x0;
+                float top = x[best];
+                for (int y = y0; y < y1; y++)
+                    for (int i = y * inW + x0, last = y * inW + x1; i < last; i++)
+                        if (x[i] > top)
+                        {
+                            top = x[i];
+                            best = i;
+                        }
+                dx[best] += dy[ox];
+            }
+        }
     }
 
     void backwardWindow(const float* x, float g, int oz, int oy, int ox, float* dx) const
