@@ -295,8 +295,8 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "error: no methods (known: %s)\n", kAll);
         return 2;
     }
-    std::printf("ready threads=%d methods=%d input=%dx%dx%dx%d\n", getNumThreads(), (int)methods.size(),
-                blob.size[0], blob.size[1], blob.size[2], blob.size[3]);
+    std::printf("ready threads=%d methods=%d input=%dx%dx%dx%d opencv=%s\n", getNumThreads(), (int)methods.size(),
+                blob.size[0], blob.size[1], blob.size[2], blob.size[3], CV_VERSION);
     std::fflush(stdout);
     if (serveMode)
     {
