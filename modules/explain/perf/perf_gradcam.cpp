@@ -1,8 +1,9 @@
 // This file is part of the explain module. It is subject to the license terms in the LICENSE file
 // found in the top-level directory of this distribution (Apache License 2.0).
 // Cost of the explanation methods relative to the plain cv::dnn forward pass, on ResNet-50 and
-// MobileNetV2 (1x3x224x224, and batch 8 for the forward pass and Grad-CAM), on the CPU and, where
-// OpenCL is in use, with the Net on DNN_TARGET_OPENCL and the results kept on the device (UMat).
+// MobileNetV2 (1x3x224x224, and batch 8 for the forward pass, Grad-CAM, guided backprop and Guided
+// Grad-CAM), on the CPU and, where OpenCL is in use, with the Net on DNN_TARGET_OPENCL and the results
+// kept on the device (UMat).
 //
 // Models: EXPLAIN_PERF_MODELS=DIR with DIR/resnet50.onnx and DIR/mobilenet_v2.onnx (scripts/perf.sh
 // exports them with tools/make_references.py); the tests are skipped when they are absent.
@@ -190,7 +191,7 @@ PERF_TEST_P(Explain, gradcam_top5, CASES(1))
     SANITY_CHECK_NOTHING();
 }
 
-PERF_TEST_P(Explain, guided_backprop, CASES(1))
+PERF_TEST_P(Explain, guided_backprop, CASES(1, 8))
 {
     LOAD_MODEL_OR_SKIP("guided backprop");
     Ptr<GradCAM> cam = GradCAM::create(net);
@@ -289,7 +290,7 @@ PERF_TEST_P(Explain, dnn_forward_guided_outputs_umat, CASES(1))
     SANITY_CHECK_NOTHING();
 }
 
-PERF_TEST_P(Explain, guided_gradcam, CASES(1))
+PERF_TEST_P(Explain, guided_gradcam, CASES(1, 8))
 {
     LOAD_MODEL_OR_SKIP("Guided Grad-CAM");
     Ptr<GradCAM> cam = GradCAM::create(net);
@@ -432,7 +433,7 @@ void printBatchScaling(const std::vector<RatioRow>& rows, const std::vector<std:
 {
     bool header = false;
     for (const std::string& model : models)
-        for (const char* method : {"dnn forward", "Grad-CAM"})
+        for (const char* method : {"dnn forward", "Grad-CAM", "guided backprop", "Guided Grad-CAM"})
         {
             const RatioRow* one = findRow(rows, method, model, 1);
             const RatioRow* eight = findRow(rows, method, model, 8);
@@ -441,7 +442,7 @@ void printBatchScaling(const std::vector<RatioRow>& rows, const std::vector<std:
             if (!header)
                 std::printf("\nper-image time, batch 8 / batch 1 (medians):\n");
             header = true;
-            std::printf("  %-12s %-17s %.2f  (%.1f ms/image at batch 8, %.1f at batch 1)\n", method, model.c_str(),
+            std::printf("  %-16s %-17s %.2f  (%.1f ms/image at batch 8, %.1f at batch 1)\n", method, model.c_str(),
                         eight->median / 8 / one->median, eight->median / 8, one->median);
         }
 }
