@@ -81,6 +81,14 @@ void ActivationStore::reset(const std::vector<Mat>& inputs, bool onDevice)
     acts[0] = inputs;
 }
 
+void ActivationStore::clear()
+{
+    reset(std::vector<Mat>(), false);
+    request.clear();
+    pass = 0;
+    samples.clear();
+}
+
 void ActivationStore::setHost(const std::vector<int>& ids, const std::vector<std::vector<Mat> >& outs,
                               const std::vector<Mat>& inputs)
 {

@@ -72,6 +72,8 @@ public:
     /** Takes the outputs of a device forward pass (output 0 of each layer). */
     void setDevice(const std::vector<int>& ids, const std::vector<UMat>& outs, const std::vector<Mat>& inputs,
                    const std::vector<int>& outputCounts);
+    /** Drops every activation and input held (empty() afterwards). */
+    void clear();
     /** Records which pass of which request the activations come from (see NetRecord). */
     void setOrigin(const std::vector<String>& request, uint64 pass);
 

@@ -47,7 +47,7 @@ void BackpropImpl::forward(InputArray blob, const String& inputName)
     forwardInputs(std::vector<Mat>{blob.getMat()}, std::vector<String>{inputName});
 }
 
-/** The blobs by net input index (cloned: the caller's blobs are never touched), checked. */
+/** The blobs by net input index, checked (the caller's own Mats: forwardInputs copies them). */
 static std::vector<Mat> inputsByIndex(const std::vector<Mat>& blobs, const std::vector<String>& names,
                                       dnn::Layer& netInput, std::vector<String>& nameByIndex, int& firstIndex)
 {
@@ -74,7 +74,7 @@ static std::vector<Mat> inputsByIndex(const std::vector<Mat>& blobs, const std::
         }
         if (!byIndex[index].empty())
             CV_Error(Error::StsBadArg, format("explain: the Net input %d ('%s') is given twice", index, name.c_str()));
-        byIndex[index] = blobs[i].clone();
+        byIndex[index] = blobs[i];
         nameByIndex[index] = name;
         if (i == 0)
             firstIndex = index;
@@ -94,6 +94,11 @@ void BackpropImpl::forwardInputs(InputArrayOfArrays blobs_, const std::vector<St
     int first = 0;
     std::vector<Mat> byIndex = inputsByIndex(blobs, names, *infos[0].layer, nameByIndex, first);
     NetLock lock(record->mutex());
+    // The last pass's input copies go before this pass makes its own (at 896 px, 10 MB each); a pass
+    // that fails from here on leaves no forward pass behind.
+    store.clear();
+    for (Mat& m : byIndex)
+        m = m.clone();  // the caller's blobs are never touched; a stale store runs the pass again from these
     inputNames = nameByIndex;
     inputIndex = first;
     std::vector<MatShape> shapes;

@@ -47,6 +47,10 @@ public:
 
     const NetGraph& getGraph() const { return graph; }
 
+    /** This explainer's copy of the first blob of the last forwardInputs() (empty before one): callers
+        share it instead of copying the input again. Nothing writes into it. */
+    Mat firstInput() const { return store.empty() ? Mat() : store.inputs().at(inputIndex); }
+
     /** The layers that depend on the output of `from` and feed `to` (to included), in topological
         order, from the input pins of the last forward pass. */
     std::vector<String> layersBetween(const String& from, const String& to);

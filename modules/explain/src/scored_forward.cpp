@@ -23,6 +23,7 @@ void ScoredForward::forwardInputs(const std::vector<Mat>& blobs, const std::vect
 {
     auto guard = lock();
     scores_.release();
+    input_.release();  // before the pass, which replaces the copy it shares
     bp_->forwardInputs(blobs, names);
     Mat s = bp_->getActivation(scoreLayer_);
     if (!allFinite(s))
@@ -30,7 +31,7 @@ void ScoredForward::forwardInputs(const std::vector<Mat>& blobs, const std::vect
         BackpropImpl::of(*bp_).reportNonFiniteActivations();
         checkFinite(s, "the scores of layer '" + scoreLayer_ + "'");
     }
-    input_ = blobs[0].clone();
+    input_ = BackpropImpl::of(*bp_).firstInput();
     inputName_ = names.empty() ? String() : names[0];
     singleInput_ = blobs.size() == 1;
     // one row of scores per image: a Net whose output does not follow the batch (a fixed-batch reshape,

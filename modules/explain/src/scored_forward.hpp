@@ -25,8 +25,8 @@ public:
         end: explainers sharing the Net (in other threads too) never see each other's passes. */
     std::unique_lock<std::recursive_mutex> lock() const { return std::unique_lock<std::recursive_mutex>(record_->mutex()); }
 
-    /** Runs the forward pass, keeps the scores and a copy of the explained (first) input blob; scores
-        with NaN or Inf are an error naming the first layer that produced one. */
+    /** Runs the forward pass, keeps the scores and (shared with the engine) a copy of the explained
+        (first) input blob; scores with NaN or Inf are an error naming the first layer that produced one. */
     void forwardInputs(const std::vector<Mat>& blobs, const std::vector<String>& names, OutputArray scores);
 
     void requireForward() const;
@@ -63,7 +63,7 @@ private:
     String scoreLayer_;
     const char* owner_;
     Mat scores_;
-    Mat input_;  // a copy of the explained blob
+    Mat input_;  // the explained blob: the engine's copy of it, shared
     String inputName_;
     bool singleInput_ = true;
 };

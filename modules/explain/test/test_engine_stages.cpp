@@ -7,6 +7,8 @@
 #include "../src/backward_pass.hpp"
 #include "../src/keep_plan.hpp"
 #include "../src/opencv_compat.hpp"
+#include "../src/backprop_impl.hpp"
+#include "../src/scored_forward.hpp"
 #include <functional>
 #include <thread>
 
@@ -334,6 +336,28 @@ TEST(KeepPlan, AFailedWideningRunIsTriedAgain)
     ASSERT_NO_THROW(cam->inputGradient(1, grad, RECTIFIER_EXACT));  // widens again
     EXPECT_EQ(cv::norm(grad, expected, NORM_INF), 0.0);
     dnn::LayerFactory::unregisterLayer("Flaky");
+}
+
+/** One copy of the explained input per explainer: the engine's, which GradCAM and InputAttribution share
+    (never the caller's blob). A new pass drops the last pass's copy before making its own, and a pass that
+    fails leaves no forward pass behind. */
+TEST(ScoredForward, SharesTheEnginesCopyOfTheInput)
+{
+    RNG rng(307);
+    dnn::Net net = makeBranchedNet(rng);
+    Ptr<Backprop> bp = Backprop::create(net);
+    cv::explain::detail::ScoredForward fwd(net, bp, String(), "GradCAM");
+    const Mat x = randomBlob({1, 3, 6, 6}, rng);
+    fwd.forwardInputs({x}, {String()}, noArray());
+    Mat first = fwd.input();
+    EXPECT_NE(first.data, x.data);
+    EXPECT_EQ(first.data, cv::explain::detail::BackpropImpl::of(*bp).firstInput().data);
+    EXPECT_EQ(cv::norm(first, x, NORM_INF), 0.0);
+    // 5 channels into convolutions of 3: cv::dnn refuses the pass
+    EXPECT_THROW(fwd.forwardInputs({randomBlob({1, 5, 6, 6}, rng)}, {String()}, noArray()), cv::Exception);
+    EXPECT_EQ(first.u->refcount, 1);  // neither the engine nor the explainer holds the last copy any more
+    expectError([&] { fwd.requireForward(); }, "explain: call GradCAM::forward() with an input blob first");
+    expectError([&] { bp->getActivation("fc"); }, "explain: call forward() with an input blob first");
 }
 
 /** Element-wise rules compute in the buffer of their output gradient, which the backward pass offers when

@@ -151,6 +151,9 @@ public:
     static Ptr<Backprop> create(const dnn::Net& net);
 
     /** @brief Runs the forward pass and keeps the activations needed later.
+    The explainer keeps its own copy of the blob (yours is never read again); the last pass's
+    activations and copy are dropped first, so a pass that throws leaves none behind (later calls
+    ask for a forward pass).
     @param blob the input blob (float32, N x C x H x W for images).
     @param inputName name of the net input, empty for the first one.
     */
