@@ -215,11 +215,10 @@ def compare(name, args, out_lines):
         tm, ti, tmin = stats(t_theirs[k])
         fz = k + "_frozen"
         fm = stats(t_theirs[fz])[0] if fz in t_theirs else None
+        checks = [("", TARGETS.get(k), om / tm), ("frozen ", FROZEN_TARGETS.get(k), om / fm if fm else None)]
         verdict = "; ".join(
             "%s<= %.2g: %s" % (label, tgt, "met" if r <= tgt else "MISSED by %.0f%%" % (100 * (r / tgt - 1)))
-            for label, tgt, r in ((("", TARGETS.get(k), om / tm)), ("frozen ", FROZEN_TARGETS.get(k),
-                                                                    om / fm if fm else None))
-            if tgt is not None and r is not None)
+            for label, tgt, r in checks if tgt is not None and r is not None)
         lines.append("| %s | %.1f | %.0f%% | %.1f | %.0f%% | **%.2f** | %.2f | %s | %s | %s | %s |" % (
             k, om, 100 * oi, tm, 100 * ti, om / tm, omin / tmin,
             "%.1f" % fm if fm else "", "%.2f" % (om / fm) if fm else "", verdict,

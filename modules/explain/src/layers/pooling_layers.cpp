@@ -100,22 +100,10 @@ public:
         Mat dx = Mat::zeros((int)inShape.size(), inShape.data(), CV_32F);
         // stripes of at least ~32K inputs: a global pooling at 7 x 7 is too little work to share
         const double stripes = std::max(1.0, (double)dx.total() / 32768);
-        const bool planar = type == POOL_MAX && inSize[0] == 1 && outSize[0] == 1;
         parallel_for_(Range(0, volumes), [&](const Range& r) {
             for (int p = r.start; p < r.end; p++)
-            {
-                const float* gp = dy.ptr<float>() + p * outVolume;
-                if (planar)
-                {
-                    maxPlaneBackward(x.ptr<float>() + p * inVolume, gp, dx.ptr<float>() + p * inVolume);
-                    continue;
-                }
-                for (int oz = 0; oz < outSize[0]; oz++)
-                    for (int oy = 0; oy < outSize[1]; oy++)
-                        for (int ox = 0; ox < outSize[2]; ox++)
-                            backwardWindow(x.empty() ? nullptr : x.ptr<float>() + p * inVolume, *gp++, oz, oy,
-                                           ox, dx.ptr<float>() + p * inVolume);
-            }
+                volumeBackward(x.empty() ? nullptr : x.ptr<float>() + p * inVolume, dy.ptr<float>() + p * outVolume,
+                               dx.ptr<float>() + p * inVolume);
         }, stripes);
         inputGrads[0] = dx;
     }
@@ -134,22 +122,8 @@ public:
     }
 
 private:
-    /** The window of output (oz, oy, ox) along each axis, clipped to the input; `padded`: its size with the
-        padding inside (the padded input's end bounds it). False when it holds no input. */
-    bool windowOf(const int o[3], int begin[3], int end[3], int& padded) const
-    {
-        padded = 1;
-        for (int a = 0; a < 3; a++)
-        {
-            int paddedSize;
-            if (!axisWindow(a, o[a], begin[a], end[a], paddedSize))
-                return false;
-            padded *= paddedSize;
-        }
-        return true;
-    }
-
-    /** The window of output position `o` along axis `a`, clipped to the input, and its size with the padding. */
+    /** The window of output position `o` along axis `a`, clipped to the input, and its size with the padding
+        inside (the padded input's end bounds it). False when it holds no input. */
     bool axisWindow(int a, int o, int& begin, int& end, int& paddedSize) const
     {
         begin = o * stride[a] - padBegin[a];
@@ -160,56 +134,46 @@ private:
         return begin < end;
     }
 
-    /** 2D max pooling of one plane: each output's gradient goes to the first maximum of its window, in
-        row-major order (as backwardWindow; this loop only saves its per-window set-up). */
-    void maxPlaneBackward(const float* x, const float* dy, float* dx) const
+    /** One (image, channel) volume; the window along D and H is found once per row of outputs. */
+    void volumeBackward(const float* x, const float* dy, float* dx) const
     {
-        const int inW = inSize[2], outH = outSize[1], outW = outSize[2];
-        int y0, y1, x0, x1, unused;
-        for (int oy = 0; oy < outH; oy++, dy += outW)
+        int b[3], e[3], padded[3];
+        for (int oz = 0; oz < outSize[0]; oz++)
         {
-            if (!axisWindow(1, oy, y0, y1, unused))
-                continue;
-            for (int ox = 0; ox < outW; ox++)
+            const bool depthHolds = axisWindow(0, oz, b[0], e[0], padded[0]);
+            for (int oy = 0; oy < outSize[1]; oy++, dy += outSize[2])
             {
-                if (!axisWindow(2, ox, x0, x1, unused))
+                if (!depthHolds || !axisWindow(1, oy, b[1], e[1], padded[1]))
                     continue;
-                int best = y0 * inW + x0;
-                float top = x[best];
-                for (int y = y0; y < y1; y++)
-                    for (int i = y * inW + x0, last = y * inW + x1; i < last; i++)
+                for (int ox = 0; ox < outSize[2]; ox++)
+                    if (axisWindow(2, ox, b[2], e[2], padded[2]))
+                        windowBackward(x, dy[ox], b, e, padded, dx);
+            }
+        }
+    }
+
+    /** Gradient `g` of the output whose clipped window is [b, e) (`padded`: its sizes with the padding inside):
+        to the window's first maximum in row-major order (max pooling), or shared among its inputs (average). */
+    void windowBackward(const float* x, float g, const int b[3], const int e[3], const int padded[3], float* dx) const
+    {
+        const int inH = inSize[1], inW = inSize[2];
+        if (type == POOL_MAX)
+        {
+            size_t best = ((size_t)b[0] * inH + b[1]) * inW + b[2];
+            float top = x[best];
+            for (int z = b[0]; z < e[0]; z++)
+                for (int y = b[1]; y < e[1]; y++)
+                    for (size_t i = ((size_t)z * inH + y) * inW + b[2], last = i + (e[2] - b[2]); i < last; i++)
                         if (x[i] > top)
                         {
                             top = x[i];
                             best = i;
                         }
-                dx[best] += dy[ox];
-            }
-        }
-    }
-
-    void backwardWindow(const float* x, float g, int oz, int oy, int ox, float* dx) const
-    {
-        const int o[3] = {oz, oy, ox};
-        int b[3], e[3], padded;
-        if (!windowOf(o, b, e, padded))
-            return;
-        const int inH = inSize[1], inW = inSize[2];
-        if (type == POOL_MAX)
-        {
-            size_t best = ((size_t)b[0] * inH + b[1]) * inW + b[2];
-            for (int z = b[0]; z < e[0]; z++)
-                for (int y = b[1]; y < e[1]; y++)
-                    for (int xx = b[2]; xx < e[2]; xx++)
-                    {
-                        const size_t at = ((size_t)z * inH + y) * inW + xx;
-                        if (x[at] > x[best])
-                            best = at;
-                    }
             dx[best] += g;
             return;
         }
-        const float share = g / (paddedArea ? padded : (e[0] - b[0]) * (e[1] - b[1]) * (e[2] - b[2]));
+        const int area = paddedArea ? padded[0] * padded[1] * padded[2] : (e[0] - b[0]) * (e[1] - b[1]) * (e[2] - b[2]);
+        const float share = g / area;
         for (int z = b[0]; z < e[0]; z++)
             for (int y = b[1]; y < e[1]; y++)
                 for (int xx = b[2]; xx < e[2]; xx++)
